@@ -1,0 +1,132 @@
+import kafkajs, { type Admin, type ITopicConfig } from 'kafkajs';
+import { SentinelError } from '../errors.js';
+
+const { ConfigResourceTypes } = kafkajs;
+
+/**
+ * The topic contract of the brief. Every topic keeps 72 hours, three replicas and needs two in sync
+ * for an acks=all write, so one broker may fail without losing anything a device was told is stored.
+ */
+export const topicRetentionMs = 72 * 60 * 60 * 1000;
+export const topicReplicationFactor = 3;
+export const topicMinInsyncReplicas = 2;
+
+export type TopicRole = 'packets' | 'verdicts' | 'approved' | 'downlink' | 'deliveries';
+export const topicRoles: readonly TopicRole[] = ['packets', 'verdicts', 'approved', 'downlink', 'deliveries'];
+
+export const topicPurpose: Readonly<Record<TopicRole, string>> = {
+  packets: 'every packet the edge saw, keyed by client id',
+  verdicts: 'one decision per packet event, keyed by client id',
+  approved: 'approved PUBLISHes ready for the origin, keyed by client id',
+  downlink: 'messages from the origin for devices, keyed by topic or client id',
+  deliveries: 'approved messages the origin acknowledged, with end-to-end latency, keyed by client id',
+};
+
+export type TopicNames = Readonly<Record<TopicRole, string>>;
+
+export function topicNames(prefix: string): TopicNames {
+  return {
+    packets: `${prefix}packets`,
+    verdicts: `${prefix}verdicts`,
+    approved: `${prefix}approved`,
+    downlink: `${prefix}downlink`,
+    deliveries: `${prefix}deliveries`,
+  };
+}
+
+export function topicConfigEntries(): { name: string; value: string }[] {
+  return [
+    { name: 'retention.ms', value: String(topicRetentionMs) },
+    { name: 'min.insync.replicas', value: String(topicMinInsyncReplicas) },
+    { name: 'cleanup.policy', value: 'delete' },
+    // Keep the timestamp the edge set (receipt time), which forensics and latency figures rely on.
+    { name: 'message.timestamp.type', value: 'CreateTime' },
+  ];
+}
+
+export interface TopicDescription {
+  readonly name: string;
+  readonly partitions: number;
+  /** The smallest replica count of any partition, as the cluster reports it. */
+  readonly replicationFactor: number;
+  /** The smallest in-sync replica set of any partition right now. */
+  readonly minIsr: number;
+  readonly configs: Readonly<Record<string, string>>;
+}
+
+/** Creates the missing topics and brings the configs of existing ones back to the contract. */
+export async function createTopics(
+  admin: Admin,
+  names: readonly string[],
+  partitions: number,
+): Promise<{ created: string[]; updated: string[] }> {
+  const existing = new Set(await admin.listTopics());
+  const missing: ITopicConfig[] = names
+    .filter((name) => !existing.has(name))
+    .map((topic) => ({
+      topic,
+      numPartitions: partitions,
+      replicationFactor: topicReplicationFactor,
+      configEntries: topicConfigEntries(),
+    }));
+  if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
+  const present = names.filter((name) => existing.has(name));
+  const updated: string[] = [];
+  if (present.length > 0) {
+    const described = await describeTopics(admin, present);
+    const drifted = described.filter((topic) =>
+      topicConfigEntries().some((entry) => topic.configs[entry.name] !== entry.value),
+    );
+    if (drifted.length > 0) {
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: drifted.map((topic) => ({
+          type: ConfigResourceTypes.TOPIC,
+          name: topic.name,
+          configEntries: topicConfigEntries(),
+        })),
+      });
+      updated.push(...drifted.map((topic) => topic.name));
+    }
+  }
+  return { created: missing.map((t) => t.topic), updated };
+}
+
+const reportedConfigs = [
+  'retention.ms',
+  'min.insync.replicas',
+  'cleanup.policy',
+  'message.timestamp.type',
+  'segment.bytes',
+];
+
+/** What the cluster reports for each topic (not what the code intended). */
+export async function describeTopics(admin: Admin, names: readonly string[]): Promise<TopicDescription[]> {
+  const existing = new Set(await admin.listTopics());
+  const absent = names.filter((name) => !existing.has(name));
+  if (absent.length > 0) {
+    throw new SentinelError(
+      'SNT_TOPIC_MISCONFIGURED',
+      `topics not found in the cluster: ${absent.join(', ')}; run \`sentinel topics create\``,
+    );
+  }
+  const metadata = await admin.fetchTopicMetadata({ topics: [...names] });
+  const configs = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: reportedConfigs })),
+  });
+  return names.map((name) => {
+    const topic = metadata.topics.find((t) => t.name === name);
+    const resource = configs.resources.find((r) => r.resourceName === name);
+    const partitions = topic?.partitions ?? [];
+    return {
+      name,
+      partitions: partitions.length,
+      replicationFactor: Math.min(...partitions.map((p) => p.replicas.length)),
+      minIsr: Math.min(...partitions.map((p) => p.isr.length)),
+      configs: Object.fromEntries(
+        (resource?.configEntries ?? []).map((entry) => [entry.configName, entry.configValue]),
+      ),
+    };
+  });
+}

@@ -1,0 +1,264 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SentinelError } from '../errors.js';
+import { createKafka } from '../kafka/client.js';
+import type { JvmArtifacts } from './artifacts.js';
+import {
+  type ManagedProcess,
+  runningPid,
+  startDetached,
+  stopProcess,
+  tcpReachable,
+  waitFor,
+} from './processes.js';
+import { kafkaBootstrap, kafkaBrokerPorts, type StackConfig } from './settings.js';
+
+/**
+ * Three KRaft nodes on 127.0.0.1, each broker and controller at once (combined mode), so that
+ * replication factor 3 with min.insync.replicas 2 is real: one node may stop without losing
+ * acks=all writes, two may not.
+ */
+export const brokerIndexes = [0, 1, 2] as const;
+
+function kafkaDir(config: StackConfig): string {
+  return join(config.stateDir, 'kafka');
+}
+
+function brokerDir(config: StackConfig, index: number): string {
+  return join(kafkaDir(config), `broker-${index + 1}`);
+}
+
+export function controllerPort(config: StackConfig, index: number): number {
+  return config.kafkaPort + 100 + index;
+}
+
+export function jmxExporterPort(config: StackConfig, index: number): number {
+  return config.kafkaPort + 300 + index;
+}
+
+function clusterId(config: StackConfig): string {
+  const file = join(kafkaDir(config), 'cluster.id');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(kafkaDir(config), { recursive: true });
+  // A KRaft cluster id is 16 random bytes in URL-safe base64 without padding.
+  const id = randomBytes(16).toString('base64url');
+  writeFileSync(file, `${id}\n`);
+  return id;
+}
+
+function serverProperties(config: StackConfig, index: number): string {
+  const voters = brokerIndexes.map((i) => `${i + 1}@127.0.0.1:${controllerPort(config, i)}`).join(',');
+  const port = kafkaBrokerPorts(config)[index];
+  return [
+    '# Written by `sentinel stack up`; edits are overwritten.',
+    'process.roles=broker,controller',
+    `node.id=${index + 1}`,
+    `controller.quorum.voters=${voters}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort(config, index)}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `log.dirs=${join(brokerDir(config, index), 'data')}`,
+    `num.partitions=${config.kafkaPartitions}`,
+    'default.replication.factor=3',
+    'min.insync.replicas=2',
+    'offsets.topic.replication.factor=3',
+    'transaction.state.log.replication.factor=3',
+    'transaction.state.log.min.isr=2',
+    'auto.create.topics.enable=false',
+    'group.initial.rebalance.delay.ms=0',
+    'log.retention.hours=72',
+    'unclean.leader.election.enable=false',
+    // Small segments keep a laptop's disk use low; production keeps Kafka's 1 GiB default.
+    'log.segment.bytes=268435456',
+    'num.network.threads=2',
+    'num.io.threads=4',
+    '',
+  ].join('\n');
+}
+
+const log4j2Properties = [
+  'status = warn',
+  'appender.console.type = Console',
+  'appender.console.name = STDOUT',
+  'appender.console.layout.type = PatternLayout',
+  'appender.console.layout.pattern = [%d] %p %m (%c)%n',
+  'rootLogger.level = info',
+  'rootLogger.appenderRef.stdout.ref = STDOUT',
+  'logger.kafka.name = kafka',
+  'logger.kafka.level = warn',
+  'logger.apache.name = org.apache.kafka',
+  'logger.apache.level = warn',
+  'logger.state.name = state.change.logger',
+  'logger.state.level = warn',
+  '',
+].join('\n');
+
+/** The JMX exporter publishes JVM memory (the "Broker JVM Heap" panel) and the broker's throughput MBeans. */
+const jmxExporterConfig = [
+  'lowercaseOutputName: true',
+  'lowercaseOutputLabelNames: true',
+  'includeObjectNames:',
+  '  - "kafka.server:type=BrokerTopicMetrics,*"',
+  '  - "kafka.server:type=ReplicaManager,*"',
+  '  - "kafka.controller:type=KafkaController,*"',
+  '  - "kafka.network:type=RequestMetrics,name=TotalTimeMs,*"',
+  'rules:',
+  '  - pattern: kafka.server<type=BrokerTopicMetrics, name=(\\w+)PerSec(?:, topic=([-.\\w]+))?><>Count',
+  '    name: kafka_server_brokertopicmetrics_$1_total',
+  '    type: COUNTER',
+  '    labels:',
+  '      topic: "$2"',
+  '  - pattern: kafka.server<type=ReplicaManager, name=(\\w+)><>Value',
+  '    name: kafka_server_replicamanager_$1',
+  '    type: GAUGE',
+  '  - pattern: kafka.controller<type=KafkaController, name=(\\w+)><>Value',
+  '    name: kafka_controller_$1',
+  '    type: GAUGE',
+  '  - pattern: kafka.network<type=RequestMetrics, name=TotalTimeMs, request=(Produce|Fetch|FetchConsumer)><>(50thPercentile|99thPercentile)',
+  '    name: kafka_network_request_total_time_ms',
+  '    type: GAUGE',
+  '    labels:',
+  '      request: "$1"',
+  '      quantile: "$2"',
+  '',
+].join('\n');
+
+export function brokerProcess(config: StackConfig, artifacts: JvmArtifacts, index: number): ManagedProcess {
+  const dir = brokerDir(config, index);
+  return {
+    name: `kafka-${index + 1}`,
+    command: artifacts.kafkaJava,
+    args: [
+      `-Xms${Math.min(256, config.kafkaHeapMb)}m`,
+      `-Xmx${config.kafkaHeapMb}m`,
+      '-XX:+UseG1GC',
+      '-XX:MaxGCPauseMillis=20',
+      '-XX:+ExitOnOutOfMemoryError',
+      '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${join(kafkaDir(config), 'log4j2.properties')}`,
+      `-Dkafka.logs.dir=${join(dir, 'logs')}`,
+      `-javaagent:${artifacts.jmxExporterJar}=127.0.0.1:${jmxExporterPort(config, index)}:${join(kafkaDir(config), 'jmx-exporter.yaml')}`,
+      '-cp',
+      join(artifacts.kafkaLibs, '*'),
+      'kafka.Kafka',
+      join(dir, 'server.properties'),
+    ],
+    pidFile: join(dir, 'broker.pid'),
+    logFile: join(dir, 'broker.log'),
+  };
+}
+
+function runToCompletion(command: string, args: string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.on('error', (err) => resolve({ code: 127, output: err.message }));
+    child.on('exit', (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+async function formatStorage(config: StackConfig, artifacts: JvmArtifacts, index: number): Promise<void> {
+  const dir = brokerDir(config, index);
+  if (existsSync(join(dir, 'data', 'meta.properties'))) return;
+  const { code, output } = await runToCompletion(artifacts.kafkaJava, [
+    `-Dlog4j2.configurationFile=${join(kafkaDir(config), 'log4j2.properties')}`,
+    '-cp',
+    join(artifacts.kafkaLibs, '*'),
+    'kafka.tools.StorageTool',
+    'format',
+    '--cluster-id',
+    clusterId(config),
+    '--config',
+    join(dir, 'server.properties'),
+    '--ignore-formatted',
+  ]);
+  if (code !== 0) {
+    throw new SentinelError(
+      'SNT_COMPONENT_START_FAILED',
+      `kafka-${index + 1}: storage format failed: ${output.slice(-2000)}`,
+    );
+  }
+}
+
+function writeConfigs(config: StackConfig, index: number): void {
+  mkdirSync(join(brokerDir(config, index), 'logs'), { recursive: true });
+  writeFileSync(join(kafkaDir(config), 'log4j2.properties'), log4j2Properties);
+  writeFileSync(join(kafkaDir(config), 'jmx-exporter.yaml'), jmxExporterConfig);
+  writeFileSync(join(brokerDir(config, index), 'server.properties'), serverProperties(config, index));
+}
+
+/** Starts one broker if it is not running; does not wait for it. */
+export async function startBroker(
+  config: StackConfig,
+  artifacts: JvmArtifacts,
+  index: number,
+): Promise<boolean> {
+  const proc = brokerProcess(config, artifacts, index);
+  if (runningPid(proc) !== undefined) return false;
+  const port = kafkaBrokerPorts(config)[index]!;
+  if (await tcpReachable('127.0.0.1', port)) {
+    throw new SentinelError(
+      'SNT_COMPONENT_START_FAILED',
+      `kafka-${index + 1}: port ${port} is taken by a process this stack did not start; set SENTINEL_KAFKA_PORT`,
+    );
+  }
+  writeConfigs(config, index);
+  await formatStorage(config, artifacts, index);
+  startDetached(proc);
+  return true;
+}
+
+export async function stopBroker(
+  config: StackConfig,
+  artifacts: JvmArtifacts,
+  index: number,
+): Promise<boolean> {
+  return stopProcess(brokerProcess(config, artifacts, index), 60_000);
+}
+
+/** Ready means: every broker registered with the quorum and the cluster answers metadata. */
+export async function brokersRegistered(config: StackConfig): Promise<number> {
+  const admin = createKafka({
+    brokers: kafkaBootstrap(config),
+    clientId: 'sentinel-stack',
+    retries: 0,
+  }).admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+export async function waitForBroker(
+  config: StackConfig,
+  artifacts: JvmArtifacts,
+  index: number,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const proc = brokerProcess(config, artifacts, index);
+  await waitFor(`kafka-${index + 1}`, () => tcpReachable('127.0.0.1', kafkaBrokerPorts(config)[index]!), {
+    timeoutMs,
+    logFile: proc.logFile,
+    alive: () => runningPid(proc) !== undefined,
+  });
+}
+
+export async function waitForCluster(config: StackConfig, timeoutMs = 120_000): Promise<void> {
+  await waitFor('kafka cluster (3 brokers registered)', async () => (await brokersRegistered(config)) === 3, {
+    timeoutMs,
+    intervalMs: 500,
+  });
+}

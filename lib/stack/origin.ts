@@ -1,0 +1,175 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import mqttPacket from 'mqtt-packet';
+import { SentinelError } from '../errors.js';
+import {
+  type ManagedProcess,
+  runningPid,
+  startDetached,
+  stopProcess,
+  tcpReachable,
+  waitFor,
+} from './processes.js';
+import type { StackConfig } from './settings.js';
+
+/**
+ * The project's own origin: a Mosquitto with an MQTT listener (for origin-side applications) and a
+ * WebSocket listener (where the bridge delivers), password-protected, on ports of its own. The
+ * machine's Mosquitto on 1883 is never touched.
+ */
+export interface OriginCredentials {
+  /** The bridge's own account at the origin. */
+  readonly bridge: { readonly username: string; readonly password: string };
+  /** An origin-side application (tests, demo subscribers). */
+  readonly app: { readonly username: string; readonly password: string };
+}
+
+function originDir(config: StackConfig): string {
+  return join(config.stateDir, 'origin');
+}
+
+export function originCredentials(config: StackConfig): OriginCredentials {
+  const file = join(originDir(config), 'credentials.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as OriginCredentials;
+  const credentials: OriginCredentials = {
+    bridge: { username: 'sentinel-bridge', password: randomBytes(18).toString('base64url') },
+    app: { username: 'origin-app', password: randomBytes(18).toString('base64url') },
+  };
+  mkdirSync(originDir(config), { recursive: true });
+  writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+  return credentials;
+}
+
+function writePasswordFile(config: StackConfig, credentials: OriginCredentials): string {
+  const file = join(originDir(config), 'passwd');
+  writeFileSync(file, '', { mode: 0o600 });
+  for (const account of [credentials.bridge, credentials.app]) {
+    const result = spawnSync('mosquitto_passwd', ['-b', file, account.username, account.password], {
+      encoding: 'utf8',
+    });
+    if (result.status !== 0) {
+      throw new SentinelError(
+        'SNT_DEPENDENCY_MISSING',
+        `mosquitto_passwd failed (${result.error?.message ?? result.stderr}); install the mosquitto package`,
+      );
+    }
+  }
+  chmodSync(file, 0o600);
+  return file;
+}
+
+function mosquittoConf(config: StackConfig, passwordFile: string): string {
+  return [
+    '# Written by `sentinel stack up`; edits are overwritten.',
+    // Run as the invoking user: as root Mosquitto would otherwise switch to "mosquitto" and lose
+    // access to the files of this state dir.
+    `user ${userInfo().username}`,
+    'per_listener_settings false',
+    'allow_anonymous false',
+    `password_file ${passwordFile}`,
+    'persistence false',
+    // A slow origin-side subscriber must not lose QoS 1 messages to Mosquitto's default queue cap of 1,000.
+    'max_queued_messages 100000',
+    'log_dest stdout',
+    'log_type error',
+    'log_type warning',
+    'log_type notice',
+    'connection_messages true',
+    `listener ${config.originMqttPort} 127.0.0.1`,
+    'protocol mqtt',
+    `listener ${config.originWsPort} 127.0.0.1`,
+    'protocol websockets',
+    '',
+  ].join('\n');
+}
+
+export function originProcess(config: StackConfig): ManagedProcess {
+  const dir = originDir(config);
+  return {
+    name: 'origin',
+    command: config.mosquittoCommand,
+    args: ['-c', join(dir, 'mosquitto.conf')],
+    pidFile: join(dir, 'mosquitto.pid'),
+    logFile: join(dir, 'mosquitto.log'),
+  };
+}
+
+/** A real MQTT 3.1.1 CONNECT; true when the origin answers CONNACK 0 for these credentials. */
+export function mqttConnectAccepted(
+  port: number,
+  username: string,
+  password: string,
+  timeoutMs = 2000,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    const finish = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => finish(false));
+    socket.once('error', () => finish(false));
+    parser.on('packet', (packet) => {
+      if (packet.cmd === 'connack') {
+        socket.write(mqttPacket.generate({ cmd: 'disconnect' }));
+        finish(packet.returnCode === 0);
+      }
+    });
+    parser.on('error', () => finish(false));
+    socket.on('data', (chunk) => parser.parse(chunk));
+    socket.once('connect', () => {
+      socket.write(
+        mqttPacket.generate({
+          cmd: 'connect',
+          protocolId: 'MQTT',
+          protocolVersion: 4,
+          clean: true,
+          keepalive: 10,
+          clientId: `sentinel-health-${randomBytes(4).toString('hex')}`,
+          username,
+          password: Buffer.from(password),
+        }),
+      );
+    });
+  });
+}
+
+export async function originHealthy(config: StackConfig): Promise<boolean> {
+  const { app } = originCredentials(config);
+  return (
+    (await tcpReachable('127.0.0.1', config.originWsPort)) &&
+    (await mqttConnectAccepted(config.originMqttPort, app.username, app.password))
+  );
+}
+
+export async function startOrigin(config: StackConfig): Promise<boolean> {
+  const proc = originProcess(config);
+  if (runningPid(proc) !== undefined) return false;
+  for (const port of [config.originMqttPort, config.originWsPort]) {
+    if (await tcpReachable('127.0.0.1', port)) {
+      throw new SentinelError(
+        'SNT_COMPONENT_START_FAILED',
+        `origin: port ${port} is taken by a process this stack did not start; set SENTINEL_ORIGIN_MQTT_PORT / SENTINEL_ORIGIN_WS_PORT`,
+      );
+    }
+  }
+  mkdirSync(originDir(config), { recursive: true });
+  const passwordFile = writePasswordFile(config, originCredentials(config));
+  writeFileSync(join(originDir(config), 'mosquitto.conf'), mosquittoConf(config, passwordFile));
+  startDetached(proc);
+  await waitFor('origin mosquitto', () => originHealthy(config), {
+    timeoutMs: 20_000,
+    logFile: proc.logFile,
+    alive: () => runningPid(proc) !== undefined,
+  });
+  return true;
+}
+
+export function stopOrigin(config: StackConfig): Promise<boolean> {
+  return stopProcess(originProcess(config), 10_000);
+}
