@@ -1,0 +1,250 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import {
+  DeviceAclPolicy,
+  expandPattern,
+  filterCoveredBy,
+  isSubstitutable,
+  levelsCovered,
+  levelsMatch,
+  topicMatchesFilter,
+} from './acl.js';
+
+describe('topicMatchesFilter (§4.7.1, MQTT-4.7.2-1)', () => {
+  const cases: Array<[topic: string, filter: string, matches: boolean]> = [
+    ['sport/tennis/player1', 'sport/tennis/player1/#', true],
+    ['sport/tennis/player1/ranking', 'sport/tennis/player1/#', true],
+    ['sport', 'sport/#', true],
+    ['sport/tennis', 'sport/+', true],
+    ['sport', 'sport/+', false],
+    ['sport/', 'sport/+', true],
+    ['/finance', '+/+', true],
+    ['/finance', '/+', true],
+    ['/finance', '+', false],
+    ['a/b/c', 'a/+/c', true],
+    ['a/b/c', 'a/+', false],
+    ['a', '#', true],
+    ['$SYS/broker/load', '#', false],
+    ['$SYS/broker/load', '+/broker/load', false],
+    ['$SYS/broker/load', '$SYS/#', true],
+    ['$SYS', '$SYS/#', true],
+    ['a/$SYS', 'a/+', true],
+    ['a/b', 'a/b/c', false],
+    ['a/b/c', 'a/b', false],
+  ];
+  for (const [topic, filter, matches] of cases) {
+    it(`"${topic}" ${matches ? 'matches' : 'does not match'} "${filter}"`, () => {
+      assert.equal(topicMatchesFilter(topic, filter), matches);
+    });
+  }
+});
+
+describe('filterCoveredBy: a requested filter is granted only if it is a subset of the pattern', () => {
+  const cases: Array<[requested: string, granted: string, covered: boolean]> = [
+    ['a/b', 'a/b', true],
+    ['a/b', 'a/+', true],
+    ['a/+', 'a/+', true],
+    ['a/+', 'a/b', false],
+    ['a/#', 'a/+', false],
+    ['a/+', 'a/#', true],
+    ['a/b/c', 'a/#', true],
+    ['a', 'a/#', true],
+    ['a/#', 'a/#', true],
+    ['a/#', 'a/b/#', false],
+    ['a/b/#', 'a/#', true],
+    ['a/#', 'a/+/#', false],
+    ['a/+/#', 'a/#', true],
+    ['+/b', 'a/+', false],
+    ['a/+', '+/+', true],
+    ['+/+', 'a/+', false],
+    ['#', '#', true],
+    ['#', '+/#', true],
+    ['#', '+/+/#', false],
+    ['a/#', 'a/+/#', false],
+    ['+/#', '#', true],
+    ['a', '+', true],
+    ['a/b', '+', false],
+    ['a', 'a/b', false],
+    ['$SYS/#', '#', false],
+    ['$SYS/x', '+/x', false],
+    ['$SYS/x', '$SYS/+', true],
+    ['$SYS/#', '$SYS/#', true],
+    ['$SYS', '$SYS/#', true],
+    ['a/$x', 'a/+', true],
+    ['a//b', 'a/+/b', true],
+    ['a//b', 'a/b', false],
+  ];
+  for (const [requested, granted, covered] of cases) {
+    it(`"${requested}" ${covered ? 'is' : 'is not'} covered by "${granted}"`, () => {
+      assert.equal(filterCoveredBy(requested, granted), covered);
+    });
+  }
+});
+
+/**
+ * The subset check against its definition: R is covered by G iff every topic R matches, G matches.
+ * Filters use the literals a, b, '' and $s; the universe of topics adds z (standing for every other
+ * literal) and goes one level deeper than the deepest filter, which is enough to tell any two
+ * such filters apart (deeper topics behave like that level under '#').
+ */
+const literals = ['a', 'b', '', '$s'];
+const universeAlphabet = [...literals, 'z'];
+const maxLevels = 4;
+
+function universe(depth: number): string[][] {
+  const topics: string[][] = [];
+  let frontier: string[][] = [[]];
+  for (let level = 1; level <= depth; level++) {
+    const next: string[][] = [];
+    for (const prefix of frontier) for (const letter of universeAlphabet) next.push([...prefix, letter]);
+    topics.push(...next);
+    frontier = next;
+  }
+  return topics;
+}
+
+const topics = universe(maxLevels + 1);
+
+const filterArb = fc
+  .tuple(fc.array(fc.constantFrom(...literals, '+'), { minLength: 0, maxLength: maxLevels }), fc.boolean())
+  .filter(([levels, hash]) => levels.length + (hash ? 1 : 0) > 0)
+  .map(([levels, hash]) => (hash ? [...levels, '#'] : levels));
+
+function semanticallyCovered(requested: string[], granted: string[]): boolean {
+  return topics.every((topic) => !levelsMatch(topic, requested) || levelsMatch(topic, granted));
+}
+
+describe('levelsCovered (property, fast-check)', () => {
+  it('agrees with the definition of a filter subset over a complete topic universe', () => {
+    fc.assert(
+      fc.property(filterArb, filterArb, (requested, granted) => {
+        assert.equal(
+          levelsCovered(requested, granted),
+          semanticallyCovered(requested, granted),
+          `${requested.join('/')} within ${granted.join('/')}`,
+        );
+      }),
+      { numRuns: 600 },
+    );
+  });
+
+  it('is reflexive and transitive', () => {
+    fc.assert(
+      fc.property(filterArb, filterArb, filterArb, (a, b, c) => {
+        assert.ok(levelsCovered(a, a));
+        if (levelsCovered(a, b) && levelsCovered(b, c)) assert.ok(levelsCovered(a, c));
+      }),
+      { numRuns: 600 },
+    );
+  });
+});
+
+describe('pattern substitution', () => {
+  const identity = { clientId: 'dev-1', username: 'fleet-a' };
+  const cases: Array<
+    [pattern: string, clientId: string, username: string | undefined, expected: string | undefined]
+  > = [
+    ['devices/%c/up', 'dev-1', 'u', 'devices/dev-1/up'],
+    ['fleet/%u/%c', 'dev-1', 'fleet-a', 'fleet/fleet-a/dev-1'],
+    ['dev-%c', 'x', undefined, 'dev-x'],
+    ['plain/topic', 'a/b', undefined, 'plain/topic'],
+    ['devices/%c', 'a/b', undefined, undefined],
+    ['devices/%c', 'a+', undefined, undefined],
+    ['devices/%c', 'a#', undefined, undefined],
+    ['devices/%c', '', undefined, undefined],
+    ['%c/data', '$SYS', undefined, undefined],
+    ['users/%u', 'dev-1', undefined, undefined],
+    ['users/%u', 'dev-1', 'x/y', undefined],
+    ['devices/%c', '%u', 'evil', 'devices/%u'],
+    ['100%/%c', 'd', undefined, '100%/d'],
+  ];
+  for (const [pattern, clientId, username, expected] of cases) {
+    it(`"${pattern}" with client id "${clientId}", user ${username ?? '(none)'} -> ${expected ?? 'grants nothing'}`, () => {
+      assert.equal(expandPattern(pattern, { clientId, username }), expected);
+    });
+  }
+  it('never substitutes a value with a level separator or wildcard', () => {
+    fc.assert(
+      fc.property(fc.string(), (value) => {
+        if (isSubstitutable(value)) assert.doesNotMatch(value, /[/+#]/);
+      }),
+    );
+  });
+  it('keeps identity values out of the pattern when they are unsafe', () => {
+    assert.equal(expandPattern('x/%c', { ...identity, clientId: 'a/#' }), undefined);
+  });
+});
+
+describe('DeviceAclPolicy', () => {
+  const identity = { clientId: 'dev-1', username: 'fleet-a' };
+  const policy = new DeviceAclPolicy(
+    {
+      publish: ['devices/%c/telemetry', 'devices/%c/events/+', 'fleet/%u/#'],
+      subscribe: ['clients/%c/alerts', 'fleet/%u/config/#', 'broadcast/+'],
+    },
+    identity,
+  );
+
+  const publishCases: Array<[string, boolean]> = [
+    ['devices/dev-1/telemetry', true],
+    ['devices/dev-1/events/boot', true],
+    ['devices/dev-2/telemetry', false],
+    ['devices/dev-1/events/boot/extra', false],
+    ['fleet/fleet-a/anything/below', true],
+    ['fleet/fleet-b/x', false],
+    ['$SYS/broker/clients', false],
+    ['other', false],
+  ];
+  for (const [topic, allowed] of publishCases) {
+    it(`publish "${topic}" -> ${allowed ? 'allowed' : 'denied'}`, () => {
+      assert.equal(policy.canPublish(topic), allowed);
+    });
+  }
+
+  const subscribeCases: Array<[string, boolean]> = [
+    ['clients/dev-1/alerts', true],
+    ['clients/dev-2/alerts', false],
+    ['clients/+/alerts', false],
+    ['fleet/fleet-a/config/#', true],
+    ['fleet/fleet-a/config/+/x', true],
+    ['fleet/fleet-a/#', false],
+    ['broadcast/news', true],
+    ['broadcast/#', false],
+    ['#', false],
+    ['$SYS/#', false],
+  ];
+  for (const [filter, allowed] of subscribeCases) {
+    it(`subscribe "${filter}" -> ${allowed ? 'allowed' : 'denied'}`, () => {
+      assert.equal(policy.canSubscribe(filter), allowed);
+    });
+  }
+
+  it('denies everything when the device has no patterns', () => {
+    const none = new DeviceAclPolicy({ publish: [], subscribe: [] }, identity);
+    assert.equal(none.canPublish('a'), false);
+    assert.equal(none.canSubscribe('a'), false);
+  });
+
+  it('grants a bare "#" subscription only through a bare "#" pattern', () => {
+    assert.equal(new DeviceAclPolicy({ publish: [], subscribe: ['+/#'] }, identity).canSubscribe('#'), false);
+    assert.equal(new DeviceAclPolicy({ publish: [], subscribe: ['#'] }, identity).canSubscribe('#'), true);
+  });
+
+  it('opens $SYS only through a pattern that names it', () => {
+    const wide = new DeviceAclPolicy({ publish: ['#'], subscribe: ['#'] }, identity);
+    assert.equal(wide.canPublish('$SYS/x'), false);
+    assert.equal(wide.canSubscribe('$SYS/#'), false);
+    const sys = new DeviceAclPolicy({ publish: [], subscribe: ['$SYS/broker/#'] }, identity);
+    assert.equal(sys.canSubscribe('$SYS/broker/load/+'), true);
+    assert.equal(sys.canSubscribe('$SYS/#'), false);
+  });
+
+  it('grants nothing through %c when the client id could change the pattern', () => {
+    const policyFor = (clientId: string) =>
+      new DeviceAclPolicy({ publish: ['devices/%c/up'], subscribe: ['devices/%c/#'] }, { clientId });
+    assert.equal(policyFor('a/b').canPublish('devices/a/b/up'), false);
+    assert.equal(policyFor('+').canSubscribe('devices/+/#'), false);
+    assert.equal(policyFor('#').canSubscribe('devices/#'), false);
+  });
+});

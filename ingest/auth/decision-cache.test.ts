@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type CredentialMaterial, credentialTag, parseCachedDecision } from './decision-cache.js';
+
+describe('credentialTag binds the exact credentials', () => {
+  const base: CredentialMaterial = { clientId: 'dev-1', username: 'fleet', password: 'secret-1' };
+  const different: Array<[string, CredentialMaterial]> = [
+    ['another password', { ...base, password: 'secret-2' }],
+    ['another user name', { ...base, username: 'fleet2' }],
+    ['another client id', { ...base, clientId: 'dev-2' }],
+    ['bytes moved between fields', { clientId: 'dev-1f', username: 'leet', password: 'secret-1' }],
+    ['an empty user name instead of none', { clientId: 'dev-1', username: '', password: 'secret-1' }],
+    ['a certificate CN with the same text', { clientId: 'dev-1', certificateCn: 'secret-1' }],
+  ];
+  for (const [what, other] of different) {
+    it(`differs for ${what}`, () => {
+      assert.notEqual(credentialTag('k'.repeat(32), base), credentialTag('k'.repeat(32), other));
+    });
+  }
+  it('is the same for a string and its UTF-8 bytes, and differs per secret', () => {
+    const bytes = { ...base, password: Buffer.from('secret-1') };
+    assert.equal(credentialTag('a'.repeat(32), base), credentialTag('a'.repeat(32), bytes));
+    assert.notEqual(credentialTag('a'.repeat(32), base), credentialTag('b'.repeat(32), base));
+  });
+  it('never contains the password', () => {
+    assert.doesNotMatch(credentialTag('k', base), /secret/);
+  });
+});
+
+describe('parseCachedDecision: anything unexpected is a miss, never an allow', () => {
+  const cases: Array<[string, unknown]> = [
+    [
+      '{"allow":true,"acls":{"publish":["a"],"subscribe":[]}}',
+      { allow: true, acls: { publish: ['a'], subscribe: [] } },
+    ],
+    ['{"allow":false,"reason":"disabled"}', { allow: false, reason: 'disabled' }],
+    ['{"allow":true}', undefined],
+    ['{"allow":true,"acls":{"publish":[1],"subscribe":[]}}', undefined],
+    ['{"allow":"yes","acls":{"publish":[],"subscribe":[]}}', undefined],
+    ['{"allow":false,"reason":"whatever"}', undefined],
+    ['null', undefined],
+    ['not json', undefined],
+  ];
+  for (const [json, expected] of cases) {
+    it(`${json} -> ${expected === undefined ? 'miss' : 'decision'}`, () => {
+      assert.deepEqual(parseCachedDecision(json), expected);
+    });
+  }
+});

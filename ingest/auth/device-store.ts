@@ -1,0 +1,314 @@
+import mysql from 'mysql2/promise';
+import { parseMysqlUrl } from '../../lib/devicedb/migrations.js';
+import { SentinelError } from '../../lib/errors.js';
+import { defaultProtocolPolicy } from '../protocol/policy.js';
+import { checkTopicFilter } from '../protocol/topic.js';
+import { validateClientId } from '../protocol/validate.js';
+import type { DeviceAcls } from './acl.js';
+import { defaultScryptParams, hashPassword, type PasswordInput, type ScryptParams } from './password.js';
+
+/**
+ * The device repository over the device DB (tables `devices`, `device_acls`, migration 1). Every
+ * statement is parameterised; nothing from a caller is spliced into SQL. A DB that does not answer
+ * surfaces as SNT_DEVICE_DB_UNAVAILABLE so callers can apply the fail-closed policy.
+ */
+export interface NewDevice {
+  readonly clientId: string;
+  readonly username: string;
+  readonly password: PasswordInput;
+  readonly publish?: readonly string[];
+  readonly subscribe?: readonly string[];
+}
+
+/** What the authenticator needs: never leaves the process, never cached. */
+export interface DeviceCredentials {
+  readonly clientId: string;
+  readonly username: string;
+  readonly passwordHash: string;
+  readonly enabled: boolean;
+  readonly acls: DeviceAcls;
+}
+
+/** What `devices list` shows; no secret in it. */
+export interface DeviceSummary {
+  readonly clientId: string;
+  readonly username: string;
+  readonly enabled: boolean;
+  readonly disabledReason: string | null;
+  readonly publish: readonly string[];
+  readonly subscribe: readonly string[];
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** The read on the CONNECT path; the authenticator depends on this, not on SQL. */
+export interface DeviceDirectory {
+  findForAuth(clientId: string): Promise<DeviceCredentials | undefined>;
+}
+
+export interface DevicePoolOptions {
+  /** Connect and per-query timeout, milliseconds: a hung DB must not hold CONNECTs longer. */
+  readonly timeoutMs: number;
+  readonly connectionLimit?: number;
+}
+
+/** A mysql2 pool for the device DB at a `mysql://` URL (SENTINEL_MYSQL_URL). */
+export function createDevicePool(url: string, options: DevicePoolOptions): mysql.Pool {
+  const target = parseMysqlUrl(url);
+  return mysql.createPool({
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    password: target.password,
+    database: target.database,
+    connectTimeout: options.timeoutMs,
+    connectionLimit: options.connectionLimit ?? 8,
+    // Bounded queue: under a CONNECT storm with a slow DB, excess lookups fail (deny) instead of piling up.
+    queueLimit: 1000,
+    waitForConnections: true,
+    enableKeepAlive: true,
+  });
+}
+
+export const minPasswordLength = 12;
+const maxUsernameLength = 128;
+const maxReasonLength = 255;
+
+type Action = 'publish' | 'subscribe' | 'all';
+
+interface DeviceRow extends mysql.RowDataPacket {
+  client_id: string;
+  username: string;
+  password_hash: string;
+  enabled: number;
+  disabled_reason: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+interface AclRow extends mysql.RowDataPacket {
+  client_id: string;
+  action: Action;
+  topic_pattern: string;
+}
+
+function mysqlCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = (err as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+function unavailable(what: string, err: unknown): SentinelError {
+  const code = mysqlCode(err);
+  if (code === 'ER_NO_SUCH_TABLE' || code === 'ER_BAD_DB_ERROR') {
+    return new SentinelError(
+      'SNT_DEVICE_DB_UNAVAILABLE',
+      `device DB is not migrated (${(err as Error).message}); run \`sentinel stack up\` or apply lib/devicedb migrations`,
+      { cause: err },
+    );
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new SentinelError(
+    'SNT_DEVICE_DB_UNAVAILABLE',
+    `device DB did not answer while ${what} (${code ?? message}); check SENTINEL_MYSQL_URL and the database`,
+    { cause: err },
+  );
+}
+
+function invalid(message: string): SentinelError {
+  return new SentinelError('SNT_DEVICE_INVALID', message);
+}
+
+function collectAcls(rows: readonly AclRow[]): { publish: string[]; subscribe: string[] } {
+  const publish: string[] = [];
+  const subscribe: string[] = [];
+  for (const row of rows) {
+    if (row.action !== 'subscribe') publish.push(row.topic_pattern);
+    if (row.action !== 'publish') subscribe.push(row.topic_pattern);
+  }
+  return { publish, subscribe };
+}
+
+export function checkNewDevice(device: NewDevice): void {
+  const refusal = validateClientId(device.clientId, true, {
+    ...defaultProtocolPolicy,
+    allowEmptyClientId: false,
+  });
+  if (refusal) throw invalid(`client id "${device.clientId}" refused: ${refusal.message}`);
+  if (device.username.length === 0 || device.username.length > maxUsernameLength) {
+    throw invalid(`user name must be 1..${maxUsernameLength} characters`);
+  }
+  const passwordLength =
+    typeof device.password === 'string' ? Buffer.byteLength(device.password) : device.password.length;
+  if (passwordLength < minPasswordLength) {
+    throw invalid(`password must be at least ${minPasswordLength} bytes (use a generated device secret)`);
+  }
+  for (const pattern of [...(device.publish ?? []), ...(device.subscribe ?? [])]) {
+    const problem = checkTopicFilter(pattern, defaultProtocolPolicy);
+    if (problem) throw invalid(`ACL pattern "${pattern}" is not a valid topic filter: ${problem.message}`);
+  }
+}
+
+export class DeviceStore implements DeviceDirectory {
+  constructor(
+    private readonly pool: mysql.Pool,
+    private readonly options: { readonly hashParams?: ScryptParams; readonly queryTimeoutMs?: number } = {},
+  ) {}
+
+  private get timeout(): number {
+    return this.options.queryTimeoutMs ?? 2000;
+  }
+
+  /** Adds a device and its ACL patterns in one transaction; SNT_DEVICE_EXISTS if the id is taken. */
+  async add(device: NewDevice): Promise<void> {
+    checkNewDevice(device);
+    const hash = await hashPassword(device.password, this.options.hashParams ?? defaultScryptParams);
+    let connection: mysql.PoolConnection;
+    try {
+      connection = await this.pool.getConnection();
+    } catch (err) {
+      throw unavailable('adding a device', err);
+    }
+    try {
+      await connection.beginTransaction();
+      await connection.execute(
+        {
+          sql: 'INSERT INTO devices (client_id, username, password_hash) VALUES (?, ?, ?)',
+          timeout: this.timeout,
+        },
+        [device.clientId, device.username, hash],
+      );
+      const grants: Array<[Action, string]> = [
+        ...(device.publish ?? []).map((p): [Action, string] => ['publish', p]),
+        ...(device.subscribe ?? []).map((p): [Action, string] => ['subscribe', p]),
+      ];
+      for (const [action, pattern] of grants) {
+        await connection.execute(
+          {
+            sql: 'INSERT INTO device_acls (client_id, action, topic_pattern) VALUES (?, ?, ?)',
+            timeout: this.timeout,
+          },
+          [device.clientId, action, pattern],
+        );
+      }
+      await connection.commit();
+    } catch (err) {
+      await connection.rollback().catch(() => undefined);
+      if (mysqlCode(err) === 'ER_DUP_ENTRY') {
+        throw new SentinelError('SNT_DEVICE_EXISTS', `device "${device.clientId}" already exists`, {
+          cause: err,
+        });
+      }
+      throw unavailable('adding a device', err);
+    } finally {
+      connection.release();
+    }
+  }
+
+  async list(): Promise<DeviceSummary[]> {
+    const devices = await this.query<DeviceRow>(
+      'listing devices',
+      'SELECT client_id, username, enabled, disabled_reason, created_at, updated_at FROM devices ORDER BY client_id',
+      [],
+    );
+    const acls = await this.query<AclRow>(
+      'listing devices',
+      'SELECT client_id, action, topic_pattern FROM device_acls ORDER BY id',
+      [],
+    );
+    const byDevice = new Map<string, AclRow[]>();
+    for (const row of acls) {
+      const rows = byDevice.get(row.client_id) ?? [];
+      rows.push(row);
+      byDevice.set(row.client_id, rows);
+    }
+    return devices.map((row) => ({
+      clientId: row.client_id,
+      username: row.username,
+      enabled: row.enabled === 1,
+      disabledReason: row.disabled_reason,
+      ...collectAcls(byDevice.get(row.client_id) ?? []),
+      createdAt: row.created_at.toISOString(),
+      updatedAt: row.updated_at.toISOString(),
+    }));
+  }
+
+  /** Disables a device (idempotent); SNT_DEVICE_UNKNOWN if there is no such device. */
+  async disable(clientId: string, reason?: string): Promise<void> {
+    const text = reason ?? null;
+    if (text !== null && text.length > maxReasonLength)
+      throw invalid(`reason over ${maxReasonLength} characters`);
+    await this.update(clientId, 'UPDATE devices SET enabled = 0, disabled_reason = ? WHERE client_id = ?', [
+      text,
+      clientId,
+    ]);
+  }
+
+  /** Enables a device again (idempotent); SNT_DEVICE_UNKNOWN if there is no such device. */
+  async enable(clientId: string): Promise<void> {
+    await this.update(
+      clientId,
+      'UPDATE devices SET enabled = 1, disabled_reason = NULL WHERE client_id = ?',
+      [clientId],
+    );
+  }
+
+  /** The device row and its ACL patterns in one round trip (the CONNECT path's only DB query). */
+  async findForAuth(clientId: string): Promise<DeviceCredentials | undefined> {
+    const rows = await this.query<DeviceRow & Partial<AclRow>>(
+      'looking up a device',
+      `SELECT d.client_id, d.username, d.password_hash, d.enabled, a.action, a.topic_pattern
+         FROM devices d LEFT JOIN device_acls a ON a.client_id = d.client_id
+        WHERE d.client_id = ? ORDER BY a.id`,
+      [clientId],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    return {
+      clientId: row.client_id,
+      username: row.username,
+      passwordHash: row.password_hash,
+      enabled: row.enabled === 1,
+      acls: collectAcls(rows.filter((r): r is DeviceRow & AclRow => typeof r.topic_pattern === 'string')),
+    };
+  }
+
+  async loadAcls(clientId: string): Promise<DeviceAcls> {
+    const rows = await this.query<AclRow>(
+      'loading ACLs',
+      'SELECT client_id, action, topic_pattern FROM device_acls WHERE client_id = ? ORDER BY id',
+      [clientId],
+    );
+    return collectAcls(rows);
+  }
+
+  private async update(clientId: string, sql: string, values: Array<string | null>): Promise<void> {
+    // MySQL reports changed rows, not matched ones, so an idempotent update needs its own existence check.
+    const found = await this.query<DeviceRow>(
+      'updating a device',
+      'SELECT client_id FROM devices WHERE client_id = ?',
+      [clientId],
+    );
+    if (found.length === 0) throw new SentinelError('SNT_DEVICE_UNKNOWN', `no device "${clientId}"`);
+    try {
+      await this.pool.execute({ sql, timeout: this.timeout }, values);
+    } catch (err) {
+      throw unavailable('updating a device', err);
+    }
+  }
+
+  private async query<T extends mysql.RowDataPacket>(
+    what: string,
+    sql: string,
+    values: Array<string | null>,
+  ): Promise<T[]> {
+    try {
+      const [rows] = await this.pool.execute<T[]>({ sql, timeout: this.timeout }, values);
+      return rows;
+    } catch (err) {
+      throw unavailable(what, err);
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import { type ConfigOf, settings } from '../../lib/config.js';
+import { stackSchema } from '../../lib/stack/settings.js';
+import { defaultScryptParams, type ScryptParams, scryptLimits } from './password.js';
+
+/**
+ * Settings of device authentication (the ingest edge and `sentinel devices`). The DB and Redis
+ * addresses are the platform's own settings, shared with the rest of the stack.
+ */
+export const authSchema = {
+  mysqlUrl: stackSchema.mysqlUrl,
+  redisUrl: stackSchema.redisUrl,
+  identity: settings.oneOf(
+    'SENTINEL_AUTH_IDENTITY',
+    'password',
+    ['password', 'certificate'] as const,
+    'how a device proves who it is: user name + password against the device DB, or a TLS client certificate whose subject CN equals its client id',
+  ),
+  cacheTtlSeconds: settings.int(
+    'SENTINEL_AUTH_CACHE_TTL_SECONDS',
+    60,
+    'how long an auth decision (allow or deny) is reused from Redis before the device DB is asked again',
+    { min: 1, max: 86_400, unit: 's' },
+  ),
+  cachePrefix: settings.string(
+    'SENTINEL_AUTH_CACHE_PREFIX',
+    'sentinel:auth:',
+    'Redis key prefix of cached auth decisions',
+    { pattern: /^[A-Za-z0-9:._-]{1,64}$/ },
+  ),
+  cacheSecret: settings.string(
+    'SENTINEL_AUTH_CACHE_SECRET',
+    '',
+    'HMAC key that binds cached decisions to credentials; at least 32 characters, the same on every proxy. Empty: a random key per process (decisions are then not shared between proxies)',
+    { secret: true, pattern: /^(|.{32,})$/ },
+  ),
+  cacheTimeoutMs: settings.int(
+    'SENTINEL_AUTH_CACHE_TIMEOUT_MS',
+    50,
+    'deadline of one Redis command on the CONNECT path; past it the cache counts as down and auth asks the device DB',
+    { min: 1, max: 10_000, unit: 'ms' },
+  ),
+  dbTimeoutMs: settings.int(
+    'SENTINEL_AUTH_DB_TIMEOUT_MS',
+    2000,
+    'connect and query deadline of the device DB; past it the CONNECT is refused (fail closed)',
+    { min: 50, max: 60_000, unit: 'ms' },
+  ),
+  scryptLog2N: settings.int(
+    'SENTINEL_AUTH_SCRYPT_LOG2N',
+    defaultScryptParams.log2N,
+    'scrypt cost of new password hashes, log2 of N (memory = 128 * N * r bytes); existing hashes keep theirs',
+    scryptLimits.log2N,
+  ),
+  scryptR: settings.int(
+    'SENTINEL_AUTH_SCRYPT_R',
+    defaultScryptParams.r,
+    'scrypt block size r of new password hashes',
+    scryptLimits.r,
+  ),
+  scryptP: settings.int(
+    'SENTINEL_AUTH_SCRYPT_P',
+    defaultScryptParams.p,
+    'scrypt parallelisation p of new password hashes',
+    scryptLimits.p,
+  ),
+} as const;
+
+export type AuthConfig = ConfigOf<typeof authSchema>;
+
+export function scryptParamsOf(
+  config: Pick<AuthConfig, 'scryptLog2N' | 'scryptR' | 'scryptP'>,
+): ScryptParams {
+  return { log2N: config.scryptLog2N, r: config.scryptR, p: config.scryptP };
+}

@@ -1,0 +1,503 @@
+import type { Duplex } from 'node:stream';
+import mqttPacket, {
+  type IConnectPacket,
+  type IPublishPacket,
+  type ISubscribePacket,
+  type IUnsubscribePacket,
+  type Packet,
+} from 'mqtt-packet';
+import type { Logger } from '../lib/log.js';
+import type { PacketEvent } from '../schemas/types.generated.js';
+import type { AuthDecision, AuthRequest } from './auth/index.js';
+import type { RateCheck, RateDecision } from './limits/index.js';
+import type { IngestMetrics } from './metrics.js';
+import {
+  type ConnectionIdentity,
+  malformedEventOf,
+  packetEventOf,
+  packetTypeOf,
+  type SessionIdentity,
+} from './packet-events.js';
+import {
+  ConnectionSession,
+  type Frame,
+  type InboundPacket,
+  InboundPacketReader,
+  type ProtocolPolicy,
+  type Refusal,
+  refuse,
+  type SessionAction,
+} from './protocol/index.js';
+
+/**
+ * One device connection: bytes in, the protocol core's decisions out, applied to the socket, the
+ * event log and the session services. Packets are handled strictly in arrival order; while a
+ * CONNECT is being authenticated, or a rate-limit tier asks for a delay, reading pauses.
+ *
+ * Every inbound packet becomes a packet event. A QoS 1 PUBACK (QoS 2 PUBREC) is sent only from the
+ * event writer's callback, i.e. after Kafka acknowledged the event with acks=all.
+ */
+export interface DeviceAccess {
+  canPublish(topic: string): boolean;
+  canSubscribe(filter: string): boolean;
+}
+
+export interface EdgeServices {
+  readonly proxyId: string;
+  readonly policy: ProtocolPolicy;
+  readonly log: Logger;
+  readonly metrics: IngestMetrics;
+  now(): number;
+  checkRate(check: RateCheck, nowMs: number): RateDecision;
+  authenticate(request: AuthRequest): Promise<AuthDecision>;
+  accessOf(
+    decision: Extract<AuthDecision, { allow: true }>,
+    identity: { clientId: string; username: string | null },
+  ): DeviceAccess;
+  /** Encodes and queues an event; false means the Kafka buffer is over its bound (pause reading). */
+  record(event: PacketEvent, onStored?: (error?: Error) => void): boolean;
+  /** Resolves when the Kafka buffer is under its bound again. */
+  recordDrained(): Promise<void>;
+  /** Claims the client id across proxies; older connections with it are closed. */
+  claimSession(
+    connection: DeviceConnection,
+  ): Promise<{ sessionPresent: boolean; subscriptions: ReadonlyMap<string, number> }>;
+  releaseSession(connection: DeviceConnection): void;
+  subscriptionsChanged(
+    connection: DeviceConnection,
+    added: ReadonlyMap<string, number>,
+    removed: readonly string[],
+  ): void;
+  assignClientId(): string;
+}
+
+type Phase = 'open' | 'closing' | 'closed';
+
+const subackFailure = 0x80;
+
+export class DeviceConnection {
+  readonly identity: ConnectionIdentity;
+  readonly listener: string;
+  readonly #socket: Duplex;
+  readonly #edge: EdgeServices;
+  readonly #reader: InboundPacketReader;
+  readonly #session: ConnectionSession;
+  readonly #openedAt: number;
+  #phase: Phase = 'open';
+  #clientId = '';
+  #username: string | null = null;
+  #cleanSession = true;
+  #access: DeviceAccess | undefined;
+  #accepted = false;
+  /** Filter -> granted QoS of this session. */
+  readonly subscriptions = new Map<string, number>();
+  #queue: Array<InboundPacket | { refusal: Refusal; frame?: Frame }> = [];
+  #blocked = false;
+  #pauses = 0;
+  #deadline = Number.POSITIVE_INFINITY;
+
+  constructor(socket: Duplex, identity: ConnectionIdentity, listener: string, edge: EdgeServices) {
+    this.#socket = socket;
+    this.identity = identity;
+    this.listener = listener;
+    this.#edge = edge;
+    this.#openedAt = edge.now();
+    this.#reader = new InboundPacketReader(edge.policy);
+    this.#session = new ConnectionSession(edge.policy, this.#openedAt);
+    this.#deadline = this.#session.deadlineMs();
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.#onTransportClosed());
+  }
+
+  get clientId(): string {
+    return this.#clientId;
+  }
+
+  get username(): string | null {
+    return this.#username;
+  }
+
+  get persistent(): boolean {
+    return !this.#cleanSession;
+  }
+
+  get connected(): boolean {
+    return this.#session.phase === 'connected' && this.#phase === 'open';
+  }
+
+  /** When the keep-alive or CONNECT deadline passes (ms); checked by the proxy's sweep. */
+  get deadline(): number {
+    return this.#deadline;
+  }
+
+  #sessionIdentity(): SessionIdentity {
+    return { clientId: this.#clientId, username: this.#username };
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#phase !== 'open') return;
+    const started = performance.now();
+    const read = this.#reader.push(chunk);
+    for (const packet of read.packets) this.#queue.push(packet);
+    if (read.refusal)
+      this.#queue.push(
+        read.refusedFrame ? { refusal: read.refusal, frame: read.refusedFrame } : { refusal: read.refusal },
+      );
+    this.#drain();
+    if (read.packets.length > 0)
+      this.#edge.metrics.prereadSeconds.observe((performance.now() - started) / 1000 / read.packets.length);
+  }
+
+  #drain(): void {
+    while (!this.#blocked && this.#phase === 'open' && this.#queue.length > 0) {
+      const item = this.#queue.shift()!;
+      if ('refusal' in item) this.#onRefusal(item.refusal, item.frame);
+      else this.#onPacket(item);
+    }
+  }
+
+  #onPacket(item: InboundPacket): void {
+    const { packet, frame } = item;
+    const now = this.#edge.now();
+    this.#edge.metrics.packet(packetTypeOf[packet.cmd], 'inbound', frame.bytes.length);
+    const qos = packet.cmd === 'publish' ? packet.qos : undefined;
+    const rate = this.#edge.checkRate(
+      {
+        ip: this.identity.sourceIp,
+        clientId: this.#clientId,
+        packetType: frame.type,
+        bytes: frame.bytes.length,
+        ...(qos === undefined ? {} : { qos }),
+      },
+      now,
+    );
+    if (!rate.allowed) {
+      this.#onRateLimited(item, rate);
+      return;
+    }
+    const actions = this.#session.receive(packet, now);
+    this.#deadline = this.#session.deadlineMs();
+    // CONNECT and PUBLISH are recorded where their outcome is known (auth result, Kafka callback).
+    if (packet.cmd !== 'connect' && packet.cmd !== 'publish') {
+      this.#record(packetEventOf(this.identity, this.#sessionIdentity(), packet, frame.bytes.length, now));
+    }
+    this.#apply(actions, frame);
+  }
+
+  #apply(actions: readonly SessionAction[], frame?: Frame): void {
+    for (const action of actions) {
+      switch (action.kind) {
+        case 'send':
+          this.#send(action.packet);
+          break;
+        case 'authenticate':
+          this.#authenticate(action.connect, frame?.bytes.length ?? 0);
+          break;
+        case 'deliver':
+          this.#deliver(action.publish, frame?.bytes.length ?? 0);
+          break;
+        case 'subscribe':
+          this.#subscribe(action.subscribe);
+          break;
+        case 'unsubscribe':
+          this.#unsubscribe(action.unsubscribe);
+          break;
+        case 'record':
+          this.#edge.metrics.protocolEvents.inc({ code: action.event.code });
+          break;
+        case 'defer':
+          this.#queue.unshift({ packet: action.packet, frame: frame ?? emptyFrame });
+          break;
+        case 'close':
+          if (action.will) this.#publishWill(action.will);
+          if (action.refusal) this.#recordRefusal(action.refusal, frame);
+          this.#close(
+            action.reason === 'refused' ? `refused:${action.refusal?.code ?? 'unknown'}` : action.reason,
+          );
+          break;
+      }
+    }
+  }
+
+  #onRefusal(refusal: Refusal, frame?: Frame): void {
+    this.#apply(this.#session.refuse(refusal), frame);
+  }
+
+  #recordRefusal(refusal: Refusal, frame?: Frame): void {
+    this.#edge.metrics.protocolViolations.inc({ code: refusal.code });
+    if (this.#session.phase !== 'connected' && refusal.code !== 'SNT_MQTT_KEEPALIVE_EXPIRED') {
+      this.#edge.metrics.connectionsRejected.inc({
+        reason: refusal.code === 'SNT_MQTT_CONNECT_TIMEOUT' ? 'connect_timeout' : 'protocol_error',
+      });
+    }
+    this.#edge.metrics.packet('MALFORMED', 'inbound', frame?.bytes.length ?? 0);
+    this.#record(
+      malformedEventOf(this.identity, this.#sessionIdentity(), refusal, this.#edge.now(), frame?.bytes),
+    );
+  }
+
+  #onRateLimited(item: InboundPacket, rate: Extract<RateDecision, { allowed: false }>): void {
+    const { packet, frame } = item;
+    const now = this.#edge.now();
+    // The global tier exists to protect the core: what it refuses is counted, not logged per packet.
+    if (rate.tier !== 'global') {
+      const event = packetEventOf(this.identity, this.#sessionIdentity(), packet, frame.bytes.length, now);
+      event.payload = null;
+      event.edgeAction = `rate_limited:${rate.tier}:${rate.action}`;
+      if (packet.cmd === 'connect') event.authResult = 'rate_limited';
+      this.#record(event);
+    }
+    switch (rate.action) {
+      case 'delay':
+        this.#queue.unshift(item);
+        this.#blockFor(new Promise((resolve) => setTimeout(resolve, rate.delayMs)));
+        return;
+      case 'refuse-connack':
+        this.#edge.metrics.connectionsRejected.inc({ reason: 'rate_limited' });
+        this.#send({ cmd: 'connack', returnCode: 5, sessionPresent: false });
+        this.#close(`rate_limited:${rate.tier}`);
+        return;
+      case 'suback-failure':
+        if (packet.cmd === 'subscribe') {
+          this.#send({
+            cmd: 'suback',
+            messageId: packet.messageId ?? 0,
+            granted: packet.subscriptions.map(() => subackFailure),
+          });
+        }
+        return;
+      case 'ack-and-drop':
+        if (packet.cmd === 'publish' && packet.qos === 1)
+          this.#send({ cmd: 'puback', messageId: packet.messageId ?? 0 });
+        // QoS 2: PUBREC now; the session answers the PUBREL for an identifier it does not hold with PUBCOMP.
+        if (packet.cmd === 'publish' && packet.qos === 2)
+          this.#send({ cmd: 'pubrec', messageId: packet.messageId ?? 0 });
+        return;
+      case 'drop':
+        return;
+      case 'disconnect':
+        this.#close(`rate_limited:${rate.tier}`);
+        return;
+    }
+  }
+
+  #authenticate(connect: IConnectPacket, packetSize: number): void {
+    const receivedAt = this.#edge.now();
+    const started = performance.now();
+    const tlsCn = this.identity.tlsClientSubject ?? undefined;
+    this.#blockFor(
+      this.#edge
+        .authenticate({
+          clientId: connect.clientId,
+          username: connect.username,
+          password: connect.password,
+          certificateCn: tlsCn,
+        })
+        .then(async (decision) => {
+          // A CONNECT's preread phase ends with its auth decision.
+          this.#edge.metrics.prereadSeconds.observe((performance.now() - started) / 1000);
+          if (this.#phase !== 'open') return;
+          this.#cleanSession = connect.clean !== false;
+          this.#clientId = connect.clientId === '' ? this.#edge.assignClientId() : connect.clientId;
+          this.#username = connect.username ?? null;
+          const event = packetEventOf(
+            this.identity,
+            this.#sessionIdentity(),
+            { ...connect, clientId: this.#clientId },
+            packetSize,
+            receivedAt,
+          );
+          event.authResult =
+            decision.result === 'cache_hit' ? (decision.allow ? 'allowed' : 'denied') : decision.result;
+          if (!decision.allow) {
+            event.edgeAction = `auth_denied:${decision.reason}`;
+            this.#record(event);
+            this.#edge.metrics.connectionsRejected.inc({
+              reason: decision.connackCode === 3 ? 'auth_error' : 'auth_failed',
+            });
+            this.#apply(this.#session.connectRefused(decision.connackCode));
+            return;
+          }
+          this.#record(event);
+          this.#access = this.#edge.accessOf(decision, {
+            clientId: this.#clientId,
+            username: this.#username,
+          });
+          const restored = await this.#edge.claimSession(this);
+          if (this.#phase !== 'open') return;
+          for (const [filter, qos] of restored.subscriptions) this.subscriptions.set(filter, qos);
+          this.#accepted = true;
+          this.#apply(this.#session.connectAccepted(restored.sessionPresent, this.#edge.now()));
+          this.#deadline = this.#session.deadlineMs();
+          this.#edge.metrics.sessionsActive.inc();
+          this.#edge.metrics.connectionSetupSeconds.observe((this.#edge.now() - this.#openedAt) / 1000);
+        }),
+    );
+  }
+
+  #deliver(publish: IPublishPacket, packetSize: number): void {
+    const receivedAt = this.#edge.now();
+    const event = packetEventOf(this.identity, this.#sessionIdentity(), publish, packetSize, receivedAt);
+    if (!this.#access?.canPublish(publish.topic)) {
+      // MQTT 3.1.1 §3.3.5: a server may acknowledge and discard; it must not leave a QoS 1/2 PUBLISH unanswered.
+      this.#edge.metrics.aclDenied.inc({ action: 'publish' });
+      event.edgeAction = 'acl_denied:acked_and_dropped';
+      event.payload = null;
+      this.#record(event);
+      if (publish.qos > 0) this.#apply(this.#session.inboundStored(publish.messageId ?? 0));
+      return;
+    }
+    if (publish.qos === 0) {
+      this.#record(event);
+      return;
+    }
+    const packetId = publish.messageId ?? 0;
+    const started = performance.now();
+    this.#record(event, (error) => {
+      if (error || this.#phase !== 'open') return;
+      this.#edge.metrics.forwardSeconds.observe(
+        { direction: 'inbound' },
+        (performance.now() - started) / 1000,
+      );
+      this.#apply(this.#session.inboundStored(packetId));
+    });
+  }
+
+  #subscribe(subscribe: ISubscribePacket): void {
+    const granted: number[] = [];
+    const added = new Map<string, number>();
+    for (const { topic, qos } of subscribe.subscriptions) {
+      if (!this.#access?.canSubscribe(topic)) {
+        this.#edge.metrics.aclDenied.inc({ action: 'subscribe' });
+        granted.push(subackFailure);
+        continue;
+      }
+      this.subscriptions.set(topic, qos);
+      added.set(topic, qos);
+      granted.push(qos);
+    }
+    if (added.size > 0) this.#edge.subscriptionsChanged(this, added, []);
+    this.#send({ cmd: 'suback', messageId: subscribe.messageId ?? 0, granted });
+  }
+
+  #unsubscribe(unsubscribe: IUnsubscribePacket): void {
+    const removed = unsubscribe.unsubscriptions.filter((filter) => this.subscriptions.delete(filter));
+    if (removed.length > 0) this.#edge.subscriptionsChanged(this, new Map(), removed);
+    // 3.1.1 UNSUBACK has no payload; mqtt-packet's type lists MQTT 5 reason codes as `granted`.
+    this.#send({ cmd: 'unsuback', messageId: unsubscribe.messageId ?? 0, granted: [] });
+  }
+
+  /** MQTT-3.1.2-8: the will is published when the connection closes without DISCONNECT. */
+  #publishWill(will: NonNullable<IConnectPacket['will']>): void {
+    const payload = typeof will.payload === 'string' ? Buffer.from(will.payload) : will.payload;
+    const publish: IPublishPacket = {
+      cmd: 'publish',
+      topic: will.topic,
+      payload,
+      qos: will.qos ?? 0,
+      retain: will.retain ?? false,
+      dup: false,
+    };
+    const event = packetEventOf(this.identity, this.#sessionIdentity(), publish, 0, this.#edge.now());
+    if (!this.#access?.canPublish(will.topic)) {
+      this.#edge.metrics.aclDenied.inc({ action: 'will' });
+      event.edgeAction = 'will:acl_denied';
+      event.payload = null;
+    } else {
+      event.edgeAction = 'will';
+    }
+    this.#record(event);
+  }
+
+  /** A downlink message for this session; QoS is the lower of the message's and the subscription's. */
+  deliverDownlink(message: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean }): boolean {
+    if (!this.connected) return false;
+    const actions = this.#session.outboundPublish(message);
+    if (actions === 'window-full') {
+      this.#edge.metrics.downlinkDropped.inc({ reason: 'inflight_window_full' });
+      return false;
+    }
+    this.#apply(actions);
+    return true;
+  }
+
+  /** Called by the proxy's sweep: closes when the CONNECT or keep-alive deadline passed. */
+  expire(nowMs: number): void {
+    if (nowMs < this.#deadline || this.#phase !== 'open') return;
+    this.#apply(this.#session.expire(nowMs));
+    this.#deadline = this.#session.deadlineMs();
+  }
+
+  /** MQTT-3.1.4-2: another connection took this client id over. */
+  takenOver(): void {
+    if (this.#phase !== 'open') return;
+    this.#edge.metrics.protocolEvents.inc({ code: 'SNT_SESSION_TAKEN_OVER' });
+    // A takeover is not a DISCONNECT from the client, so its will is published (MQTT-3.1.2-8).
+    const actions = this.#session.transportClosed();
+    for (const action of actions) if (action.kind === 'close' && action.will) this.#publishWill(action.will);
+    this.#close('taken_over');
+  }
+
+  /** Graceful shutdown of the proxy: stop reading; the socket closes once pending writes finish. */
+  shutdown(): void {
+    this.#close('proxy_shutdown');
+  }
+
+  #record(event: PacketEvent, onStored?: (error?: Error) => void): void {
+    if (!this.#edge.record(event, onStored)) this.#blockFor(this.#edge.recordDrained(), false);
+  }
+
+  #send(packet: Packet): void {
+    if (this.#phase === 'closed') return;
+    const bytes = mqttPacket.generate(packet);
+    this.#edge.metrics.packet(packetTypeOf[packet.cmd], 'outbound', bytes.length);
+    this.#socket.write(bytes);
+  }
+
+  /** Stops handling packets (and, unless told otherwise, reading) until `until` settles. */
+  #blockFor(until: Promise<unknown>, stopHandling = true): void {
+    if (stopHandling) this.#blocked = true;
+    this.#pauses++;
+    this.#socket.pause();
+    until
+      .catch((err: unknown) => {
+        this.#edge.log.error({ err, connectionId: this.identity.connectionId }, 'connection step failed');
+        this.#onRefusal(refuse('SNT_MQTT_CONNECT_TIMEOUT', 'internal error while handling the packet'));
+      })
+      .finally(() => {
+        if (stopHandling) this.#blocked = false;
+        if (--this.#pauses === 0 && this.#phase === 'open') this.#socket.resume();
+        this.#drain();
+      });
+  }
+
+  #close(reason: string): void {
+    if (this.#phase !== 'open') return;
+    this.#phase = 'closing';
+    this.#queue = [];
+    this.#edge.metrics.connectionsClosed.inc({ reason: reason.split(':')[0] ?? reason });
+    this.#socket.end();
+    // A peer that never reads must not keep the socket (and its buffers) alive.
+    setTimeout(() => this.#socket.destroy(), 2000).unref();
+  }
+
+  #onTransportClosed(): void {
+    if (this.#phase === 'closed') return;
+    if (this.#phase === 'open') {
+      // Closed by the device without DISCONNECT: publish the will (MQTT-3.1.2-8).
+      const actions = this.#session.transportClosed();
+      for (const action of actions)
+        if (action.kind === 'close' && action.will) this.#publishWill(action.will);
+      this.#edge.metrics.connectionsClosed.inc({ reason: 'transport_closed' });
+    }
+    this.#phase = 'closed';
+    if (this.#accepted) {
+      this.#edge.metrics.sessionsActive.dec();
+      this.#edge.releaseSession(this);
+    }
+    this.#edge.metrics.connectionsActive.dec({ listener: this.listener });
+  }
+}
+
+const emptyFrame: Frame = { type: 0, flags: 0, headerLength: 0, remainingLength: 0, bytes: Buffer.alloc(0) };

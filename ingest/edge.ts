@@ -1,0 +1,268 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import {
+  createServer as createTlsServer,
+  type TLSSocket,
+  type TlsOptions,
+  type Server as TlsServer,
+} from 'node:tls';
+import type { Logger } from '../lib/log.js';
+import type { SchemaCatalog } from '../schemas/catalog.js';
+import type { DownlinkMessage, PacketEvent } from '../schemas/types.generated.js';
+import { type AuthDecision, type AuthRequest, DeviceAclPolicy } from './auth/index.js';
+import { type DeviceAccess, DeviceConnection, type EdgeServices } from './connection.js';
+import type { PacketEventWriter } from './event-writer.js';
+import type { RateCheck, RateDecision } from './limits/index.js';
+import type { IngestMetrics } from './metrics.js';
+import type { ProtocolPolicy } from './protocol/index.js';
+import type { SessionRegistry, Takeover } from './session-registry.js';
+import { SubscriptionIndex } from './subscription-index.js';
+
+/**
+ * One edge proxy: its listeners, its connections, and the services they share (auth, limits, the
+ * event writer, the session registry, the downlink routing). Connections are plain objects driven
+ * by socket events; one sweep per proxy enforces every CONNECT and keep-alive deadline, so an idle
+ * connection costs no timer.
+ */
+export interface EdgeDependencies {
+  readonly proxyId: string;
+  readonly policy: ProtocolPolicy;
+  readonly log: Logger;
+  readonly metrics: IngestMetrics;
+  readonly authenticate: (request: AuthRequest) => Promise<AuthDecision>;
+  readonly limiter: { check(input: RateCheck, nowMs: number): RateDecision };
+  readonly writer: PacketEventWriter;
+  readonly catalog: SchemaCatalog;
+  readonly sessions: SessionRegistry | undefined;
+  readonly now?: () => number;
+}
+
+export interface ListenerAddress {
+  readonly name: 'mqtt' | 'mqtts';
+  readonly host: string;
+  readonly port: number;
+}
+
+const sweepIntervalMs = 250;
+
+export class EdgeProxy implements EdgeServices {
+  readonly proxyId: string;
+  readonly policy: ProtocolPolicy;
+  readonly log: Logger;
+  readonly metrics: IngestMetrics;
+  readonly #deps: EdgeDependencies;
+  readonly #connections = new Set<DeviceConnection>();
+  readonly #byClientId = new Map<string, DeviceConnection>();
+  readonly #index = new SubscriptionIndex<DeviceConnection>();
+  readonly #servers: Array<Server | TlsServer> = [];
+  #sweep: NodeJS.Timeout | undefined;
+  #connectionSeq = 0;
+
+  constructor(deps: EdgeDependencies) {
+    this.#deps = deps;
+    this.proxyId = deps.proxyId;
+    this.policy = deps.policy;
+    this.log = deps.log;
+    this.metrics = deps.metrics;
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  now(): number {
+    return this.#deps.now ? this.#deps.now() : Date.now();
+  }
+
+  checkRate(check: RateCheck, nowMs: number): RateDecision {
+    return this.#deps.limiter.check(check, nowMs);
+  }
+
+  authenticate(request: AuthRequest): Promise<AuthDecision> {
+    return this.#deps.authenticate(request);
+  }
+
+  accessOf(
+    decision: Extract<AuthDecision, { allow: true }>,
+    identity: { clientId: string; username: string | null },
+  ): DeviceAccess {
+    return new DeviceAclPolicy(decision.acls, {
+      clientId: identity.clientId,
+      ...(identity.username === null ? {} : { username: identity.username }),
+    });
+  }
+
+  record(event: PacketEvent, onStored?: (error?: Error) => void): boolean {
+    return this.#deps.writer.write(
+      event.clientId,
+      this.#deps.catalog.encode('packets', event),
+      event.receivedAt,
+      onStored,
+    );
+  }
+
+  recordDrained(): Promise<void> {
+    return this.#deps.writer.onDrain();
+  }
+
+  assignClientId(): string {
+    // MQTT-3.1.3-6: the server assigns a unique id to a client that sent none.
+    return `sentinel-${randomUUID()}`;
+  }
+
+  async claimSession(
+    connection: DeviceConnection,
+  ): Promise<{ sessionPresent: boolean; subscriptions: ReadonlyMap<string, number> }> {
+    const clientId = connection.clientId;
+    const previous = this.#byClientId.get(clientId);
+    if (previous && previous !== connection) previous.takenOver();
+    this.#byClientId.set(clientId, connection);
+    const sessions = this.#deps.sessions;
+    await sessions?.claim(clientId, connection.identity.connectionId);
+    let subscriptions: ReadonlyMap<string, number> = new Map();
+    let sessionPresent = false;
+    if (connection.persistent) {
+      const stored = await sessions?.loadSubscriptions(clientId);
+      if (stored) {
+        subscriptions = stored;
+        sessionPresent = true;
+      }
+    } else {
+      await sessions?.discardSession(clientId);
+    }
+    for (const [filter, qos] of subscriptions) this.#index.add(filter, connection, qos);
+    return { sessionPresent, subscriptions };
+  }
+
+  releaseSession(connection: DeviceConnection): void {
+    for (const filter of connection.subscriptions.keys()) this.#index.remove(filter, connection);
+    if (this.#byClientId.get(connection.clientId) !== connection) return;
+    this.#byClientId.delete(connection.clientId);
+    void this.#deps.sessions?.release(connection.clientId, connection.identity.connectionId);
+  }
+
+  subscriptionsChanged(
+    connection: DeviceConnection,
+    added: ReadonlyMap<string, number>,
+    removed: readonly string[],
+  ): void {
+    for (const [filter, qos] of added) this.#index.add(filter, connection, qos);
+    for (const filter of removed) this.#index.remove(filter, connection);
+    if (connection.persistent)
+      void this.#deps.sessions?.saveSubscriptions(connection.clientId, added, removed);
+  }
+
+  /** MQTT-3.1.4-2: a CONNECT with this client id was accepted elsewhere (or here, on another connection). */
+  onTakeover(takeover: Takeover): void {
+    const current = this.#byClientId.get(takeover.clientId);
+    if (!current || current.identity.connectionId === takeover.connectionId) return;
+    this.#byClientId.delete(takeover.clientId);
+    for (const filter of current.subscriptions.keys()) this.#index.remove(filter, current);
+    current.takenOver();
+  }
+
+  /**
+   * Delivers a downlink message to the local sessions whose filters match, each at the lower of
+   * the message's QoS and its subscription's. A message naming its target client goes to that
+   * session only.
+   */
+  deliverDownlink(message: DownlinkMessage, producedAt: number): number {
+    let delivered = 0;
+    const matches = this.#index.match(message.topic);
+    for (const [connection, grantedQos] of matches) {
+      if (message.targetClientId !== null && connection.clientId !== message.targetClientId) continue;
+      const qos = Math.min(grantedQos, message.qos) as 0 | 1 | 2;
+      if (connection.deliverDownlink({ topic: message.topic, payload: message.payload, qos, retain: false }))
+        delivered++;
+    }
+    if (delivered > 0) {
+      this.metrics.forwardSeconds.observe(
+        { direction: 'outbound' },
+        Math.max(0, Date.now() - producedAt) / 1000,
+      );
+    }
+    if (delivered === 0 && matches.size > 0) this.metrics.downlinkDropped.inc({ reason: 'not_deliverable' });
+    return delivered;
+  }
+
+  accept(socket: Socket | TLSSocket, listener: 'mqtt' | 'mqtts'): DeviceConnection {
+    socket.setNoDelay(true);
+    const tlsSocket = listener === 'mqtts' ? (socket as TLSSocket) : undefined;
+    const certificate = tlsSocket?.authorized ? tlsSocket.getPeerCertificate() : undefined;
+    const subjectCn = certificate?.subject?.CN;
+    const connection = new DeviceConnection(
+      socket,
+      {
+        proxyId: this.proxyId,
+        connectionId: `${this.proxyId}/${++this.#connectionSeq}`,
+        sourceIp: normaliseIp(socket.remoteAddress ?? ''),
+        sourcePort: socket.remotePort ?? 0,
+        tlsClientSubject: typeof subjectCn === 'string' ? subjectCn : null,
+      },
+      listener,
+      this,
+    );
+    this.#connections.add(connection);
+    this.metrics.connectionsOpened.inc({ listener });
+    this.metrics.connectionsActive.inc({ listener });
+    socket.once('close', () => this.#connections.delete(connection));
+    return connection;
+  }
+
+  async listenTcp(host: string, port: number): Promise<ListenerAddress> {
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket, 'mqtt'));
+    return this.#listen(server, 'mqtt', host, port);
+  }
+
+  async listenTls(host: string, port: number, tls: TlsOptions): Promise<ListenerAddress> {
+    const server = createTlsServer({ ...tls, minVersion: 'TLSv1.2' }, (socket) =>
+      this.accept(socket, 'mqtts'),
+    );
+    server.on('tlsClientError', () => this.metrics.connectionsRejected.inc({ reason: 'tls_error' }));
+    return this.#listen(server, 'mqtts', host, port);
+  }
+
+  async #listen(
+    server: Server | TlsServer,
+    name: 'mqtt' | 'mqtts',
+    host: string,
+    port: number,
+  ): Promise<ListenerAddress> {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port, backlog: 4096 }, () => resolve());
+    });
+    this.#servers.push(server);
+    this.#startSweep();
+    const address = server.address() as AddressInfo;
+    return { name, host, port: address.port };
+  }
+
+  #startSweep(): void {
+    if (this.#sweep) return;
+    this.#sweep = setInterval(() => {
+      const now = this.now();
+      for (const connection of this.#connections) if (connection.deadline <= now) connection.expire(now);
+    }, sweepIntervalMs);
+    this.#sweep.unref();
+  }
+
+  /** Stops accepting, closes every connection, and waits until their events are in Kafka. */
+  async shutdown(): Promise<void> {
+    // server.close() calls back only once every connection has ended, so the connections are
+    // closed before it is awaited, not after.
+    const listenersClosed = Promise.all(
+      this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
+    for (const connection of this.#connections) connection.shutdown();
+    if (this.#sweep) clearInterval(this.#sweep);
+    await this.#deps.writer.flush();
+    await listenersClosed;
+  }
+}
+
+/** Dual-stack sockets report IPv4 peers as ::ffff:a.b.c.d; events carry the plain IPv4 form. */
+function normaliseIp(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}

@@ -1,0 +1,233 @@
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { type ConfigSources, loadConfig } from '../lib/config.js';
+import { resolveEndpoints } from '../lib/endpoints.js';
+import { SentinelError } from '../lib/errors.js';
+import { createKafka } from '../lib/kafka/client.js';
+import { topicNames } from '../lib/kafka/topics.js';
+import { createLogger, type Logger } from '../lib/log.js';
+import { type ServiceHttp, startServiceHttp } from '../lib/service/http.js';
+import { createMetricsRegistry } from '../lib/service/metrics.js';
+import { SchemaCatalog } from '../schemas/catalog.js';
+import { authSchema, openAuth } from './auth/index.js';
+import { type DownlinkConsumer, startDownlink } from './downlink.js';
+import { EdgeProxy, type ListenerAddress } from './edge.js';
+import { PacketEventWriter } from './event-writer.js';
+import { createRateLimitRedis, RateLimiter, rateLimitPolicyFrom, rateLimitSchema } from './limits/index.js';
+import { IngestMetrics } from './metrics.js';
+import { SessionRegistry } from './session-registry.js';
+import { ingestSchema, protocolPolicyOf, proxyIdOf } from './settings.js';
+
+/**
+ * Composition root of one edge proxy (`sentinel ingest`): validates every setting, then wires the
+ * real Kafka producer, schema registry, device DB, Redis and listeners into the plain modules.
+ */
+export const ingestSchemas = [ingestSchema, authSchema, rateLimitSchema] as const;
+
+export interface RunningIngest {
+  readonly proxyId: string;
+  readonly registry: Registry;
+  readonly listeners: readonly ListenerAddress[];
+  readonly metricsPort: number;
+  readonly edge: EdgeProxy;
+  readonly ready: () => boolean;
+  stop(): Promise<void>;
+}
+
+function readPem(path: string, setting: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new SentinelError(
+      'SNT_CONFIG_INVALID',
+      `setting ${setting}: cannot read ${path} (${(err as Error).message})`,
+      { cause: err },
+    );
+  }
+}
+
+export async function startIngest(sources: ConfigSources = {}, logger?: Logger): Promise<RunningIngest> {
+  const config = loadConfig(ingestSchema, sources);
+  const authConfig = loadConfig(authSchema, sources);
+  const rateConfig = loadConfig(rateLimitSchema, sources);
+  const endpoints = resolveEndpoints(sources);
+  const policy = protocolPolicyOf(config);
+  const ratePolicy = rateLimitPolicyFrom(rateConfig, policy.maxPacketBytes);
+  if (config.tlsCert !== '' && config.tlsKey === '') {
+    throw new SentinelError(
+      'SNT_CONFIG_INVALID',
+      'setting SENTINEL_INGEST_TLS_KEY: required when SENTINEL_INGEST_TLS_CERT is set',
+    );
+  }
+  if (!config.plainTcp && config.tlsCert === '') {
+    throw new SentinelError(
+      'SNT_CONFIG_INVALID',
+      'setting SENTINEL_INGEST_PLAIN_TCP=false needs SENTINEL_INGEST_TLS_CERT, or the proxy has no listener',
+    );
+  }
+  const proxyId = proxyIdOf(config);
+  const log = logger ?? createLogger({ name: 'ingest' });
+  const registry = createMetricsRegistry('ingest', proxyId);
+  const metrics = new IngestMetrics(registry);
+  const topics = topicNames(endpoints.topicPrefix);
+  const closers: Array<() => Promise<unknown> | unknown> = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await Promise.resolve(close()).catch(() => undefined);
+  };
+
+  try {
+    const catalog = await SchemaCatalog.connect(endpoints.registryUrl, topics);
+    const kafka = createKafka({
+      brokers: endpoints.kafkaBrokers,
+      clientId: `sentinel-ingest-${proxyId}`,
+      logger: log,
+    });
+    const producer = kafka.producer({
+      allowAutoTopicCreation: false,
+      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
+    await producer.connect();
+    closers.push(() => producer.disconnect());
+    const writer = new PacketEventWriter({
+      producer,
+      topic: topics.packets,
+      lingerMs: config.lingerMs,
+      maxBatchEvents: config.batchEvents,
+      maxInFlightBatches: config.inFlightBatches,
+      maxBufferedBytes: config.bufferBytes,
+      registry,
+      log,
+    });
+
+    const auth = await openAuth(
+      { ...authConfig, mysqlUrl: endpoints.mysqlUrl, redisUrl: endpoints.redisUrl },
+      { registry, logger: log },
+    );
+    closers.push(() => auth.close());
+
+    const limiterRedis = createRateLimitRedis(endpoints.redisUrl);
+    closers.push(() => limiterRedis.disconnect());
+    // The first reconcile should find Redis connected rather than report a transient outage.
+    await Promise.race([
+      once(limiterRedis, 'ready'),
+      new Promise((resolve) => setTimeout(resolve, 1000).unref()),
+    ]);
+    const limiter = new RateLimiter({
+      policy: ratePolicy,
+      registry,
+      log,
+      expectedProxies: rateConfig.expectedProxies,
+      reconcileMs: rateConfig.reconcileMs,
+      fleet: {
+        redis: limiterRedis,
+        proxyId,
+        keyPrefix: rateConfig.keyPrefix,
+        proxyTtlMs: rateConfig.proxyTtlMs,
+      },
+    });
+    limiter.start();
+    closers.push(() => limiter.close());
+
+    const redisOptions = {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 1000,
+      commandTimeout: 300,
+    } as const;
+    const sessionRedis = new Redis(endpoints.redisUrl, redisOptions);
+    const sessionSubscriber = new Redis(endpoints.redisUrl, {
+      ...redisOptions,
+      enableOfflineQueue: true,
+      commandTimeout: undefined,
+    });
+    for (const client of [sessionRedis, sessionSubscriber]) {
+      client.on('error', () => undefined);
+      closers.push(() => client.disconnect());
+    }
+    let edge: EdgeProxy | undefined;
+    const sessions = new SessionRegistry({
+      redis: sessionRedis,
+      subscriber: sessionSubscriber,
+      keyPrefix: config.sessionPrefix,
+      proxyId,
+      log,
+      registry,
+      onTakeover: (takeover) => edge?.onTakeover(takeover),
+    });
+    await sessions.start();
+
+    edge = new EdgeProxy({
+      proxyId,
+      policy,
+      log,
+      metrics,
+      authenticate: (request) => auth.authenticator.authenticate(request),
+      limiter,
+      writer,
+      catalog,
+      sessions,
+    });
+    const running = edge;
+    closers.push(() => running.shutdown());
+
+    let downlink: DownlinkConsumer | undefined;
+    if (config.downlink) {
+      downlink = await startDownlink({
+        kafka,
+        topic: topics.downlink,
+        groupId: `${endpoints.topicPrefix}ingest-downlink.${proxyId}`,
+        catalog,
+        log,
+        deliver: (message, producedAt) => running.deliverDownlink(message, producedAt),
+      });
+      const consumer = downlink;
+      closers.push(() => consumer.stop());
+    }
+
+    const listeners: ListenerAddress[] = [];
+    if (config.plainTcp) listeners.push(await edge.listenTcp(config.host, config.port));
+    if (config.tlsCert !== '') {
+      const clientCertificates = config.tlsClientCert !== 'off';
+      listeners.push(
+        await edge.listenTls(config.host, config.tlsPort, {
+          cert: readPem(config.tlsCert, 'SENTINEL_INGEST_TLS_CERT'),
+          key: readPem(config.tlsKey, 'SENTINEL_INGEST_TLS_KEY'),
+          ...(config.tlsClientCa ? { ca: readPem(config.tlsClientCa, 'SENTINEL_INGEST_TLS_CLIENT_CA') } : {}),
+          requestCert: clientCertificates,
+          rejectUnauthorized: config.tlsClientCert === 'require',
+        }),
+      );
+    }
+
+    const ready = () => writer.kafkaUp && (downlink ? downlink.ready() : true);
+    const http: ServiceHttp = await startServiceHttp({
+      host: config.host,
+      port: config.metricsPort,
+      registry,
+      readiness: [
+        { name: 'kafka', check: () => writer.kafkaUp },
+        { name: 'downlink', check: () => (downlink ? downlink.ready() : true) },
+        { name: 'listeners', check: () => listeners.length > 0 },
+      ],
+    });
+    closers.push(() => http.close());
+    log.info({ proxyId, listeners, metricsPort: http.port }, 'edge proxy listening');
+
+    return {
+      proxyId,
+      registry,
+      listeners,
+      metricsPort: http.port,
+      edge,
+      ready,
+      async stop() {
+        await closeAll();
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

@@ -1,0 +1,242 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { IConnectPacket, IPublishPacket } from 'mqtt-packet';
+import { defaultProtocolPolicy } from './policy.js';
+import { ConnectionSession, type SessionAction } from './session-state.js';
+
+const policy = { ...defaultProtocolPolicy, maxInboundInFlight: 2, maxOutboundInFlight: 2 };
+const connect: IConnectPacket = {
+  cmd: 'connect',
+  protocolId: 'MQTT',
+  protocolVersion: 4,
+  clientId: 'dev1',
+  clean: true,
+  keepalive: 60,
+  will: { topic: 'clients/dev1/status', payload: Buffer.from('offline'), qos: 0, retain: false },
+};
+
+function publish(qos: 0 | 1 | 2, messageId?: number, dup = false): IPublishPacket {
+  return {
+    cmd: 'publish',
+    topic: 'a',
+    payload: Buffer.from('x'),
+    qos,
+    dup,
+    retain: false,
+    ...(messageId === undefined ? {} : { messageId }),
+  };
+}
+
+function connected(openedAtMs = 0): ConnectionSession {
+  const session = new ConnectionSession(policy, openedAtMs);
+  session.receive(connect, openedAtMs);
+  session.connectAccepted(false, openedAtMs);
+  return session;
+}
+
+function kinds(actions: readonly SessionAction[]): string[] {
+  return actions.map((action) => (action.kind === 'send' ? `send:${action.packet.cmd}` : action.kind));
+}
+
+function refusalOf(actions: readonly SessionAction[]): string | undefined {
+  const close = actions.find((action) => action.kind === 'close');
+  return close?.kind === 'close' ? close.refusal?.code : undefined;
+}
+
+describe('ConnectionSession: packet order', () => {
+  it('asks to authenticate the first CONNECT and answers CONNACK 0 once accepted', () => {
+    const session = new ConnectionSession(policy, 0);
+    assert.deepEqual(kinds(session.receive(connect, 5)), ['authenticate']);
+    assert.equal(session.phase, 'authenticating');
+    const accepted = session.connectAccepted(true, 10);
+    assert.deepEqual(accepted, [
+      { kind: 'send', packet: { cmd: 'connack', returnCode: 0, sessionPresent: true } },
+    ]);
+    assert.equal(session.phase, 'connected');
+  });
+
+  it('closes when the first packet is not CONNECT (MQTT-3.1.0-1)', () => {
+    const session = new ConnectionSession(policy, 0);
+    assert.equal(refusalOf(session.receive({ cmd: 'pingreq' }, 1)), 'SNT_MQTT_FIRST_PACKET_NOT_CONNECT');
+  });
+
+  it('closes on a second CONNECT and publishes the will (MQTT-3.1.0-2, MQTT-3.1.2-8)', () => {
+    const session = connected();
+    const actions = session.receive(connect, 1);
+    assert.equal(refusalOf(actions), 'SNT_MQTT_SECOND_CONNECT');
+    const close = actions.find((action) => action.kind === 'close');
+    assert.equal(close?.kind === 'close' ? close.will?.topic : undefined, 'clients/dev1/status');
+  });
+
+  it('defers packets sent while the CONNECT is being authenticated', () => {
+    const session = new ConnectionSession(policy, 0);
+    session.receive(connect, 0);
+    assert.deepEqual(kinds(session.receive(publish(0), 1)), ['defer']);
+  });
+
+  it('sends CONNACK with the return code and closes when the CONNECT is refused', () => {
+    const session = new ConnectionSession(policy, 0);
+    session.receive(connect, 0);
+    assert.deepEqual(kinds(session.connectRefused(5)), ['send:connack', 'close']);
+  });
+
+  it('sends CONNACK 0x01 before closing for an unsupported level, only on a first CONNECT', () => {
+    const first = new ConnectionSession(policy, 0);
+    const refusal = {
+      code: 'SNT_MQTT_PROTOCOL_LEVEL',
+      clause: 'MQTT-3.1.2-2',
+      message: 'MQTT 5',
+      connackReturnCode: 1,
+    } as const;
+    const actions = first.refuse(refusal);
+    assert.deepEqual(kinds(actions), ['send:connack', 'close']);
+    assert.deepEqual(actions[0], {
+      kind: 'send',
+      packet: { cmd: 'connack', returnCode: 1, sessionPresent: false },
+    });
+    assert.deepEqual(kinds(connected().refuse(refusal)), ['close']);
+  });
+
+  it('answers PINGREQ with PINGRESP', () => {
+    assert.deepEqual(kinds(connected().receive({ cmd: 'pingreq' }, 1)), ['send:pingresp']);
+  });
+
+  it('closes without the will on DISCONNECT (MQTT-3.14.4-3)', () => {
+    const actions = connected().receive({ cmd: 'disconnect' }, 1);
+    assert.deepEqual(actions, [{ kind: 'close', reason: 'client-disconnect' }]);
+  });
+
+  it('publishes the will when the transport drops', () => {
+    const [close] = connected().transportClosed();
+    assert.equal(close?.kind === 'close' ? close.will?.payload.toString() : undefined, 'offline');
+  });
+});
+
+describe('ConnectionSession: inbound QoS', () => {
+  it('delivers QoS 0 at once', () => {
+    assert.deepEqual(kinds(connected().receive(publish(0), 1)), ['deliver']);
+  });
+
+  it('sends PUBACK only once the message is stored', () => {
+    const session = connected();
+    assert.deepEqual(kinds(session.receive(publish(1, 7), 1)), ['deliver']);
+    assert.deepEqual(session.inboundStored(7), [{ kind: 'send', packet: { cmd: 'puback', messageId: 7 } }]);
+    assert.equal(session.inboundInFlight, 0);
+  });
+
+  it('does not deliver a QoS 1 retransmission still being stored', () => {
+    const session = connected();
+    session.receive(publish(1, 7), 1);
+    assert.deepEqual(kinds(session.receive(publish(1, 7, true), 2)), ['record']);
+    assert.deepEqual(kinds(session.inboundStored(7)), ['send:puback']);
+  });
+
+  it('delivers a QoS 2 message once however often it is repeated before PUBREL (MQTT-4.3.3-2)', () => {
+    const session = connected();
+    assert.deepEqual(kinds(session.receive(publish(2, 9), 1)), ['deliver']);
+    assert.deepEqual(kinds(session.receive(publish(2, 9, true), 2)), ['record']);
+    assert.deepEqual(kinds(session.inboundStored(9)), ['send:pubrec']);
+    assert.deepEqual(kinds(session.receive(publish(2, 9, true), 3)), ['record', 'send:pubrec']);
+    assert.deepEqual(kinds(session.receive(publish(2, 9, false), 3)), ['record', 'send:pubrec']);
+    assert.deepEqual(kinds(session.receive({ cmd: 'pubrel', messageId: 9 }, 4)), ['send:pubcomp']);
+    assert.deepEqual(kinds(session.receive(publish(2, 9), 5)), ['deliver']);
+  });
+
+  it('answers an unknown PUBREL with PUBCOMP and records it', () => {
+    assert.deepEqual(kinds(connected().receive({ cmd: 'pubrel', messageId: 4 }, 1)), [
+      'record',
+      'send:pubcomp',
+    ]);
+  });
+
+  it('closes on PUBREL before PUBREC was sent', () => {
+    const session = connected();
+    session.receive(publish(2, 9), 1);
+    assert.equal(
+      refusalOf(session.receive({ cmd: 'pubrel', messageId: 9 }, 2)),
+      'SNT_MQTT_PUBREL_BEFORE_PUBREC',
+    );
+  });
+
+  it('closes when an identifier in flight is reused at another QoS (MQTT-2.3.1-2)', () => {
+    const session = connected();
+    session.receive(publish(2, 9), 1);
+    assert.equal(refusalOf(session.receive(publish(1, 9), 2)), 'SNT_MQTT_PACKET_ID_IN_USE');
+  });
+
+  it('closes past the in-flight cap', () => {
+    const session = connected();
+    session.receive(publish(1, 1), 1);
+    session.receive(publish(2, 2), 1);
+    assert.equal(refusalOf(session.receive(publish(1, 3), 1)), 'SNT_MQTT_INFLIGHT_LIMIT');
+  });
+});
+
+describe('ConnectionSession: outbound QoS', () => {
+  it('numbers QoS 1 messages, waits for PUBACK and holds messages past the window', () => {
+    const session = connected();
+    const first = session.outboundPublish({
+      topic: 'clients/dev1/alerts',
+      payload: Buffer.from('a'),
+      qos: 1,
+    });
+    const second = session.outboundPublish({
+      topic: 'clients/dev1/alerts',
+      payload: Buffer.from('b'),
+      qos: 2,
+    });
+    assert.notEqual(first, 'window-full');
+    assert.notEqual(second, 'window-full');
+    assert.equal(session.outboundPublish({ topic: 't', payload: Buffer.alloc(0), qos: 1 }), 'window-full');
+    assert.deepEqual(session.receive({ cmd: 'puback', messageId: 1 }, 1), []);
+    assert.deepEqual(kinds(session.receive({ cmd: 'pubrec', messageId: 2 }, 1)), ['send:pubrel']);
+    assert.deepEqual(session.receive({ cmd: 'pubcomp', messageId: 2 }, 1), []);
+    assert.equal(session.outboundInFlight, 0);
+  });
+
+  it('records acknowledgements for identifiers it never sent', () => {
+    const session = connected();
+    for (const cmd of ['puback', 'pubrec', 'pubcomp'] as const) {
+      const [action] = session.receive({ cmd, messageId: 42 }, 1);
+      assert.equal(action?.kind === 'record' ? action.event.code : undefined, 'SNT_MQTT_ACK_UNKNOWN_ID');
+    }
+  });
+});
+
+describe('ConnectionSession: deadlines', () => {
+  it('closes a connection without CONNECT at the connect timeout', () => {
+    const session = new ConnectionSession(policy, 1_000);
+    assert.equal(session.deadlineMs(), 11_000);
+    assert.deepEqual(session.expire(10_999), []);
+    assert.equal(refusalOf(session.expire(11_000)), 'SNT_MQTT_CONNECT_TIMEOUT');
+  });
+
+  it('closes after 1.5 x Keep Alive of silence and publishes the will (MQTT-3.1.2-24)', () => {
+    const session = connected(0);
+    session.receive({ cmd: 'pingreq' }, 10_000);
+    assert.equal(session.deadlineMs(), 10_000 + 90_000);
+    assert.deepEqual(session.expire(99_999), []);
+    const actions = session.expire(100_000);
+    assert.equal(refusalOf(actions), 'SNT_MQTT_KEEPALIVE_EXPIRED');
+    const close = actions.find((action) => action.kind === 'close');
+    assert.ok(close?.kind === 'close' && close.will !== undefined);
+  });
+
+  it('caps Keep Alive 0 and 65,535 and records it (SlowITe)', () => {
+    for (const keepalive of [0, 65_535]) {
+      const session = new ConnectionSession(policy, 0);
+      const actions = session.receive({ ...connect, keepalive }, 0);
+      assert.deepEqual(kinds(actions), ['authenticate', 'record']);
+      session.connectAccepted(false, 0);
+      assert.equal(session.keepAliveSeconds, 300);
+      assert.equal(session.deadlineMs(), 450_000);
+    }
+  });
+
+  it('has no deadline when Keep Alive is 0 and the cap is off', () => {
+    const session = new ConnectionSession({ ...policy, maxKeepAliveSeconds: 0 }, 0);
+    session.receive({ ...connect, keepalive: 0 }, 0);
+    session.connectAccepted(false, 0);
+    assert.equal(session.deadlineMs(), Number.POSITIVE_INFINITY);
+  });
+});

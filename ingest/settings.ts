@@ -1,0 +1,206 @@
+import { hostname } from 'node:os';
+import { type ConfigOf, settings } from '../lib/config.js';
+import { defaultProtocolPolicy, type ProtocolPolicy } from './protocol/index.js';
+
+/** Settings of one edge proxy (`sentinel ingest`), beside the auth, rate-limit and endpoint schemas. */
+export const ingestSchema = {
+  host: settings.string(
+    'SENTINEL_INGEST_HOST',
+    '127.0.0.1',
+    'address the MQTT listeners bind to (0.0.0.0 for every interface)',
+  ),
+  port: settings.int('SENTINEL_INGEST_PORT', 11883, 'MQTT over TCP listener; 0 picks a free port', {
+    min: 0,
+    max: 65535,
+  }),
+  tlsPort: settings.int(
+    'SENTINEL_INGEST_TLS_PORT',
+    18883,
+    'MQTT over TLS listener (on when a certificate is set); 0 picks a free port',
+    {
+      min: 0,
+      max: 65535,
+    },
+  ),
+  tlsCert: settings.string(
+    'SENTINEL_INGEST_TLS_CERT',
+    '',
+    'PEM certificate chain of the TLS listener; empty turns TLS off',
+  ),
+  tlsKey: settings.string('SENTINEL_INGEST_TLS_KEY', '', 'PEM private key of the TLS listener'),
+  tlsClientCa: settings.string(
+    'SENTINEL_INGEST_TLS_CLIENT_CA',
+    '',
+    'PEM CA bundle that signs device client certificates',
+  ),
+  tlsClientCert: settings.oneOf(
+    'SENTINEL_INGEST_TLS_CLIENT_CERT',
+    'off',
+    ['off', 'optional', 'require'] as const,
+    'ask devices for a client certificate; with require, a connection without a valid one is refused in the handshake',
+  ),
+  workers: settings.int(
+    'SENTINEL_INGEST_WORKERS',
+    1,
+    'edge worker processes sharing the listeners (one per core, or one per ~19,000 connections: a process holds at most 20,000 open files here)',
+    { min: 1, max: 256 },
+  ),
+  plainTcp: settings.bool(
+    'SENTINEL_INGEST_PLAIN_TCP',
+    true,
+    'serve MQTT without TLS too (turn off in production)',
+  ),
+  proxyId: settings.string(
+    'SENTINEL_INGEST_PROXY_ID',
+    '',
+    'id of this proxy in events and the session registry; empty = hostname-port',
+  ),
+  metricsPort: settings.int(
+    'SENTINEL_INGEST_METRICS_PORT',
+    19101,
+    'HTTP port of /metrics, /healthz and /readyz; 0 picks a free port',
+    {
+      min: 0,
+      max: 65535,
+    },
+  ),
+  sessionPrefix: settings.string(
+    'SENTINEL_INGEST_SESSION_PREFIX',
+    'sentinel:',
+    'Redis key prefix of the session registry',
+    {
+      pattern: /^[A-Za-z0-9:._-]{1,64}$/,
+    },
+  ),
+  lingerMs: settings.int(
+    'SENTINEL_INGEST_LINGER_MS',
+    2,
+    'longest time a packet event waits for its batch to fill before it is sent to Kafka',
+    {
+      min: 0,
+      max: 1000,
+      unit: 'ms',
+    },
+  ),
+  batchEvents: settings.int(
+    'SENTINEL_INGEST_BATCH_EVENTS',
+    2000,
+    'most packet events in one produce request',
+    { min: 1, max: 100_000 },
+  ),
+  inFlightBatches: settings.int(
+    'SENTINEL_INGEST_INFLIGHT_BATCHES',
+    1,
+    'produce requests awaiting Kafka at once; above 1, a retried batch could overtake a later one and break per-client order',
+    { min: 1, max: 16 },
+  ),
+  bufferBytes: settings.int(
+    'SENTINEL_INGEST_BUFFER_BYTES',
+    64 * 1024 * 1024,
+    'packet events held while Kafka is slow or down; past it the proxy stops reading from devices',
+    { min: 1024 * 1024, max: 4 * 1024 * 1024 * 1024, unit: 'bytes' },
+  ),
+  downlink: settings.bool(
+    'SENTINEL_INGEST_DOWNLINK',
+    true,
+    'deliver sentinel.downlink messages to subscribed devices',
+  ),
+  maxPacketBytes: settings.int(
+    'SENTINEL_MQTT_MAX_PACKET_BYTES',
+    defaultProtocolPolicy.maxPacketBytes,
+    'largest packet accepted, refused from its fixed header',
+    {
+      min: 64,
+      max: 268_435_460,
+      unit: 'bytes',
+    },
+  ),
+  maxTopicBytes: settings.int(
+    'SENTINEL_MQTT_MAX_TOPIC_BYTES',
+    defaultProtocolPolicy.maxTopicBytes,
+    'longest topic name or filter',
+    {
+      min: 1,
+      max: 65_535,
+      unit: 'bytes',
+    },
+  ),
+  maxTopicLevels: settings.int(
+    'SENTINEL_MQTT_MAX_TOPIC_LEVELS',
+    defaultProtocolPolicy.maxTopicLevels,
+    'most levels in a topic or filter',
+    {
+      min: 1,
+      max: 1000,
+    },
+  ),
+  maxClientIdBytes: settings.int(
+    'SENTINEL_MQTT_MAX_CLIENT_ID_BYTES',
+    defaultProtocolPolicy.maxClientIdBytes,
+    'longest client id',
+    {
+      min: 23,
+      max: 65_535,
+      unit: 'bytes',
+    },
+  ),
+  clientIdCharacters: settings.oneOf(
+    'SENTINEL_MQTT_CLIENT_ID_CHARACTERS',
+    defaultProtocolPolicy.clientIdCharacters,
+    ['spec', 'safe', 'utf8'] as const,
+    'characters allowed in client ids: spec (0-9a-zA-Z), safe (printable ASCII without space + # / %), utf8',
+  ),
+  maxKeepAliveSeconds: settings.int(
+    'SENTINEL_MQTT_MAX_KEEPALIVE_SECONDS',
+    defaultProtocolPolicy.maxKeepAliveSeconds,
+    'longest Keep Alive honoured (against idle-connection exhaustion); 0 = no cap',
+    { min: 0, max: 65_535, unit: 's' },
+  ),
+  keepAlivePolicy: settings.oneOf(
+    'SENTINEL_MQTT_KEEPALIVE_POLICY',
+    defaultProtocolPolicy.keepAliveOutOfPolicy,
+    ['cap', 'refuse'] as const,
+    'a Keep Alive of 0 or above the maximum: cap it, or refuse the connection',
+  ),
+  connectTimeoutMs: settings.int(
+    'SENTINEL_MQTT_CONNECT_TIMEOUT_MS',
+    defaultProtocolPolicy.connectTimeoutMs,
+    'time from accept to a complete CONNECT',
+    {
+      min: 100,
+      max: 600_000,
+      unit: 'ms',
+    },
+  ),
+  maxInFlight: settings.int(
+    'SENTINEL_MQTT_MAX_INFLIGHT',
+    defaultProtocolPolicy.maxInboundInFlight,
+    'unfinished QoS 1/2 exchanges per connection and direction',
+    {
+      min: 1,
+      max: 65_535,
+    },
+  ),
+} as const;
+
+export type IngestConfig = ConfigOf<typeof ingestSchema>;
+
+export function protocolPolicyOf(config: IngestConfig): ProtocolPolicy {
+  return {
+    ...defaultProtocolPolicy,
+    maxPacketBytes: config.maxPacketBytes,
+    maxTopicBytes: config.maxTopicBytes,
+    maxTopicLevels: config.maxTopicLevels,
+    maxClientIdBytes: config.maxClientIdBytes,
+    clientIdCharacters: config.clientIdCharacters,
+    maxKeepAliveSeconds: config.maxKeepAliveSeconds,
+    keepAliveOutOfPolicy: config.keepAlivePolicy,
+    connectTimeoutMs: config.connectTimeoutMs,
+    maxInboundInFlight: config.maxInFlight,
+    maxOutboundInFlight: config.maxInFlight,
+  };
+}
+
+export function proxyIdOf(config: IngestConfig): string {
+  return config.proxyId || `${hostname()}-${config.port}`;
+}
