@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { detectSqli } from './sqli.js';
+
+// Inputs are already normalised (decoded, lower-cased), as the patterns step passes them.
+const injections = [
+  "' or '1'='1",
+  "admin'--",
+  "admin' #",
+  '" or ""="',
+  '1 or 1=1',
+  '1) or (1=1',
+  "') or ('a'='a",
+  "' union select username, password from users--",
+  '-1 union/**/select 1,2',
+  '1; drop table sensors',
+  "'; exec xp_cmdshell('dir')--",
+  "1' and sleep(5)#",
+  "'; waitfor delay '0:0:5'--",
+  "' and extractvalue(1,concat(0x7e,version()))--",
+  "1' order by 3--",
+  "' or true--",
+  "' || (select password from users) || '",
+  'select * from users',
+  '1 /*!50000union*/ select 1,2',
+];
+
+const prose = [
+  'please select the operating mode from the menu',
+  'select all sensors where battery is low',
+  'firmware update available; install tonight',
+  "operator's note: don't reboot",
+  "o'reilly's greenhouse or the barn",
+  'temperature > 30 or humidity < 20',
+  'retry in 20 or 30 seconds',
+  'union station platform 4',
+  'order by date, then by severity',
+  'values 1=on, 0=off',
+  'sleep mode enabled; wake on motion',
+  "door == 'open' and hour >= 22",
+  'drop rate 0.3% or lower',
+];
+
+for (const text of injections) {
+  test(`flags injection ${JSON.stringify(text)}`, () => {
+    assert.notEqual(detectSqli(text), null);
+  });
+}
+
+for (const text of prose) {
+  test(`leaves telemetry prose alone: ${JSON.stringify(text)}`, () => {
+    assert.equal(detectSqli(text), null);
+  });
+}
+
+test('reports the shape that matched and where', () => {
+  const match = detectSqli("name=x' or 1=1--");
+  assert.ok(match);
+  assert.match(match.shape, /single-quote:break-tautology/);
+  assert.equal(match.offset, 6);
+});

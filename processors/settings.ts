@@ -1,0 +1,106 @@
+import { join } from 'node:path';
+import { type ConfigOf, settings } from '../lib/config.js';
+import { endpointSchema } from '../lib/endpoints.js';
+import { projectRoot, stackSchema } from '../lib/stack/settings.js';
+
+/**
+ * Settings of `sentinel processors`. Kafka and the registry default to the local platform
+ * (SENTINEL_KAFKA_PORT, SENTINEL_REGISTRY_PORT); SENTINEL_KAFKA_BROKERS and SENTINEL_REGISTRY_URL
+ * point the service at any other cluster.
+ */
+export const processorsSchema = {
+  kafkaPort: stackSchema.kafkaPort,
+  registryPort: stackSchema.registryPort,
+  topicPrefix: stackSchema.topicPrefix,
+  kafkaBrokers: endpointSchema.kafkaBrokers,
+  registryUrl: endpointSchema.registryUrl,
+  groupId: settings.string(
+    'SENTINEL_PROCESSORS_GROUP_ID',
+    'sentinel-processors',
+    'consumer group of the processors; instances with the same group share the partitions, and it prefixes the transactional ids',
+    { pattern: /^[A-Za-z0-9._-]{1,200}$/ },
+  ),
+  instanceId: settings.string(
+    'SENTINEL_PROCESSORS_INSTANCE_ID',
+    '',
+    'name of this instance in logs, metrics and the Kafka client id; empty means <hostname>-<pid>',
+    { pattern: /^[A-Za-z0-9._-]{0,100}$/ },
+  ),
+  chain: settings.string(
+    'SENTINEL_PROCESSORS_CHAIN',
+    'validate,patterns,anomaly,verdict',
+    'steps this service runs, in order (a deployment can run a shorter chain as its own service)',
+    { pattern: /^[a-z]+(,[a-z]+)*$/ },
+  ),
+  policyFile: settings.string(
+    'SENTINEL_PROCESSORS_POLICY_FILE',
+    join(projectRoot, 'processors', 'policy', 'default-policy.json'),
+    'policy file: global mode, per-rule action and shadow, step settings (keys it omits keep their defaults)',
+  ),
+  rulesFile: settings.string(
+    'SENTINEL_PROCESSORS_RULES_FILE',
+    join(projectRoot, 'processors', 'rules', 'default-rules.json'),
+    'pattern rules file (SQL injection, XSS, command injection, path traversal)',
+  ),
+  metricsHost: settings.string(
+    'SENTINEL_PROCESSORS_METRICS_HOST',
+    '127.0.0.1',
+    'address of the /metrics /healthz /readyz server',
+  ),
+  metricsPort: settings.int(
+    'SENTINEL_PROCESSORS_METRICS_PORT',
+    19111,
+    'port of the /metrics /healthz /readyz server; 0 picks a free one',
+    { min: 0, max: 65535 },
+  ),
+  batchSize: settings.int(
+    'SENTINEL_PROCESSORS_BATCH_SIZE',
+    2000,
+    'packet events per Kafka transaction at most; larger batches amortise the commit, smaller ones cut latency',
+    { min: 1, max: 100_000, unit: 'events' },
+  ),
+  batchMaxMs: settings.int(
+    'SENTINEL_PROCESSORS_BATCH_MAX_MS',
+    200,
+    'inspection time after which a transaction is committed whatever its size',
+    { min: 1, max: 60_000, unit: 'ms' },
+  ),
+  concurrency: settings.int(
+    'SENTINEL_PROCESSORS_CONCURRENCY',
+    4,
+    'input partitions processed at the same time (each has its own transactional producer)',
+    { min: 1, max: 1000, unit: 'partitions' },
+  ),
+  sessionTimeoutMs: settings.int(
+    'SENTINEL_PROCESSORS_SESSION_TIMEOUT_MS',
+    30_000,
+    'consumer group session timeout: how long a silent (crashed) instance keeps its partitions',
+    { min: 6_000, max: 300_000, unit: 'ms' },
+  ),
+  transactionTimeoutMs: settings.int(
+    'SENTINEL_PROCESSORS_TRANSACTION_TIMEOUT_MS',
+    60_000,
+    'broker aborts a transaction left open this long (a crashed instance); the next owner aborts it sooner',
+    { min: 1_000, max: 900_000, unit: 'ms' },
+  ),
+  restoreTimeoutMs: settings.int(
+    'SENTINEL_PROCESSORS_RESTORE_TIMEOUT_MS',
+    120_000,
+    'longest a state restore may take before the partition is given up and retried',
+    { min: 1_000, max: 3_600_000, unit: 'ms' },
+  ),
+  maxStateEntries: settings.int(
+    'SENTINEL_PROCESSORS_MAX_STATE_ENTRIES',
+    200_000,
+    'entries per state store per partition (devices, source addresses) before the least recent is evicted',
+    { min: 100, max: 100_000_000, unit: 'entries' },
+  ),
+  graceMs: settings.int(
+    'SENTINEL_PROCESSORS_GRACE_MS',
+    30_000,
+    'time a SIGTERM gives the transaction in hand to commit before the process exits anyway',
+    { min: 1_000, max: 600_000, unit: 'ms' },
+  ),
+} as const;
+
+export type ProcessorsConfig = ConfigOf<typeof processorsSchema>;

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { shannonEntropy } from '../inspect/entropy.js';
+import type { PacketEvent } from '../model.js';
+import { DEFAULT_POLICY, type Policy, policyFromText } from '../policy/policy.js';
+import { MemoryRuntime } from '../runtime/memory.js';
+import { packetEvent, telemetry } from '../test-events.js';
+import { createAnomalyStep, type DeviceBaseline } from './anomaly.js';
+
+const T0 = 1_700_000_000_000;
+
+function driver(policy: Policy = DEFAULT_POLICY) {
+  return new MemoryRuntime({ steps: [createAnomalyStep({ policy })] });
+}
+
+const ruleIdsOf = (runtime: MemoryRuntime, event: PacketEvent) =>
+  runtime.pipe(event).findings.map((f) => f.ruleId);
+
+/** A device sending one message every `everyMs` for `count` messages from `start`. */
+function steadyTraffic(count: number, everyMs: number, start = T0): PacketEvent[] {
+  return Array.from({ length: count }, (_, i) =>
+    telemetry({ temp: 20 + (i % 5) }, { receivedAt: start + i * everyMs }),
+  );
+}
+
+test('entropy: random bytes measure near 8 bits/byte even at 256 bytes; telemetry JSON far lower', () => {
+  // 2,000 samples: the estimator must clear the 7.5 threshold every time, not on average.
+  const lowest = Math.min(...Array.from({ length: 2000 }, () => shannonEntropy(randomBytes(256))));
+  assert.ok(lowest > 7.5, `lowest of 2,000 random 256-byte payloads: ${lowest}`);
+  assert.equal(shannonEntropy(Buffer.from([1])), 0);
+  assert.ok(shannonEntropy(Buffer.from([1, 2])) > 0);
+  assert.ok(
+    shannonEntropy(
+      Buffer.from(JSON.stringify({ temp: 21.5, humidity: 40, status: 'ok', ts: T0 }).repeat(10)),
+    ) < 6,
+  );
+  assert.equal(shannonEntropy(Buffer.alloc(0)), 0);
+  assert.equal(shannonEntropy(Buffer.alloc(1000, 65)), 0);
+});
+
+test('rate: a device flooding at over 10x its warmed-up baseline (50 msg/s against 1 msg/s) is quarantined, and the flood is not learnt', () => {
+  const runtime = driver();
+  // 1 msg/s for 2 minutes: baseline about 10 per 10 s window.
+  for (const event of steadyTraffic(120, 1000)) assert.deepEqual(ruleIdsOf(runtime, event), []);
+  const floodStart = T0 + 120_000;
+  const flood = Array.from({ length: 200 }, (_, i) =>
+    telemetry({ temp: 1 }, { receivedAt: floodStart + i * 20 }),
+  );
+  const findings = flood.flatMap((event) => ruleIdsOf(runtime, event));
+  assert.ok(findings.includes('ANOM-RATE-BASELINE'));
+  const baseline = runtime.store('anomaly.device').get('d1') as DeviceBaseline;
+  assert.ok(baseline.rateEwma < 20, `baseline stayed near 10 per window, got ${baseline.rateEwma}`);
+});
+
+test('rate: a new device is judged by the absolute per-second limit only', () => {
+  const runtime = driver();
+  const burst = Array.from({ length: 101 }, (_, i) => telemetry({ temp: 1 }, { receivedAt: T0 + i }));
+  const ids = burst.flatMap((event) => ruleIdsOf(runtime, event));
+  assert.deepEqual(ids, ['ANOM-RATE-ABSOLUTE'], 'only the 101st message in one second');
+});
+
+test('size: a payload over 10 KB is quarantined from the first message', () => {
+  const runtime = driver();
+  const big = packetEvent({ payload: Buffer.from(JSON.stringify({ blob: 'a'.repeat(11_000) })) });
+  assert.deepEqual(ruleIdsOf(runtime, big), ['ANOM-SIZE-CAP']);
+});
+
+test('size: after warm-up, a payload 8x the device mean is flagged; before warm-up it is not', () => {
+  const runtime = driver();
+  const large = (at: number) => telemetry({ blob: 'a'.repeat(2000) }, { receivedAt: at });
+  assert.deepEqual(ruleIdsOf(runtime, large(T0)), [], 'first message: no baseline yet');
+  for (const event of steadyTraffic(100, 1000, T0 + 1000)) runtime.pipe(event);
+  assert.deepEqual(ruleIdsOf(runtime, large(T0 + 200_000)), ['ANOM-SIZE-BASELINE']);
+});
+
+test('entropy: an encrypted-looking payload on a telemetry topic is flagged, not on an exempt firmware topic', () => {
+  const runtime = driver();
+  const blob = randomBytes(1024);
+  assert.deepEqual(ruleIdsOf(runtime, packetEvent({ payload: blob })), ['ANOM-ENTROPY']);
+  assert.deepEqual(
+    ruleIdsOf(runtime, packetEvent({ topic: 'devices/d1/firmware/1', payload: blob, receivedAt: T0 + 2000 })),
+    [],
+  );
+});
+
+test('entropy: payloads shorter than the minimum are not judged', () => {
+  assert.deepEqual(ruleIdsOf(driver(), packetEvent({ payload: randomBytes(100) })), []);
+});
+
+test('auth failures: a burst per source address and per client id is blocked', () => {
+  const policy = policyFromText('{"anomaly":{"authFailuresPerIp":4,"authFailuresPerClientId":3}}', 'test');
+  const runtime = driver(policy);
+  const denied = (clientId: string, i: number) =>
+    packetEvent({
+      packetType: 'CONNECT',
+      clientId,
+      authResult: 'denied',
+      topic: null,
+      payload: null,
+      receivedAt: T0 + i * 1000,
+    });
+  assert.deepEqual(ruleIdsOf(runtime, denied('a', 0)), []);
+  assert.deepEqual(ruleIdsOf(runtime, denied('a', 1)), []);
+  assert.deepEqual(ruleIdsOf(runtime, denied('a', 2)), ['ANOM-AUTH-BURST-CLIENT']);
+  assert.deepEqual(ruleIdsOf(runtime, denied('b', 3)), ['ANOM-AUTH-BURST-IP']);
+});
+
+test('auth failures: failures older than the window no longer count', () => {
+  const policy = policyFromText('{"anomaly":{"authFailuresPerClientId":2}}', 'test');
+  const runtime = driver(policy);
+  const denied = (at: number) =>
+    packetEvent({ packetType: 'CONNECT', authResult: 'denied', topic: null, payload: null, receivedAt: at });
+  assert.deepEqual(ruleIdsOf(runtime, denied(T0)), []);
+  assert.deepEqual(ruleIdsOf(runtime, denied(T0 + 120_000)), []);
+});
+
+test('connections: the 100th CONNECT within one second from one source is a rate anomaly', () => {
+  const runtime = driver();
+  const ids = Array.from({ length: 100 }, (_, i) =>
+    ruleIdsOf(
+      runtime,
+      packetEvent({
+        packetType: 'CONNECT',
+        clientId: `c${i}`,
+        authResult: 'allowed',
+        topic: null,
+        payload: null,
+        receivedAt: T0 + i * 5,
+      }),
+    ),
+  );
+  assert.deepEqual(ids.slice(0, 99).flat(), []);
+  assert.deepEqual(ids[99], ['ANOM-CONNECT-RATE']);
+});

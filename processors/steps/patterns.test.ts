@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { PacketEvent } from '../model.js';
+import { DEFAULT_POLICY, policyFromText } from '../policy/policy.js';
+import { packetEvent, telemetry } from '../test-events.js';
+import { createPatternsStep } from './patterns.js';
+
+const ctx = {
+  packetRef: { topic: 't', partition: 0, offset: '0' },
+  now: () => 0,
+  findings: [],
+  emitVerdict: () => {},
+  emitApproved: () => {},
+};
+const noState = { device: undefined, source: undefined };
+const inspect = (event: PacketEvent, policy = DEFAULT_POLICY) =>
+  createPatternsStep({ policy }).process(event, noState, ctx);
+
+const detections: Array<[string, PacketEvent, string, string]> = [
+  ['SQL injection in a JSON value', telemetry({ name: "x' OR 1=1--" }), 'sqli', 'payload.json:$.name'],
+  [
+    'SQL injection in a JSON key',
+    telemetry({ '1 union select 1,2--': 1 }),
+    'sqli',
+    'payload.json:$["1 union select 1,2--"]#key',
+  ],
+  [
+    'XSS behind HTML entities',
+    telemetry({ label: '&lt;script&gt;alert(1)&lt;/script&gt;' }),
+    'xss',
+    'payload.json:$.label',
+  ],
+  [
+    'XSS behind \\u escapes in the text',
+    telemetry({ label: '\\u003cimg src=x onerror=alert(1)\\u003e' }),
+    'xss',
+    'payload.json:$.label',
+  ],
+  [
+    'command injection in a nested array',
+    telemetry({ a: { b: ['ok', '; cat /etc/passwd'] } }),
+    'command-injection',
+    'payload.json:$.a.b[1]',
+  ],
+  [
+    'double-URL-encoded traversal in a text payload',
+    packetEvent({
+      topic: 'devices/d1/status',
+      payload: Buffer.from('file=..%252f..%252f..%252fetc%252fpasswd'),
+    }),
+    'path-traversal',
+    'payload.text',
+  ],
+  [
+    'SQL injection in a CONNECT username',
+    packetEvent({ packetType: 'CONNECT', username: "admin'--", topic: null, payload: null }),
+    'sqli',
+    'username',
+  ],
+  [
+    'traversal in a SUBSCRIBE filter',
+    packetEvent({
+      packetType: 'SUBSCRIBE',
+      topic: null,
+      payload: null,
+      subscriptions: [{ topic: 'devices/../../etc/passwd', qos: 0 }],
+    }),
+    'path-traversal',
+    'subscriptions[0].topic',
+  ],
+];
+
+for (const [name, event, expectedClass, location] of detections) {
+  test(`patterns: detects ${name}`, () => {
+    const findings = inspect(event);
+    const hit = findings.find((f) => f.class === expectedClass);
+    assert.ok(hit, `no ${expectedClass} finding in ${JSON.stringify(findings)}`);
+    assert.equal(hit.location, location);
+    assert.equal(hit.stage, 'patterns');
+    assert.ok(hit.evidence.length > 0 && hit.evidence.length <= 120);
+  });
+}
+
+const benign = [
+  { fw: 'v2.3.1-rc2+build.445', port: '/dev/ttyUSB0', url: 'https://api.example.com/v1/x?a=1&b=2' },
+  { note: "Operator's note: select the mode from the menu, or don't" },
+  { image: Buffer.alloc(300, 7).toString('base64'), path: 'C:\\ProgramData\\Agent\\config.ini' },
+  { rule: 'temp > 30 or humidity < 20', cron: '*/5 * * * *', expr: 'a < b && c > d' },
+];
+
+for (const value of benign) {
+  test(`patterns: no finding on telemetry ${JSON.stringify(value).slice(0, 60)}`, () => {
+    assert.deepEqual(inspect(telemetry(value)), []);
+  });
+}
+
+test('a single weak signal stays below the score threshold (one ../ is not an attack)', () => {
+  assert.deepEqual(inspect(telemetry({ dir: '../lib' })), []);
+});
+
+test('a shadow rule is recorded but marked shadow; global shadow mode marks every finding', () => {
+  const perRule = policyFromText('{"rules":{"XSS-941110":{"shadow":true}}}', 'x');
+  const findings = inspect(telemetry({ a: '<script>x</script>' }), perRule);
+  assert.ok(findings.length > 0);
+  assert.ok(
+    findings.every((f) => f.shadow),
+    'only shadow rules matched, so nothing decides',
+  );
+  const global = policyFromText('{"mode":"shadow"}', 'x');
+  assert.ok(inspect(telemetry({ a: "' or 1=1--" }), global).every((f) => f.shadow));
+});
+
+test('a disabled rule does not run', () => {
+  const policy = policyFromText(
+    '{"rules":{"XSS-941110":{"enabled":false},"XSS-941220":{"enabled":false}}}',
+    'x',
+  );
+  assert.deepEqual(inspect(telemetry({ a: '<script>x</script>' }), policy), []);
+});
+
+test('JSON deeper than the cap is reported, not walked', () => {
+  let nested: unknown = 'leaf';
+  for (let i = 0; i < 40; i += 1) nested = [nested];
+  const findings = inspect(telemetry(nested));
+  assert.deepEqual(
+    findings.map((f) => f.ruleId),
+    ['PAT-INSPECTION-LIMIT'],
+  );
+});
+
+test('an attack after long padding in one field is still found (fields are read in chunks)', () => {
+  const findings = inspect(telemetry({ note: `${'a'.repeat(20_000)} <script>alert(1)</script>` }));
+  assert.ok(findings.some((f) => f.class === 'xss'));
+});

@@ -1,0 +1,43 @@
+import type { Decision, Finding } from '../model.js';
+import type { Policy } from '../policy/policy.js';
+import type { Step } from '../step.js';
+
+const RANK: Readonly<Record<Decision, number>> = { allow: 0, quarantine: 1, block: 2 };
+
+/** The strictest action among findings: block over quarantine over allow ('flag' allows). */
+export function decide(findings: readonly Finding[], includeShadow: boolean): Decision {
+  let decision: Decision = 'allow';
+  for (const f of findings) {
+    if (f.shadow && !includeShadow) continue;
+    const wanted: Decision = f.action === 'flag' ? 'allow' : f.action;
+    if (RANK[wanted] > RANK[decision]) decision = wanted;
+  }
+  return decision;
+}
+
+/**
+ * One verdict per event, from the findings of every earlier step; an allowed PUBLISH also goes to
+ * the approved output for delivery to the origin. Shadow findings are recorded and never decide.
+ */
+export function createVerdictStep(options: { readonly policy: Policy }): Step {
+  const { policy } = options;
+  return {
+    name: 'verdict',
+    process(event, _state, ctx) {
+      const decision = decide(ctx.findings, false);
+      ctx.emitVerdict({
+        clientId: event.clientId,
+        packetType: event.packetType,
+        packetRef: ctx.packetRef,
+        decision,
+        decisionIfEnforced: decide(ctx.findings, true),
+        mode: policy.mode,
+        findings: [...ctx.findings],
+        receivedAt: event.receivedAt,
+        decidedAt: ctx.now(),
+      });
+      if (event.packetType === 'PUBLISH' && decision === 'allow') ctx.emitApproved(event);
+      return [];
+    },
+  };
+}
