@@ -1,0 +1,238 @@
+import { readFileSync } from 'node:fs';
+import { type ConfigSources, loadConfig } from '../lib/config.js';
+import { resolveEndpoints } from '../lib/endpoints.js';
+import { describeError, SentinelError } from '../lib/errors.js';
+import { createKafka } from '../lib/kafka/client.js';
+import { describeTopics, topicNames } from '../lib/kafka/topics.js';
+import { createLogger, type Logger } from '../lib/log.js';
+import { type ServiceHttp, startServiceHttp } from '../lib/service/http.js';
+import { createMetricsRegistry } from '../lib/service/metrics.js';
+import { originCredentials } from '../lib/stack/origin.js';
+import { stackSchema } from '../lib/stack/settings.js';
+import { SchemaCatalog } from '../schemas/catalog.js';
+import { Backoff } from './backoff.js';
+import { downlinkRecord, toDownlinkMessage } from './downlink.js';
+import { createBridgeMetrics } from './metrics.js';
+import { type InboundMessage, OriginLink } from './origin-link.js';
+import { RecordWriter } from './record-writer.js';
+import { type BridgeConfig, bridgeSchema, downlinkFiltersOf, instanceIdOf } from './settings.js';
+import { UplinkRelay } from './uplink.js';
+
+/**
+ * Composition root of `sentinel bridge`: settings -> origin account -> topics and schemas checked ->
+ * Kafka producer (delivery and downlink records) -> N origin connections for the uplink and one for
+ * the downlink subscription -> the approved consumer -> /metrics /healthz /readyz.
+ */
+export interface RunningBridge {
+  readonly instanceId: string;
+  readonly originUrl: string;
+  readonly metricsPort: number;
+  readonly links: readonly OriginLink[];
+  readonly ready: () => boolean;
+  /** Commits what the origin acknowledged (waiting up to the grace period for in-flight messages) and closes. */
+  stop(): Promise<void>;
+}
+
+export interface OriginAccount {
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  readonly ca?: Buffer;
+}
+
+/** The origin and the bridge's account there; the local origin's when nothing is configured. */
+export function originAccountOf(config: BridgeConfig, sources: ConfigSources): OriginAccount {
+  const local =
+    config.originUrl === '' || config.username === '' ? loadConfig(stackSchema, sources) : undefined;
+  const url = config.originUrl !== '' ? config.originUrl : `ws://127.0.0.1:${local?.originWsPort}`;
+  const account =
+    config.username !== ''
+      ? { username: config.username, password: config.password }
+      : originCredentials(local ?? loadConfig(stackSchema, sources)).bridge;
+  let ca: Buffer | undefined;
+  if (config.tlsCa !== '') {
+    try {
+      ca = readFileSync(config.tlsCa);
+    } catch (err) {
+      throw new SentinelError(
+        'SNT_CONFIG_INVALID',
+        `setting SENTINEL_BRIDGE_TLS_CA: cannot read ${config.tlsCa} (${(err as Error).message})`,
+        { cause: err },
+      );
+    }
+  }
+  if (config.reconnectMaxMs < config.reconnectMinMs) {
+    throw new SentinelError(
+      'SNT_CONFIG_INVALID',
+      'setting SENTINEL_BRIDGE_RECONNECT_MAX_MS must not be below SENTINEL_BRIDGE_RECONNECT_MIN_MS',
+    );
+  }
+  return { url, ...account, ...(ca ? { ca } : {}) };
+}
+
+export async function startBridge(sources: ConfigSources = {}, logger?: Logger): Promise<RunningBridge> {
+  const config = loadConfig(bridgeSchema, sources);
+  const endpoints = resolveEndpoints(sources);
+  const origin = originAccountOf(config, sources);
+  const instanceId = instanceIdOf(config);
+  const log = logger ?? createLogger({ name: 'bridge' });
+  const registry = createMetricsRegistry('bridge', instanceId);
+  const metrics = createBridgeMetrics(registry);
+  const topics = topicNames(endpoints.topicPrefix);
+  const closers: Array<() => Promise<unknown> | unknown> = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) {
+      await Promise.resolve(close()).catch((err: unknown) =>
+        log.warn({ err: describeError(err) }, 'close failed'),
+      );
+    }
+  };
+
+  try {
+    const kafka = createKafka({
+      brokers: endpoints.kafkaBrokers,
+      clientId: `sentinel-bridge-${instanceId}`,
+      logger: log,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await describeTopics(admin, [topics.approved, topics.deliveries, topics.downlink]);
+    } finally {
+      await admin.disconnect();
+    }
+    const catalog = await SchemaCatalog.connect(endpoints.registryUrl, topics);
+
+    const producer = kafka.producer({
+      allowAutoTopicCreation: false,
+      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
+    await producer.connect();
+    closers.push(() => producer.disconnect());
+    const writerOptions = {
+      producer,
+      lingerMs: config.deliveryLingerMs,
+      maxBatch: config.deliveryBatch,
+      log,
+    };
+    const deliveries = new RecordWriter({ ...writerOptions, topic: topics.deliveries });
+    const downlinkWriter = new RecordWriter({ ...writerOptions, topic: topics.downlink });
+    closers.push(
+      () => deliveries.close(),
+      () => downlinkWriter.close(),
+    );
+
+    const linkOptions = {
+      url: origin.url,
+      username: origin.username,
+      password: origin.password,
+      ...(origin.ca ? { ca: origin.ca } : {}),
+      keepAliveSeconds: config.keepAliveSeconds,
+      connectTimeoutMs: config.connectTimeoutMs,
+      metrics,
+      log,
+    };
+    const links = Array.from(
+      { length: config.connections },
+      (_, i) =>
+        new OriginLink({
+          ...linkOptions,
+          name: `c${i}`,
+          clientId: `${instanceId}-c${i}`,
+          // The bridge re-sends what was not acknowledged itself; an origin-side session adds nothing.
+          cleanSession: true,
+          maxInFlight: config.maxInFlight,
+          backoff: new Backoff(config.reconnectMinMs, config.reconnectMaxMs),
+        }),
+    );
+    const allLinks = [...links];
+
+    const filters = downlinkFiltersOf(config);
+    if (filters.length > 0) {
+      const onMessage = async (message: InboundMessage) => {
+        // MQTT-3.3.1-9: RETAIN=1 towards a subscriber only marks a stored message replayed because of
+        // a (re)subscription; the bridge resubscribes on every reconnect, so these are not new.
+        if (message.retain) {
+          metrics.skipped.inc({ reason: 'retained_replay' });
+          return;
+        }
+        await downlinkWriter.write(downlinkRecord(catalog, toDownlinkMessage(message, instanceId)));
+        metrics.downlink.inc();
+      };
+      allLinks.push(
+        new OriginLink({
+          ...linkOptions,
+          name: 'downlink',
+          clientId: `${instanceId}-downlink`,
+          // With a stable instance id the origin keeps the subscription and queues QoS 1 messages
+          // while the bridge is away; a per-process id would leave orphaned sessions behind.
+          cleanSession: config.instanceId === '',
+          maxInFlight: 1,
+          backoff: new Backoff(config.reconnectMinMs, config.reconnectMaxMs),
+          subscriptions: filters,
+          onMessage,
+        }),
+      );
+    }
+    for (const link of allLinks) {
+      link.start();
+      closers.push(() => link.stop(0));
+    }
+
+    const uplink = new UplinkRelay({
+      kafka,
+      topic: topics.approved,
+      groupId: config.groupId,
+      catalog,
+      links,
+      deliveries,
+      bridgeId: instanceId,
+      maxPending: config.maxPending,
+      commitIntervalMs: config.commitIntervalMs,
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      metrics,
+      log,
+    });
+    await uplink.start();
+    closers.push(() => uplink.stop(config.graceMs));
+
+    const ready = () => uplink.ready() && allLinks.every((link) => link.isReady);
+    const http: ServiceHttp = await startServiceHttp({
+      host: config.metricsHost,
+      port: config.metricsPort,
+      registry,
+      readiness: [
+        { name: 'kafka', check: () => uplink.ready() },
+        ...allLinks.map((link) => ({ name: `origin-${link.name}`, check: () => link.isReady })),
+      ],
+    });
+    closers.push(() => http.close());
+    log.info(
+      {
+        instanceId,
+        origin: origin.url,
+        username: origin.username,
+        connections: links.length,
+        downlinkFilters: filters,
+        input: topics.approved,
+        outputs: [topics.deliveries, topics.downlink],
+        metrics: `http://${config.metricsHost}:${http.port}/metrics`,
+      },
+      'bridge started',
+    );
+
+    return {
+      instanceId,
+      originUrl: origin.url,
+      metricsPort: http.port,
+      links: allLinks,
+      ready,
+      async stop() {
+        await closeAll();
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
