@@ -1,0 +1,33 @@
+import { Command } from 'commander';
+import { startBridge } from '../../bridge/main.js';
+import { bridgeSchema } from '../../bridge/settings.js';
+import { addSettingFlags, loadConfig } from '../../lib/config.js';
+import { endpointSchema } from '../../lib/endpoints.js';
+import { createLogger } from '../../lib/log.js';
+import { onShutdown } from '../../lib/service/lifecycle.js';
+import { stackSchema } from '../../lib/stack/settings.js';
+
+/**
+ * `sentinel bridge`: sentinel.approved -> origin over MQTT-over-WebSocket (offsets committed after the
+ * origin's PUBACK), origin subscriptions -> sentinel.downlink. More instances with the same group id
+ * share the partitions.
+ */
+export function bridgeCommand(): Command {
+  const command = new Command('bridge').description(
+    'deliver approved messages to the origin over MQTT-over-WebSocket (committed after PUBACK) and write origin messages for devices to sentinel.downlink',
+  );
+  for (const schema of [bridgeSchema, endpointSchema, { originWsPort: stackSchema.originWsPort }]) {
+    addSettingFlags(command, schema);
+  }
+  return command.action(async (_options: unknown, cmd: Command) => {
+    const sources = { env: process.env, flags: cmd.opts() };
+    const config = loadConfig(bridgeSchema, sources);
+    const log = createLogger({ name: 'bridge' });
+    const bridge = await startBridge(sources, log);
+    console.log(`bridge: origin ${bridge.originUrl} over ${bridge.links.length} WebSocket connection(s)`);
+    console.log(
+      `bridge: metrics http://127.0.0.1:${bridge.metricsPort}/metrics (instance ${bridge.instanceId})`,
+    );
+    onShutdown({ log, graceMs: config.graceMs + 5000, drain: () => bridge.stop() });
+  });
+}

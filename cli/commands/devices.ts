@@ -1,0 +1,221 @@
+import { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { RedisDecisionCache } from '../../ingest/auth/decision-cache.js';
+import { createDevicePool, DeviceStore } from '../../ingest/auth/device-store.js';
+import { authSchema, scryptParamsOf } from '../../ingest/auth/settings.js';
+import { addSettingFlags, loadConfig } from '../../lib/config.js';
+import { describeError, SentinelError } from '../../lib/errors.js';
+import { renderTable } from '../output.js';
+
+/**
+ * `sentinel devices add|list|disable|enable`: the device DB as an operator sees it. Passwords are
+ * hashed before they leave this process and are never printed; every change also invalidates the
+ * device's cached auth decisions in Redis, so it takes effect on the next CONNECT.
+ */
+const devicesSchema = {
+  mysqlUrl: authSchema.mysqlUrl,
+  redisUrl: authSchema.redisUrl,
+  cachePrefix: authSchema.cachePrefix,
+  dbTimeoutMs: authSchema.dbTimeoutMs,
+  scryptLog2N: authSchema.scryptLog2N,
+  scryptR: authSchema.scryptR,
+  scryptP: authSchema.scryptP,
+};
+
+type DevicesConfig = ReturnType<typeof loadDevicesConfig>;
+
+function loadDevicesConfig(command: Command) {
+  return loadConfig(devicesSchema, { env: process.env, flags: command.opts() });
+}
+
+async function withStore<T>(config: DevicesConfig, work: (store: DeviceStore) => Promise<T>): Promise<T> {
+  const pool = createDevicePool(config.mysqlUrl, { timeoutMs: config.dbTimeoutMs, connectionLimit: 1 });
+  try {
+    return await work(
+      new DeviceStore(pool, { hashParams: scryptParamsOf(config), queryTimeoutMs: config.dbTimeoutMs }),
+    );
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Replaces the device's cache epoch; returns why it could not, or undefined. */
+async function invalidateCached(config: DevicesConfig, clientId: string): Promise<string | undefined> {
+  const redis = new Redis(config.redisUrl, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2000,
+    commandTimeout: 2000,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    // The secret only shapes decision keys; invalidation touches the epoch key, which needs none.
+    await new RedisDecisionCache(redis, {
+      prefix: config.cachePrefix,
+      ttlSeconds: 1,
+      secret: '',
+    }).invalidateDevice(clientId);
+    return undefined;
+  } catch (err) {
+    return describeError(err);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin)
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks);
+}
+
+/** The secret from stdin without its line ending, as `echo "$SECRET" | ...` sends it. */
+export function stripLineEnd(input: Buffer): Buffer {
+  let end = input.length;
+  if (end > 0 && input[end - 1] === 0x0a) end--;
+  if (end > 0 && input[end - 1] === 0x0d) end--;
+  return input.subarray(0, end);
+}
+
+interface AddOptions {
+  username: string;
+  password?: string;
+  passwordStdin?: boolean;
+  publish: string[];
+  subscribe: string[];
+}
+
+export function devicesCommand(): Command {
+  const devices = new Command('devices').description(
+    'manage devices in the device DB: credentials (scrypt hashes) and per-device topic ACLs',
+  );
+
+  addSettingFlags(
+    devices
+      .command('add')
+      .description('add a device with its credentials and ACL patterns (%c = client id, %u = user name)')
+      .argument('<client-id>', 'MQTT client id of the device')
+      .requiredOption('--username <name>', 'MQTT user name the device sends')
+      .option('--password <secret>', 'device password (visible in the process list; prefer --password-stdin)')
+      .option('--password-stdin', 'read the password from standard input (one trailing newline is removed)')
+      .option('--publish <pattern>', 'topic filter the device may publish to (repeatable)', collect, [])
+      .option(
+        '--subscribe <pattern>',
+        'topic filter the device may subscribe within (repeatable)',
+        collect,
+        [],
+      )
+      .addHelpText(
+        'after',
+        '\nExample:\n  printf %s "$SECRET" | sentinel devices add dev-1 --username fleet-a --password-stdin \\\n    --publish "devices/%c/telemetry" --subscribe "clients/%c/alerts"',
+      )
+      .action(async (clientId: string, options: AddOptions, command: Command) => {
+        const config = loadDevicesConfig(command);
+        if ((options.password === undefined) === (options.passwordStdin !== true)) {
+          throw new SentinelError('SNT_USAGE', 'give exactly one of --password and --password-stdin');
+        }
+        if (options.password !== undefined) {
+          console.error('devices: warning: --password is visible in the process list and shell history');
+        }
+        const password = options.password ?? stripLineEnd(await readStdin());
+        await withStore(config, (store) =>
+          store.add({
+            clientId,
+            username: options.username,
+            password,
+            publish: options.publish,
+            subscribe: options.subscribe,
+          }),
+        );
+        console.log(
+          `added device ${clientId} (user ${options.username}): ${options.publish.length} publish, ${options.subscribe.length} subscribe pattern(s)`,
+        );
+        const problem = await invalidateCached(config, clientId);
+        if (problem) {
+          console.error(
+            `devices: warning: cached denials of ${clientId} not invalidated (Redis: ${problem}); they expire within the cache TTL`,
+          );
+        }
+      }),
+    devicesSchema,
+  );
+
+  addSettingFlags(
+    devices
+      .command('list')
+      .description('list devices, their state and ACL patterns (never credentials)')
+      .option('--json', 'print JSON')
+      .action(async (options: { json?: boolean }, command: Command) => {
+        const rows = await withStore(loadDevicesConfig(command), (store) => store.list());
+        if (options.json) {
+          console.log(JSON.stringify(rows, null, 2));
+          return;
+        }
+        console.log(
+          renderTable(
+            ['client id', 'user', 'state', 'reason', 'publish', 'subscribe', 'created'],
+            rows.map((row) => [
+              row.clientId,
+              row.username,
+              row.enabled ? 'enabled' : 'DISABLED',
+              row.disabledReason ?? '',
+              row.publish.join(' '),
+              row.subscribe.join(' '),
+              row.createdAt,
+            ]),
+          ),
+        );
+      }),
+    devicesSchema,
+  );
+
+  addSettingFlags(
+    devices
+      .command('disable')
+      .description('refuse the device from its next CONNECT on (cached decisions are invalidated)')
+      .argument('<client-id>', 'MQTT client id of the device')
+      .option('--reason <text>', 'why, for the audit trail (shown by list)')
+      .action(async (clientId: string, options: { reason?: string }, command: Command) => {
+        const config = loadDevicesConfig(command);
+        await withStore(config, (store) => store.disable(clientId, options.reason));
+        const problem = await invalidateCached(config, clientId);
+        if (problem) {
+          // A cached allow could still admit the device until it expires: the operator must know.
+          console.error(
+            `devices: ${clientId} is disabled in the device DB, but its cached decisions were not invalidated (Redis: ${problem}); a cached allow may be honoured for up to SENTINEL_AUTH_CACHE_TTL_SECONDS. Run this again when Redis answers.`,
+          );
+          process.exitCode = 1;
+          return;
+        }
+        console.log(`disabled device ${clientId}${options.reason ? ` (${options.reason})` : ''}`);
+      }),
+    devicesSchema,
+  );
+
+  addSettingFlags(
+    devices
+      .command('enable')
+      .description('accept a disabled device again')
+      .argument('<client-id>', 'MQTT client id of the device')
+      .action(async (clientId: string, _options: unknown, command: Command) => {
+        const config = loadDevicesConfig(command);
+        await withStore(config, (store) => store.enable(clientId));
+        const problem = await invalidateCached(config, clientId);
+        console.log(`enabled device ${clientId}`);
+        if (problem) {
+          console.error(
+            `devices: warning: cached denials of ${clientId} not invalidated (Redis: ${problem}); they expire within the cache TTL`,
+          );
+        }
+      }),
+    devicesSchema,
+  );
+  return devices;
+}

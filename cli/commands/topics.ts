@@ -1,0 +1,103 @@
+import { Command } from 'commander';
+import { addSettingFlags } from '../../lib/config.js';
+import { createKafka } from '../../lib/kafka/client.js';
+import {
+  createTopics,
+  describeTopics,
+  topicNames,
+  topicPurpose,
+  topicRoles,
+} from '../../lib/kafka/topics.js';
+import { kafkaBootstrap, stackSchema } from '../../lib/stack/settings.js';
+import { renderTable } from '../output.js';
+import { stackConfigFrom } from './stack.js';
+
+async function withAdmin<T>(
+  command: Command,
+  work: (admin: ReturnType<ReturnType<typeof createKafka>['admin']>) => Promise<T>,
+): Promise<T> {
+  const config = stackConfigFrom(command);
+  const admin = createKafka({
+    brokers: kafkaBootstrap(config),
+    clientId: 'sentinel-cli',
+    retries: 3,
+  }).admin();
+  await admin.connect();
+  try {
+    return await work(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export function topicsCommand(): Command {
+  const topics = new Command('topics').description(
+    'the sentinel Kafka topics: 72 h retention, replication 3, min.insync.replicas 2',
+  );
+
+  addSettingFlags(
+    topics
+      .command('create')
+      .description('create missing topics and restore the contract configs of existing ones')
+      .action(async (_options: unknown, command: Command) => {
+        const config = stackConfigFrom(command);
+        const names = topicNames(config.topicPrefix);
+        const result = await withAdmin(command, (admin) =>
+          createTopics(
+            admin,
+            topicRoles.map((role) => names[role]),
+            config.kafkaPartitions,
+          ),
+        );
+        console.log(
+          `created: ${result.created.join(', ') || 'none'}; configs restored: ${result.updated.join(', ') || 'none'}`,
+        );
+      }),
+    stackSchema,
+  );
+
+  addSettingFlags(
+    topics
+      .command('describe')
+      .description('print what the cluster reports for each topic (partitions, replicas, ISR, configs)')
+      .option('--json', 'print JSON')
+      .action(async (options: { json?: boolean }, command: Command) => {
+        const config = stackConfigFrom(command);
+        const names = topicNames(config.topicPrefix);
+        const described = await withAdmin(command, (admin) =>
+          describeTopics(
+            admin,
+            topicRoles.map((role) => names[role]),
+          ),
+        );
+        if (options.json) {
+          console.log(JSON.stringify(described, null, 2));
+          return;
+        }
+        console.log(
+          renderTable(
+            [
+              'topic',
+              'partitions',
+              'replicas',
+              'min ISR now',
+              'min.insync.replicas',
+              'retention.ms',
+              'purpose',
+            ],
+            described.map((topic, i) => [
+              topic.name,
+              String(topic.partitions),
+              String(topic.replicationFactor),
+              String(topic.minIsr),
+              topic.configs['min.insync.replicas'] ?? '?',
+              topic.configs['retention.ms'] ?? '?',
+              topicPurpose[topicRoles[i]!],
+            ]),
+          ),
+        );
+      }),
+    stackSchema,
+  );
+  return topics;
+}

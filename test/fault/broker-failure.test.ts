@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Producer } from 'kafkajs';
+import { createKafka } from '../../lib/kafka/client.js';
+import { createTopics } from '../../lib/kafka/topics.js';
+import { artifactPaths } from '../../lib/stack/artifacts.js';
+import {
+  brokerIndexes,
+  startBroker,
+  stopBroker,
+  waitForBroker,
+  waitForCluster,
+} from '../../lib/stack/kafka.js';
+import { kafkaBootstrap, type StackConfig } from '../../lib/stack/settings.js';
+import { ensurePlatform, testKafka, uniqueName } from '../helpers/platform.js';
+
+/**
+ * Replication 3 with min.insync.replicas 2: an acks=all write survives one broker down and is
+ * refused, with an error, when two are down. Stops real brokers, so it runs after every other test.
+ */
+describe('acks=all under broker failure', () => {
+  let config: StackConfig;
+  const topic = uniqueName('fault');
+  let producer: Producer;
+
+  async function waitForFullIsr(): Promise<void> {
+    const admin = testKafka(config).admin();
+    await admin.connect();
+    try {
+      for (let attempt = 0; attempt < 240; attempt++) {
+        const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+        if (metadata.topics[0]?.partitions.every((p) => p.isr.length === 3)) return;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      throw new Error(`${topic}: replicas did not return to the ISR`);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  before(async () => {
+    config = await ensurePlatform();
+    const admin = testKafka(config).admin();
+    await admin.connect();
+    await createTopics(admin, [topic], 3);
+    await admin.disconnect();
+    producer = createKafka({
+      brokers: kafkaBootstrap(config),
+      clientId: uniqueName('fault-producer'),
+      retries: 3,
+    }).producer({
+      allowAutoTopicCreation: false,
+    });
+    await producer.connect();
+  });
+
+  after(async () => {
+    await producer?.disconnect().catch(() => undefined);
+    const artifacts = artifactPaths(config);
+    for (const index of brokerIndexes) await startBroker(config, artifacts, index);
+    for (const index of brokerIndexes) await waitForBroker(config, artifacts, index);
+    await waitForCluster(config);
+    await waitForFullIsr();
+    const admin = testKafka(config).admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect();
+  });
+
+  it('acks=all succeeds with all three brokers', async () => {
+    const [result] = await producer.send({
+      topic,
+      acks: -1,
+      messages: [{ key: 'k', value: 'three brokers' }],
+    });
+    assert.equal(result?.errorCode, 0);
+  });
+
+  it('acks=all still succeeds with one of the three brokers stopped', async () => {
+    await stopBroker(config, artifactPaths(config), 2);
+    const results = await producer.send({
+      topic,
+      acks: -1,
+      messages: [0, 1, 2, 3, 4, 5].map((i) => ({ key: `device-${i}`, value: 'two brokers' })),
+    });
+    assert.ok(results.every((r) => r.errorCode === 0));
+  });
+
+  it('acks=all fails with an error, not silently, with two brokers stopped', async () => {
+    await stopBroker(config, artifactPaths(config), 1);
+    await assert.rejects(
+      producer.send({ topic, acks: -1, timeout: 5000, messages: [{ key: 'k', value: 'one broker' }] }),
+      (err: Error & { cause?: Error; type?: string }) => {
+        const text = `${err.name} ${err.message} ${err.cause?.message ?? ''} ${err.type ?? ''}`;
+        assert.match(text, /replicas|NOT_ENOUGH_REPLICAS|timed out|Timeout|leader/i, text);
+        return true;
+      },
+    );
+  });
+});

@@ -1,0 +1,261 @@
+import { randomUUID } from 'node:crypto';
+import type { Consumer, Kafka, Producer } from 'kafkajs';
+import mqtt, { type MqttClient } from 'mqtt';
+import { type RunningBridge, startBridge } from '../../bridge/main.js';
+import {
+  createTopics,
+  type TopicNames,
+  type TopicRole,
+  topicNames,
+  topicRoles,
+} from '../../lib/kafka/topics.js';
+import { createLogger } from '../../lib/log.js';
+import { originCredentials } from '../../lib/stack/origin.js';
+import { kafkaBootstrap, registryUrl, type StackConfig } from '../../lib/stack/settings.js';
+import { SchemaCatalog, type TopicValues } from '../../schemas/catalog.js';
+import type { ApprovedMessage } from '../../schemas/types.generated.js';
+import { ensurePlatform, testKafka, uniqueName } from './platform.js';
+
+/** Records of one topic as they arrive, decoded; waiters wake on every batch. */
+export class TopicFollower<R extends TopicRole> {
+  readonly records: Array<{ key: string; value: TopicValues[R] }> = [];
+  #waiters: Array<() => void> = [];
+  #consumer: Consumer | null = null;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly catalog: SchemaCatalog,
+    private readonly topic: string,
+    private readonly role: R,
+  ) {}
+
+  async start(): Promise<void> {
+    const consumer = this.kafka.consumer({ groupId: uniqueName('follow'), maxWaitTimeInMs: 50 });
+    this.#consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (!message.value) return;
+        const value = await this.catalog.decode(this.role, message.value);
+        this.records.push({ key: message.key?.toString() ?? '', value });
+        for (const wake of this.#waiters.splice(0)) wake();
+      },
+    });
+  }
+
+  /** Waits until `predicate` holds over what has arrived (the test's own timeout bounds it). */
+  async until(predicate: (records: this['records']) => boolean): Promise<void> {
+    while (!predicate(this.records)) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+
+  async stop(): Promise<void> {
+    await this.#consumer?.disconnect().catch(() => undefined);
+  }
+}
+
+export interface OriginMessage {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly retain: boolean;
+  readonly qos: number;
+}
+
+/** An origin-side application subscribed with MQTT.js; collects what arrives. */
+export class OriginSubscriber {
+  readonly messages: OriginMessage[] = [];
+  #waiters: Array<() => void> = [];
+
+  private constructor(readonly client: MqttClient) {
+    client.on('message', (topic, payload, packet) => {
+      this.messages.push({ topic, payload, retain: packet.retain, qos: packet.qos });
+      for (const wake of this.#waiters.splice(0)) wake();
+    });
+  }
+
+  static async connect(
+    url: string,
+    account: { username: string; password: string },
+    filters: readonly string[],
+    options: mqtt.IClientOptions = {},
+  ): Promise<OriginSubscriber> {
+    const client = await mqtt.connectAsync(url, {
+      clientId: uniqueName('origin-app'),
+      username: account.username,
+      password: account.password,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      ...options,
+    });
+    const subscriber = new OriginSubscriber(client);
+    if (filters.length > 0) await client.subscribeAsync([...filters], { qos: 1 });
+    return subscriber;
+  }
+
+  async until(predicate: (messages: readonly OriginMessage[]) => boolean): Promise<void> {
+    while (!predicate(this.messages)) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync(true).catch(() => undefined);
+  }
+}
+
+/**
+ * A world of its own for bridge tests on the real platform: unique topic prefix (all five topics),
+ * consumer group and instance ids, so tests never see each other's messages or offsets.
+ */
+export class BridgeTestWorld {
+  readonly id = uniqueName('bridge').replaceAll('-', '_');
+  readonly topicPrefix = `${this.id}.`;
+  readonly topics: TopicNames = topicNames(this.topicPrefix);
+  readonly groupId = `${this.id}-group`;
+  readonly #bridges: RunningBridge[] = [];
+  readonly #cleanups: Array<() => Promise<unknown>> = [];
+  #platform: StackConfig | undefined;
+  #catalog: SchemaCatalog | undefined;
+  #kafka: Kafka | undefined;
+  #producer: Producer | undefined;
+
+  constructor(readonly partitions = 4) {}
+
+  get platform(): StackConfig {
+    if (!this.#platform) throw new Error('BridgeTestWorld.setUp() first');
+    return this.#platform;
+  }
+
+  get catalog(): SchemaCatalog {
+    return this.#catalog as SchemaCatalog;
+  }
+
+  get kafka(): Kafka {
+    return this.#kafka as Kafka;
+  }
+
+  get originMqttUrl(): string {
+    return `mqtt://127.0.0.1:${this.platform.originMqttPort}`;
+  }
+
+  get originApp() {
+    return originCredentials(this.platform).app;
+  }
+
+  async setUp(): Promise<void> {
+    this.#platform = await ensurePlatform();
+    this.#kafka = testKafka(this.platform);
+    const admin = this.kafka.admin();
+    await admin.connect();
+    await createTopics(
+      admin,
+      topicRoles.map((role) => this.topics[role]),
+      this.partitions,
+    );
+    await admin.disconnect();
+    this.#catalog = await SchemaCatalog.connect(registryUrl(this.platform), this.topics);
+    this.#producer = this.kafka.producer({ allowAutoTopicCreation: false });
+    await this.#producer.connect();
+  }
+
+  /** The settings every bridge of this world runs with; `extra` overrides them. */
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      SENTINEL_KAFKA_BROKERS: kafkaBootstrap(this.platform).join(','),
+      SENTINEL_REGISTRY_URL: registryUrl(this.platform),
+      SENTINEL_TOPIC_PREFIX: this.topicPrefix,
+      SENTINEL_STATE_DIR: this.platform.stateDir,
+      SENTINEL_ORIGIN_WS_PORT: String(this.platform.originWsPort),
+      SENTINEL_BRIDGE_METRICS_PORT: '0',
+      SENTINEL_BRIDGE_GROUP_ID: this.groupId,
+      SENTINEL_BRIDGE_INSTANCE_ID: uniqueName('bridge'),
+      SENTINEL_BRIDGE_SESSION_TIMEOUT_MS: '6000',
+      SENTINEL_BRIDGE_RECONNECT_MAX_MS: '1000',
+      ...extra,
+    };
+  }
+
+  /** Starts a bridge and waits until every origin connection is up (and subscribed). */
+  async startBridge(extra: Record<string, string> = {}): Promise<RunningBridge> {
+    const bridge = await startBridge(
+      { env: this.env(extra) },
+      createLogger({ name: 'bridge-test', level: 'warn', destination: 2 }),
+    );
+    this.#bridges.push(bridge);
+    await Promise.all(bridge.links.map((link) => link.whenReady()));
+    return bridge;
+  }
+
+  async stopBridge(bridge: RunningBridge): Promise<void> {
+    const index = this.#bridges.indexOf(bridge);
+    if (index >= 0) this.#bridges.splice(index, 1);
+    await bridge.stop();
+  }
+
+  approved(
+    clientId: string,
+    topic: string,
+    payload: string,
+    overrides: Partial<ApprovedMessage> = {},
+  ): ApprovedMessage {
+    const now = Date.now();
+    return {
+      eventId: randomUUID(),
+      clientId,
+      topic,
+      payload: Buffer.from(payload),
+      qos: 1,
+      retain: false,
+      sourceIp: '127.0.0.1',
+      proxyId: 'test-proxy',
+      receivedAt: now,
+      approvedAt: now,
+      packetRef: { topic: this.topics.packets, partition: 0, offset: 0 },
+      ...overrides,
+    };
+  }
+
+  async produceApproved(messages: readonly ApprovedMessage[]): Promise<void> {
+    await this.#producer?.send({
+      topic: this.topics.approved,
+      acks: -1,
+      messages: messages.map((m) => ({ key: m.clientId, value: this.catalog.encode('approved', m) })),
+    });
+  }
+
+  async follow<R extends TopicRole>(role: R): Promise<TopicFollower<R>> {
+    const follower = new TopicFollower(this.kafka, this.catalog, this.topics[role], role);
+    this.#cleanups.push(() => follower.stop());
+    await follower.start();
+    return follower;
+  }
+
+  async subscribeAtOrigin(
+    filters: readonly string[],
+    url = this.originMqttUrl,
+    account = this.originApp,
+    options: mqtt.IClientOptions = {},
+  ): Promise<OriginSubscriber> {
+    const subscriber = await OriginSubscriber.connect(url, account, filters, options);
+    this.#cleanups.push(() => subscriber.close());
+    return subscriber;
+  }
+
+  /** Runs at tear-down, before the topics are deleted. */
+  onTearDown(cleanup: () => Promise<unknown>): void {
+    this.#cleanups.push(cleanup);
+  }
+
+  async tearDown(): Promise<void> {
+    for (const bridge of this.#bridges.splice(0)) await bridge.stop().catch(() => undefined);
+    for (const cleanup of this.#cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+    await this.#producer?.disconnect().catch(() => undefined);
+    if (this.#kafka) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      await admin
+        .deleteTopics({ topics: topicRoles.map((role) => this.topics[role]) })
+        .catch(() => undefined);
+      await admin.disconnect();
+    }
+  }
+}

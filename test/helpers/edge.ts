@@ -1,0 +1,150 @@
+import { Redis } from 'ioredis';
+import type { Consumer } from 'kafkajs';
+import type mysql from 'mysql2/promise';
+import { createDevicePool, DeviceStore, type NewDevice } from '../../ingest/auth/device-store.js';
+import { type RunningIngest, startIngest } from '../../ingest/main.js';
+import { migrateDeviceDb, parseMysqlUrl } from '../../lib/devicedb/migrations.js';
+import { createTopics, type TopicNames, topicNames, topicRoles } from '../../lib/kafka/topics.js';
+import { createLogger } from '../../lib/log.js';
+import { kafkaBootstrap, registryUrl, type StackConfig } from '../../lib/stack/settings.js';
+import { SchemaCatalog } from '../../schemas/catalog.js';
+import type { PacketEvent } from '../../schemas/types.generated.js';
+import { ensurePlatform, testKafka, uniqueName } from './platform.js';
+
+/**
+ * A world of its own for edge tests on the real platform: unique topics, device database, Redis key
+ * prefixes and proxy ids, so tests never see each other's packets, devices or sessions.
+ */
+export class EdgeTestWorld {
+  readonly id = uniqueName('edge').replaceAll('-', '_');
+  readonly topicPrefix = `${this.id}.`;
+  readonly topics: TopicNames = topicNames(this.topicPrefix);
+  readonly database = `st_${this.id}`;
+  readonly redisPrefix = `test:${this.id}:`;
+  readonly #edges: RunningIngest[] = [];
+  readonly #consumers: Consumer[] = [];
+  #pool: mysql.Pool | undefined;
+  #devices: DeviceStore | undefined;
+  #catalog: SchemaCatalog | undefined;
+  #platform: StackConfig | undefined;
+  readonly events: PacketEvent[] = [];
+  readonly #eventWaiters: Array<() => void> = [];
+
+  get platform(): StackConfig {
+    if (!this.#platform) throw new Error('EdgeTestWorld.setUp() first');
+    return this.#platform;
+  }
+
+  get mysqlUrl(): string {
+    return `mysql://root@127.0.0.1:3306/${this.database}`;
+  }
+
+  /** The settings every edge of this world runs with; `extra` overrides them. */
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      SENTINEL_KAFKA_BROKERS: kafkaBootstrap(this.platform).join(','),
+      SENTINEL_REGISTRY_URL: registryUrl(this.platform),
+      SENTINEL_TOPIC_PREFIX: this.topicPrefix,
+      SENTINEL_MYSQL_URL: this.mysqlUrl,
+      SENTINEL_INGEST_PORT: '0',
+      SENTINEL_INGEST_TLS_PORT: '0',
+      SENTINEL_INGEST_METRICS_PORT: '0',
+      SENTINEL_INGEST_PROXY_ID: uniqueName('proxy'),
+      SENTINEL_INGEST_SESSION_PREFIX: `${this.redisPrefix}s:`,
+      SENTINEL_AUTH_CACHE_PREFIX: `${this.redisPrefix}auth:`,
+      SENTINEL_AUTH_CACHE_SECRET: 'edge-test-cache-secret-0123456789abcdef',
+      SENTINEL_RATE_REDIS_KEY_PREFIX: `${this.redisPrefix}rl`,
+      SENTINEL_INGEST_LINGER_MS: '1',
+      ...extra,
+    };
+  }
+
+  async setUp(): Promise<void> {
+    this.#platform = await ensurePlatform();
+    const admin = testKafka(this.platform).admin();
+    await admin.connect();
+    await createTopics(
+      admin,
+      topicRoles.map((role) => this.topics[role]),
+      3,
+    );
+    await admin.disconnect();
+    await migrateDeviceDb(parseMysqlUrl(this.mysqlUrl));
+    this.#pool = createDevicePool(this.mysqlUrl, { timeoutMs: 2000 });
+    this.#devices = new DeviceStore(this.#pool);
+    this.#catalog = await SchemaCatalog.connect(registryUrl(this.platform), this.topics);
+    await this.#followPackets();
+  }
+
+  async addDevice(device: NewDevice): Promise<void> {
+    await this.#devices!.add(device);
+  }
+
+  get catalog(): SchemaCatalog {
+    return this.#catalog!;
+  }
+
+  async startEdge(extra: Record<string, string> = {}): Promise<RunningIngest> {
+    const edge = await startIngest(
+      { env: this.env(extra) },
+      createLogger({ name: 'ingest-test', level: 'warn' }),
+    );
+    this.#edges.push(edge);
+    for (let i = 0; i < 200 && !edge.ready(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    return edge;
+  }
+
+  /** Reads the world's packets topic from the start, decoding every event through the registry. */
+  async #followPackets(): Promise<void> {
+    const consumer = testKafka(this.platform).consumer({
+      groupId: uniqueName('packets-reader'),
+      maxWaitTimeInMs: 50,
+    });
+    this.#consumers.push(consumer);
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topics.packets, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (!message.value) return;
+        this.events.push(await this.catalog.decode('packets', message.value));
+        for (const wake of this.#eventWaiters.splice(0)) wake();
+      },
+    });
+  }
+
+  /** Waits until an event matching `predicate` has been read from Kafka (the test's own timeout bounds it). */
+  async waitForEvent(predicate: (event: PacketEvent) => boolean): Promise<PacketEvent> {
+    for (;;) {
+      const found = this.events.find(predicate);
+      if (found) return found;
+      await new Promise<void>((resolve) => this.#eventWaiters.push(resolve));
+    }
+  }
+
+  async tearDown(): Promise<void> {
+    for (const edge of this.#edges) await edge.stop().catch(() => undefined);
+    for (const consumer of this.#consumers) await consumer.disconnect().catch(() => undefined);
+    if (this.#platform) {
+      const admin = testKafka(this.platform).admin();
+      await admin.connect();
+      await admin
+        .deleteTopics({ topics: topicRoles.map((role) => this.topics[role]) })
+        .catch(() => undefined);
+      await admin.disconnect();
+    }
+    if (this.#pool) {
+      await this.#pool.query(`DROP DATABASE IF EXISTS \`${this.database}\``);
+      await this.#pool.end();
+    }
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const keys = await redis.keys(`${this.redisPrefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  }
+}
+
+export function listenerPort(edge: RunningIngest, name: 'mqtt' | 'mqtts'): number {
+  const listener = edge.listeners.find((l) => l.name === name);
+  if (!listener) throw new Error(`edge has no ${name} listener`);
+  return listener.port;
+}

@@ -1,0 +1,517 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import mqtt, { type MqttClient } from 'mqtt';
+import mqttPacket from 'mqtt-packet';
+import type { RunningIngest } from '../../ingest/main.js';
+import { createKafka } from '../../lib/kafka/client.js';
+import { kafkaBootstrap, projectRoot as projectRootForTests } from '../../lib/stack/settings.js';
+import { EdgeTestWorld, listenerPort } from '../helpers/edge.js';
+import { uniqueName } from '../helpers/platform.js';
+
+const world = new EdgeTestWorld();
+let edge: RunningIngest;
+let port: number;
+const password = 'correct-horse-battery-staple';
+
+async function connectClient(
+  clientId: string,
+  options: mqtt.IClientOptions = {},
+  targetPort = port,
+): Promise<MqttClient> {
+  return mqtt.connectAsync(`mqtt://127.0.0.1:${targetPort}`, {
+    clientId,
+    username: clientId,
+    password,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    ...options,
+  });
+}
+
+function run(command: string, args: string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.on('exit', (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+/** Sends raw bytes and resolves when the proxy closes the socket, with everything it answered. */
+function sendRaw(bytes: Buffer, targetPort = port): Promise<{ answered: Buffer; socket: Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port: targetPort });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve({ answered: Buffer.concat(chunks), socket }));
+    socket.once('connect', () => socket.write(bytes));
+    setTimeout(
+      () => reject(new Error(`the proxy did not close the connection after ${bytes.toString('hex')}`)),
+      15_000,
+    ).unref();
+  });
+}
+
+function connectBytes(clientId: string, extra: Partial<mqttPacket.IConnectPacket> = {}): Buffer {
+  return mqttPacket.generate({
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 4,
+    clean: true,
+    keepalive: 30,
+    clientId,
+    username: clientId,
+    password: Buffer.from(password),
+    ...extra,
+  });
+}
+
+before(async () => {
+  await world.setUp();
+  for (const id of ['dev-a', 'dev-b', 'dev-c', 'dev-will', 'dev-takeover', 'dev-raw', 'dev-tls']) {
+    await world.addDevice({
+      clientId: id,
+      username: id,
+      password,
+      publish: ['devices/%c/#'],
+      subscribe: ['clients/%c/#', 'devices/%c/#'],
+    });
+  }
+  edge = await world.startEdge();
+  port = listenerPort(edge, 'mqtt');
+});
+
+after(() => world.tearDown());
+
+describe('edge ingest with real MQTT clients', () => {
+  it('mosquitto_pub with valid credentials: CONNACK 0, and the PUBLISH is in Kafka, decoded through the registry', async () => {
+    const marker = randomUUID();
+    const result = await run('mosquitto_pub', [
+      ...['-h', '127.0.0.1', '-p', String(port), '-i', 'dev-a', '-u', 'dev-a', '-P', password],
+      ...['-t', 'devices/dev-a/telemetry', '-m', JSON.stringify({ t: 21.5, marker }), '-q', '1', '-d'],
+    ]);
+    assert.equal(result.code, 0, result.output);
+    assert.match(result.output, /received CONNACK \(0\)/);
+    assert.match(result.output, /received PUBACK/);
+    const publish = await world.waitForEvent(
+      (e) => e.packetType === 'PUBLISH' && e.payload?.toString().includes(marker) === true,
+    );
+    assert.equal(publish.clientId, 'dev-a');
+    assert.equal(publish.topic, 'devices/dev-a/telemetry');
+    assert.equal(publish.qos, 1);
+    assert.equal(publish.sourceIp, '127.0.0.1');
+    assert.equal(publish.proxyId, edge.proxyId);
+    const connect = await world.waitForEvent(
+      (e) => e.packetType === 'CONNECT' && e.connectionId === publish.connectionId,
+    );
+    assert.equal(connect.authResult, 'allowed');
+    assert.equal(connect.username, 'dev-a');
+    assert.ok(!JSON.stringify(connect).includes(password), 'the CONNECT event carries no password');
+  });
+
+  it('invalid credentials: CONNACK 5 and an auth-denied event', async () => {
+    const result = await run('mosquitto_pub', [
+      ...['-h', '127.0.0.1', '-p', String(port), '-i', 'dev-b', '-u', 'dev-b', '-P', 'not-the-password'],
+      ...['-t', 'devices/dev-b/telemetry', '-m', 'x', '-q', '1', '-d'],
+    ]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.output, /received CONNACK \(5\)/);
+    const denied = await world.waitForEvent(
+      (e) => e.packetType === 'CONNECT' && e.clientId === 'dev-b' && e.authResult === 'denied',
+    );
+    assert.match(denied.edgeAction ?? '', /^auth_denied:/);
+  });
+
+  it('acknowledges and drops a PUBLISH outside the device ACL, and refuses such a SUBSCRIBE with 0x80', async () => {
+    const client = await connectClient('dev-c');
+    try {
+      await client.publishAsync('devices/someone-else/telemetry', 'x', { qos: 1 });
+      const denied = await world.waitForEvent(
+        (e) => e.clientId === 'dev-c' && e.edgeAction === 'acl_denied:acked_and_dropped',
+      );
+      assert.equal(denied.topic, 'devices/someone-else/telemetry');
+      assert.equal(denied.payload, null);
+      const granted = await client.subscribeAsync('clients/dev-c/alerts', { qos: 1 });
+      assert.deepEqual(
+        granted.map((g) => g.qos),
+        [1],
+      );
+      // MQTT.js turns a SUBACK return code 0x80 into a rejected subscribe.
+      await assert.rejects(client.subscribeAsync('#', { qos: 0 }), /Unspecified error/);
+      await world.waitForEvent(
+        (e) => e.clientId === 'dev-c' && e.packetType === 'SUBSCRIBE' && e.subscriptions?.[0]?.topic === '#',
+      );
+    } finally {
+      await client.endAsync();
+    }
+  });
+
+  it('delivers a message produced to sentinel.downlink to the matching subscriber at its QoS', async () => {
+    const client = await connectClient('dev-a');
+    try {
+      await client.subscribeAsync('clients/dev-a/alerts', { qos: 1 });
+      const received = new Promise<[string, Buffer, mqttPacket.IPublishPacket]>((resolve) =>
+        client.once('message', (topic, payload, packet) => resolve([topic, payload, packet])),
+      );
+      const producer = createKafka({
+        brokers: kafkaBootstrap(world.platform),
+        clientId: uniqueName('downlink-test'),
+      }).producer();
+      await producer.connect();
+      await producer.send({
+        topic: world.topics.downlink,
+        acks: -1,
+        messages: [
+          {
+            key: 'dev-a',
+            value: world.catalog.encode('downlink', {
+              messageId: randomUUID(),
+              topic: 'clients/dev-a/alerts',
+              payload: Buffer.from('{"alert":"reboot"}'),
+              qos: 1,
+              retain: false,
+              targetClientId: 'dev-a',
+              originReceivedAt: Date.now(),
+              bridgeId: 'test',
+            }),
+          },
+        ],
+      });
+      await producer.disconnect();
+      const [topic, payload, packet] = await received;
+      assert.equal(topic, 'clients/dev-a/alerts');
+      assert.equal(payload.toString(), '{"alert":"reboot"}');
+      assert.equal(packet.qos, 1);
+    } finally {
+      await client.endAsync();
+    }
+  });
+
+  it('publishes the will when keep-alive expires (1.5 x Keep Alive of silence)', async () => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    // Flowing mode, so the proxy's FIN is read and 'close' fires.
+    socket.resume();
+    socket.write(
+      connectBytes('dev-will', {
+        keepalive: 1,
+        will: { topic: 'devices/dev-will/status', payload: Buffer.from('offline'), qos: 1, retain: false },
+      }),
+    );
+    await once(socket, 'close');
+    const will = await world.waitForEvent((e) => e.clientId === 'dev-will' && e.edgeAction === 'will');
+    assert.equal(will.topic, 'devices/dev-will/status');
+    assert.equal(will.payload?.toString(), 'offline');
+    await world.waitForEvent(
+      (e) => e.clientId === 'dev-will' && e.malformedReason === 'SNT_MQTT_KEEPALIVE_EXPIRED',
+    );
+  });
+});
+
+describe('edge refuses malformed packets: connection closed, event recorded, others still served', () => {
+  const connect = connectBytes('dev-raw');
+  const rows: Array<[string, Buffer, string]> = [
+    ['first packet not CONNECT', Buffer.from('c000', 'hex'), 'SNT_MQTT_FIRST_PACKET_NOT_CONNECT'],
+    [
+      'reserved packet type 0',
+      Buffer.concat([connect, Buffer.from('0000', 'hex')]),
+      'SNT_MQTT_RESERVED_PACKET_TYPE',
+    ],
+    [
+      'remaining length over the limit, refused from the fixed header',
+      Buffer.concat([connect, Buffer.from('30ffffff7f', 'hex')]),
+      'SNT_MQTT_PACKET_TOO_LARGE',
+    ],
+    ['second CONNECT', Buffer.concat([connect, connect]), 'SNT_MQTT_SECOND_CONNECT'],
+    [
+      'PUBLISH with QoS 3',
+      Buffer.concat([connect, Buffer.from('3600', 'hex')]),
+      'SNT_MQTT_PUBLISH_QOS_INVALID',
+    ],
+    [
+      'wildcard in a PUBLISH topic',
+      Buffer.concat([connect, Buffer.from('3005000361232b', 'hex')]),
+      'SNT_MQTT_TOPIC_NAME_WILDCARD',
+    ],
+    [
+      'SUBSCRIBE with wrong fixed-header flags',
+      Buffer.concat([connect, Buffer.from('8006000100016100', 'hex')]),
+      'SNT_MQTT_FIXED_HEADER_FLAGS',
+    ],
+    [
+      'client sends a CONNACK',
+      Buffer.concat([connect, Buffer.from('20020000', 'hex')]),
+      'SNT_MQTT_SERVER_ONLY_PACKET',
+    ],
+  ];
+  for (const [what, bytes, code] of rows) {
+    it(`${what} -> ${code}`, async () => {
+      await sendRaw(bytes);
+      const event = await world.waitForEvent(
+        (e) => e.packetType === 'MALFORMED' && e.malformedReason === code,
+      );
+      assert.ok(event.malformedClause, 'the event names the clause');
+    });
+  }
+
+  it('survives random and mutated byte streams (fast-check), then still serves a valid client', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ minLength: 1, maxLength: 64 }),
+          fc.uint8Array({ minLength: 1, maxLength: 32 }).map((tail) => Buffer.concat([connect, tail])),
+        ),
+        async (bytes) => {
+          const socket = createConnection({ host: '127.0.0.1', port });
+          socket.on('error', () => undefined);
+          await once(socket, 'connect');
+          socket.write(Buffer.from(bytes));
+          // Either the proxy closes the connection or it is still a valid session: end it ourselves.
+          setTimeout(() => socket.destroy(), 200);
+          await once(socket, 'close');
+        },
+      ),
+      { numRuns: 40 },
+    );
+    const client = await connectClient('dev-b');
+    assert.ok(client.connected);
+    await client.endAsync();
+  });
+});
+
+describe('sessions across proxies', () => {
+  it('a CONNECT with the same client id on another proxy process disconnects the first (MQTT-3.1.4-2)', async () => {
+    const child = spawn(process.execPath, [join(projectRootForTests, 'dist', 'cli', 'main.js'), 'ingest'], {
+      env: { ...process.env, ...world.env({ SENTINEL_LOG_LEVEL: 'warn' }) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let stdout = '';
+      const otherPort = await new Promise<number>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString();
+          const match = /ingest: mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+          if (match) resolve(Number(match[1]));
+        });
+        child.once('exit', (code) => reject(new Error(`second proxy exited with ${code}: ${stdout}`)));
+      });
+      const first = await connectClient('dev-takeover');
+      const closed = new Promise<void>((resolve) => first.once('close', () => resolve()));
+      const second = await connectClient('dev-takeover', {}, otherPort);
+      await closed;
+      assert.ok(second.connected, 'the newer session stays');
+      await second.endAsync();
+      await first.endAsync(true);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  });
+
+  it('a persistent session gets its subscriptions back on reconnect, with session present', async () => {
+    const first = await connectClient('dev-c', { clean: false });
+    await first.subscribeAsync('clients/dev-c/alerts', { qos: 1 });
+    await first.endAsync();
+    const again = await connectClient('dev-c', { clean: false });
+    try {
+      const connack = (again as unknown as { connackPacket?: { sessionPresent: boolean } }).connackPacket;
+      assert.equal(connack?.sessionPresent, true);
+    } finally {
+      await again.endAsync();
+    }
+  });
+});
+
+describe('TLS listener', () => {
+  let tlsEdge: RunningIngest;
+  let ca: string;
+
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sentinel-tls-'));
+    const key = join(dir, 'server.key');
+    const cert = join(dir, 'server.crt');
+    const made = await run('openssl', [
+      ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2'],
+      ...['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+    ]);
+    assert.equal(made.code, 0, made.output);
+    ca = cert;
+    writeFileSync(join(dir, 'README'), 'test certificates, deleted with the temp dir');
+    tlsEdge = await world.startEdge({
+      SENTINEL_INGEST_TLS_CERT: cert,
+      SENTINEL_INGEST_TLS_KEY: key,
+      SENTINEL_INGEST_PLAIN_TCP: 'false',
+    });
+  });
+
+  it('accepts MQTT over TLS 1.2+ with a certificate the client verifies', async () => {
+    const { readFileSync } = await import('node:fs');
+    const client = await mqtt.connectAsync(`mqtts://127.0.0.1:${listenerPort(tlsEdge, 'mqtts')}`, {
+      clientId: 'dev-tls',
+      username: 'dev-tls',
+      password,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      ca: readFileSync(ca),
+    });
+    try {
+      await client.publishAsync('devices/dev-tls/telemetry', 'over-tls', { qos: 1 });
+      const event = await world.waitForEvent((e) => e.clientId === 'dev-tls' && e.packetType === 'PUBLISH');
+      assert.equal(event.payload?.toString(), 'over-tls');
+    } finally {
+      await client.endAsync();
+    }
+  });
+
+  it('refuses TLS below 1.2 in the handshake', async () => {
+    const { connect } = await import('node:tls');
+    const socket = connect({
+      host: '127.0.0.1',
+      port: listenerPort(tlsEdge, 'mqtts'),
+      maxVersion: 'TLSv1.1',
+      minVersion: 'TLSv1',
+      rejectUnauthorized: false,
+    });
+    const [error] = (await once(socket, 'error').catch((err: unknown) => [err])) as [Error];
+    assert.ok(error instanceof Error);
+  });
+});
+
+describe('rate-limit tiers at the edge', () => {
+  let limited: RunningIngest;
+  let limitedPort: number;
+
+  before(async () => {
+    for (const id of ['rl-1', 'rl-2', 'rl-3']) {
+      await world.addDevice({
+        clientId: id,
+        username: id,
+        password,
+        publish: ['devices/%c/#'],
+        subscribe: ['clients/%c/#'],
+      });
+    }
+    limited = await world.startEdge({
+      SENTINEL_RATE_PUBLISH_PER_SECOND: '1',
+      SENTINEL_RATE_PUBLISH_BURST: '1',
+      SENTINEL_RATE_SUBSCRIBE_PER_SECOND: '1',
+      SENTINEL_RATE_SUBSCRIBE_BURST: '1',
+    });
+    limitedPort = listenerPort(limited, 'mqtt');
+  });
+
+  it('PUBLISH tier: a QoS 1 PUBLISH over the limit is acknowledged and dropped, and recorded', async () => {
+    const client = await connectClient('rl-1', {}, limitedPort);
+    try {
+      await client.publishAsync('devices/rl-1/telemetry', 'first', { qos: 1 });
+      await client.publishAsync('devices/rl-1/telemetry', 'second', { qos: 1 });
+      const event = await world.waitForEvent(
+        (e) => e.clientId === 'rl-1' && e.edgeAction === 'rate_limited:publish:ack-and-drop',
+      );
+      assert.equal(event.payload, null, 'a limited packet is recorded without its payload');
+    } finally {
+      await client.endAsync();
+    }
+  });
+
+  it('SUBSCRIBE tier: a SUBSCRIBE over the limit gets SUBACK 0x80', async () => {
+    const client = await connectClient('rl-2', {}, limitedPort);
+    try {
+      await client.subscribeAsync('clients/rl-2/alerts', { qos: 1 });
+      await assert.rejects(client.subscribeAsync('clients/rl-2/commands', { qos: 1 }), /Unspecified error/);
+      await world.waitForEvent(
+        (e) => e.clientId === 'rl-2' && e.edgeAction === 'rate_limited:subscribe:suback-failure',
+      );
+    } finally {
+      await client.endAsync();
+    }
+  });
+
+  it('CONNECT tier: a CONNECT over the per-IP limit gets CONNACK 5 and a rate_limited event', async () => {
+    const strict = await world.startEdge({
+      SENTINEL_RATE_CONNECT_PER_SECOND: '1',
+      SENTINEL_RATE_CONNECT_BURST: '1',
+    });
+    const strictPort = listenerPort(strict, 'mqtt');
+    const first = await connectClient('rl-3', {}, strictPort);
+    await first.endAsync();
+    const refused = await connectClient('rl-3', {}, strictPort).then(
+      (client) => client.endAsync().then(() => undefined),
+      (err: Error & { code?: number }) => err,
+    );
+    assert.ok(refused instanceof Error, 'the second CONNECT within the second was refused');
+    assert.equal(refused.code, 5);
+    await world.waitForEvent((e) => e.clientId === 'rl-3' && e.authResult === 'rate_limited');
+  });
+});
+
+describe('edge worker processes', () => {
+  it('SENTINEL_INGEST_WORKERS=2 shares one listener between two processes and sums their metrics', async () => {
+    const { createServer } = await import('node:net');
+    const free = (): Promise<number> =>
+      new Promise((resolve) => {
+        const server = createServer().listen(0, '127.0.0.1', () => {
+          const { port: chosen } = server.address() as { port: number };
+          server.close(() => resolve(chosen));
+        });
+      });
+    const mqttPort = await free();
+    const metricsPort = await free();
+    const child = spawn(process.execPath, [join(projectRootForTests, 'dist', 'cli', 'main.js'), 'ingest'], {
+      env: {
+        ...process.env,
+        ...world.env({
+          SENTINEL_INGEST_WORKERS: '2',
+          SENTINEL_INGEST_PORT: String(mqttPort),
+          SENTINEL_INGEST_METRICS_PORT: String(metricsPort),
+          SENTINEL_LOG_LEVEL: 'warn',
+        }),
+      },
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    try {
+      let ready = false;
+      for (let i = 0; i < 150 && !ready; i++) {
+        ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (!ready) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.ok(ready, 'both workers reported ready');
+      for (let i = 0; i < 4; i++) {
+        const client = await connectClient('dev-b', {}, mqttPort);
+        await client.endAsync();
+      }
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      const opened = [
+        ...metrics.matchAll(/^sentinel_ingest_connections_opened_total\{[^}]*instance="([^"]+)"\} (\d+)/gm),
+      ];
+      assert.equal(opened.length, 2, 'one series per worker');
+      assert.equal(
+        opened.reduce((sum, match) => sum + Number(match[2]), 0),
+        4,
+      );
+      for (const match of opened) assert.ok(Number(match[2]) > 0, `worker ${match[1]} took connections`);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  });
+});

@@ -1,0 +1,439 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import { loadConfig } from '../../lib/config.js';
+import { createTopics, type TopicNames, topicNames } from '../../lib/kafka/topics.js';
+import { createLogger } from '../../lib/log.js';
+import { projectRoot, type StackConfig } from '../../lib/stack/settings.js';
+import { startProcessors } from '../../processors/main.js';
+import { DEFAULT_POLICY } from '../../processors/policy/policy.js';
+import { changelogTopicName, readPartitionsToEnd } from '../../processors/runtime/changelog.js';
+import { MemoryRuntime } from '../../processors/runtime/memory.js';
+import { parseChangelogKey, toInspectedEvent } from '../../processors/runtime/records.js';
+import { type ProcessorsConfig, processorsSchema } from '../../processors/settings.js';
+import { buildTopology } from '../../processors/topology.js';
+import { SchemaCatalog } from '../../schemas/catalog.js';
+import type { PacketEvent, Verdict } from '../../schemas/types.generated.js';
+import { samplePacketEvent } from '../fixtures/events.js';
+import { ensurePlatform, registryUrl, testKafka, uniqueName } from '../helpers/platform.js';
+
+/**
+ * The processors on the real cluster: every packet event gets exactly one committed verdict, allowed
+ * PUBLISHes reach the approved topic and blocked ones do not, and a processor killed mid-stream is
+ * replaced without a lost or doubled verdict and with its per-device baselines intact.
+ */
+const PARTITIONS = 4;
+const T0 = 1_790_000_000_000;
+const log = createLogger({ name: 'processors-test', level: 'fatal', destination: 2 });
+
+interface Fixture {
+  readonly platform: StackConfig;
+  readonly kafka: Kafka;
+  readonly admin: Admin;
+  readonly prefix: string;
+  readonly topics: TopicNames;
+  readonly catalog: SchemaCatalog;
+  readonly producer: Producer;
+}
+
+async function createFixture(platform: StackConfig): Promise<Fixture> {
+  const kafka = testKafka(platform);
+  const admin = kafka.admin();
+  await admin.connect();
+  const prefix = `${uniqueName('proc')}.`;
+  const topics = topicNames(prefix);
+  await createTopics(admin, [topics.packets, topics.verdicts, topics.approved], PARTITIONS);
+  const catalog = await SchemaCatalog.connect(registryUrl(platform), topics);
+  const producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
+  await producer.connect();
+  return { platform, kafka, admin, prefix, topics, catalog, producer };
+}
+
+async function disposeFixture(f: Fixture): Promise<void> {
+  await f.producer.disconnect().catch(() => undefined);
+  const names = [f.topics.packets, f.topics.verdicts, f.topics.approved, changelogTopicName(f.prefix)];
+  const existing = new Set(await f.admin.listTopics());
+  await f.admin.deleteTopics({ topics: names.filter((n) => existing.has(n)) }).catch(() => undefined);
+  await f.admin.disconnect();
+}
+
+function processorsEnv(f: Fixture, groupId: string): Record<string, string> {
+  return {
+    SENTINEL_KAFKA_PORT: String(f.platform.kafkaPort),
+    SENTINEL_REGISTRY_PORT: String(f.platform.registryPort),
+    SENTINEL_TOPIC_PREFIX: f.prefix,
+    SENTINEL_PROCESSORS_GROUP_ID: groupId,
+    SENTINEL_PROCESSORS_METRICS_PORT: '0',
+    SENTINEL_PROCESSORS_SESSION_TIMEOUT_MS: '6000',
+    SENTINEL_PROCESSORS_BATCH_SIZE: '500',
+  };
+}
+
+function processorsConfig(f: Fixture, groupId: string): ProcessorsConfig {
+  return loadConfig(processorsSchema, { env: processorsEnv(f, groupId) });
+}
+
+let seq = 0;
+function event(clientId: string, overrides: Partial<PacketEvent> = {}): PacketEvent {
+  seq += 1;
+  return {
+    ...samplePacketEvent,
+    eventId: randomUUID(),
+    clientId,
+    username: clientId,
+    // One address per device, so per-source state is the same whichever partition holds it.
+    sourceIp: `10.0.${Math.floor(Number(clientId.replace(/\D/g, '') || 0) / 250)}.${Number(clientId.replace(/\D/g, '') || 0) % 250}`,
+    topic: `devices/${clientId}/telemetry`,
+    payload: Buffer.from(JSON.stringify({ temp: 20 + (seq % 10) / 10, seq })),
+    ...overrides,
+  };
+}
+
+async function produce(f: Fixture, events: readonly PacketEvent[], partition?: number): Promise<void> {
+  for (let i = 0; i < events.length; i += 2000) {
+    await f.producer.send({
+      topic: f.topics.packets,
+      acks: -1,
+      messages: events.slice(i, i + 2000).map((e) => ({
+        key: e.clientId,
+        value: f.catalog.encode('packets', e),
+        ...(partition !== undefined ? { partition } : {}),
+      })),
+    });
+  }
+}
+
+/** One marker per partition, produced last: its verdict proves everything before it was decided. */
+function markers(): PacketEvent[] {
+  return Array.from({ length: PARTITIONS }, (_, p) =>
+    event(`marker${p}`, { receivedAt: T0, sourceIp: '192.0.2.1' }),
+  );
+}
+
+async function produceMarkers(f: Fixture, events: readonly PacketEvent[]): Promise<void> {
+  for (const [p, e] of events.entries()) await produce(f, [e], p);
+}
+
+/** Follows a topic read_committed and wakes waiters as records arrive. */
+class CommittedFollower {
+  readonly seen = new Map<string, number>();
+  private waiters: Array<() => void> = [];
+  private consumer: Consumer | null = null;
+
+  constructor(
+    private readonly f: Fixture,
+    private readonly topic: string,
+  ) {}
+
+  async start(): Promise<void> {
+    const consumer = this.f.kafka.consumer({
+      groupId: uniqueName('follower'),
+      readUncommitted: false,
+      maxWaitTimeInMs: 100,
+    });
+    this.consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages) {
+          if (!message.value) continue;
+          const verdict = (await this.f.catalog.decode('verdicts', message.value)) as Verdict;
+          this.seen.set(verdict.eventId, (this.seen.get(verdict.eventId) ?? 0) + 1);
+        }
+        for (const wake of this.waiters) wake();
+      },
+    });
+  }
+
+  async until(predicate: () => boolean): Promise<void> {
+    while (!predicate()) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    this.waiters = [];
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+}
+
+/** Every committed record of a topic, decoded, read to the end offsets of this moment. */
+async function readCommitted<R extends 'verdicts' | 'approved'>(f: Fixture, role: R) {
+  const raw: Buffer[] = [];
+  await readPartitionsToEnd({
+    kafka: f.kafka,
+    admin: f.admin,
+    topic: f.topics[role],
+    partitions: Array.from({ length: PARTITIONS }, (_, p) => p),
+    groupPrefix: uniqueName('check'),
+    timeoutMs: 60_000,
+    onMessage: (_p, message) => {
+      if (message.value) raw.push(message.value);
+    },
+  });
+  return Promise.all(raw.map((value) => f.catalog.decode(role, value)));
+}
+
+function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
+  return counts;
+}
+
+/** What the broker-free driver decides for the same events: the reference for the Kafka runtime. */
+function referenceVerdicts(events: readonly PacketEvent[]) {
+  const runtime = new MemoryRuntime({ steps: buildTopology({ policy: DEFAULT_POLICY }) });
+  const byEvent = new Map<string, { decision: string; rules: string }>();
+  for (const e of events) {
+    const [verdict] = runtime.pipe(toInspectedEvent(e)).verdicts;
+    if (verdict)
+      byEvent.set(e.eventId, {
+        decision: verdict.decision,
+        rules: verdict.findings
+          .map((x) => x.ruleId)
+          .sort()
+          .join(','),
+      });
+  }
+  return { byEvent, runtime };
+}
+
+describe('processors on Kafka', () => {
+  let platform: StackConfig;
+
+  before(async () => {
+    platform = await ensurePlatform();
+  });
+
+  it('writes exactly one verdict per event; allowed PUBLISHes reach approved, blocked ones do not', {
+    timeout: 120_000,
+  }, async () => {
+    const f = await createFixture(platform);
+    const follower = new CommittedFollower(f, f.topics.verdicts);
+    try {
+      const devices = Array.from({ length: 20 }, (_, i) => `dev${i}`);
+      const events: PacketEvent[] = [];
+      for (const d of devices) {
+        events.push(
+          event(d, {
+            packetType: 'CONNECT',
+            topic: null,
+            payload: null,
+            authResult: 'allowed',
+            receivedAt: T0,
+          }),
+        );
+        for (let i = 0; i < 25; i++) events.push(event(d, { receivedAt: T0 + 1000 * (i + 1) }));
+        events.push(
+          event(d, {
+            payload: Buffer.from(JSON.stringify({ note: "x' OR '1'='1" })),
+            receivedAt: T0 + 30_000,
+          }),
+        );
+        events.push(event(d, { topic: `devices/other/telemetry`, receivedAt: T0 + 31_000 }));
+        events.push(event(d, { packetType: 'SUBACK', topic: null, payload: null, receivedAt: T0 + 32_000 }));
+      }
+      const ends = markers();
+      await produce(f, events);
+      await produceMarkers(f, ends);
+      await follower.start();
+      const service = await startProcessors(processorsConfig(f, uniqueName('group')), { log });
+      try {
+        await follower.until(() => ends.every((m) => follower.seen.has(m.eventId)));
+      } finally {
+        await service.stop();
+      }
+
+      const all = [...events, ...ends];
+      const verdicts = await readCommitted(f, 'verdicts');
+      const perEvent = countBy(verdicts, (v) => v.eventId);
+      assert.equal(verdicts.length, all.length, 'one committed verdict per event, none extra');
+      for (const e of all) assert.equal(perEvent.get(e.eventId), 1, `exactly one verdict for ${e.eventId}`);
+
+      const reference = referenceVerdicts(all).byEvent;
+      for (const v of verdicts) {
+        assert.deepEqual(
+          {
+            decision: v.decision,
+            rules: v.findings
+              .map((x) => x.ruleId)
+              .sort()
+              .join(','),
+          },
+          reference.get(v.eventId),
+          `verdict of ${v.eventId} as the memory driver decides it`,
+        );
+        assert.equal(v.processingLatencyMs, v.decidedAt - v.receivedAt);
+        assert.equal(v.packetRef.topic, f.topics.packets);
+      }
+
+      const approved = await readCommitted(f, 'approved');
+      const approvedIds = countBy(approved, (a) => a.eventId);
+      const allowedPublishes = all.filter(
+        (e) => e.packetType === 'PUBLISH' && reference.get(e.eventId)?.decision === 'allow',
+      );
+      assert.equal(approved.length, allowedPublishes.length);
+      for (const e of allowedPublishes)
+        assert.equal(approvedIds.get(e.eventId), 1, 'an allowed PUBLISH is approved once');
+      const blocked = verdicts.filter((v) => v.decision !== 'allow');
+      assert.ok(
+        blocked.length >= devices.length * 3,
+        'the injection, the foreign topic and the SUBACK are blocked',
+      );
+      for (const v of blocked)
+        assert.equal(approvedIds.has(v.eventId), false, 'a blocked PUBLISH is never approved');
+    } finally {
+      await follower.stop();
+      await disposeFixture(f);
+    }
+  });
+
+  it('a processor killed mid-stream is replaced: no verdict lost or doubled, baselines carried on', {
+    timeout: 240_000,
+  }, async (t) => {
+    const f = await createFixture(platform);
+    const follower = new CommittedFollower(f, f.topics.verdicts);
+    const groupId = uniqueName('group');
+    let child: ChildProcess | null = null;
+    try {
+      const devices = Array.from({ length: 50 }, (_, i) => `dev${i}`);
+      // Warm-up and bulk: one telemetry PUBLISH per device every 2 s of event time.
+      const stream: PacketEvent[] = [];
+      for (let i = 0; i < 400; i++) {
+        for (const d of devices) {
+          const attack = (i * 7 + Number(d.slice(3))) % 97 === 0;
+          stream.push(
+            event(d, {
+              receivedAt: T0 + 2000 * i,
+              ...(attack ? { payload: Buffer.from(JSON.stringify({ cmd: '; cat /etc/passwd' })) } : {}),
+            }),
+          );
+        }
+      }
+      await produce(f, stream);
+      await follower.start();
+
+      let childOutput = '';
+      child = spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), 'processors'], {
+        env: { ...process.env, ...processorsEnv(f, groupId), SENTINEL_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout?.on('data', (c: Buffer) => {
+        childOutput += c.toString();
+      });
+      child.stderr?.on('data', (c: Buffer) => {
+        childOutput += c.toString();
+      });
+      const exited = new Promise<void>((resolve) => child?.once('exit', () => resolve()));
+      await follower.until(() => follower.seen.size >= 3000);
+      child.kill('SIGKILL');
+      await exited;
+      const atKill = follower.seen.size;
+      assert.ok(
+        atKill < stream.length,
+        `killed mid-stream (${atKill} of ${stream.length} decided): ${childOutput.slice(-500)}`,
+      );
+
+      // What the killed processor committed: the last value of every device baseline.
+      const beforeKill = new Map<string, string | null>();
+      await readPartitionsToEnd({
+        kafka: f.kafka,
+        admin: f.admin,
+        topic: changelogTopicName(f.prefix),
+        partitions: Array.from({ length: PARTITIONS }, (_, p) => p),
+        groupPrefix: uniqueName('check'),
+        timeoutMs: 60_000,
+        onMessage: (_p, message) => {
+          const parsed = parseChangelogKey(message.key?.toString() ?? '');
+          if (parsed?.store === 'anomaly.device')
+            beforeKill.set(parsed.key, message.value === null ? null : message.value.toString());
+        },
+      });
+      assert.ok(beforeKill.size > 0, 'the killed processor committed device baselines');
+
+      // After the kill: one large payload per device, a size anomaly only against a warmed-up baseline.
+      const tail = devices.map((d) =>
+        event(d, {
+          receivedAt: T0 + 2000 * 400,
+          payload: Buffer.from(JSON.stringify({ blob: 'a'.repeat(2000) })),
+        }),
+      );
+      const ends = markers();
+      await produce(f, tail);
+      await produceMarkers(f, ends);
+
+      const restored = new Map<string, unknown>();
+      const service = await startProcessors(processorsConfig(f, groupId), {
+        log,
+        onRestored: (_p, stores) => {
+          const store = stores.get('anomaly.device');
+          if (!store) return;
+          for (const [key, value] of store.entries()) restored.set(key, JSON.parse(JSON.stringify(value)));
+        },
+      });
+      try {
+        await follower.until(() => ends.every((m) => follower.seen.has(m.eventId)));
+      } finally {
+        await service.stop();
+      }
+
+      t.diagnostic(
+        `killed after ${atKill} of ${stream.length} verdicts; ${beforeKill.size} device baselines committed, ${restored.size} restored`,
+      );
+      for (const [clientId, value] of beforeKill) {
+        if (value === null) continue;
+        assert.deepEqual(
+          restored.get(clientId),
+          JSON.parse(value),
+          `baseline of ${clientId} restored as committed`,
+        );
+      }
+
+      const all = [...stream, ...tail, ...ends];
+      const verdicts = await readCommitted(f, 'verdicts');
+      const perEvent = countBy(verdicts, (v) => v.eventId);
+      const lost = all.filter((e) => perEvent.get(e.eventId) === undefined).length;
+      const doubled = [...perEvent.values()].filter((n) => n > 1).length;
+      assert.equal(lost, 0, 'no verdict lost');
+      assert.equal(doubled, 0, 'no verdict doubled');
+      assert.equal(verdicts.length, all.length);
+
+      const reference = referenceVerdicts(all);
+      for (const v of verdicts) {
+        assert.deepEqual(
+          {
+            decision: v.decision,
+            rules: v.findings
+              .map((x) => x.ruleId)
+              .sort()
+              .join(','),
+          },
+          reference.byEvent.get(v.eventId),
+          `verdict of ${v.eventId} (${v.clientId}) equals the uninterrupted reference`,
+        );
+      }
+      for (const e of tail) {
+        assert.match(
+          reference.byEvent.get(e.eventId)?.rules ?? '',
+          /ANOM-SIZE-BASELINE/,
+          'the tail tests the baseline',
+        );
+      }
+      const approved = await readCommitted(f, 'approved');
+      const approvedIds = countBy(approved, (a) => a.eventId);
+      assert.equal([...approvedIds.values()].filter((n) => n > 1).length, 0, 'no approved message doubled');
+      const allowed = all.filter((e) => reference.byEvent.get(e.eventId)?.decision === 'allow');
+      assert.equal(approved.length, allowed.length, 'every allowed PUBLISH approved once');
+    } finally {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await follower.stop();
+      await disposeFixture(f);
+    }
+  });
+});
