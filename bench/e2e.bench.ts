@@ -1,0 +1,266 @@
+/**
+ * Device -> origin, end to end: edge (acks=all, RF 3) -> processors (inspection, transactions) ->
+ * bridge (MQTT over WebSocket, commit after the origin's PUBACK). The latency is the Delivery
+ * record's endToEndMs (edge receipt to origin PUBACK), for every message, at fixed offered rates;
+ * then rising rates until deliveries fall behind, for the highest sustained rate.
+ *
+ * The load generator paces by schedule (message i is due at start + i/rate), so a stall delays
+ * the messages behind it in the measurement instead of hiding them (coordinated omission).
+ *
+ *   node dist/bench/e2e.bench.js [--rates 100,1000] [--seconds 10] [--ramp 2000,4000,8000]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { kafkaBootstrap, projectRoot, registryUrl } from '../lib/stack/settings.js';
+import { SchemaCatalog } from '../schemas/catalog.js';
+import { openBenchWorld } from './support.js';
+
+const { values } = parseArgs({
+  options: {
+    rates: { type: 'string', default: '100,1000' },
+    seconds: { type: 'string', default: '10' },
+    ramp: { type: 'string', default: '2000,4000,8000' },
+    devices: { type: 'string', default: '20' },
+  },
+});
+const seconds = Number(values.seconds);
+const deviceCount = Number(values.devices);
+const password = 'e2e-bench-password';
+
+const world = await openBenchWorld('e2e');
+const { id, platform, prefix, topics, kafka, mysqlUrl } = world;
+const catalog = await SchemaCatalog.connect(registryUrl(platform), topics);
+const ids = Array.from({ length: deviceCount }, (_, i) => `e2e-${i}`);
+await world.addDevices(ids, password);
+
+const base = 23000 + Math.floor(Math.random() * 400);
+const common = {
+  ...process.env,
+  SENTINEL_LOG_LEVEL: 'warn',
+  SENTINEL_KAFKA_BROKERS: kafkaBootstrap(platform).join(','),
+  SENTINEL_REGISTRY_URL: registryUrl(platform),
+  SENTINEL_TOPIC_PREFIX: prefix,
+};
+function service(command: string, env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), command], {
+    env: { ...common, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+const children = [
+  service('ingest', {
+    SENTINEL_MYSQL_URL: mysqlUrl,
+    SENTINEL_INGEST_PORT: String(base),
+    SENTINEL_INGEST_METRICS_PORT: String(base + 1),
+    SENTINEL_INGEST_PROXY_ID: id,
+    SENTINEL_INGEST_SESSION_PREFIX: `${id}:s:`,
+    SENTINEL_AUTH_CACHE_PREFIX: `${id}:auth:`,
+    SENTINEL_RATE_REDIS_KEY_PREFIX: `${id}:rl`,
+    SENTINEL_INGEST_DOWNLINK: 'false',
+    SENTINEL_RATE_GLOBAL_PER_SECOND: '0',
+    SENTINEL_RATE_IP_PER_SECOND: '0',
+    SENTINEL_RATE_PUBLISH_PER_SECOND: '0',
+    SENTINEL_RATE_CLIENT_PER_SECOND: '0',
+  }),
+  service('processors', {
+    SENTINEL_PROCESSORS_GROUP_ID: `${id}-processors`,
+    SENTINEL_PROCESSORS_METRICS_PORT: String(base + 2),
+  }),
+  service('bridge', {
+    SENTINEL_BRIDGE_GROUP_ID: `${id}-bridge`,
+    SENTINEL_BRIDGE_METRICS_PORT: String(base + 3),
+    SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'none',
+  }),
+];
+for (const port of [base + 1, base + 2, base + 3]) {
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 600) throw new Error(`service on ${port} did not become ready`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+// Every delivery record's latency, by the message's marker in the payload size field order.
+const latencies = new Map<string, number>();
+/** The two legs of each message: edge receipt -> approval, approval -> origin PUBACK. */
+const legs = new Map<string, { toApproval: number; toDelivery: number }>();
+const deliveries = kafka.consumer({ groupId: `${id}-reader`, maxWaitTimeInMs: 20 });
+await deliveries.connect();
+await deliveries.subscribe({ topic: topics.deliveries, fromBeginning: true });
+await deliveries.run({
+  eachMessage: async ({ message }) => {
+    if (!message.value) return;
+    const delivery = await catalog.decode('deliveries', message.value);
+    latencies.set(delivery.eventId, delivery.endToEndMs);
+    legs.set(delivery.eventId, {
+      toApproval: delivery.approvedAt - delivery.receivedAt,
+      toDelivery: delivery.deliveredAt - delivery.approvedAt,
+    });
+  },
+});
+
+interface Device {
+  readonly socket: Socket;
+  onPacket?: (packet: Packet) => void;
+}
+async function connect(clientId: string): Promise<Device> {
+  const socket = createConnection({ host: '127.0.0.1', port: base });
+  socket.setNoDelay(true);
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const device: Device = { socket };
+  parser.on('packet', (packet: Packet) => device.onPacket?.(packet));
+  socket.on('data', (chunk) => parser.parse(chunk));
+  await once(socket, 'connect');
+  socket.write(
+    mqttPacket.generate({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      keepalive: 60,
+      clientId,
+      username: clientId,
+      password: Buffer.from(password),
+    }),
+  );
+  await new Promise<void>((resolve) => {
+    device.onPacket = (packet) => {
+      if (packet.cmd === 'connack') resolve();
+    };
+  });
+  device.onPacket = undefined;
+  return device;
+}
+const devices = await Promise.all(ids.map(connect));
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0
+    ? Number.NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Offers `rate` QoS 1 PUBLISH/s for `seconds`, round-robin over the devices, then waits for their deliveries. */
+async function offer(rate: number): Promise<{
+  edgeToApprovalP50: number;
+  edgeToApprovalP99: number;
+  approvalToOriginP50: number;
+  approvalToOriginP99: number;
+  rate: number;
+  sent: number;
+  delivered: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  achieved: number;
+}> {
+  const total = rate * seconds;
+  const before = latencies.size;
+  const started = performance.now();
+  let sent = 0;
+  let nextId = 1;
+  while (sent < total) {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate) + 1;
+    while (sent < Math.min(due, total)) {
+      const device = devices[sent % devices.length]!;
+      const topic = `devices/${ids[sent % devices.length]}/telemetry`;
+      device.socket.write(
+        mqttPacket.generate({
+          cmd: 'publish',
+          topic,
+          qos: 1,
+          messageId: nextId,
+          retain: false,
+          dup: false,
+          payload: Buffer.from(JSON.stringify({ t: 21.5, seq: sent })),
+        }),
+      );
+      nextId = nextId === 65535 ? 1 : nextId + 1;
+      sent++;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  const sendSeconds = (performance.now() - started) / 1000;
+  // Wait until every message was delivered, or nothing arrived for 10 s.
+  let last = latencies.size;
+  let quietSince = Date.now();
+  while (latencies.size - before < sent && Date.now() - quietSince < 10_000) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (latencies.size !== last) {
+      last = latencies.size;
+      quietSince = Date.now();
+    }
+  }
+  const drainSeconds = (performance.now() - started) / 1000;
+  const sample = [...latencies.values()].slice(before).sort((a, b) => a - b);
+  const legSample = [...legs.values()].slice(before);
+  const approval = legSample.map((l) => l.toApproval).sort((a, b) => a - b);
+  const delivery = legSample.map((l) => l.toDelivery).sort((a, b) => a - b);
+  return {
+    rate,
+    sent,
+    delivered: sample.length,
+    p50: percentile(sample, 50),
+    p95: percentile(sample, 95),
+    p99: percentile(sample, 99),
+    max: sample.at(-1) ?? Number.NaN,
+    achieved: Math.round(sample.length / Math.max(sendSeconds, drainSeconds)),
+    edgeToApprovalP50: percentile(approval, 50),
+    edgeToApprovalP99: percentile(approval, 99),
+    approvalToOriginP50: percentile(delivery, 50),
+    approvalToOriginP99: percentile(delivery, 99),
+  };
+}
+
+// Warm-up: consumers joined, producers connected, JIT.
+await offer(50);
+const fixed = [];
+for (const rate of values.rates.split(',').map(Number)) {
+  const result = await offer(rate);
+  fixed.push(result);
+  console.error(
+    `e2e bench: ${rate}/s -> P50 ${result.p50} ms, P99 ${result.p99} ms, ${result.delivered}/${result.sent} delivered`,
+  );
+}
+const ramp = [];
+for (const rate of values.ramp.split(',').map(Number)) {
+  const result = await offer(rate);
+  ramp.push(result);
+  console.error(
+    `e2e bench: ramp ${rate}/s -> achieved ${result.achieved}/s, P99 ${result.p99} ms, ${result.delivered}/${result.sent} delivered`,
+  );
+  if (result.delivered < result.sent || result.p99 > 1000) break;
+}
+const sustained = ramp.filter((r) => r.delivered === r.sent && r.p99 <= 1000).map((r) => r.rate);
+const result = {
+  bench: 'e2e',
+  path: 'device -> edge -> Kafka (acks=all, RF 3) -> processors (inspection, transactions) -> bridge -> origin PUBACK',
+  settings: { devices: deviceCount, seconds, qos: 1, payload: 'JSON ~25 bytes' },
+  fixedRates: fixed,
+  ramp,
+  highestSustainedRate: sustained.length > 0 ? Math.max(...sustained) : null,
+};
+console.log(JSON.stringify(result, null, 2));
+mkdirSync(join(projectRoot, 'bench', 'results'), { recursive: true });
+writeFileSync(
+  join(projectRoot, 'bench', 'results', `e2e-${new Date().toISOString().replaceAll(':', '-')}.json`),
+  `${JSON.stringify(result, null, 2)}\n`,
+);
+
+for (const device of devices) device.socket.destroy();
+for (const child of children) {
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+await deliveries.disconnect();
+await world.dispose();
+process.exit(0);

@@ -1,0 +1,320 @@
+/**
+ * The edge's figures, measured against the real platform with the edge in its own process:
+ *  - PUBLISH/s one ingest process sustains into Kafka (acks=all, replication 3), QoS 0 and QoS 1,
+ *    100-byte payloads, from a load generator in this process over loopback;
+ *  - memory per idle connection at N connections (each a completed MQTT CONNECT).
+ *
+ *   node dist/bench/ingest.bench.js [--seconds 10] [--connections 20] [--idle 10000] [--window 64]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { kafkaBootstrap, projectRoot, registryUrl } from '../lib/stack/settings.js';
+import { openBenchWorld } from './support.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '20' },
+    idle: { type: 'string', default: '10000' },
+    // The edge closes a connection past SENTINEL_MQTT_MAX_INFLIGHT (100) unfinished QoS 1 exchanges.
+    window: { type: 'string', default: '64' },
+  },
+});
+const seconds = Number(values.seconds);
+const publishers = Number(values.connections);
+const idleCount = Number(values.idle);
+const window = Number(values.window);
+const password = 'bench-device-password';
+
+const world = await openBenchWorld('ingest');
+const { id, platform, prefix, topics, admin, mysqlUrl } = world;
+await world.addDevices(
+  Array.from({ length: publishers + idleCount }, (_, i) => `bench-${i}`),
+  password,
+);
+
+const edgePort = 21900 + Math.floor(Math.random() * 500);
+const metricsPort = edgePort + 1000;
+// A heap snapshot runs a full garbage collection first: SIGUSR2 before each memory sample makes
+// the heap figure the live heap, not whatever garbage the CONNECT burst left.
+const snapshotDir = mkdtempSync(join(tmpdir(), 'sentinel-bench-heap-'));
+const edge: ChildProcess = spawn(
+  process.execPath,
+  ['--heapsnapshot-signal=SIGUSR2', join(projectRoot, 'dist', 'cli', 'main.js'), 'ingest'],
+  {
+    cwd: snapshotDir,
+    env: {
+      ...process.env,
+      SENTINEL_LOG_LEVEL: 'warn',
+      SENTINEL_KAFKA_BROKERS: kafkaBootstrap(platform).join(','),
+      SENTINEL_REGISTRY_URL: registryUrl(platform),
+      SENTINEL_TOPIC_PREFIX: prefix,
+      SENTINEL_MYSQL_URL: mysqlUrl,
+      SENTINEL_INGEST_PORT: String(edgePort),
+      SENTINEL_INGEST_METRICS_PORT: String(metricsPort),
+      SENTINEL_INGEST_PROXY_ID: id,
+      SENTINEL_INGEST_SESSION_PREFIX: `${id}:s:`,
+      SENTINEL_AUTH_CACHE_PREFIX: `${id}:auth:`,
+      SENTINEL_RATE_REDIS_KEY_PREFIX: `${id}:rl`,
+      SENTINEL_INGEST_DOWNLINK: 'false',
+      // Throughput, not limiting, is measured: every tier off.
+      SENTINEL_RATE_GLOBAL_PER_SECOND: '0',
+      SENTINEL_RATE_IP_PER_SECOND: '0',
+      SENTINEL_RATE_CONNECT_PER_SECOND: '0',
+      SENTINEL_RATE_PUBLISH_PER_SECOND: '0',
+      SENTINEL_RATE_CLIENT_PER_SECOND: '0',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
+let edgeOut = '';
+edge.stdout?.on('data', (c: Buffer) => {
+  edgeOut += c.toString();
+});
+console.error('ingest bench: starting the edge');
+while (!edgeOut.includes('metrics http')) await new Promise((resolve) => setTimeout(resolve, 100));
+
+function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+async function collectGarbage(pid: number): Promise<void> {
+  const before = readdirSync(snapshotDir).length;
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 600 && readdirSync(snapshotDir).length === before; i++)
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  // The file appears when writing starts; its size settles when the snapshot is complete.
+  let size = -1;
+  for (let i = 0; i < 600; i++) {
+    const latest = readdirSync(snapshotDir).sort().at(-1);
+    const now = latest ? statSync(join(snapshotDir, latest)).size : 0;
+    if (now === size && now > 0) break;
+    size = now;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  for (const file of readdirSync(snapshotDir)) rmSync(join(snapshotDir, file));
+}
+
+async function heapUsedBytes(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return Number(/^nodejs_heap_size_used_bytes\{[^}]*\} (\S+)$/m.exec(text)?.[1] ?? 0);
+}
+
+interface Device {
+  readonly socket: Socket;
+  readonly packets: Packet[];
+  onPacket?: (packet: Packet) => void;
+}
+
+async function connectDevice(clientId: string, sourceAddress = '127.0.0.1'): Promise<Device> {
+  const socket = createConnection({ host: '127.0.0.1', port: edgePort, localAddress: sourceAddress });
+  socket.setNoDelay(true);
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const device: Device = { socket, packets: [] };
+  parser.on('packet', (packet: Packet) =>
+    device.onPacket ? device.onPacket(packet) : device.packets.push(packet),
+  );
+  socket.on('data', (chunk) => parser.parse(chunk));
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  socket.write(
+    mqttPacket.generate({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      keepalive: 300,
+      clientId,
+      username: clientId,
+      password: Buffer.from(password),
+    }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    device.onPacket = (packet) => {
+      if (packet.cmd !== 'connack') return;
+      delete device.onPacket;
+      if (packet.returnCode === 0) resolve();
+      else reject(new Error(`${clientId}: CONNACK ${packet.returnCode}`));
+    };
+  });
+  return device;
+}
+
+const payload = Buffer.alloc(100, 'x');
+
+async function packetsInKafka(): Promise<number> {
+  const offsets = await admin.fetchTopicOffsets(topics.packets);
+  return offsets.reduce((sum, p) => sum + Number(p.high), 0);
+}
+
+/** QoS 1: each publisher keeps `window` PUBLISHes unacknowledged; counts PUBACKs. */
+async function runQos1(devices: Device[]): Promise<{ perSecond: number; acked: number }> {
+  let acked = 0;
+  let running = true;
+  const deadline = Date.now() + seconds * 1000;
+  await Promise.all(
+    devices.map(
+      (device, d) =>
+        new Promise<void>((resolve) => {
+          let nextId = 1;
+          let inFlight = 0;
+          const topic = `devices/bench-${d}/telemetry`;
+          const send = () => {
+            while (running && inFlight < window) {
+              device.socket.write(
+                mqttPacket.generate({
+                  cmd: 'publish',
+                  topic,
+                  payload,
+                  qos: 1,
+                  messageId: nextId,
+                  retain: false,
+                  dup: false,
+                }),
+              );
+              nextId = nextId === 65535 ? 1 : nextId + 1;
+              inFlight++;
+            }
+          };
+          device.socket.once('close', () => {
+            running = false;
+            resolve();
+          });
+          device.onPacket = (packet) => {
+            if (packet.cmd !== 'puback') return;
+            inFlight--;
+            acked++;
+            if (Date.now() >= deadline) running = false;
+            if (running) send();
+            else if (inFlight === 0) resolve();
+          };
+          send();
+        }),
+    ),
+  );
+  return { perSecond: Math.round(acked / seconds), acked };
+}
+
+/** QoS 0: each publisher writes as fast as the socket accepts; counts events that reached Kafka. */
+async function runQos0(devices: Device[]): Promise<{ perSecond: number; stored: number }> {
+  const before = await packetsInKafka();
+  const started = Date.now();
+  const deadline = started + seconds * 1000;
+  const frame = (d: number) =>
+    mqttPacket.generate({
+      cmd: 'publish',
+      topic: `devices/bench-${d}/telemetry`,
+      payload,
+      qos: 0,
+      retain: false,
+      dup: false,
+    });
+  await Promise.all(
+    devices.map(async (device, d) => {
+      const bytes = frame(d);
+      const batch = Buffer.concat(Array.from({ length: 50 }, () => bytes));
+      while (Date.now() < deadline) {
+        if (!device.socket.write(batch)) await once(device.socket, 'drain');
+      }
+    }),
+  );
+  // Let the edge drain what it accepted, then count what Kafka holds.
+  // Sustained means stored: the rate counts until the edge has drained what it accepted into Kafka.
+  let stored = 0;
+  let lastChange = Date.now();
+  for (let i = 0; i < 200; i++) {
+    const now = (await packetsInKafka()) - before;
+    if (now === stored && i > 0) break;
+    if (now !== stored) lastChange = Date.now();
+    stored = now;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return { perSecond: Math.round(stored / ((lastChange - started) / 1000)), stored };
+}
+
+// Idle connections: completed CONNECTs that then say nothing. Memory is sampled at half and at all
+// of them; the slope between the two samples is the cost of one more connection, free of the
+// start-up and CONNECT-burst (scrypt) allocations both samples share.
+const edgePid = edge.pid!;
+const idle: Device[] = [];
+const samples: Array<{ connections: number; rss: number; heap: number }> = [];
+console.error(`ingest bench: opening ${idleCount} idle connections`);
+const concurrency = 200;
+let connectMs = 0;
+for (const target of [Math.floor(idleCount / 2), idleCount]) {
+  const stageStarted = Date.now();
+  for (let start = idle.length; start < target; start += concurrency) {
+    const batch = [];
+    for (let i = start; i < Math.min(target, start + concurrency); i++) {
+      // Spread over several loopback sources, as a fleet behind NATs would arrive.
+      batch.push(connectDevice(`bench-${publishers + i}`, `127.0.0.${1 + (i % 8)}`));
+    }
+    idle.push(...(await Promise.all(batch)));
+  }
+  connectMs += Date.now() - stageStarted;
+  await collectGarbage(edgePid);
+  samples.push({ connections: idle.length, rss: rssBytes(edgePid), heap: await heapUsedBytes() });
+}
+const connectSeconds = connectMs / 1000;
+const [half, full] = samples as [(typeof samples)[0], (typeof samples)[0]];
+const perConnection = {
+  rss: Math.round((full.rss - half.rss) / (full.connections - half.connections)),
+  heap: Math.round((full.heap - half.heap) / (full.connections - half.connections)),
+};
+console.error(`ingest bench: ${idle.length} idle connections, ${JSON.stringify(perConnection)} bytes each`);
+
+for (const device of idle) device.socket.destroy();
+await new Promise((resolve) => setTimeout(resolve, 2000));
+
+const publisherDevices: Device[] = [];
+for (let i = 0; i < publishers; i++) publisherDevices.push(await connectDevice(`bench-${i}`));
+console.error(`ingest bench: ${publishers} publishers connected; QoS 1 for ${seconds} s`);
+const qos1 = await runQos1(publisherDevices);
+console.error(`ingest bench: QoS 1 ${qos1.perSecond}/s; QoS 0 for ${seconds} s`);
+const qos0 = await runQos0(publisherDevices);
+console.error(`ingest bench: QoS 0 ${qos0.perSecond}/s`);
+for (const device of publisherDevices) device.socket.destroy();
+await new Promise((resolve) => setTimeout(resolve, 1000));
+
+const result = {
+  bench: 'ingest',
+  machine: { cores: (await import('node:os')).cpus().length, node: process.version },
+  settings: {
+    publishers,
+    window,
+    seconds,
+    payloadBytes: payload.length,
+    linger: 'default 2 ms',
+    acks: 'all',
+    replicationFactor: 3,
+  },
+  qos1PublishPerSecond: qos1.perSecond,
+  qos0PublishPerSecond: qos0.perSecond,
+  idleConnections: idleCount,
+  connectPerSecond: Math.round(idleCount / connectSeconds),
+  bytesPerIdleConnection: perConnection,
+  edgeMemoryAtIdle: samples.map((sample) => ({
+    connections: sample.connections,
+    rssMiB: Math.round(sample.rss / 2 ** 20),
+    heapMiB: Math.round(sample.heap / 2 ** 20),
+  })),
+};
+console.log(JSON.stringify(result, null, 2));
+mkdirSync(join(projectRoot, 'bench', 'results'), { recursive: true });
+writeFileSync(
+  join(projectRoot, 'bench', 'results', `ingest-${new Date().toISOString().replaceAll(':', '-')}.json`),
+  `${JSON.stringify(result, null, 2)}\n`,
+);
+
+edge.kill('SIGTERM');
+await once(edge, 'exit');
+rmSync(snapshotDir, { recursive: true, force: true });
+await world.dispose();
+process.exit(0);
