@@ -3,6 +3,8 @@
  * configuration written for other platforms: these checks keep them true to the code. They read the
  * real setting schemas, topic constants and migrations, so a renamed variable, a changed default
  * topic config or a new migration fails here instead of in a cluster.
+ * Schemas: every object is validated offline against the Kubernetes OpenAPI and the Strimzi and
+ * cert-manager CRD schemas of the `kubernetes-models` devDependencies (scripts/deploy/kube-schemas.ts).
  * Tools: `kubectl kustomize` (renders the overlays) and `docker-compose config` (validates the compose
  * file) run when installed; without them those two checks are skipped with a diagnostic.
  */
@@ -28,6 +30,7 @@ import { projectRoot, stackSchema } from '../lib/stack/settings.js';
 import { changelogConfigEntries, changelogTopicName } from '../processors/runtime/changelog.js';
 import { processorsSchema } from '../processors/settings.js';
 import { renderDeviceDbSchema } from './deploy/devicedb-sql.js';
+import { schemaViolations } from './deploy/kube-schemas.js';
 import { isMap, parseYamlDocuments, type YamlMap, type YamlValue } from './deploy/yaml.js';
 
 const deployDir = join(projectRoot, 'deploy');
@@ -436,6 +439,40 @@ describe('deployment manifests', () => {
     for (const [i, resources] of rendered.entries()) {
       assert.ok(resources.length > 0, `${relative(projectRoot, overlays[i]!)} renders resources`);
     }
+  });
+
+  it('every resource validates against its Kubernetes, Strimzi or cert-manager schema (offline, kubernetes-models)', () => {
+    let validated = 0;
+    for (const resources of inspected) {
+      for (const r of resources) {
+        assert.deepEqual(schemaViolations(r.doc), [], `${nameOf(r)}: schema violations`);
+        validated++;
+      }
+    }
+    assert.ok(validated >= baseResources.length, `validated ${validated} objects`);
+  });
+
+  it('the schema check refuses what the API server would: wrong types, missing required fields, unknown kinds', () => {
+    const deployment = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'x' },
+      spec: {
+        replicas: '3',
+        selector: { matchLabels: { app: 'x' } },
+        template: { spec: { containers: [{ image: 'x:1' }] } },
+      },
+    };
+    assert.deepEqual(schemaViolations(deployment), [
+      '/spec/replicas must be integer',
+      '/spec/template/spec/containers/0 must have required property name',
+    ]);
+    const listener = { name: 'plain', port: 9092, type: 'internal', tls: 'yes' };
+    const kafka = { apiVersion: 'kafka.strimzi.io/v1beta2', kind: 'Kafka', metadata: { name: 'k' } };
+    assert.deepEqual(schemaViolations({ ...kafka, spec: { kafka: { listeners: [listener] } } }), [
+      '/spec/kafka/listeners/0/tls must be boolean',
+    ]);
+    assert.match(schemaViolations({ apiVersion: 'example.com/v1', kind: 'Widget' })[0] ?? '', /no schema/);
   });
 
   it('every resource carries the fields its kind requires (apiVersion/kind known, names, selectors, ports, env, volumes)', () => {
