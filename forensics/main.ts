@@ -4,6 +4,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { type ClickHouseTarget, createClickHouse, isEmbedded } from '../lib/clickhouse/client.js';
 import { describeError, SentinelError } from '../lib/errors.js';
 import { createKafka } from '../lib/kafka/client.js';
+import { kafkaSecurityOf } from '../lib/kafka/security.js';
 import { describeTopics, topicNames } from '../lib/kafka/topics.js';
 import type { Logger } from '../lib/log.js';
 import { type ServiceHttp, startServiceHttp } from '../lib/service/http.js';
@@ -83,6 +84,8 @@ export async function startForensicsSink(
 ): Promise<ForensicsSinkService> {
   const { log } = options;
   const instanceId = config.instanceId !== '' ? config.instanceId : `${hostname()}-${process.pid}`;
+  // Read the Kafka certificates before the store is opened: a wrong setting stops nothing half-way.
+  const kafkaSecurity = kafkaSecurityOf(config);
   const target = storeTargetOf(config);
   const store = openStore(target);
   const database = config.clickhouseDatabase;
@@ -126,6 +129,7 @@ export async function startForensicsSink(
       brokers: brokersOf(config),
       clientId: `sentinel-forensics-${instanceId}`,
       logger: log,
+      security: kafkaSecurity,
     });
     const topics = topicNames(config.topicPrefix);
     const admin = kafka.admin();

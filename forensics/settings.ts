@@ -1,5 +1,6 @@
 import { type ConfigOf, settings } from '../lib/config.js';
 import { endpointSchema } from '../lib/endpoints.js';
+import { kafkaSecuritySchema } from '../lib/kafka/security.js';
 import { stackSchema } from '../lib/stack/settings.js';
 import { forensicDatabase } from './ddl.js';
 
@@ -23,6 +24,7 @@ export const forensicsSinkSchema = {
   topicPrefix: stackSchema.topicPrefix,
   kafkaBrokers: endpointSchema.kafkaBrokers,
   registryUrl: endpointSchema.registryUrl,
+  ...kafkaSecuritySchema,
   stateDir: stackSchema.stateDir,
   clickhouseUrl: stackSchema.clickhouseUrl,
   clickhouseUser: settings.string(

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { SentinelError } from '../lib/errors.js';
 import { createKafka } from '../lib/kafka/client.js';
+import { kafkaSecurityOf } from '../lib/kafka/security.js';
 import { describeTopics, topicNames } from '../lib/kafka/topics.js';
 import type { Logger } from '../lib/log.js';
 import { type ServiceHttp, startServiceHttp } from '../lib/service/http.js';
@@ -107,6 +108,7 @@ export async function startProcessors(
     brokers: brokersOf(config),
     clientId: `sentinel-processors-${instanceId}`,
     logger: log,
+    security: kafkaSecurityOf(config),
   });
   const topics = topicNames(config.topicPrefix);
   const changelogTopic = changelogTopicName(config.topicPrefix);

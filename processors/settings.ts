@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { type ConfigOf, settings } from '../lib/config.js';
 import { endpointSchema } from '../lib/endpoints.js';
+import { kafkaSecuritySchema } from '../lib/kafka/security.js';
 import { projectRoot, stackSchema } from '../lib/stack/settings.js';
 
 /**
@@ -14,6 +15,7 @@ export const processorsSchema = {
   topicPrefix: stackSchema.topicPrefix,
   kafkaBrokers: endpointSchema.kafkaBrokers,
   registryUrl: endpointSchema.registryUrl,
+  ...kafkaSecuritySchema,
   groupId: settings.string(
     'SENTINEL_PROCESSORS_GROUP_ID',
     'sentinel-processors',

@@ -1,5 +1,6 @@
 import { Kafka, type KafkaConfig, type logCreator, logLevel } from 'kafkajs';
 import type { Logger } from '../log.js';
+import type { KafkaSecurity } from './security.js';
 
 const levelNames: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -25,9 +26,12 @@ export interface KafkaConnection {
   readonly retries?: number;
   readonly connectionTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
+  /** TLS and SASL (lib/kafka/security.ts); absent = plaintext without authentication. */
+  readonly security?: KafkaSecurity;
 }
 
-export function createKafka(connection: KafkaConnection): Kafka {
+/** The kafkajs configuration of a connection (exported for its test; createKafka uses it). */
+export function kafkaConfigOf(connection: KafkaConnection): KafkaConfig {
   // kafkajs 2's default partitioner is the Java client's (murmur2 of the key), which is what we
   // want: a client id maps to the same partition whoever produces it. Its notice says nothing else.
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -41,6 +45,12 @@ export function createKafka(connection: KafkaConnection): Kafka {
     ...(connection.retries !== undefined
       ? { retry: { retries: connection.retries, initialRetryTime: 200, maxRetryTime: 2000 } }
       : {}),
+    ...(connection.security?.ssl ? { ssl: connection.security.ssl } : {}),
+    ...(connection.security?.sasl ? { sasl: connection.security.sasl } : {}),
   };
-  return new Kafka(config);
+  return config;
+}
+
+export function createKafka(connection: KafkaConnection): Kafka {
+  return new Kafka(kafkaConfigOf(connection));
 }
