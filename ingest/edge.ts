@@ -16,6 +16,13 @@ import type { PacketEventWriter } from './event-writer.js';
 import type { RateCheck, RateDecision } from './limits/index.js';
 import type { IngestMetrics } from './metrics.js';
 import type { ProtocolPolicy } from './protocol/index.js';
+import {
+  type ProxiedAddress,
+  type ProxyProtocolMode,
+  type ProxyRefusalCode,
+  parseProxyHeader,
+  type TrustedProxies,
+} from './proxy-protocol.js';
 import type { SessionRegistry, Takeover } from './session-registry.js';
 import { SubscriptionIndex } from './subscription-index.js';
 
@@ -35,7 +42,17 @@ export interface EdgeDependencies {
   readonly writer: PacketEventWriter;
   readonly catalog: SchemaCatalog;
   readonly sessions: SessionRegistry | undefined;
+  /** Read a PROXY protocol header before MQTT (or TLS) on every listener; absent = off. */
+  readonly proxyProtocol?: ProxyProtocolPolicy;
   readonly now?: () => number;
+}
+
+export interface ProxyProtocolPolicy {
+  readonly mode: Exclude<ProxyProtocolMode, 'off'>;
+  /** Peers allowed to send the header (the load balancers); others are refused. */
+  readonly trusted: TrustedProxies;
+  /** A header not complete within this is refused (slowloris before CONNECT). */
+  readonly headerTimeoutMs: number;
 }
 
 export interface ListenerAddress {
@@ -186,7 +203,11 @@ export class EdgeProxy implements EdgeServices {
     return delivered;
   }
 
-  accept(socket: Socket | TLSSocket, listener: 'mqtt' | 'mqtts'): DeviceConnection {
+  /**
+   * A device connection from an accepted socket. `peer` is the device's address stated by a PROXY
+   * protocol header; without one the socket's own peer is the device.
+   */
+  accept(socket: Socket | TLSSocket, listener: 'mqtt' | 'mqtts', peer?: ProxiedAddress): DeviceConnection {
     socket.setNoDelay(true);
     const tlsSocket = listener === 'mqtts' ? (socket as TLSSocket) : undefined;
     const certificate = tlsSocket?.authorized ? tlsSocket.getPeerCertificate() : undefined;
@@ -196,8 +217,8 @@ export class EdgeProxy implements EdgeServices {
       {
         proxyId: this.proxyId,
         connectionId: `${this.proxyId}/${++this.#connectionSeq}`,
-        sourceIp: normaliseIp(socket.remoteAddress ?? ''),
-        sourcePort: socket.remotePort ?? 0,
+        sourceIp: normaliseIp(peer?.ip ?? socket.remoteAddress ?? ''),
+        sourcePort: peer?.port ?? socket.remotePort ?? 0,
         tlsClientSubject: typeof subjectCn === 'string' ? subjectCn : null,
       },
       listener,
@@ -211,16 +232,95 @@ export class EdgeProxy implements EdgeServices {
   }
 
   async listenTcp(host: string, port: number): Promise<ListenerAddress> {
-    const server = createServer({ noDelay: true }, (socket) => this.accept(socket, 'mqtt'));
+    const server = createServer({ noDelay: true }, (socket) => {
+      if (!this.#deps.proxyProtocol) {
+        this.accept(socket, 'mqtt');
+        return;
+      }
+      this.#readProxyHeader(socket, (peer) => {
+        this.accept(socket, 'mqtt', peer);
+        socket.resume();
+      });
+    });
     return this.#listen(server, 'mqtt', host, port);
   }
 
   async listenTls(host: string, port: number, tls: TlsOptions): Promise<ListenerAddress> {
-    const server = createTlsServer({ ...tls, minVersion: 'TLSv1.2' }, (socket) =>
-      this.accept(socket, 'mqtts'),
-    );
-    server.on('tlsClientError', () => this.metrics.connectionsRejected.inc({ reason: 'tls_error' }));
+    // The PROXY header precedes the TLS handshake, in clear: a TCP listener reads it, then hands
+    // the socket to a TLS server that does not listen itself. The TLS socket reports the balancer's
+    // address, so the header's address waits in `stated`, keyed by that address and port.
+    const stated = new Map<string, ProxiedAddress | undefined>();
+    const keyOf = (socket: Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
+    const tlsServer = createTlsServer({ ...tls, minVersion: 'TLSv1.2' }, (socket) => {
+      const key = keyOf(socket);
+      const peer = stated.get(key);
+      stated.delete(key);
+      this.accept(socket, 'mqtts', peer);
+    });
+    tlsServer.on('tlsClientError', (_error, socket) => {
+      stated.delete(keyOf(socket));
+      this.metrics.connectionsRejected.inc({ reason: 'tls_error' });
+    });
+    if (!this.#deps.proxyProtocol) return this.#listen(tlsServer, 'mqtts', host, port);
+    const server = createServer({ noDelay: true }, (socket) => {
+      this.#readProxyHeader(socket, (peer) => {
+        const key = keyOf(socket);
+        stated.set(key, peer);
+        socket.once('close', () => stated.delete(key));
+        // tls.Server documents emitting 'connection' to inject a socket; the bytes after the
+        // header, unshifted back, are read by the TLS layer first.
+        tlsServer.emit('connection', socket);
+      });
+    });
     return this.#listen(server, 'mqtts', host, port);
+  }
+
+  /**
+   * Reads the PROXY protocol header off a fresh socket, then hands it on paused, with the bytes
+   * after the header put back. A peer that is not a trusted balancer, a missing or bad header, or
+   * one not complete in time closes the socket, counted by reason; nothing reaches MQTT.
+   */
+  #readProxyHeader(socket: Socket, next: (peer: ProxiedAddress | undefined) => void): void {
+    const policy = this.#deps.proxyProtocol!;
+    socket.on('error', () => undefined);
+    const refuse = (code: ProxyRefusalCode | 'untrusted' | 'timeout') => {
+      this.metrics.proxyProtocolRefused.inc({ reason: code });
+      this.metrics.connectionsRejected.inc({ reason: 'proxy_protocol' });
+      socket.destroy();
+    };
+    if (!policy.trusted.allows(socket.remoteAddress ?? '')) {
+      refuse('untrusted');
+      return;
+    }
+    let received: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      stop();
+      refuse('timeout');
+    }, policy.headerTimeoutMs);
+    const onData = (chunk: Buffer) => {
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+      const result = parseProxyHeader(received, policy.mode);
+      if (result.status === 'incomplete') return;
+      stop();
+      if (result.status === 'refused') {
+        this.log.debug(
+          { peer: socket.remoteAddress, reason: result.reason },
+          'PROXY protocol header refused',
+        );
+        refuse(result.code);
+        return;
+      }
+      socket.pause();
+      if (received.length > result.length) socket.unshift(received.subarray(result.length));
+      next(result.source);
+    };
+    const stop = () => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', stop);
+    };
+    socket.on('data', onData);
+    socket.once('close', stop);
   }
 
   async #listen(

@@ -6,6 +6,7 @@ import { type ConfigSources, loadConfig } from '../lib/config.js';
 import { resolveEndpoints } from '../lib/endpoints.js';
 import { SentinelError } from '../lib/errors.js';
 import { createKafka } from '../lib/kafka/client.js';
+import { describeKafkaSecurity, kafkaSecurityOf, kafkaSecuritySchema } from '../lib/kafka/security.js';
 import { topicNames } from '../lib/kafka/topics.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { type ServiceHttp, startServiceHttp } from '../lib/service/http.js';
@@ -17,6 +18,7 @@ import { EdgeProxy, type ListenerAddress } from './edge.js';
 import { PacketEventWriter } from './event-writer.js';
 import { createRateLimitRedis, RateLimiter, rateLimitPolicyFrom, rateLimitSchema } from './limits/index.js';
 import { IngestMetrics } from './metrics.js';
+import { TrustedProxies } from './proxy-protocol.js';
 import { SessionRegistry } from './session-registry.js';
 import { ingestSchema, protocolPolicyOf, proxyIdOf } from './settings.js';
 
@@ -24,7 +26,7 @@ import { ingestSchema, protocolPolicyOf, proxyIdOf } from './settings.js';
  * Composition root of one edge proxy (`sentinel ingest`): validates every setting, then wires the
  * real Kafka producer, schema registry, device DB, Redis and listeners into the plain modules.
  */
-export const ingestSchemas = [ingestSchema, authSchema, rateLimitSchema] as const;
+export const ingestSchemas = [ingestSchema, authSchema, rateLimitSchema, kafkaSecuritySchema] as const;
 
 export interface RunningIngest {
   readonly proxyId: string;
@@ -53,6 +55,7 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
   const authConfig = loadConfig(authSchema, sources);
   const rateConfig = loadConfig(rateLimitSchema, sources);
   const endpoints = resolveEndpoints(sources);
+  const kafkaSecurity = kafkaSecurityOf(loadConfig(kafkaSecuritySchema, sources));
   const policy = protocolPolicyOf(config);
   const ratePolicy = rateLimitPolicyFrom(rateConfig, policy.maxPacketBytes);
   if (config.tlsCert !== '' && config.tlsKey === '') {
@@ -83,7 +86,9 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
       brokers: endpoints.kafkaBrokers,
       clientId: `sentinel-ingest-${proxyId}`,
       logger: log,
+      security: kafkaSecurity,
     });
+    log.info({ kafka: describeKafkaSecurity(kafkaSecurity) }, 'Kafka connection security');
     const producer = kafka.producer({
       allowAutoTopicCreation: false,
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
@@ -168,6 +173,15 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
       writer,
       catalog,
       sessions,
+      ...(config.proxyProtocol === 'off'
+        ? {}
+        : {
+            proxyProtocol: {
+              mode: config.proxyProtocol,
+              trusted: new TrustedProxies(config.proxyProtocolTrusted),
+              headerTimeoutMs: config.connectTimeoutMs,
+            },
+          }),
     });
     const running = edge;
     closers.push(() => running.shutdown());

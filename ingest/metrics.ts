@@ -19,6 +19,7 @@ export class IngestMetrics {
   readonly connectionsOpened: Counter<'listener'>;
   readonly connectionsRejected: Counter<'reason'>;
   readonly connectionsClosed: Counter<'reason'>;
+  readonly proxyProtocolRefused: Counter<'reason'>;
   readonly sessionsActive: Gauge;
   readonly protocolViolations: Counter<'code'>;
   readonly protocolEvents: Counter<'code'>;
@@ -48,7 +49,13 @@ export class IngestMetrics {
     });
     this.connectionsRejected = new Counter({
       name: 'sentinel_ingest_connections_rejected_total',
-      help: 'Connections refused before or at CONNECT, by reason (auth_failed, auth_error, rate_limited, protocol_error, connect_timeout, tls_error)',
+      help: 'Connections refused before or at CONNECT, by reason (auth_failed, auth_error, rate_limited, protocol_error, connect_timeout, tls_error, proxy_protocol)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.proxyProtocolRefused = new Counter({
+      name: 'sentinel_ingest_proxy_protocol_refused_total',
+      help: 'Connections closed before MQTT because of their PROXY protocol header, by reason (missing, malformed, version, oversized, untrusted, timeout)',
       labelNames: ['reason'],
       registers,
     });

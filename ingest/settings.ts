@@ -1,6 +1,31 @@
 import { hostname } from 'node:os';
-import { type ConfigOf, settings } from '../lib/config.js';
+import { type ConfigOf, ParseRefusal, type Setting, settings } from '../lib/config.js';
 import { defaultProtocolPolicy, type ProtocolPolicy } from './protocol/index.js';
+import { parseCidrList } from './proxy-protocol.js';
+
+/** Where cloud L4 balancers connect from: private (RFC 1918, RFC 6598 shared, ULA) and loopback. */
+const privateRanges = [
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  'fc00::/7',
+  '::1/128',
+] as const;
+
+const proxyProtocolTrusted: Setting<readonly string[]> = {
+  env: 'SENTINEL_INGEST_PROXY_PROTOCOL_TRUSTED',
+  description:
+    'addresses allowed to send a PROXY protocol header (the load balancers); a connection from any other is closed',
+  default: privateRanges,
+  allowed: 'comma-separated CIDRs (10.0.0.0/8,fd00::/8) or single addresses',
+  parse: (raw) => {
+    const list = parseCidrList(raw);
+    if (typeof list === 'string') return new ParseRefusal(list);
+    return list.length === 0 ? new ParseRefusal('empty list') : list;
+  },
+};
 
 /** Settings of one edge proxy (`sentinel ingest`), beside the auth, rate-limit and endpoint schemas. */
 export const ingestSchema = {
@@ -39,6 +64,13 @@ export const ingestSchema = {
     ['off', 'optional', 'require'] as const,
     'ask devices for a client certificate; with require, a connection without a valid one is refused in the handshake',
   ),
+  proxyProtocol: settings.oneOf(
+    'SENTINEL_INGEST_PROXY_PROTOCOL',
+    'off',
+    ['off', 'v1', 'v2', 'any'] as const,
+    'expect a PROXY protocol header (HAProxy v1 text, v2 binary, or either) before MQTT and TLS on every listener, and take the device address from it; a connection without a valid one is closed',
+  ),
+  proxyProtocolTrusted,
   workers: settings.int(
     'SENTINEL_INGEST_WORKERS',
     1,
