@@ -120,16 +120,26 @@ export async function registerSchema(
   subject: string,
   schema: avro.Schema,
 ): Promise<number> {
-  try {
-    const { id } = await registry.register(
-      { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
-      { subject },
-    );
-    return id;
-  } catch (err) {
-    const message = (err as Error).message;
-    const code = /incompatible|409/i.test(message) ? 'SNT_SCHEMA_INCOMPATIBLE' : 'SNT_SCHEMA_UNKNOWN';
-    throw new SentinelError(code, `registering ${subject}: ${message}`, { cause: err });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { id } = await registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+        { subject },
+      );
+      return id;
+    } catch (err) {
+      const message = (err as Error).message;
+      // Services starting together race to create a new subject; Apicurio then answers a loser
+      // "A rule named 'COMPATIBILITY' already exists", or the client reads the subject's
+      // compatibility before the winner's rule is in place ("BACKWARD != NONE"). Registering the
+      // same schema is idempotent, so the loser asks again and gets the winner's id.
+      if (/already exists|compatibility does not match/i.test(message) && attempt < 6) {
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+        continue;
+      }
+      const code = /incompatible|409/i.test(message) ? 'SNT_SCHEMA_INCOMPATIBLE' : 'SNT_SCHEMA_UNKNOWN';
+      throw new SentinelError(code, `registering ${subject}: ${message}`, { cause: err });
+    }
   }
 }
 

@@ -225,4 +225,15 @@ describe('Avro contracts through Kafka and the schema registry', () => {
       isSentinelError(err, 'SNT_SCHEMA_INCOMPATIBLE'),
     );
   });
+  it('services starting together on new subjects all register, with the same ids', async () => {
+    // `sentinel up` starts ingest, processors, bridge and sink at once; on a fresh prefix each
+    // races to create the same subjects.
+    const fresh = topicNames(`${uniqueName('schema-race')}.`);
+    const catalogs = await Promise.all(
+      Array.from({ length: 4 }, () => SchemaCatalog.connect(registryUrl(config), fresh)),
+    );
+    for (const role of topicRoles) {
+      assert.equal(new Set(catalogs.map((c) => c.schemaId(role))).size, 1, `${role}: one id for all`);
+    }
+  });
 });
