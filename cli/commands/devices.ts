@@ -4,6 +4,7 @@ import { RedisDecisionCache } from '../../ingest/auth/decision-cache.js';
 import { createDevicePool, DeviceStore } from '../../ingest/auth/device-store.js';
 import { authSchema, scryptParamsOf } from '../../ingest/auth/settings.js';
 import { addSettingFlags, loadConfig } from '../../lib/config.js';
+import { deviceDbMigrations, migrateDeviceDb, parseMysqlUrl } from '../../lib/devicedb/migrations.js';
 import { describeError, SentinelError } from '../../lib/errors.js';
 import { renderTable } from '../output.js';
 
@@ -12,7 +13,7 @@ import { renderTable } from '../output.js';
  * hashed before they leave this process and are never printed; every change also invalidates the
  * device's cached auth decisions in Redis, so it takes effect on the next CONNECT.
  */
-const devicesSchema = {
+export const devicesSchema = {
   mysqlUrl: authSchema.mysqlUrl,
   redisUrl: authSchema.redisUrl,
   cachePrefix: authSchema.cachePrefix,
@@ -214,6 +215,24 @@ export function devicesCommand(): Command {
             `devices: warning: cached denials of ${clientId} not invalidated (Redis: ${problem}); they expire within the cache TTL`,
           );
         }
+      }),
+    devicesSchema,
+  );
+  addSettingFlags(
+    devices
+      .command('migrate')
+      .description(
+        'create the device DB tables, or bring them to the newest schema (idempotent: applies only migrations not yet recorded)',
+      )
+      .action(async (_options: unknown, command: Command) => {
+        const config = loadDevicesConfig(command);
+        const applied = await migrateDeviceDb(parseMysqlUrl(config.mysqlUrl));
+        const newest = deviceDbMigrations.at(-1)?.version ?? 0;
+        console.log(
+          applied.length > 0
+            ? `device DB migrated: applied ${applied.join(', ')}; schema version ${newest}`
+            : `device DB up to date: schema version ${newest}`,
+        );
       }),
     devicesSchema,
   );
