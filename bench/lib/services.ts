@@ -1,0 +1,203 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kafkaBootstrap, projectRoot, registryUrl } from '../../lib/stack/settings.js';
+import type { BenchWorld } from '../support.js';
+
+/**
+ * The processes a pipeline benchmark measures, started exactly as an operator starts them
+ * (`sentinel ingest|processors|bridge`), isolated by the bench world's topic prefix, database and
+ * key prefixes; and the plain Mosquitto the direct comparison runs against.
+ */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === 'string') throw new Error('no free port');
+  return address.port;
+}
+
+export interface RunningService {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly metricsPort: number;
+}
+
+async function waitReady(service: RunningService): Promise<void> {
+  for (let i = 0; ; i++) {
+    if (service.process.exitCode !== null)
+      throw new Error(`${service.name} exited (${service.process.exitCode})`);
+    const ok = await fetch(`http://127.0.0.1:${service.metricsPort}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    if (i > 900) throw new Error(`${service.name} did not become ready on ${service.metricsPort}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+export async function stopService(service: RunningService): Promise<void> {
+  if (service.process.exitCode !== null || service.process.signalCode !== null) return;
+  const exited = once(service.process, 'exit');
+  service.process.kill('SIGTERM');
+  const timer = setTimeout(() => service.process.kill('SIGKILL'), 45_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export interface SentinelPipeline {
+  readonly edgePort: number;
+  readonly ingest: RunningService;
+  readonly processors: RunningService | null;
+  readonly bridge: RunningService | null;
+  stop(): Promise<void>;
+}
+
+/**
+ * The edge alone (`stages: ['ingest']`) or the whole path. Rate limits are off: throughput, not
+ * limiting, is measured (the limiter's own cost is in ratelimit.bench).
+ */
+export async function startSentinelPipeline(
+  world: BenchWorld,
+  options: {
+    readonly stages?: ReadonlyArray<'ingest' | 'processors' | 'bridge'>;
+    readonly ingestEnv?: Record<string, string>;
+  } = {},
+): Promise<SentinelPipeline> {
+  const stages = options.stages ?? ['ingest', 'processors', 'bridge'];
+  const common = {
+    ...process.env,
+    SENTINEL_LOG_LEVEL: 'warn',
+    SENTINEL_KAFKA_BROKERS: kafkaBootstrap(world.platform).join(','),
+    SENTINEL_REGISTRY_URL: registryUrl(world.platform),
+    SENTINEL_TOPIC_PREFIX: world.prefix,
+  };
+  const metricsPortSetting = {
+    ingest: 'SENTINEL_INGEST_METRICS_PORT',
+    processors: 'SENTINEL_PROCESSORS_METRICS_PORT',
+    bridge: 'SENTINEL_BRIDGE_METRICS_PORT',
+  } as const;
+  const start = async (
+    command: keyof typeof metricsPortSetting,
+    env: Record<string, string>,
+  ): Promise<RunningService> => {
+    const metricsPort = await freePort();
+    return {
+      name: command,
+      metricsPort,
+      process: spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), command], {
+        env: { ...common, [metricsPortSetting[command]]: String(metricsPort), ...env },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      }),
+    };
+  };
+  const edgePort = await freePort();
+  const ingest = await start('ingest', {
+    SENTINEL_MYSQL_URL: world.mysqlUrl,
+    SENTINEL_INGEST_PORT: String(edgePort),
+    SENTINEL_INGEST_PROXY_ID: world.id,
+    SENTINEL_INGEST_SESSION_PREFIX: `${world.id}:s:`,
+    SENTINEL_AUTH_CACHE_PREFIX: `${world.id}:auth:`,
+    SENTINEL_RATE_REDIS_KEY_PREFIX: `${world.id}:rl`,
+    SENTINEL_INGEST_DOWNLINK: 'false',
+    SENTINEL_RATE_GLOBAL_PER_SECOND: '0',
+    SENTINEL_RATE_IP_PER_SECOND: '0',
+    SENTINEL_RATE_CONNECT_PER_SECOND: '0',
+    SENTINEL_RATE_PUBLISH_PER_SECOND: '0',
+    SENTINEL_RATE_CLIENT_PER_SECOND: '0',
+    ...options.ingestEnv,
+  });
+  const services = [ingest];
+  let processors: RunningService | null = null;
+  let bridge: RunningService | null = null;
+  if (stages.includes('processors')) {
+    processors = await start('processors', {
+      SENTINEL_PROCESSORS_GROUP_ID: `${world.id}-processors`,
+    });
+    services.push(processors);
+  }
+  if (stages.includes('bridge')) {
+    bridge = await start('bridge', {
+      SENTINEL_BRIDGE_GROUP_ID: `${world.id}-bridge`,
+      SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'none',
+    });
+    services.push(bridge);
+  }
+  try {
+    await Promise.all(services.map(waitReady));
+  } catch (error) {
+    await Promise.all(services.map(stopService));
+    throw error;
+  }
+  return {
+    edgePort,
+    ingest,
+    processors,
+    bridge,
+    async stop() {
+      await Promise.all(services.map(stopService));
+    },
+  };
+}
+
+export interface PlainMosquitto {
+  readonly port: number;
+  readonly process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * A plain Mosquitto as a fleet without Sentinel would run it: anonymous MQTT on loopback, no
+ * persistence, the same queue cap as the project's origin.
+ */
+export async function startPlainMosquitto(): Promise<PlainMosquitto> {
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-mosquitto-'));
+  const port = await freePort();
+  const config = join(dir, 'mosquitto.conf');
+  writeFileSync(
+    config,
+    [
+      'per_listener_settings false',
+      'allow_anonymous true',
+      'persistence false',
+      'max_queued_messages 100000',
+      // As the project's origin: without it Nagle's algorithm meets delayed ACKs and adds 40 ms steps.
+      'set_tcp_nodelay true',
+      'log_dest none',
+      `listener ${port} 127.0.0.1`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('mosquitto', ['-c', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; ; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) break;
+    if (child.exitCode !== null || i > 100) throw new Error(`mosquitto did not listen on ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    port,
+    process: child,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
