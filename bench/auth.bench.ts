@@ -14,16 +14,19 @@ import { createCacheRedis, RedisDecisionCache } from '../ingest/auth/decision-ca
 import { createDevicePool, DeviceStore } from '../ingest/auth/device-store.js';
 import { defaultScryptParams } from '../ingest/auth/password.js';
 import { migrateDeviceDb, parseMysqlUrl } from '../lib/devicedb/migrations.js';
+import { writeJsonResult } from './lib/output.js';
 
 const { values } = parseArgs({
   options: {
     hits: { type: 'string', default: '5000' },
     misses: { type: 'string', default: '1000' },
     devices: { type: 'string', default: '100' },
+    json: { type: 'string' },
+    quick: { type: 'boolean', default: false },
   },
 });
-const hits = Number(values.hits);
-const misses = Number(values.misses);
+const hits = Number(values.quick ? 1000 : values.hits);
+const misses = Number(values.quick ? 200 : values.misses);
 const deviceCount = Number(values.devices);
 
 const suffix = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
@@ -129,6 +132,7 @@ try {
     );
   }
   console.log(JSON.stringify({ bench: 'auth', scrypt: defaultScryptParams, results }));
+  writeJsonResult(values.json, { bench: 'auth', scrypt: defaultScryptParams, devices: deviceCount, results });
 } finally {
   let cursor = '0';
   do {

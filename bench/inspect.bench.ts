@@ -6,10 +6,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import type { PacketEvent } from '../processors/model.js';
 import { DEFAULT_POLICY } from '../processors/policy/policy.js';
 import { MemoryRuntime } from '../processors/runtime/memory.js';
 import { buildTopology } from '../processors/topology.js';
+import { writeJsonResult } from './lib/output.js';
+
+const { values: output } = parseArgs({ options: { json: { type: 'string' }, quick: { type: 'boolean' } } });
 
 function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -93,6 +97,16 @@ function percentile(sorted: bigint[], p: number): bigint {
 
 const us = (ns: bigint) => `${(Number(ns) / 1000).toFixed(1)} µs`;
 
+interface InspectFigure {
+  readonly set: string;
+  readonly n: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly worstUs: number;
+  readonly perSecondOneCore: number;
+}
+const figures: InspectFigure[] = [];
+
 function measure(name: string, events: PacketEvent[], rounds: number): void {
   const runtime = new MemoryRuntime({ steps: buildTopology({ policy: DEFAULT_POLICY }) });
   // Warm-up so the JIT has compiled the matchers before timing.
@@ -108,6 +122,15 @@ function measure(name: string, events: PacketEvent[], rounds: number): void {
   times.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const total = times.reduce((a, b) => a + b, 0n);
   const perSecond = (times.length / (Number(total) / 1e9)).toFixed(0);
+  const micros = (ns: bigint) => Math.round(Number(ns) / 100) / 10;
+  figures.push({
+    set: name,
+    n: times.length,
+    p50Us: micros(percentile(times, 50)),
+    p99Us: micros(percentile(times, 99)),
+    worstUs: micros(times[times.length - 1]!),
+    perSecondOneCore: Number(perSecond),
+  });
   console.log(
     `${name.padEnd(40)} n=${String(times.length).padStart(6)}  p50 ${us(percentile(times, 50)).padStart(10)}  p99 ${us(percentile(times, 99)).padStart(10)}  worst ${us(times[times.length - 1]!).padStart(10)}  (${perSecond} msg/s on one core)`,
   );
@@ -125,3 +148,4 @@ for (const [name, payload] of adversarial) {
     5,
   );
 }
+writeJsonResult(output.json, { bench: 'inspect', policy: 'default', results: figures });

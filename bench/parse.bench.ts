@@ -3,9 +3,13 @@
  * as one ingest connection sees it: chunks of 64 KB holding back-to-back packets.
  * Run: npx tsc -p tsconfig.json && node dist/bench/parse.bench.js
  */
+import { parseArgs } from 'node:util';
 import mqttPacket from 'mqtt-packet';
 import { InboundPacketReader } from '../ingest/protocol/inbound.js';
 import { defaultProtocolPolicy } from '../ingest/protocol/policy.js';
+import { writeJsonResult } from './lib/output.js';
+
+const { values: output } = parseArgs({ options: { json: { type: 'string' }, quick: { type: 'boolean' } } });
 
 const connect = mqttPacket.generate({
   cmd: 'connect',
@@ -45,7 +49,7 @@ function run(qos: 0 | 1): { packetsPerSecond: number; packets: number } {
   const stream = chunks(publishes(qos, perRound), 64 * 1024);
   let packets = 0;
   const started = process.hrtime.bigint();
-  const budget = 2_000_000_000n;
+  const budget = output.quick ? 500_000_000n : 2_000_000_000n;
   while (process.hrtime.bigint() - started < budget) {
     const reader = new InboundPacketReader(defaultProtocolPolicy);
     reader.push(connect);
@@ -60,9 +64,12 @@ function run(qos: 0 | 1): { packetsPerSecond: number; packets: number } {
 }
 
 for (const qos of [0, 1] as const) run(qos); // warm-up
+const results: Array<{ qos: 0 | 1; packetsPerSecond: number }> = [];
 for (const qos of [0, 1] as const) {
   const { packetsPerSecond, packets } = run(qos);
+  results.push({ qos, packetsPerSecond });
   console.log(
     `frame+decode+validate PUBLISH QoS ${qos}, 100-byte payload: ${packetsPerSecond.toLocaleString('en')} packets/s (${packets.toLocaleString('en')} packets, 64 KB chunks)`,
   );
 }
+writeJsonResult(output.json, { bench: 'parse', payloadBytes: 100, chunkBytes: 65536, results });

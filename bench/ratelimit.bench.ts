@@ -5,6 +5,7 @@
  * Run: npx tsc -p tsconfig.json && node dist/bench/ratelimit.bench.js
  */
 import { once } from 'node:events';
+import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import {
@@ -15,6 +16,16 @@ import {
   type RateLimitPolicy,
 } from '../ingest/limits/index.js';
 import { PacketType } from '../ingest/protocol/fixed-header.js';
+import { writeJsonResult } from './lib/output.js';
+
+const { values: output } = parseArgs({ options: { json: { type: 'string' }, quick: { type: 'boolean' } } });
+const checkFigures: Array<{ path: string; nsPerCheck: number }> = [];
+const fleetFigures: Array<{
+  case: string;
+  limitPerSecond: number;
+  fleetMeanPerSecond: number;
+  worstSecondOffPercent: number;
+}> = [];
 
 const silent = pino({ level: 'silent' });
 const redisUrl = process.env.SENTINEL_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -71,6 +82,7 @@ function measure(
   const started = process.hrtime.bigint();
   run(checks, 1_000_000);
   const ns = Number(process.hrtime.bigint() - started);
+  checkFigures.push({ path: name, nsPerCheck: Math.round(ns / checks) });
   console.log(
     `check() ${name}: ${(ns / checks).toFixed(0)} ns/op, ${Math.round((checks / ns) * 1e9).toLocaleString('en')} checks/s on one core (${((allowed / checks) * 100).toFixed(1)}% allowed)`,
   );
@@ -93,7 +105,7 @@ const roomy = (): RateLimitPolicy => {
 };
 
 // 1. Per-packet cost. 10,000 clients on 2,500 IPs, all six tiers and all byte lanes on.
-const checks = 5_000_000;
+const checks = output.quick ? 1_000_000 : 5_000_000;
 measure(
   'allowed (all tiers pay, 10k clients / 2.5k IPs, bytes lanes on)',
   limiterOf(roomy()),
@@ -155,6 +167,12 @@ async function twoProxies(offeredPerSecond: [number, number], seconds: number, l
   const mean = totals.reduce((x, y) => x + y, 0) / totals.length;
   const limit = policy.tiers.global.packets.perSecond;
   const worst = Math.max(...totals.map((t) => Math.abs(t - limit) / limit));
+  fleetFigures.push({
+    case: label,
+    limitPerSecond: limit,
+    fleetMeanPerSecond: Math.round(mean),
+    worstSecondOffPercent: Math.round(worst * 1000) / 10,
+  });
   console.log(
     `global tier, two proxies, ${label}: offered ${offeredPerSecond.map((o) => o.toLocaleString('en')).join(' + ')}/s against ${limit.toLocaleString('en')}/s; ` +
       `let through per second (a + b): ${perSecond.map(([a, b]) => `${a}+${b}`).join(', ')}; ` +
@@ -168,6 +186,7 @@ async function twoProxies(offeredPerSecond: [number, number], seconds: number, l
   admin.disconnect();
 }
 
-await twoProxies([15_000, 15_000], 6, 'both flooded (3x the limit)');
-await twoProxies([25_000, 2_000], 6, 'one flooded, one quiet');
+await twoProxies([15_000, 15_000], output.quick ? 3 : 6, 'both flooded (3x the limit)');
+await twoProxies([25_000, 2_000], output.quick ? 3 : 6, 'one flooded, one quiet');
+writeJsonResult(output.json, { bench: 'ratelimit', checks: checkFigures, globalTier: fleetFigures });
 process.exit(0);

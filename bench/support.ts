@@ -1,6 +1,6 @@
 import type { Admin, Kafka } from 'kafkajs';
 import mysql from 'mysql2/promise';
-import { hashPassword } from '../ingest/auth/password.js';
+import { hashPassword, type ScryptParams } from '../ingest/auth/password.js';
 import { loadConfig } from '../lib/config.js';
 import { migrateDeviceDb, parseMysqlUrl } from '../lib/devicedb/migrations.js';
 import { createKafka } from '../lib/kafka/client.js';
@@ -21,8 +21,11 @@ export interface BenchWorld {
   readonly admin: Admin;
   readonly mysqlUrl: string;
   readonly db: mysql.Connection;
-  /** Devices with one shared scrypt hash (a bench, not a deployment) and a publish ACL on their own namespace. */
-  addDevices(clientIds: readonly string[], password: string): Promise<void>;
+  /**
+   * Devices with one shared scrypt hash (a bench, not a deployment) and a publish ACL on their own
+   * namespace; `scrypt` lowers the hash cost where a bench measures connections, not the KDF.
+   */
+  addDevices(clientIds: readonly string[], password: string, scrypt?: ScryptParams): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -52,8 +55,8 @@ export async function openBenchWorld(name: string): Promise<BenchWorld> {
     admin,
     mysqlUrl,
     db,
-    async addDevices(clientIds, password) {
-      const hash = await hashPassword(password);
+    async addDevices(clientIds, password, scrypt) {
+      const hash = await hashPassword(password, scrypt);
       for (let start = 0; start < clientIds.length; start += 1000) {
         const rows = clientIds.slice(start, start + 1000).map((clientId) => [clientId, clientId, hash]);
         await db.query('INSERT INTO devices (client_id, username, password_hash) VALUES ?', [rows]);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { describeError, SentinelError } from '../lib/errors.js';
+import { benchCommand } from './commands/bench.js';
 import { bridgeCommand } from './commands/bridge.js';
 import { devicesCommand } from './commands/devices.js';
 import { forensicsCommand } from './commands/forensics.js';
@@ -30,6 +31,7 @@ export function buildCli(): Command {
     bridgeCommand(),
     forensicsSinkCommand(),
     forensicsCommand(),
+    benchCommand(),
   ]) {
     program.addCommand(command.exitOverride().showHelpAfterError());
   }

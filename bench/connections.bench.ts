@@ -1,0 +1,213 @@
+/**
+ * Connections at the edge, from load processes of their own:
+ *  - auth under load: CONNECTs at a fixed rate (1,000/s) for devices not yet cached (a scrypt
+ *    check each, the production cost N=2^11) and then again for the same devices (Redis cache
+ *    hits); scheduled CONNECT -> CONNACK in an HdrHistogram, and the edge's own auth histogram;
+ *  - idle connections: completed CONNECTs held open across the edge's worker processes (a process
+ *    here may hold at most 20,000 open files), from several load processes each on its own
+ *    127.0.0.x source address; memory per connection from the edge's RSS at half and at all of
+ *    them, and the CONNECT rate sustained. These devices' hashes use scrypt N=2^10 (the lowest the
+ *    edge accepts): this part measures holding connections, the auth part measures the KDF.
+ *
+ *   node dist/bench/connections.bench.js [--quick] [--json FILE] [--idle 100000] [--workers 6]
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { startBenchChild } from './lib/child.js';
+import { mergeHistograms, monotonicMicros, summarise } from './lib/histogram.js';
+import { formatTable, writeJsonResult } from './lib/output.js';
+import { treeRssBytes } from './lib/processes.js';
+import { histogramQuantile, scrapeMetrics } from './lib/prometheus.js';
+import { startSentinelPipeline } from './lib/services.js';
+import type { ConnectRateResult, OpenResult } from './load/connector.js';
+import { openBenchWorld } from './support.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    idle: { type: 'string' },
+    workers: { type: 'string' },
+    'connect-rate': { type: 'string', default: '1000' },
+    'connect-seconds': { type: 'string' },
+    'per-process': { type: 'string', default: '17000' },
+  },
+});
+const quick = values.quick;
+const idleTarget = Number(values.idle ?? (quick ? 2000 : 100_000));
+const workers = Number(values.workers ?? (quick ? 2 : Math.ceil(idleTarget / 17_000)));
+const connectRate = Number(values['connect-rate']);
+const connectSeconds = Number(values['connect-seconds'] ?? (quick ? 2 : 5));
+const perProcess = Math.min(Number(values['per-process']), 19_000);
+const loadProcesses = Math.max(1, Math.ceil(idleTarget / perProcess));
+const password = randomBytes(12).toString('base64url');
+const authDevices = connectRate * connectSeconds;
+
+const world = await openBenchWorld('connections');
+await world.addDevices(
+  Array.from({ length: authDevices }, (_, i) => `ca${i}`),
+  password,
+);
+await world.addDevices(
+  Array.from({ length: idleTarget }, (_, i) => `ci${i}`),
+  password,
+  { log2N: 10, r: 8, p: 1 },
+);
+const edge = await startSentinelPipeline(world, {
+  stages: ['ingest'],
+  ingestEnv: { SENTINEL_INGEST_WORKERS: String(workers) },
+});
+const target = { host: '127.0.0.1', port: edge.edgePort };
+const edgePid = edge.ingest.process.pid!;
+console.error(
+  `connections: edge with ${workers} workers on ${edge.edgePort}; ${loadProcesses} load processes`,
+);
+
+// Auth under a fixed CONNECT rate: misses first (nothing cached), then the same devices as hits.
+const connector = startBenchChild('connector-auth', new URL('./load/connector.js', import.meta.url));
+async function connectPhase(kind: 'miss' | 'hit') {
+  const result = await connector.request<ConnectRateResult>('connectRate', {
+    target,
+    localAddress: '127.0.0.9',
+    clientIdPrefix: 'ca',
+    from: 0,
+    count: authDevices,
+    password,
+    rate: connectRate,
+    startAtUs: monotonicMicros() + 200_000,
+  });
+  const after = await scrapeMetrics(edge.ingest.metricsPort);
+  const label = { result: kind === 'miss' ? 'allowed' : 'cache_hit' };
+  const edgeQuantile = (q: number) =>
+    Math.round(histogramQuantile(after, 'sentinel_auth_duration_seconds', q, label) * 1e5) / 100;
+  const connack = summarise(mergeHistograms([result.connack]));
+  console.error(
+    `connections: ${kind} at ${connectRate}/s: ${result.accepted}/${result.attempted} accepted, CONNACK P50 ${connack.p50Ms} P99 ${connack.p99Ms} ms`,
+  );
+  return {
+    cache: kind,
+    rate: connectRate,
+    attempted: result.attempted,
+    accepted: result.accepted,
+    failed: result.failed,
+    firstError: result.firstError,
+    achievedPerSecond: Math.round(result.accepted / (result.elapsedMs / 1000)),
+    connack,
+    edgeAuthDecisionMs: { p50: edgeQuantile(0.5), p99: edgeQuantile(0.99) },
+  };
+}
+const auth = [await connectPhase('miss'), await connectPhase('hit')];
+await connector.stop();
+
+// Idle connections, in two halves: the RSS slope between them is the cost of one more connection.
+const loaders = Array.from({ length: loadProcesses }, (_, k) =>
+  startBenchChild(`connector-${k}`, new URL('./load/connector.js', import.meta.url)),
+);
+const share = Math.ceil(idleTarget / loadProcesses);
+const opened: OpenResult[] = [];
+const samples: Array<{ connections: number; rssBytes: number }> = [
+  { connections: 0, rssBytes: treeRssBytes(edgePid) },
+];
+let openMs = 0;
+for (const half of [0, 1]) {
+  const started = Date.now();
+  const results = await Promise.all(
+    loaders.map((loader, k) => {
+      const from = k * share + (half === 0 ? 0 : Math.floor(share / 2));
+      const count = half === 0 ? Math.floor(share / 2) : share - Math.floor(share / 2);
+      return loader.request<OpenResult>('open', {
+        target,
+        localAddress: `127.0.0.${10 + k}`,
+        clientIdPrefix: 'ci',
+        from,
+        count: Math.max(0, Math.min(count, idleTarget - from)),
+        password,
+        concurrency: 100,
+      });
+    }),
+  );
+  openMs += Date.now() - started;
+  opened.push(...results);
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const total = opened.reduce((sum, r) => sum + r.opened, 0);
+  samples.push({ connections: total, rssBytes: treeRssBytes(edgePid) });
+  console.error(`connections: ${total} open, edge RSS ${Math.round(samples.at(-1)!.rssBytes / 2 ** 20)} MiB`);
+}
+// Held, not just opened: after a quiet period every session is still up on both sides.
+await new Promise((resolve) => setTimeout(resolve, quick ? 2000 : 10_000));
+const status = await Promise.all(
+  loaders.map((loader) => loader.request<{ held: number; closed: number }>('status')),
+);
+const metrics = await scrapeMetrics(edge.ingest.metricsPort);
+const edgeActive = [...metrics.matchAll(/^sentinel_ingest_connections_active\{[^}]*\} (\S+)$/gm)].reduce(
+  (sum, m) => sum + Number(m[1]),
+  0,
+);
+const [, halfSample, fullSample] = samples as [unknown, (typeof samples)[0], (typeof samples)[0]];
+const idleOpened = opened.reduce((sum, r) => sum + r.opened, 0);
+const idle = {
+  target: idleTarget,
+  opened: idleOpened,
+  failed: opened.reduce((sum, r) => sum + r.failed, 0),
+  firstError: opened.find((r) => r.firstError)?.firstError ?? null,
+  stillOpenAfterQuiet: status.reduce((sum, s) => sum + s.held - s.closed, 0),
+  edgeConnectionsActive: edgeActive,
+  edgeWorkers: workers,
+  loadProcesses,
+  connectPerSecond: Math.round(idleOpened / (openMs / 1000)),
+  edgeRssMiB: Math.round(fullSample.rssBytes / 2 ** 20),
+  bytesPerConnection: Math.round(
+    (fullSample.rssBytes - halfSample.rssBytes) /
+      Math.max(1, fullSample.connections - halfSample.connections),
+  ),
+};
+for (const loader of loaders) await loader.request('closeAll').catch(() => undefined);
+await Promise.all(loaders.map((loader) => loader.stop()));
+await edge.stop();
+await world.dispose();
+
+const result = {
+  bench: 'connections',
+  settings: {
+    quick,
+    connectRate,
+    connectSeconds,
+    authScrypt: 'N=2^11 r=8 p=1 (production default)',
+    idleScrypt: 'N=2^10 r=8 p=1',
+    edgeWorkers: workers,
+    loadProcesses,
+    perLoadProcess: share,
+  },
+  auth,
+  idle,
+};
+console.log(
+  formatTable(
+    [
+      'CONNECT auth',
+      'rate/s',
+      'accepted',
+      'CONNACK P50 ms',
+      'P99 ms',
+      'max ms',
+      'edge decision P50 ms',
+      'P99 ms',
+    ],
+    auth.map((a) => [
+      a.cache,
+      a.rate,
+      `${a.accepted}/${a.attempted}`,
+      a.connack.p50Ms,
+      a.connack.p99Ms,
+      a.connack.maxMs,
+      a.edgeAuthDecisionMs.p50,
+      a.edgeAuthDecisionMs.p99,
+    ]),
+  ),
+);
+console.log(
+  `idle connections: ${idle.opened}/${idle.target} opened (${idle.stillOpenAfterQuiet} still open, edge counts ${idle.edgeConnectionsActive}) ` +
+    `across ${workers} workers; ${idle.connectPerSecond} CONNECT/s; edge RSS ${idle.edgeRssMiB} MiB, ${idle.bytesPerConnection} B per connection`,
+);
+writeJsonResult(values.json, result);
+process.exit(0);

@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { histogramQuantile } from './prometheus.js';
+
+const text = [
+  '# TYPE x_seconds histogram',
+  'x_seconds_bucket{le="0.001",result="hit"} 90',
+  'x_seconds_bucket{le="0.01",result="hit"} 100',
+  'x_seconds_bucket{le="+Inf",result="hit"} 100',
+  'x_seconds_bucket{le="0.001",result="miss"} 0',
+  'x_seconds_bucket{le="0.01",result="miss"} 10',
+  'x_seconds_bucket{le="+Inf",result="miss"} 10',
+].join('\n');
+
+test('histogram quantile: linear within the bucket, filtered by label, summed otherwise', () => {
+  const near = (actual: number, expected: number) =>
+    assert.ok(Math.abs(actual - expected) < 1e-12, `${actual} is not ${expected}`);
+  near(histogramQuantile(text, 'x_seconds', 0.5, { result: 'hit' }), 0.001 * (50 / 90));
+  near(histogramQuantile(text, 'x_seconds', 0.99, { result: 'hit' }), 0.001 + 0.009 * (9 / 10));
+  // The miss series has nothing under 1 ms: its median is halfway into the 1-10 ms bucket.
+  near(histogramQuantile(text, 'x_seconds', 0.5, { result: 'miss' }), 0.0055);
+  near(histogramQuantile(text, 'x_seconds', 0.5), 0.001 * (55 / 90));
+  assert.ok(Number.isNaN(histogramQuantile(text, 'y_seconds', 0.5)));
+});

@@ -1,0 +1,127 @@
+/**
+ * A load process for connections: opens many idle MQTT sessions and holds them (each process may
+ * hold at most 20,000 open files here, so the suite runs several, each from its own 127.0.0.x
+ * source address), or runs CONNECTs on a schedule and measures scheduled time -> CONNACK.
+ */
+import { serveBenchRequests } from '../lib/child.js';
+import { encodeHistogram, latencyHistogram, monotonicMicros, recordMicros } from '../lib/histogram.js';
+import { BenchMqttClient, type MqttTarget } from '../lib/mqtt-client.js';
+
+export interface DeviceRange {
+  readonly clientIdPrefix: string;
+  readonly from: number;
+  readonly count: number;
+  /** Every device of a range has this password; its user name is its client id. */
+  readonly password: string;
+}
+
+export interface OpenSpec extends DeviceRange {
+  readonly target: MqttTarget;
+  readonly localAddress: string;
+  readonly concurrency: number;
+}
+
+export interface OpenResult {
+  readonly opened: number;
+  readonly failed: number;
+  readonly elapsedMs: number;
+  readonly firstError: string | null;
+}
+
+export interface ConnectRateSpec extends DeviceRange {
+  readonly target: MqttTarget;
+  readonly localAddress: string;
+  readonly rate: number;
+  readonly startAtUs: number;
+}
+
+export interface ConnectRateResult {
+  readonly attempted: number;
+  readonly accepted: number;
+  readonly failed: number;
+  readonly firstError: string | null;
+  readonly elapsedMs: number;
+  /** Scheduled CONNECT -> CONNACK 0, encoded HdrHistogram. */
+  readonly connack: string;
+}
+
+const held: BenchMqttClient[] = [];
+const idOf = (range: DeviceRange, i: number) => `${range.clientIdPrefix}${range.from + i}`;
+
+async function open(spec: OpenSpec): Promise<OpenResult> {
+  const started = Date.now();
+  let next = 0;
+  let failed = 0;
+  let firstError: string | null = null;
+  const worker = async () => {
+    while (next < spec.count) {
+      const clientId = idOf(spec, next++);
+      try {
+        held.push(
+          await BenchMqttClient.connect(
+            spec.target,
+            { clientId, username: clientId, password: spec.password },
+            { localAddress: spec.localAddress, keepaliveSeconds: 900, timeoutMs: 60_000 },
+          ),
+        );
+      } catch (error) {
+        failed += 1;
+        firstError ??= error instanceof Error ? error.message : String(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: spec.concurrency }, worker));
+  return { opened: spec.count - failed, failed, elapsedMs: Date.now() - started, firstError };
+}
+
+async function connectRate(spec: ConnectRateSpec): Promise<ConnectRateResult> {
+  const connack = latencyHistogram();
+  const intervalUs = 1e6 / spec.rate;
+  const attempts: Array<Promise<void>> = [];
+  let accepted = 0;
+  let failed = 0;
+  let firstError: string | null = null;
+  for (let i = 0; i < spec.count; i++) {
+    const scheduledUs = spec.startAtUs + i * intervalUs;
+    const waitMs = (scheduledUs - monotonicMicros()) / 1000;
+    if (waitMs > 1) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    const clientId = idOf(spec, i);
+    attempts.push(
+      BenchMqttClient.connect(
+        spec.target,
+        { clientId, username: clientId, password: spec.password },
+        { localAddress: spec.localAddress, timeoutMs: 30_000 },
+      ).then(
+        async (client) => {
+          recordMicros(connack, monotonicMicros() - scheduledUs);
+          accepted += 1;
+          await client.close();
+        },
+        (error: unknown) => {
+          failed += 1;
+          firstError ??= error instanceof Error ? error.message : String(error);
+        },
+      ),
+    );
+  }
+  await Promise.all(attempts);
+  return {
+    attempted: spec.count,
+    accepted,
+    failed,
+    firstError,
+    elapsedMs: Math.round((monotonicMicros() - spec.startAtUs) / 1000),
+    connack: encodeHistogram(connack),
+  };
+}
+
+serveBenchRequests({
+  open,
+  connectRate,
+  /** How many held sessions the edge has closed since they were opened. */
+  status: () => ({ held: held.length, closed: held.filter((client) => client.closed).length }),
+  closeAll: () => {
+    for (const client of held.splice(0)) client.socket.destroy();
+    return null;
+  },
+});

@@ -1,0 +1,352 @@
+/**
+ * Device -> origin through Sentinel, and the same workload straight into a plain Mosquitto.
+ *
+ * Sentinel: devices publish to the edge (`sentinel ingest`: auth, limits off, acks=all to a
+ * replication-3 topic), the processors inspect and approve in Kafka transactions, the bridge
+ * publishes over MQTT-over-WebSocket to the origin Mosquitto; a subscriber at the origin receives.
+ * Direct: the same publishers and subscriber, one plain Mosquitto between them.
+ *
+ * Load comes from separate processes (bench/load/publisher.ts) on a schedule, each message
+ * carrying the time it was due; the subscriber (bench/load/subscriber.ts) records scheduled send
+ * -> receipt in an HdrHistogram and which messages arrived. Every device publishes at the same
+ * rate (--per-device, 20/s): a higher total rate means more devices, as in a growing fleet, and no
+ * device's own rate jumps (the anomaly detector would rightly flag a tenfold jump).
+ *
+ *  - latency: QoS 1, 100 B, at fixed rates (100, 1,000, 5,000 msg/s);
+ *  - throughput: for QoS 0/1 x 100 B/4 KB, rates doubling until a step loses a message or its P99
+ *    exceeds the bound; the highest passing rate is the sustained rate;
+ *  - stage cost: CPU seconds each stage's processes used during the steps, per event.
+ *
+ *   node dist/bench/pipeline.bench.js [--quick] [--json FILE] [--targets sentinel,direct]
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { originCredentials } from '../lib/stack/origin.js';
+import { type BenchChild, startBenchChild } from './lib/child.js';
+import { type LatencySummary, mergeHistograms, monotonicMicros, summarise } from './lib/histogram.js';
+import type { MqttIdentity, MqttTarget } from './lib/mqtt-client.js';
+import { formatTable, writeJsonResult } from './lib/output.js';
+import { treeCpuSeconds } from './lib/processes.js';
+import {
+  type PlainMosquitto,
+  type SentinelPipeline,
+  startPlainMosquitto,
+  startSentinelPipeline,
+} from './lib/services.js';
+import type { PublisherResult, PublisherRun } from './load/publisher.js';
+import type { SubscriberReport } from './load/subscriber.js';
+import { type BenchWorld, openBenchWorld } from './support.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    targets: { type: 'string', default: 'sentinel,direct' },
+    seconds: { type: 'string' },
+    'latency-rates': { type: 'string' },
+    'latency-seconds': { type: 'string' },
+    'ladder-start': { type: 'string' },
+    'ladder-max': { type: 'string' },
+    'per-device': { type: 'string', default: '20' },
+    'latency-bound-ms': { type: 'string', default: '1000' },
+    matrix: { type: 'string' },
+    publishers: { type: 'string', default: '2' },
+  },
+});
+const quick = values.quick;
+const stepSeconds = Number(values.seconds ?? (quick ? 3 : 5));
+const latencySeconds = Number(values['latency-seconds'] ?? (quick ? 3 : 10));
+const latencyRates = (values['latency-rates'] ?? (quick ? '100,1000' : '100,1000,5000'))
+  .split(',')
+  .map(Number);
+const ladderStart = Number(values['ladder-start'] ?? 1000);
+const ladderMax = Number(values['ladder-max'] ?? (quick ? 4000 : 64000));
+const perDevice = Number(values['per-device']);
+const latencyBoundMs = Number(values['latency-bound-ms']);
+const publisherCount = Number(values.publishers);
+const matrix = (values.matrix ?? (quick ? 'qos1-100' : 'qos0-100,qos1-100,qos0-4096,qos1-4096'))
+  .split(',')
+  .map((cell) => {
+    const [, qos, bytes] = /^qos([01])-(\d+)$/.exec(cell) ?? [];
+    if (qos === undefined || bytes === undefined)
+      throw new Error(`--matrix: ${cell} is not qos<0|1>-<bytes>`);
+    return { qos: Number(qos) as 0 | 1, payloadBytes: Number(bytes) };
+  });
+const targets = values.targets.split(',') as Array<'sentinel' | 'direct'>;
+const quietMs = quick ? 3000 : 5000;
+const deviceCount = Math.ceil(Math.max(ladderMax, ...latencyRates) / perDevice);
+const password = randomBytes(12).toString('base64url');
+
+interface Step {
+  readonly target: 'sentinel' | 'direct';
+  readonly qos: 0 | 1;
+  readonly payloadBytes: number;
+  readonly rate: number;
+  readonly seconds: number;
+  readonly devices: number;
+  readonly sent: number;
+  readonly delivered: number;
+  readonly lost: number;
+  readonly duplicates: number;
+  readonly achievedPerSecond: number;
+  readonly latency: LatencySummary;
+  readonly puback: LatencySummary | null;
+  readonly generatorMaxBehindMs: number;
+  readonly cpuSeconds: Record<string, number>;
+  readonly passed: boolean;
+}
+
+interface Target {
+  readonly name: 'sentinel' | 'direct';
+  readonly publishers: BenchChild[];
+  readonly subscriber: BenchChild;
+  /** Root pids whose CPU time is a stage's cost. */
+  readonly stages: Record<string, number>;
+  close(): Promise<void>;
+}
+
+async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
+  let world: BenchWorld | null = null;
+  let pipeline: SentinelPipeline | null = null;
+  let mosquitto: PlainMosquitto | null = null;
+  const ids = Array.from({ length: deviceCount }, (_, i) => `pb${i}`);
+  let publishTarget: MqttTarget;
+  let subscribeTarget: MqttTarget;
+  let subscriberIdentity: MqttIdentity;
+  let identities: MqttIdentity[];
+  let stages: Record<string, number>;
+  if (name === 'sentinel') {
+    world = await openBenchWorld('pipeline');
+    await world.addDevices(ids, password);
+    pipeline = await startSentinelPipeline(world);
+    publishTarget = { host: '127.0.0.1', port: pipeline.edgePort };
+    subscribeTarget = { host: '127.0.0.1', port: world.platform.originMqttPort };
+    const app = originCredentials(world.platform).app;
+    subscriberIdentity = { clientId: `${world.id}-sink`, username: app.username, password: app.password };
+    identities = ids.map((clientId) => ({ clientId: `${clientId}`, username: clientId, password }));
+    stages = {
+      ingest: pipeline.ingest.process.pid!,
+      processors: pipeline.processors!.process.pid!,
+      bridge: pipeline.bridge!.process.pid!,
+    };
+  } else {
+    mosquitto = await startPlainMosquitto();
+    publishTarget = { host: '127.0.0.1', port: mosquitto.port };
+    subscribeTarget = publishTarget;
+    subscriberIdentity = { clientId: 'direct-sink' };
+    identities = ids.map((clientId) => ({ clientId }));
+    stages = { mosquitto: mosquitto.process.pid! };
+  }
+  const subscriber = startBenchChild('subscriber', new URL('./load/subscriber.js', import.meta.url));
+  await subscriber.request('connect', {
+    target: subscribeTarget,
+    identity: subscriberIdentity,
+    filter: 'devices/#',
+    qos: 1,
+  });
+  const publishers = Array.from({ length: publisherCount }, (_, p) =>
+    startBenchChild(`publisher-${p}`, new URL('./load/publisher.js', import.meta.url)),
+  );
+  // Publisher p gets devices p, p + P, p + 2P...: the first k active devices of each publisher
+  // together are the first k * P devices of the fleet.
+  await Promise.all(
+    publishers.map((publisher, p) =>
+      publisher.request('connect', {
+        target: publishTarget,
+        devices: identities.filter((_, i) => i % publisherCount === p),
+      }),
+    ),
+  );
+  return {
+    name,
+    publishers,
+    subscriber,
+    stages,
+    async close() {
+      await Promise.all(publishers.map((publisher) => publisher.request('close').catch(() => undefined)));
+      await subscriber.request('close').catch(() => undefined);
+      await Promise.all([...publishers, subscriber].map((child) => child.stop()));
+      await pipeline?.stop();
+      await mosquitto?.stop();
+      await world?.dispose();
+    },
+  };
+}
+
+async function step(
+  target: Target,
+  qos: 0 | 1,
+  payloadBytes: number,
+  rate: number,
+  seconds: number,
+): Promise<Step> {
+  const run = randomBytes(6).toString('base64url').slice(0, 8);
+  const devices = Math.min(deviceCount, Math.max(1, Math.ceil(rate / perDevice)));
+  const P = target.publishers.length;
+  const perPublisher = Math.round((rate * seconds) / P);
+  await target.subscriber.request('expect', { run, expected: perPublisher * P });
+  const cpuBefore = Object.fromEntries(
+    Object.entries(target.stages).map(([k, pid]) => [k, treeCpuSeconds(pid)]),
+  );
+  const loadCpuBefore = target.publishers.reduce((sum, child) => sum + treeCpuSeconds(child.pid), 0);
+  const startAtUs = monotonicMicros() + 300_000;
+  const results = await Promise.all(
+    target.publishers.map((publisher, p) =>
+      publisher.request<PublisherResult>('run', {
+        run,
+        rate: rate / P,
+        durationMs: seconds * 1000,
+        qos,
+        payloadBytes,
+        topic: 'devices/{clientId}/telemetry',
+        window: 200,
+        startAtUs,
+        activeDevices: Math.ceil(devices / P),
+        seqOffset: p,
+        seqStride: P,
+      } satisfies PublisherRun),
+    ),
+  );
+  const sent = results.reduce((sum, r) => sum + r.sent, 0);
+  const report = await target.subscriber.request<SubscriberReport>('report', { run, sent, quietMs });
+  const cpuSeconds = Object.fromEntries(
+    Object.entries(target.stages).map(([k, pid]) => [
+      k,
+      Math.round((treeCpuSeconds(pid) - cpuBefore[k]!) * 100) / 100,
+    ]),
+  );
+  cpuSeconds.load =
+    Math.round((target.publishers.reduce((sum, c) => sum + treeCpuSeconds(c.pid), 0) - loadCpuBefore) * 100) /
+    100;
+  const latency = summarise(mergeHistograms([report.latency]));
+  const puback = qos === 1 ? summarise(mergeHistograms(results.map((r) => r.puback))) : null;
+  const spanSeconds = report.lastReceiptUs > 0 ? (report.lastReceiptUs - startAtUs) / 1e6 : Number.NaN;
+  const lost = sent - report.unique;
+  const result: Step = {
+    target: target.name,
+    qos,
+    payloadBytes,
+    rate,
+    seconds,
+    devices,
+    sent,
+    delivered: report.unique,
+    lost,
+    duplicates: report.duplicates,
+    achievedPerSecond: Math.round(report.unique / Math.max(seconds, spanSeconds)),
+    latency,
+    puback,
+    generatorMaxBehindMs: Math.max(...results.map((r) => r.maxBehindMs)),
+    cpuSeconds,
+    passed: lost === 0 && sent === perPublisher * P && latency.p99Ms <= latencyBoundMs,
+  };
+  console.error(
+    `pipeline: ${target.name} qos${qos} ${payloadBytes}B ${rate}/s: ${report.unique}/${sent} delivered, ` +
+      `P50 ${latency.p50Ms} P99 ${latency.p99Ms} max ${latency.maxMs} ms${result.passed ? '' : ' (fails)'}`,
+  );
+  return result;
+}
+
+const latencySteps: Step[] = [];
+const throughput: Array<{
+  target: string;
+  qos: 0 | 1;
+  payloadBytes: number;
+  highestSustained: number | null;
+  limitedBy: string;
+  steps: Step[];
+}> = [];
+for (const name of targets) {
+  console.error(`pipeline: opening ${name} with ${deviceCount} devices`);
+  const target = await openTarget(name);
+  try {
+    // Warm-up: sessions, consumers and producers settle, the JIT compiles the paths.
+    await step(target, 1, 100, 200, 2);
+    for (const rate of latencyRates) latencySteps.push(await step(target, 1, 100, rate, latencySeconds));
+    for (const { qos, payloadBytes } of matrix) {
+      const steps: Step[] = [];
+      for (let rate = ladderStart; rate <= ladderMax; rate *= 2) {
+        const result = await step(target, qos, payloadBytes, rate, stepSeconds);
+        steps.push(result);
+        if (!result.passed) break;
+      }
+      const passing = steps.filter((s) => s.passed);
+      const failing = steps.find((s) => !s.passed);
+      throughput.push({
+        target: name,
+        qos,
+        payloadBytes,
+        highestSustained: passing.length > 0 ? Math.max(...passing.map((s) => s.rate)) : null,
+        limitedBy: failing
+          ? failing.lost > 0
+            ? `${failing.rate}/s lost ${failing.lost}`
+            : `${failing.rate}/s P99 ${failing.latency.p99Ms} ms`
+          : `ladder ends at ${ladderMax}/s`,
+        steps,
+      });
+    }
+  } finally {
+    await target.close();
+  }
+}
+
+/** Events per CPU-second of each stage, over every step (an event is a message the subscriber got). */
+function stageCost(): Record<string, number> {
+  const passed = [...latencySteps, ...throughput.flatMap((t) => t.steps)].filter((s) => s.delivered > 0);
+  const cost: Record<string, number> = {};
+  for (const target of targets) {
+    const steps = passed.filter((s) => s.target === target);
+    const delivered = steps.reduce((sum, s) => sum + s.delivered, 0);
+    for (const stage of Object.keys(steps[0]?.cpuSeconds ?? {})) {
+      if (stage === 'load') continue;
+      const cpu = steps.reduce((sum, s) => sum + (s.cpuSeconds[stage] ?? 0), 0);
+      cost[stage] = cpu > 0 ? Math.round(delivered / cpu) : Number.NaN;
+    }
+  }
+  return cost;
+}
+
+const result = {
+  bench: 'pipeline',
+  settings: {
+    quick,
+    publishers: publisherCount,
+    perDeviceRate: perDevice,
+    devices: deviceCount,
+    stepSeconds,
+    latencySeconds,
+    latencyBoundMs,
+    ladder: `${ladderStart}/s doubling to ${ladderMax}/s`,
+    sentinel:
+      'edge (acks=all, RF 3, min ISR 2) -> processors (default policy, transactions) -> bridge (QoS 1 over WebSocket) -> origin Mosquitto',
+    direct: 'plain Mosquitto, anonymous, no persistence',
+    subscriber: 'QoS 1 subscription at the origin / at the direct broker',
+  },
+  latency: latencySteps,
+  throughput,
+  eventsPerCpuSecond: stageCost(),
+};
+
+console.log(
+  formatTable(
+    ['target', 'rate/s', 'delivered', 'P50 ms', 'P95 ms', 'P99 ms', 'max ms'],
+    latencySteps.map((s) => [
+      s.target,
+      s.rate,
+      `${s.delivered}/${s.sent}`,
+      s.latency.p50Ms,
+      s.latency.p95Ms,
+      s.latency.p99Ms,
+      s.latency.maxMs,
+    ]),
+  ),
+);
+console.log(
+  formatTable(
+    ['target', 'QoS', 'payload B', 'sustained msg/s', 'limited by'],
+    throughput.map((t) => [t.target, t.qos, t.payloadBytes, t.highestSustained ?? Number.NaN, t.limitedBy]),
+  ),
+);
+console.log(`events per CPU-second: ${JSON.stringify(result.eventsPerCpuSecond)}`);
+writeJsonResult(values.json, result);
+process.exit(0);

@@ -1,0 +1,283 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createKafka } from '../lib/kafka/client.js';
+import { createTopics, describeTopics, topicNames, topicRetentionMs } from '../lib/kafka/topics.js';
+import { kafkaBootstrap, projectRoot, type StackConfig } from '../lib/stack/settings.js';
+import { stackDown, stackUp } from '../lib/stack/stack.js';
+import type { LatencySummary } from './lib/histogram.js';
+import { describeMachine } from './lib/machine.js';
+import { formatTable, writeJsonResult } from './lib/output.js';
+
+/**
+ * `sentinel bench`: every scenario in a process of its own (each starts its own load processes),
+ * one after another so they do not share the two cores; then one table of the figures that answer
+ * the seed's performance table, each beside the plain-Mosquitto figure where there is one, and the
+ * JSON of everything under bench/results/.
+ */
+export const scenarioNames = ['parse', 'inspect', 'ratelimit', 'auth', 'connections', 'pipeline'] as const;
+export type ScenarioName = (typeof scenarioNames)[number];
+
+export interface SuiteOptions {
+  readonly quick: boolean;
+  readonly only: readonly ScenarioName[];
+  readonly out: string;
+  readonly keepPlatform: boolean;
+  /** Extra flags for one scenario, e.g. pipeline: ['--targets', 'sentinel']. */
+  readonly scenarioFlags: Partial<Record<ScenarioName, readonly string[]>>;
+}
+
+async function runScenario(name: ScenarioName, options: SuiteOptions, dir: string): Promise<unknown> {
+  const json = join(dir, `${name}.json`);
+  const args = [
+    join(projectRoot, 'dist', 'bench', `${name}.bench.js`),
+    '--json',
+    json,
+    ...(options.quick ? ['--quick'] : []),
+    ...(options.scenarioFlags[name] ?? []),
+  ];
+  console.log(`\n== ${name}${options.quick ? ' (quick)' : ''}`);
+  const started = Date.now();
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0 || !existsSync(json))
+    throw new Error(`bench ${name} failed (exit ${code}); see its output above`);
+  console.log(`== ${name}: ${Math.round((Date.now() - started) / 1000)} s`);
+  return JSON.parse(readFileSync(json, 'utf8'));
+}
+
+async function verifyRetention(platform: StackConfig) {
+  const kafka = createKafka({ brokers: kafkaBootstrap(platform), clientId: 'sentinel-bench' });
+  const admin = kafka.admin();
+  await admin.connect();
+  const names = topicNames(`bench_retention_${Date.now().toString(36)}.`);
+  try {
+    await createTopics(admin, [names.packets], 3);
+    const [description] = await describeTopics(admin, [names.packets]);
+    return {
+      topic: 'sentinel.packets contract, created and read back from the cluster',
+      retentionHours: Number(description!.configs['retention.ms']) / 3_600_000,
+      replicationFactor: description!.replicationFactor,
+      minInsyncReplicas: Number(description!.configs['min.insync.replicas']),
+      expectedRetentionHours: topicRetentionMs / 3_600_000,
+    };
+  } finally {
+    await admin.deleteTopics({ topics: [names.packets] }).catch(() => undefined);
+    await admin.disconnect();
+  }
+}
+
+interface PipelineStep {
+  target: string;
+  rate: number;
+  sent: number;
+  delivered: number;
+  latency: LatencySummary;
+}
+interface PipelineResult {
+  latency: PipelineStep[];
+  throughput: Array<{
+    target: string;
+    qos: number;
+    payloadBytes: number;
+    highestSustained: number | null;
+    limitedBy: string;
+  }>;
+  eventsPerCpuSecond: Record<string, number>;
+}
+interface ConnectionsResult {
+  auth: Array<{
+    cache: string;
+    rate: number;
+    accepted: number;
+    attempted: number;
+    connack: LatencySummary;
+    edgeAuthDecisionMs: { p50: number; p99: number };
+  }>;
+  idle: {
+    opened: number;
+    target: number;
+    stillOpenAfterQuiet: number;
+    bytesPerConnection: number;
+    connectPerSecond: number;
+    edgeWorkers: number;
+  };
+}
+
+type Row = [string, string, string, string, string, string];
+
+const fmt = (n: number | null | undefined, unit = '') =>
+  n === null || n === undefined || !Number.isFinite(n) ? '—' : `${n.toLocaleString('en-US')}${unit}`;
+const ratio = (a: number | null | undefined, b: number | null | undefined) =>
+  a && b && Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}x` : '—';
+
+/** The table the seed's performance section asks for, from whatever scenarios ran. */
+export function summaryRows(
+  results: Partial<Record<ScenarioName, unknown>>,
+  retention: Awaited<ReturnType<typeof verifyRetention>> | null,
+): Row[] {
+  const rows: Row[] = [];
+  const pipeline = results.pipeline as PipelineResult | undefined;
+  if (pipeline) {
+    const sustained = (target: string, qos: number, bytes: number) =>
+      pipeline.throughput.find((t) => t.target === target && t.qos === qos && t.payloadBytes === bytes);
+    for (const cell of pipeline.throughput.filter((t) => t.target === 'sentinel')) {
+      const direct = sustained('direct', cell.qos, cell.payloadBytes);
+      rows.push([
+        `sustained msg/s, QoS ${cell.qos}, ${cell.payloadBytes} B (no loss, P99 bounded)`,
+        `${fmt(cell.highestSustained)} (next: ${cell.limitedBy})`,
+        direct ? `${fmt(direct.highestSustained)}` : '—',
+        ratio(cell.highestSustained, direct?.highestSustained),
+        '600 msg/s',
+        '>= 10,000 msg/s',
+      ]);
+    }
+    for (const step of pipeline.latency.filter((s) => s.target === 'sentinel')) {
+      const direct = pipeline.latency.find((s) => s.target === 'direct' && s.rate === step.rate);
+      rows.push([
+        `device -> origin at ${step.rate.toLocaleString('en-US')}/s, P50 / P99 / max ms (${step.delivered}/${step.sent})`,
+        `${fmt(step.latency.p50Ms)} / ${fmt(step.latency.p99Ms)} / ${fmt(step.latency.maxMs)}`,
+        direct
+          ? `${fmt(direct.latency.p50Ms)} / ${fmt(direct.latency.p99Ms)} / ${fmt(direct.latency.maxMs)}`
+          : '—',
+        ratio(step.latency.p99Ms, direct?.latency.p99Ms),
+        'P99 < 50 ms',
+        step.rate === 1000 ? 'P99 < 20 ms' : '—',
+      ]);
+    }
+    const cost = pipeline.eventsPerCpuSecond;
+    rows.push([
+      'events per CPU-second: ingest / processors / bridge',
+      `${fmt(cost.ingest)} / ${fmt(cost.processors)} / ${fmt(cost.bridge)}`,
+      `${fmt(cost.mosquitto)} (Mosquitto)`,
+      '—',
+      '—',
+      '—',
+    ]);
+  }
+  const connections = results.connections as ConnectionsResult | undefined;
+  if (connections) {
+    for (const a of connections.auth) {
+      rows.push([
+        `CONNECT at ${a.rate}/s, cache ${a.cache}: CONNACK P50 / P99 ms (edge decision P99)`,
+        `${fmt(a.connack.p50Ms)} / ${fmt(a.connack.p99Ms)} (${fmt(a.edgeAuthDecisionMs.p99)}) ${a.accepted}/${a.attempted}`,
+        '—',
+        '—',
+        'P99 < 10 ms',
+        a.cache === 'hit' ? 'P99 < 2 ms' : 'P99 < 10 ms',
+      ]);
+    }
+    const idle = connections.idle;
+    rows.push([
+      `idle connections held (${idle.edgeWorkers} edge workers), bytes each, CONNECT/s`,
+      `${fmt(idle.stillOpenAfterQuiet)}/${fmt(idle.target)}, ${fmt(idle.bytesPerConnection)} B, ${fmt(idle.connectPerSecond)}/s`,
+      '—',
+      '—',
+      '1,000,000+ across the fleet',
+      '>= 100,000, <= 8 KB each',
+    ]);
+  }
+  const parse = results.parse as { results: Array<{ qos: number; packetsPerSecond: number }> } | undefined;
+  if (parse) {
+    rows.push([
+      'frame + parse + validate PUBLISH 100 B, one core (QoS 0 / 1)',
+      parse.results.map((r) => fmt(r.packetsPerSecond)).join(' / '),
+      '—',
+      '—',
+      '—',
+      '—',
+    ]);
+  }
+  const inspect = results.inspect as
+    | { results: Array<{ set: string; p50Us: number; p99Us: number; worstUs: number }> }
+    | undefined;
+  if (inspect) {
+    const benign = inspect.results.find((r) => r.set.startsWith('benign'));
+    const worst = Math.max(...inspect.results.map((r) => r.worstUs));
+    rows.push([
+      'inspection per message: benign P50 / P99 µs, worst adversarial µs',
+      `${fmt(benign?.p50Us)} / ${fmt(benign?.p99Us)}, ${fmt(worst)}`,
+      '—',
+      '—',
+      '—',
+      'bounded',
+    ]);
+  }
+  const auth = results.auth as { results: Array<{ case: string; p50Ms: number; p99Ms: number }> } | undefined;
+  if (auth) {
+    for (const r of auth.results.filter(
+      (x) => x.case === 'cache hit (allow)' || x.case === 'cache miss, allow',
+    )) {
+      rows.push([
+        `auth, one at a time: ${r.case}, P50 / P99 ms`,
+        `${fmt(r.p50Ms)} / ${fmt(r.p99Ms)}`,
+        '—',
+        '—',
+        'P99 < 10 ms',
+        '—',
+      ]);
+    }
+  }
+  if (retention) {
+    rows.push([
+      'retention, replication, min ISR (from the cluster)',
+      `${retention.retentionHours} h, RF ${retention.replicationFactor}, min ISR ${retention.minInsyncReplicas}`,
+      '—',
+      '—',
+      '72 h, 3x replication',
+      '72 h, RF 3, min ISR 2',
+    ]);
+  }
+  return rows;
+}
+
+export async function runSuite(
+  platform: StackConfig,
+  options: SuiteOptions,
+): Promise<{ file: string; rows: Row[] }> {
+  // Stops again only what it started: a platform that was running stays running.
+  const { started: startedComponents } = await stackUp(platform, (line) => console.log(line));
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-'));
+  const started = Date.now();
+  const results: Partial<Record<ScenarioName, unknown>> = {};
+  const durations: Partial<Record<ScenarioName, number>> = {};
+  try {
+    const machine = describeMachine(platform);
+    for (const name of options.only) {
+      const scenarioStarted = Date.now();
+      results[name] = await runScenario(name, options, dir);
+      durations[name] = Math.round((Date.now() - scenarioStarted) / 1000);
+    }
+    const retention = await verifyRetention(platform);
+    const rows = summaryRows(results, retention);
+    const header = [
+      'figure',
+      'through Sentinel',
+      'direct Mosquitto',
+      'Sentinel / direct',
+      'seed target',
+      'our goal',
+    ];
+    console.log(`\n${formatTable(header, rows)}`);
+    writeJsonResult(options.out, {
+      suite: 'sentinel bench',
+      at: new Date().toISOString(),
+      quick: options.quick,
+      seconds: Math.round((Date.now() - started) / 1000),
+      scenarioSeconds: durations,
+      machine,
+      summary: { header, rows },
+      scenarios: results,
+      retention,
+    });
+    console.log(`\nbench: ${Math.round((Date.now() - started) / 1000)} s; results in ${options.out}`);
+    return { file: options.out, rows };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    if (startedComponents.length > 0 && !options.keepPlatform) {
+      await stackDown(platform, (line) => console.log(line), new Set(startedComponents));
+    }
+  }
+}
