@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry } from 'prom-client';
 import { type ConfigSources, loadConfig } from '../lib/config.js';
 import type { Logger } from '../lib/log.js';
@@ -66,8 +67,15 @@ export async function runIngestWorkers(options: {
 
   const readiness = new Map<number, boolean>();
   let stopping = false;
+  // Workers must share the auth cache's key, or a device's cached decision counts only on the
+  // worker that stored it: without a configured secret, the primary draws one for all of them.
+  const env = options.sources.env ?? process.env;
+  const sharedCacheSecret =
+    env.SENTINEL_AUTH_CACHE_SECRET || options.sources.flags?.authCacheSecret
+      ? {}
+      : { SENTINEL_AUTH_CACHE_SECRET: randomBytes(32).toString('base64url') };
   const fork = (index: number): Worker => {
-    const worker = cluster.fork({ SENTINEL_INGEST_WORKER_INDEX: String(index) });
+    const worker = cluster.fork({ SENTINEL_INGEST_WORKER_INDEX: String(index), ...sharedCacheSecret });
     worker.on('message', (message: WorkerMessage) => {
       if (message?.sentinel) readiness.set(index, message.sentinel === 'ready');
     });

@@ -482,6 +482,8 @@ describe('edge worker processes', () => {
           SENTINEL_INGEST_METRICS_PORT: String(metricsPort),
           SENTINEL_LOG_LEVEL: 'warn',
         }),
+        // No configured cache key: the workers must still share one (the primary draws it).
+        SENTINEL_AUTH_CACHE_SECRET: '',
       },
       stdio: ['ignore', 'ignore', 'ignore'],
     });
@@ -509,6 +511,17 @@ describe('edge worker processes', () => {
         4,
       );
       for (const match of opened) assert.ok(Number(match[2]) > 0, `worker ${match[1]} took connections`);
+      const authCount = (result: string) =>
+        [
+          ...metrics.matchAll(
+            new RegExp(`^sentinel_auth_requests_total\\{[^}]*result="${result}"[^}]*\\} (\\d+)`, 'gm'),
+          ),
+        ].reduce((sum, match) => sum + Number(match[1]), 0);
+      assert.deepEqual(
+        [authCount('allowed'), authCount('cache_hit')],
+        [1, 3],
+        'one device-DB check; every later CONNECT, on either worker, a cache hit',
+      );
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
