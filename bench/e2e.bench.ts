@@ -89,10 +89,64 @@ for (const port of [base + 1, base + 2, base + 3]) {
   }
 }
 
-// Every delivery record's latency, by the message's marker in the payload size field order.
+/**
+ * Taps: two more consumers note when each packet event and each approved message becomes
+ * visible to a reader (packets as soon as the edge's acks=all write is replicated; approved only
+ * once the processors' transaction is committed and its markers are written, read_committed), and
+ * the approved record's own timestamp (set by the processors' producer when the produce request
+ * is built, i.e. after AddPartitionsToTxn). With the Delivery record's receivedAt / approvedAt /
+ * deliveredAt this splits every message into five hops (all clocks are this machine's).
+ */
+const packetSeen = new Map<string, number>();
+const approvedSeen = new Map<string, { createdAt: number; seenAt: number }>();
+const taps = [
+  kafka.consumer({ groupId: `${id}-tap-packets`, readUncommitted: true }),
+  kafka.consumer({ groupId: `${id}-tap-approved` }),
+];
+const [packetsTap, approvedTap] = taps as [(typeof taps)[0], (typeof taps)[0]];
+await packetsTap.connect();
+await packetsTap.subscribe({ topic: topics.packets, fromBeginning: true });
+await packetsTap.run({
+  partitionsConsumedConcurrently: 3,
+  eachBatch: async ({ batch }) => {
+    const seenAt = Date.now();
+    for (const m of batch.messages) packetSeen.set(`${batch.partition}/${m.offset}`, seenAt);
+  },
+});
+await approvedTap.connect();
+await approvedTap.subscribe({ topic: topics.approved, fromBeginning: true });
+await approvedTap.run({
+  partitionsConsumedConcurrently: 3,
+  eachBatch: async ({ batch }) => {
+    const seenAt = Date.now();
+    for (const m of batch.messages) {
+      if (!m.value) continue;
+      const approved = await catalog.decode('approved', m.value);
+      approvedSeen.set(approved.eventId, { createdAt: Number(m.timestamp), seenAt });
+    }
+  },
+});
+
+// Every delivery record's latency, by event id, in arrival order.
 const latencies = new Map<string, number>();
-/** The two legs of each message: edge receipt -> approval, approval -> origin PUBACK. */
-const legs = new Map<string, { toApproval: number; toDelivery: number }>();
+/** The hops of each message, in ms (see the taps above). */
+interface Legs {
+  /** edge receipt -> approval (the Delivery record's two timestamps) */
+  readonly toApproval: number;
+  /** approval -> origin PUBACK */
+  readonly toDelivery: number;
+  /** edge receipt -> packet event readable in Kafka (edge batching, acks=all replication) */
+  readonly edge: number;
+  /** packet readable -> approved by the chain (processors' fetch, waiting for the partition's previous transaction, inspection) */
+  readonly processorsFetch: number;
+  /** approved -> approved record built (the transaction's AddPartitionsToTxn, with its retries) */
+  readonly txnSend: number;
+  /** approved record built -> readable by read_committed (produce, offsets, EndTxn, markers) */
+  readonly txnCommit: number;
+  /** approved readable -> origin PUBACK (bridge fetch, publish, PUBACK) */
+  readonly bridge: number;
+}
+const legs = new Map<string, Legs>();
 const deliveries = kafka.consumer({ groupId: `${id}-reader`, maxWaitTimeInMs: 20 });
 await deliveries.connect();
 await deliveries.subscribe({ topic: topics.deliveries, fromBeginning: true });
@@ -101,9 +155,19 @@ await deliveries.run({
     if (!message.value) return;
     const delivery = await catalog.decode('deliveries', message.value);
     latencies.set(delivery.eventId, delivery.endToEndMs);
+    const packetAt =
+      packetSeen.get(`${delivery.packetRef.partition}/${delivery.packetRef.offset}`) ?? Number.NaN;
+    const approved = approvedSeen.get(delivery.eventId);
+    const createdAt = approved?.createdAt ?? Number.NaN;
+    const seenAt = approved?.seenAt ?? Number.NaN;
     legs.set(delivery.eventId, {
       toApproval: delivery.approvedAt - delivery.receivedAt,
       toDelivery: delivery.deliveredAt - delivery.approvedAt,
+      edge: packetAt - delivery.receivedAt,
+      processorsFetch: delivery.approvedAt - packetAt,
+      txnSend: createdAt - delivery.approvedAt,
+      txnCommit: seenAt - createdAt,
+      bridge: delivery.deliveredAt - seenAt,
     });
   },
 });
@@ -148,8 +212,26 @@ function percentile(sorted: number[], p: number): number {
     : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+const hopNames = ['edge', 'processorsFetch', 'txnSend', 'txnCommit', 'bridge'] as const;
+type Hops = Record<(typeof hopNames)[number], { p50: number; p99: number }>;
+/** P50 / P99 of each hop over the messages where both ends were seen. */
+function hopPercentiles(sample: readonly Legs[]): Hops {
+  const hops = {} as Hops;
+  for (const name of hopNames) {
+    const values = sample
+      .map((l) => l[name])
+      .filter((v) => Number.isFinite(v))
+      .sort((a, b) => a - b);
+    hops[name] = { p50: percentile(values, 50), p99: percentile(values, 99) };
+  }
+  return hops;
+}
+
 /** Offers `rate` QoS 1 PUBLISH/s for `seconds`, round-robin over the devices, then waits for their deliveries. */
 async function offer(rate: number): Promise<{
+  hops: Hops;
+  /** Means (ms, or events) of the services' own timing histograms during this rate. */
+  serviceMeans: Record<string, number>;
   edgeToApprovalP50: number;
   edgeToApprovalP99: number;
   approvalToOriginP50: number;
@@ -165,6 +247,7 @@ async function offer(rate: number): Promise<{
 }> {
   const total = rate * seconds;
   const before = latencies.size;
+  const metricsBefore = await scrapeServices();
   const started = performance.now();
   let sent = 0;
   let nextId = 1;
@@ -218,7 +301,57 @@ async function offer(rate: number): Promise<{
     edgeToApprovalP99: percentile(approval, 99),
     approvalToOriginP50: percentile(delivery, 50),
     approvalToOriginP99: percentile(delivery, 99),
+    hops: hopPercentiles(legSample),
+    serviceMeans: meansBetween(metricsBefore, await scrapeServices()),
   };
+}
+
+/** Sum and count of every histogram series in a /metrics text, by series name and labels. */
+function histogramTotals(text: string): Map<string, { sum: number; count: number }> {
+  const totals = new Map<string, { sum: number; count: number }>();
+  for (const match of text.matchAll(/^(\w+)_(sum|count)(\{[^}]*\})? (\S+)$/gm)) {
+    const labels = (match[3] ?? '').replace(/,?instance="[^"]*"|,?service="[^"]*"/g, '').replace('{,', '{');
+    const key = `${match[1]}${labels === '{}' ? '' : labels}`;
+    const entry = totals.get(key) ?? { sum: 0, count: 0 };
+    entry[match[2] as 'sum' | 'count'] = Number(match[4]);
+    totals.set(key, entry);
+  }
+  return totals;
+}
+const serviceMetricsPorts = { processors: base + 2, bridge: base + 3 };
+async function scrapeServices(): Promise<Map<string, { sum: number; count: number }>> {
+  const all = new Map<string, { sum: number; count: number }>();
+  for (const port of Object.values(serviceMetricsPorts)) {
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+      (r) => r.text(),
+      () => '',
+    );
+    for (const [key, value] of histogramTotals(text)) all.set(key, value);
+  }
+  return all;
+}
+/** Mean in ms of the services' timing histograms over one offered rate (after minus before). */
+const timedSeries = [
+  'sentinel_processor_transaction_phase_seconds',
+  'sentinel_processor_fetch_to_commit_seconds',
+  'sentinel_processor_transaction_duration_seconds',
+  'sentinel_processor_transaction_events',
+  'sentinel_bridge_puback_latency_seconds',
+];
+function meansBetween(
+  before: Map<string, { sum: number; count: number }>,
+  after: Map<string, { sum: number; count: number }>,
+): Record<string, number> {
+  const means: Record<string, number> = {};
+  for (const [key, value] of after) {
+    if (!timedSeries.some((name) => key.startsWith(name))) continue;
+    const was = before.get(key) ?? { sum: 0, count: 0 };
+    const count = value.count - was.count;
+    if (count <= 0) continue;
+    const scale = key.includes('_seconds') ? 1000 : 1;
+    means[key] = Number((((value.sum - was.sum) / count) * scale).toFixed(2));
+  }
+  return means;
 }
 
 // Warm-up: consumers joined, producers connected, JIT.
@@ -230,6 +363,10 @@ for (const rate of values.rates.split(',').map(Number)) {
   console.error(
     `e2e bench: ${rate}/s -> P50 ${result.p50} ms, P99 ${result.p99} ms, ${result.delivered}/${result.sent} delivered`,
   );
+  console.error(
+    `  hops P50/P99 ms: ${hopNames.map((h) => `${h} ${result.hops[h].p50}/${result.hops[h].p99}`).join(', ')}`,
+  );
+  console.error(`  service means: ${JSON.stringify(result.serviceMeans)}`);
 }
 const ramp = [];
 for (const rate of values.ramp.split(',').map(Number)) {
@@ -262,5 +399,6 @@ for (const child of children) {
   await once(child, 'exit');
 }
 await deliveries.disconnect();
+for (const tap of taps) await tap.disconnect();
 await world.dispose();
 process.exit(0);
