@@ -38,8 +38,9 @@ import {
  * The production runtime: the same ChainRunner as the memory driver, on Kafka, exactly once.
  *
  * Each assigned input partition is a task (Kafka Streams' idea): its own chain and state stores, and
- * its own transactional producer whose transactional id names the partition, not the instance
- * (`<prefix>-<packets topic>-<partition>`). kafkajs cannot send the consumer group generation with
+ * its own transactional producers (two, used in turn: see `producersPerPartition`) whose
+ * transactional ids name the partition, not the instance (`<prefix>-<packets topic>-<partition>`
+ * and `...<partition>.1`). kafkajs cannot send the consumer group generation with
  * the offsets (KIP-447), so fencing has to come from the transactional id: whoever takes a partition
  * initialises that id, which bumps its epoch, fences the previous owner (a zombie that missed the
  * rebalance) and settles its open transaction. Only then does the new owner read the committed
@@ -81,7 +82,10 @@ export interface KafkaRuntimeOptions {
 
 interface PartitionTask {
   readonly partition: number;
-  readonly producer: Producer;
+  /** The partition's transactional producers, used in turn (see `producersPerPartition`). */
+  readonly producers: readonly Producer[];
+  /** Transactions committed so far; picks the producer of the next one. */
+  turn: number;
   readonly runner: ChainRunner;
   /** Next input offset to process: everything before it is committed together with its outputs. */
   position: bigint;
@@ -104,6 +108,38 @@ interface Chunk {
   readonly verdictRecords: VerdictRecord[];
   readonly packetTypes: string[];
 }
+
+/**
+ * Transactional producers per input partition, used in turn.
+ *
+ * EndTxn returns once the coordinator has logged the decision (PrepareCommit); the commit markers
+ * are written to the transaction's partitions after that, and until they are, the next
+ * AddPartitionsToTxn of the same transactional id is refused with CONCURRENT_TRANSACTIONS. With
+ * one producer per partition almost every transaction of a busy partition began with that refusal:
+ * kafkajs then refreshes metadata and retries after its backoff (300 ms by default), which was most
+ * of the end-to-end latency, and the retries themselves loaded the brokers. With two ids the next
+ * transaction uses the other one, whose markers were written a whole transaction ago.
+ *
+ * Exactly once still holds: a transaction starts only after the previous one's EndTxn succeeded,
+ * i.e. after its commit is decided (the markers follow whatever happens), so a transaction never
+ * builds on outputs or state that could still be aborted; records stay in offset order in every
+ * partition. Fencing takes both ids: a new owner initialises both before it reads offsets and state.
+ */
+const producersPerPartition = 2;
+
+/**
+ * Retries of the transactional producers. kafkajs has one backoff for every retriable error; the
+ * first retry is short because the usual one is CONCURRENT_TRANSACTIONS (markers still being
+ * written, see above), which the Java client retries after 20 ms; later ones grow (x2, capped), so
+ * a broker failure still backs off. Retries stay unlimited, as kafkajs requires of an idempotent
+ * producer.
+ */
+const transactionalRetry = {
+  initialRetryTime: 20,
+  multiplier: 2,
+  maxRetryTime: 5_000,
+  retries: Number.MAX_SAFE_INTEGER,
+} as const;
 
 export class KafkaRuntime {
   private readonly options: KafkaRuntimeOptions;
@@ -182,8 +218,10 @@ export class KafkaRuntime {
     await this.admin.disconnect().catch(() => undefined);
   }
 
-  private transactionalId(partition: number): string {
-    return `${this.options.transactionalIdPrefix}-${this.options.topics.packets}-${partition}`;
+  /** Producer 0 keeps the id of the single-producer scheme (`<prefix>-<packets>-<p>`); the others add `.<n>`. */
+  private transactionalId(partition: number, index: number): string {
+    const id = `${this.options.transactionalIdPrefix}-${this.options.topics.packets}-${partition}`;
+    return index === 0 ? id : `${id}.${index}`;
   }
 
   private onAssignment(partitions: readonly number[]): void {
@@ -230,20 +268,25 @@ export class KafkaRuntime {
   private async buildTasks(partitions: readonly number[]): Promise<Map<number, PartitionTask>> {
     const o = this.options;
     const started = performance.now();
-    const producers = new Map<number, Producer>();
+    const producers = new Map<number, Producer[]>();
     try {
-      // Initialising the transactional id is the fence: it must happen before offsets and state are read.
+      // Initialising the transactional ids is the fence: it must happen before offsets and state are read.
       await Promise.all(
-        partitions.map(async (p) => {
-          const producer = o.kafka.producer({
-            transactionalId: this.transactionalId(p),
-            idempotent: true,
-            maxInFlightRequests: 1,
-            transactionTimeout: o.transactionTimeoutMs,
-            allowAutoTopicCreation: false,
+        partitions.flatMap((p) => {
+          const own: Producer[] = [];
+          producers.set(p, own);
+          return Array.from({ length: producersPerPartition }, async (_, index) => {
+            const producer = o.kafka.producer({
+              transactionalId: this.transactionalId(p, index),
+              idempotent: true,
+              maxInFlightRequests: 1,
+              transactionTimeout: o.transactionTimeoutMs,
+              allowAutoTopicCreation: false,
+              retry: transactionalRetry,
+            });
+            own[index] = producer;
+            await producer.connect();
           });
-          producers.set(p, producer);
-          await producer.connect();
         }),
       );
       const committed = new Map<number, bigint>();
@@ -272,10 +315,10 @@ export class KafkaRuntime {
       const built = new Map<number, PartitionTask>();
       for (const p of partitions) {
         const runner = runners.get(p) as ChainRunner;
-        const producer = producers.get(p) as Producer;
         built.set(p, {
           partition: p,
-          producer,
+          producers: producers.get(p) as Producer[],
+          turn: 0,
           runner,
           position: committed.get(p) ?? 0n,
           retired: false,
@@ -290,7 +333,7 @@ export class KafkaRuntime {
       return built;
     } catch (err) {
       await Promise.all(
-        [...producers.values()].map((producer) => producer.disconnect().catch(() => undefined)),
+        [...producers.values()].flat().map((producer) => producer.disconnect().catch(() => undefined)),
       );
       throw err;
     }
@@ -302,7 +345,7 @@ export class KafkaRuntime {
     task.retired = true;
     await task.inFlight?.catch(() => undefined);
     task.runner.close();
-    await task.producer.disconnect().catch(() => undefined);
+    await Promise.all(task.producers.map((producer) => producer.disconnect().catch(() => undefined)));
   }
 
   /** The task of an assigned partition, built (fenced and restored) if need be; null when not ours. */
@@ -326,6 +369,7 @@ export class KafkaRuntime {
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const o = this.options;
+    const fetchedAt = performance.now();
     const task = await this.taskFor(batch.partition, heartbeat);
     if (!task) return;
     // Below the task's position: committed already, by this task before a rejoin or by a previous owner.
@@ -350,6 +394,7 @@ export class KafkaRuntime {
         return;
       }
       task.position = next;
+      o.metrics.fetchToCommit.observe((performance.now() - fetchedAt) / 1000);
       resolveOffset(last.offset);
       const lag = BigInt(batch.highWatermark) - next;
       o.metrics.consumerLag.set({ partition: String(task.partition) }, Number(lag < 0n ? 0n : lag));
@@ -438,9 +483,14 @@ export class KafkaRuntime {
     if (changelog.length > 0) topicMessages.push({ topic: o.changelogTopic, messages: changelog });
     const started = performance.now();
     let transaction: Transaction | null = null;
+    const phase = o.metrics.transactionPhase;
     const work = (async () => {
-      transaction = await task.producer.transaction();
+      const producer = task.producers[task.turn % task.producers.length] as Producer;
+      transaction = await producer.transaction();
+      let mark = performance.now();
       await transaction.sendBatch({ topicMessages, acks: -1 });
+      phase.observe({ phase: 'send' }, (performance.now() - mark) / 1000);
+      mark = performance.now();
       await transaction.sendOffsets({
         consumerGroupId: o.groupId,
         topics: [
@@ -450,7 +500,10 @@ export class KafkaRuntime {
           },
         ],
       });
+      phase.observe({ phase: 'offsets' }, (performance.now() - mark) / 1000);
+      mark = performance.now();
       await transaction.commit();
+      phase.observe({ phase: 'commit' }, (performance.now() - mark) / 1000);
     })();
     task.inFlight = work;
     try {
@@ -467,6 +520,8 @@ export class KafkaRuntime {
     } finally {
       task.inFlight = null;
     }
+    // The next transaction uses the other producer: this one's markers may still be on their way.
+    task.turn += 1;
     o.metrics.transactions.inc({ outcome: 'committed' });
     o.metrics.transactionDuration.observe((performance.now() - started) / 1000);
     o.metrics.transactionEvents.observe(chunk.packetTypes.length);

@@ -12,6 +12,10 @@ export interface ProcessorMetrics {
   readonly approved: Counter;
   readonly transactions: Counter<'outcome'>;
   readonly transactionDuration: Histogram;
+  /** Each round-trip group of a transaction: send (AddPartitionsToTxn + Produce), offsets, commit (EndTxn). */
+  readonly transactionPhase: Histogram<'phase'>;
+  /** Fetched (batch handed to the runtime) -> its transaction committed. */
+  readonly fetchToCommit: Histogram;
   readonly transactionEvents: Histogram;
   readonly inspectDuration: Histogram;
   readonly consumerLag: Gauge<'partition'>;
@@ -58,6 +62,19 @@ export function createProcessorMetrics(registry: Registry, knownRuleIds: Iterabl
     transactionDuration: new Histogram({
       name: 'sentinel_processor_transaction_duration_seconds',
       help: 'time from the first send of a transaction to its commit',
+      buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+      registers,
+    }),
+    transactionPhase: new Histogram({
+      name: 'sentinel_processor_transaction_phase_seconds',
+      help: 'time of each step of a transaction: send (AddPartitionsToTxn + produce, with retries), offsets (AddOffsetsToTxn + TxnOffsetCommit), commit (EndTxn)',
+      labelNames: ['phase'],
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+      registers,
+    }),
+    fetchToCommit: new Histogram({
+      name: 'sentinel_processor_fetch_to_commit_seconds',
+      help: 'time from a batch of packet events reaching the runtime to the commit of the transaction that holds its last event',
       buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
       registers,
     }),
