@@ -30,6 +30,7 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     'connect-rate': { type: 'string', default: '1000' },
     'connect-seconds': { type: 'string' },
+    'miss-rates': { type: 'string' },
     'per-process': { type: 'string', default: '17000' },
   },
 });
@@ -41,11 +42,23 @@ const connectSeconds = Number(values['connect-seconds'] ?? (quick ? 2 : 5));
 const perProcess = Math.min(Number(values['per-process']), 19_000);
 const loadProcesses = Math.max(1, Math.ceil(idleTarget / perProcess));
 const password = randomBytes(12).toString('base64url');
-const authDevices = connectRate * connectSeconds;
+const missRates = (values['miss-rates'] ?? (quick ? `${connectRate}` : `250,${connectRate}`))
+  .split(',')
+  .map(Number);
+/** Devices reconnecting in the cache-hit phase: each CONNECTs about once a second. */
+const hitDevices = Math.min(connectRate, quick ? 200 : 1000);
 
 const world = await openBenchWorld('connections');
 await world.addDevices(
-  Array.from({ length: authDevices }, (_, i) => `ca${i}`),
+  Array.from({ length: hitDevices }, (_, i) => `ch${i}`),
+  password,
+);
+// Every miss phase CONNECTs devices nothing has cached yet: a range of its own each.
+const missStarts = missRates.map((_, k) =>
+  missRates.slice(0, k).reduce((sum, r) => sum + r * connectSeconds, 0),
+);
+await world.addDevices(
+  Array.from({ length: missRates.reduce((sum, r) => sum + r * connectSeconds, 0) }, (_, i) => `cm${i}`),
   password,
 );
 await world.addDevices(
@@ -63,30 +76,40 @@ console.error(
   `connections: edge with ${workers} workers on ${edge.edgePort}; ${loadProcesses} load processes`,
 );
 
-// Auth under a fixed CONNECT rate: misses first (nothing cached), then the same devices as hits.
+// Auth under a fixed CONNECT rate. Hits: devices whose decision is cached (one warm-up CONNECT
+// each, at a rate the machine sustains), reconnecting about once a second each. Misses: devices
+// nothing has cached, each phase its own; the scrypt check of every miss is the cost measured.
 const connector = startBenchChild('connector-auth', new URL('./load/connector.js', import.meta.url));
-async function connectPhase(kind: 'miss' | 'hit') {
+async function connectPhase(
+  kind: 'miss' | 'hit',
+  rate: number,
+  prefix: string,
+  from: number,
+  distinct: number,
+) {
+  const before = await scrapeMetrics(edge.ingest.metricsPort);
   const result = await connector.request<ConnectRateResult>('connectRate', {
     target,
     localAddress: '127.0.0.9',
-    clientIdPrefix: 'ca',
-    from: 0,
-    count: authDevices,
+    clientIdPrefix: prefix,
+    from,
+    count: rate * connectSeconds,
+    distinct,
     password,
-    rate: connectRate,
+    rate,
     startAtUs: monotonicMicros() + 200_000,
   });
   const after = await scrapeMetrics(edge.ingest.metricsPort);
   const label = { result: kind === 'miss' ? 'allowed' : 'cache_hit' };
   const edgeQuantile = (q: number) =>
-    Math.round(histogramQuantile(after, 'sentinel_auth_duration_seconds', q, label) * 1e5) / 100;
+    Math.round(histogramQuantile(after, 'sentinel_auth_duration_seconds', q, label, before) * 1e5) / 100;
   const connack = summarise(mergeHistograms([result.connack]));
   console.error(
-    `connections: ${kind} at ${connectRate}/s: ${result.accepted}/${result.attempted} accepted, CONNACK P50 ${connack.p50Ms} P99 ${connack.p99Ms} ms`,
+    `connections: ${kind} at ${rate}/s: ${result.accepted}/${result.attempted} accepted, CONNACK P50 ${connack.p50Ms} P99 ${connack.p99Ms} ms`,
   );
   return {
     cache: kind,
-    rate: connectRate,
+    rate,
     attempted: result.attempted,
     accepted: result.accepted,
     failed: result.failed,
@@ -96,7 +119,22 @@ async function connectPhase(kind: 'miss' | 'hit') {
     edgeAuthDecisionMs: { p50: edgeQuantile(0.5), p99: edgeQuantile(0.99) },
   };
 }
-const auth = [await connectPhase('miss'), await connectPhase('hit')];
+await connector.request<OpenResult>('open', {
+  target,
+  localAddress: '127.0.0.9',
+  clientIdPrefix: 'ch',
+  from: 0,
+  count: hitDevices,
+  password,
+  concurrency: 20,
+});
+await connector.request('closeAll');
+const auth = [await connectPhase('hit', connectRate, 'ch', 0, hitDevices)];
+for (const [k, rate] of missRates.entries()) {
+  // Let the previous phase's queue drain: a miss phase beyond the machine leaves scrypt work behind.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  auth.push(await connectPhase('miss', rate, 'cm', missStarts[k]!, rate * connectSeconds));
+}
 await connector.stop();
 
 // Idle connections, in two halves: the RSS slope between them is the cost of one more connection.

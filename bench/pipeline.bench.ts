@@ -26,7 +26,7 @@ import { type BenchChild, startBenchChild } from './lib/child.js';
 import { type LatencySummary, mergeHistograms, monotonicMicros, summarise } from './lib/histogram.js';
 import type { MqttIdentity, MqttTarget } from './lib/mqtt-client.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
-import { treeCpuSeconds } from './lib/processes.js';
+import { platformPids, treeCpuSeconds } from './lib/processes.js';
 import {
   type PlainMosquitto,
   type SentinelPipeline,
@@ -59,7 +59,7 @@ const latencySeconds = Number(values['latency-seconds'] ?? (quick ? 3 : 10));
 const latencyRates = (values['latency-rates'] ?? (quick ? '100,1000' : '100,1000,5000'))
   .split(',')
   .map(Number);
-const ladderStart = Number(values['ladder-start'] ?? 1000);
+const ladderStart = Number(values['ladder-start'] ?? 250);
 const ladderMax = Number(values['ladder-max'] ?? (quick ? 4000 : 64000));
 const perDevice = Number(values['per-device']);
 const latencyBoundMs = Number(values['latency-bound-ms']);
@@ -100,8 +100,8 @@ interface Target {
   readonly name: 'sentinel' | 'direct';
   readonly publishers: BenchChild[];
   readonly subscriber: BenchChild;
-  /** Root pids whose CPU time is a stage's cost. */
-  readonly stages: Record<string, number>;
+  /** The processes (with their children) whose CPU time is a stage's cost. */
+  readonly stages: Record<string, number[]>;
   close(): Promise<void>;
 }
 
@@ -114,7 +114,7 @@ async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
   let subscribeTarget: MqttTarget;
   let subscriberIdentity: MqttIdentity;
   let identities: MqttIdentity[];
-  let stages: Record<string, number>;
+  let stages: Record<string, number[]>;
   if (name === 'sentinel') {
     world = await openBenchWorld('pipeline');
     await world.addDevices(ids, password);
@@ -124,10 +124,14 @@ async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
     const app = originCredentials(world.platform).app;
     subscriberIdentity = { clientId: `${world.id}-sink`, username: app.username, password: app.password };
     identities = ids.map((clientId) => ({ clientId: `${clientId}`, username: clientId, password }));
+    const platform = platformPids(world.platform.stateDir);
     stages = {
-      ingest: pipeline.ingest.process.pid!,
-      processors: pipeline.processors!.process.pid!,
-      bridge: pipeline.bridge!.process.pid!,
+      ingest: [pipeline.ingest.process.pid!],
+      processors: [pipeline.processors!.process.pid!],
+      bridge: [pipeline.bridge!.process.pid!],
+      // Three brokers with replication 3 on this one machine: the cluster's whole cost per event.
+      kafka: platform.kafka,
+      origin: platform.origin,
     };
   } else {
     mosquitto = await startPlainMosquitto();
@@ -135,7 +139,7 @@ async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
     subscribeTarget = publishTarget;
     subscriberIdentity = { clientId: 'direct-sink' };
     identities = ids.map((clientId) => ({ clientId }));
-    stages = { mosquitto: mosquitto.process.pid! };
+    stages = { mosquitto: [mosquitto.process.pid!] };
   }
   const subscriber = startBenchChild('subscriber', new URL('./load/subscriber.js', import.meta.url));
   await subscriber.request('connect', {
@@ -185,9 +189,8 @@ async function step(
   const P = target.publishers.length;
   const perPublisher = Math.round((rate * seconds) / P);
   await target.subscriber.request('expect', { run, expected: perPublisher * P });
-  const cpuBefore = Object.fromEntries(
-    Object.entries(target.stages).map(([k, pid]) => [k, treeCpuSeconds(pid)]),
-  );
+  const stageCpu = (pids: number[]) => pids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0);
+  const cpuBefore = Object.fromEntries(Object.entries(target.stages).map(([k, pids]) => [k, stageCpu(pids)]));
   const loadCpuBefore = target.publishers.reduce((sum, child) => sum + treeCpuSeconds(child.pid), 0);
   const startAtUs = monotonicMicros() + 300_000;
   const results = await Promise.all(
@@ -210,9 +213,9 @@ async function step(
   const sent = results.reduce((sum, r) => sum + r.sent, 0);
   const report = await target.subscriber.request<SubscriberReport>('report', { run, sent, quietMs });
   const cpuSeconds = Object.fromEntries(
-    Object.entries(target.stages).map(([k, pid]) => [
+    Object.entries(target.stages).map(([k, pids]) => [
       k,
-      Math.round((treeCpuSeconds(pid) - cpuBefore[k]!) * 100) / 100,
+      Math.round((stageCpu(pids) - cpuBefore[k]!) * 100) / 100,
     ]),
   );
   cpuSeconds.load =

@@ -149,8 +149,8 @@ export function summaryRows(
     }
     const cost = pipeline.eventsPerCpuSecond;
     rows.push([
-      'events per CPU-second: ingest / processors / bridge',
-      `${fmt(cost.ingest)} / ${fmt(cost.processors)} / ${fmt(cost.bridge)}`,
+      'events per CPU-second: ingest / processors / bridge / 3 Kafka brokers / origin',
+      `${fmt(cost.ingest)} / ${fmt(cost.processors)} / ${fmt(cost.bridge)} / ${fmt(cost.kafka)} / ${fmt(cost.origin)}`,
       `${fmt(cost.mosquitto)} (Mosquitto)`,
       '—',
       '—',

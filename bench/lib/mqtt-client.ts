@@ -127,6 +127,11 @@ export class BenchMqttClient {
     });
   }
 
+  /** PINGREQ: what an idle device sends within its Keep Alive so the server keeps the session. */
+  ping(): void {
+    if (!this.closed) this.socket.write(mqttPacket.generate({ cmd: 'pingreq' }));
+  }
+
   puback(messageId: number): void {
     this.socket.write(mqttPacket.generate({ cmd: 'puback', messageId }));
   }

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * CPU time and resident memory of a process and everything it started (an edge's cluster workers),
@@ -57,4 +58,20 @@ export function treeRssBytes(root: number): number {
     }
   }
   return total;
+}
+
+/** The local platform's broker and origin processes, from the pid files `sentinel stack up` writes. */
+export function platformPids(stateDir: string): { kafka: number[]; origin: number[] } {
+  const pidIn = (file: string): number[] => {
+    try {
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      return Number.isInteger(pid) && pid > 0 ? [pid] : [];
+    } catch {
+      return [];
+    }
+  };
+  return {
+    kafka: [1, 2, 3].flatMap((n) => pidIn(join(stateDir, 'kafka', `broker-${n}`, 'broker.pid'))),
+    origin: pidIn(join(stateDir, 'origin', 'mosquitto.pid')),
+  };
 }

@@ -29,6 +29,8 @@ export interface OpenResult {
 }
 
 export interface ConnectRateSpec extends DeviceRange {
+  /** CONNECT i uses device from + (i % distinct): a device reconnects every `distinct` CONNECTs. */
+  readonly distinct: number;
   readonly target: MqttTarget;
   readonly localAddress: string;
   readonly rate: number;
@@ -46,6 +48,18 @@ export interface ConnectRateResult {
 }
 
 const held: BenchMqttClient[] = [];
+/** Keep Alive of the held sessions; the edge caps it at 300 s by default and closes after 1.5x. */
+const keepaliveSeconds = 300;
+const pingEverySeconds = 120;
+let nextToPing = 0;
+// Held sessions behave like idle devices: each sends PINGREQ about every two minutes, spread evenly.
+setInterval(() => {
+  const perTick = Math.ceil(held.length / pingEverySeconds);
+  for (let i = 0; i < perTick && held.length > 0; i++) {
+    nextToPing = (nextToPing + 1) % held.length;
+    held[nextToPing]?.ping();
+  }
+}, 1000).unref();
 const idOf = (range: DeviceRange, i: number) => `${range.clientIdPrefix}${range.from + i}`;
 
 async function open(spec: OpenSpec): Promise<OpenResult> {
@@ -61,7 +75,7 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
           await BenchMqttClient.connect(
             spec.target,
             { clientId, username: clientId, password: spec.password },
-            { localAddress: spec.localAddress, keepaliveSeconds: 900, timeoutMs: 60_000 },
+            { localAddress: spec.localAddress, keepaliveSeconds, timeoutMs: 60_000 },
           ),
         );
       } catch (error) {
@@ -85,7 +99,7 @@ async function connectRate(spec: ConnectRateSpec): Promise<ConnectRateResult> {
     const scheduledUs = spec.startAtUs + i * intervalUs;
     const waitMs = (scheduledUs - monotonicMicros()) / 1000;
     if (waitMs > 1) await new Promise((resolve) => setTimeout(resolve, waitMs));
-    const clientId = idOf(spec, i);
+    const clientId = idOf(spec, i % spec.distinct);
     attempts.push(
       BenchMqttClient.connect(
         spec.target,

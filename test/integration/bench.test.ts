@@ -88,11 +88,11 @@ describe('sentinel bench --quick', () => {
     assert.ok(bench.scenarios.pipeline.throughput.every((t) => t.steps.length > 0));
   });
 
-  it('measures CONNECT auth on misses then hits, and holds the idle connections it opened', () => {
+  it('measures CONNECT auth on cache hits then misses, and holds the idle connections it opened', () => {
     const { auth, idle } = bench.scenarios.connections;
     assert.deepEqual(
       auth.map((a) => a.cache),
-      ['miss', 'hit'],
+      ['hit', 'miss'],
     );
     for (const a of auth) {
       assert.equal(a.accepted, a.attempted, `${a.cache}: every CONNECT accepted`);
