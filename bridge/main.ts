@@ -3,6 +3,7 @@ import { type ConfigSources, loadConfig } from '../lib/config.js';
 import { resolveEndpoints } from '../lib/endpoints.js';
 import { describeError, SentinelError } from '../lib/errors.js';
 import { createKafka } from '../lib/kafka/client.js';
+import { kafkaSecurityOf } from '../lib/kafka/security.js';
 import { describeTopics, topicNames } from '../lib/kafka/topics.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { type ServiceHttp, startServiceHttp } from '../lib/service/http.js';
@@ -93,6 +94,7 @@ export async function startBridge(sources: ConfigSources = {}, logger?: Logger):
       brokers: endpoints.kafkaBrokers,
       clientId: `sentinel-bridge-${instanceId}`,
       logger: log,
+      security: kafkaSecurityOf(config),
     });
     const admin = kafka.admin();
     await admin.connect();

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { type ConfigOf, settings } from '../lib/config.js';
+import { kafkaSecuritySchema } from '../lib/kafka/security.js';
 
 /**
  * Settings of `sentinel bridge`. The origin defaults to the local platform's Mosquitto (its WebSocket
@@ -7,6 +8,7 @@ import { type ConfigOf, settings } from '../lib/config.js';
  * started beside `sentinel stack up` needs no configuration.
  */
 export const bridgeSchema = {
+  ...kafkaSecuritySchema,
   originUrl: settings.string(
     'SENTINEL_BRIDGE_ORIGIN_URL',
     '',
