@@ -75,7 +75,9 @@ const matrix = (values.matrix ?? (quick ? 'qos1-100' : 'qos0-100,qos1-100,qos0-4
     return { qos: Number(qos) as 0 | 1, payloadBytes: Number(bytes) };
   });
 const targets = values.targets.split(',') as Array<'sentinel' | 'direct'>;
-const quietMs = quick ? 3000 : 5000;
+// How long a step waits with nothing arriving before it counts the rest as lost (it returns at once
+// when everything arrived): longer than a consumer-group rebalance.
+const quietMs = 10_000;
 const deviceCount = Math.ceil(Math.max(ladderMax, ...latencyRates) / perDevice);
 const password = randomBytes(12).toString('base64url');
 
