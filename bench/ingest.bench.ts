@@ -9,12 +9,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import mqttPacket, { type Packet } from 'mqtt-packet';
+import mqttPacket from 'mqtt-packet';
 import { kafkaBootstrap, projectRoot, registryUrl } from '../lib/stack/settings.js';
+import { BenchMqttClient } from './lib/mqtt-client.js';
 import { openBenchWorld } from './support.js';
 
 const { values } = parseArgs({
@@ -107,45 +107,14 @@ async function heapUsedBytes(): Promise<number> {
   return Number(/^nodejs_heap_size_used_bytes\{[^}]*\} (\S+)$/m.exec(text)?.[1] ?? 0);
 }
 
-interface Device {
-  readonly socket: Socket;
-  readonly packets: Packet[];
-  onPacket?: (packet: Packet) => void;
-}
+type Device = BenchMqttClient;
 
-async function connectDevice(clientId: string, sourceAddress = '127.0.0.1'): Promise<Device> {
-  const socket = createConnection({ host: '127.0.0.1', port: edgePort, localAddress: sourceAddress });
-  socket.setNoDelay(true);
-  const parser = mqttPacket.parser({ protocolVersion: 4 });
-  const device: Device = { socket, packets: [] };
-  parser.on('packet', (packet: Packet) =>
-    device.onPacket ? device.onPacket(packet) : device.packets.push(packet),
+const connectDevice = (clientId: string, sourceAddress = '127.0.0.1'): Promise<Device> =>
+  BenchMqttClient.connect(
+    { host: '127.0.0.1', port: edgePort },
+    { clientId, username: clientId, password },
+    { localAddress: sourceAddress },
   );
-  socket.on('data', (chunk) => parser.parse(chunk));
-  socket.on('error', () => undefined);
-  await once(socket, 'connect');
-  socket.write(
-    mqttPacket.generate({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clean: true,
-      keepalive: 300,
-      clientId,
-      username: clientId,
-      password: Buffer.from(password),
-    }),
-  );
-  await new Promise<void>((resolve, reject) => {
-    device.onPacket = (packet) => {
-      if (packet.cmd !== 'connack') return;
-      delete device.onPacket;
-      if (packet.returnCode === 0) resolve();
-      else reject(new Error(`${clientId}: CONNACK ${packet.returnCode}`));
-    };
-  });
-  return device;
-}
 
 const payload = Buffer.alloc(100, 'x');
 
