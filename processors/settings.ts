@@ -69,7 +69,7 @@ export const processorsSchema = {
   ),
   concurrency: settings.int(
     'SENTINEL_PROCESSORS_CONCURRENCY',
-    4,
+    12,
     'input partitions processed at the same time (the partitions of a group share its transactions)',
     { min: 1, max: 1000, unit: 'partitions' },
   ),
