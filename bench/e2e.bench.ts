@@ -336,6 +336,7 @@ const timedSeries = [
   'sentinel_processor_fetch_to_commit_seconds',
   'sentinel_processor_transaction_duration_seconds',
   'sentinel_processor_transaction_events',
+  'sentinel_processor_transaction_partitions',
   'sentinel_bridge_puback_latency_seconds',
 ];
 function meansBetween(

@@ -5,7 +5,7 @@
  * then the processor starts and the clock runs until the group's committed offsets reach the end.
  *
  *   node dist/bench/processors.bench.js [--events 200000] [--devices 2000] [--partitions 12]
- *                                       [--batch 2000] [--concurrency 4]
+ *                                       [--batch 2000] [--concurrency 12]
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -28,7 +28,7 @@ const { values } = parseArgs({
     devices: { type: 'string', default: '2000' },
     partitions: { type: 'string', default: '12' },
     batch: { type: 'string', default: '2000' },
-    concurrency: { type: 'string', default: '4' },
+    concurrency: { type: 'string', default: '12' },
   },
 });
 const total = Number(values.events);

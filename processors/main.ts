@@ -13,6 +13,7 @@ import { type Policy, policyFromText } from './policy/policy.js';
 import { changelogTopicName, ensureChangelogTopic } from './runtime/changelog.js';
 import { KafkaRuntime } from './runtime/kafka.js';
 import { createProcessorMetrics } from './runtime/metrics.js';
+import { resolveGroupCount } from './runtime/partition-groups.js';
 import { RUNTIME_RULES } from './runtime/records.js';
 import type { ProcessorsConfig } from './settings.js';
 import { ANOMALY_RULES } from './steps/anomaly.js';
@@ -115,9 +116,11 @@ export async function startProcessors(
 
   const admin = kafka.admin();
   await admin.connect();
+  let partitionGroups: number;
   try {
-    await describeTopics(admin, [topics.packets, topics.verdicts, topics.approved]);
+    const [packets] = await describeTopics(admin, [topics.packets, topics.verdicts, topics.approved]);
     await ensureChangelogTopic(admin, changelogTopic, topics.packets);
+    partitionGroups = resolveGroupCount(config.partitionGroups, packets?.partitions ?? 0);
   } finally {
     await admin.disconnect();
   }
@@ -141,6 +144,7 @@ export async function startProcessors(
     createSteps: () => buildTopology({ policy, rules }, chain),
     groupId: config.groupId,
     transactionalIdPrefix: config.groupId,
+    partitionGroups,
     batchSize: config.batchSize,
     batchMaxMs: config.batchMaxMs,
     concurrency: config.concurrency,
@@ -173,6 +177,7 @@ export async function startProcessors(
       input: topics.packets,
       outputs: [topics.verdicts, topics.approved, changelogTopic],
       chain,
+      partitionGroups,
       mode: policy.mode,
       rules: rules.length,
       metrics: `http://${config.metricsHost}:${http.port}/metrics`,

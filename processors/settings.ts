@@ -69,9 +69,15 @@ export const processorsSchema = {
   ),
   concurrency: settings.int(
     'SENTINEL_PROCESSORS_CONCURRENCY',
-    4,
-    'input partitions processed at the same time (each has its own transactional producer)',
+    12,
+    'input partitions processed at the same time (the partitions of a group share its transactions)',
     { min: 1, max: 1000, unit: 'partitions' },
+  ),
+  partitionGroups: settings.int(
+    'SENTINEL_PROCESSORS_PARTITION_GROUPS',
+    0,
+    'partition groups: input partition p is in group p % groups; a group is owned by one instance and its ready partitions commit in one transaction; 0 means one group per 4 partitions. Every instance of a consumer group must resolve to the same count, and at most that many instances get work',
+    { min: 0, max: 10_000, unit: 'groups' },
   ),
   sessionTimeoutMs: settings.int(
     'SENTINEL_PROCESSORS_SESSION_TIMEOUT_MS',

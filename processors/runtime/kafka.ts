@@ -23,7 +23,11 @@ import type { AnyStep } from '../step.js';
 import { memoryStoreFactory, type StateStore } from '../stores/state-store.js';
 import { ChainRunner } from './chain.js';
 import { readPartitionsToEnd } from './changelog.js';
+import { fenceTransactionalId, initTransactionalProducer } from './fencing.js';
+import { partitionGroupAssigner } from './group-assigner.js';
+import { GroupCommitter } from './group-commit.js';
 import type { ProcessorMetrics } from './metrics.js';
+import { byGroup, groupOf, groupTransactionalIds, legacyTransactionalIds } from './partition-groups.js';
 import {
   changelogKey,
   inspectionErrorVerdict,
@@ -37,32 +41,35 @@ import {
 /**
  * The production runtime: the same ChainRunner as the memory driver, on Kafka, exactly once.
  *
- * Each assigned input partition is a task (Kafka Streams' idea): its own chain and state stores, and
- * its own transactional producers (two, used in turn: see `producersPerPartition`) whose
- * transactional ids name the partition, not the instance (`<prefix>-<packets topic>-<partition>`
- * and `...<partition>.1`). kafkajs cannot send the consumer group generation with
- * the offsets (KIP-447), so fencing has to come from the transactional id: whoever takes a partition
- * initialises that id, which bumps its epoch, fences the previous owner (a zombie that missed the
- * rebalance) and settles its open transaction. Only then does the new owner read the committed
- * offset and the state, so both reflect exactly the transactions that won.
+ * The input partitions are divided into fixed partition groups (partition-groups.ts); the consumer
+ * group's assigner (group-assigner.ts) gives each group whole to one instance. An owned group is a
+ * task: one chain and state stores per partition, and the group's transactional producers (two,
+ * used in turn: see `producersPerGroup`) whose ids name the group, not the instance. kafkajs cannot
+ * send the consumer group generation with the offsets (KIP-447), so fencing comes from the
+ * transactional ids: whoever takes a group initialises its ids, which bumps their epochs, fences
+ * the previous owner (a zombie that missed the rebalance) and settles its open transaction. Only
+ * then does the new owner read the committed offsets and the state of the group's partitions.
  *
- * Per transaction: verdicts, approved PUBLISHes, the changed state entries (to the changelog
- * partition of the input partition) and the next input offset. If a transaction fails the task is
- * dropped, in-memory state included, and rebuilt from the log on the next batch.
+ * Per transaction, for every partition of the group that has a chunk ready (group-commit.ts):
+ * verdicts, approved PUBLISHes, the changed state entries (to the changelog partition of the input
+ * partition) and the next input offset. If a transaction fails the whole group is dropped,
+ * in-memory state included, and rebuilt from the log on its next batch.
  */
 export interface KafkaRuntimeOptions {
   readonly kafka: Kafka;
   readonly catalog: SchemaCatalog;
   readonly topics: TopicNames;
   readonly changelogTopic: string;
-  /** A fresh chain per partition task. */
+  /** A fresh chain per partition. */
   readonly createSteps: () => readonly AnyStep[];
   readonly groupId: string;
-  /** Transactional ids are `<prefix>-<packets topic>-<partition>`; every instance of a group must share it. */
+  /** Transactional ids are `<prefix>-<packets topic>-g<group>of<groups>`; every instance of a group must share it. */
   readonly transactionalIdPrefix: string;
-  /** Events per transaction at most. */
+  /** Partition groups: partition p belongs to group p % partitionGroups. Every instance must agree. */
+  readonly partitionGroups: number;
+  /** Events per partition per transaction at most. */
   readonly batchSize: number;
-  /** A transaction is cut after this long of inspection, whatever its size, in ms. */
+  /** A partition's chunk is cut after this long of inspection, whatever its size, in ms. */
   readonly batchMaxMs: number;
   /** Partitions processed at the same time. */
   readonly concurrency: number;
@@ -80,27 +87,36 @@ export interface KafkaRuntimeOptions {
   readonly onFatal?: (err: Error) => void;
 }
 
-interface PartitionTask {
+/** One input partition of an owned group. */
+interface PartitionState {
   readonly partition: number;
-  /** The partition's transactional producers, used in turn (see `producersPerPartition`). */
-  readonly producers: readonly Producer[];
-  /** Transactions committed so far; picks the producer of the next one. */
-  turn: number;
   readonly runner: ChainRunner;
   /** Next input offset to process: everything before it is committed together with its outputs. */
   position: bigint;
+}
+
+/** An owned partition group: its partitions, its producers, its transactions. */
+interface GroupTask {
+  readonly group: number;
+  readonly partitions: ReadonlyMap<number, PartitionState>;
+  /** The group's transactional producers, used in turn (see `producersPerGroup`). */
+  readonly producers: readonly Producer[];
+  /** Transactions committed so far; picks the producer of the next one. */
+  turn: number;
   /** Revoked or failed: never commits again. */
   retired: boolean;
-  inFlight: Promise<void> | null;
+  readonly committer: GroupCommitter<Contribution>;
 }
 
-/** A task being built (fenced and restored) or built. */
+/** A group task being built (fenced and restored) or built. */
 interface TaskSlot {
-  readonly pending: Promise<PartitionTask>;
-  settled: PartitionTask | null;
+  /** The partitions the task is built for (all assigned partitions of the group). */
+  readonly partitions: readonly number[];
+  readonly pending: Promise<GroupTask>;
+  settled: GroupTask | null;
 }
 
-/** What one transaction carries, and the counts published once it commits. */
+/** What one partition's chunk adds to a transaction, and the counts published once it commits. */
 interface Chunk {
   readonly end: number;
   readonly verdicts: Message[];
@@ -109,43 +125,37 @@ interface Chunk {
   readonly packetTypes: string[];
 }
 
+/** One partition's share of a group transaction. */
+interface Contribution {
+  readonly partition: number;
+  readonly chunk: Chunk;
+  readonly changelog: Message[];
+  readonly nextOffset: bigint;
+}
+
 /**
- * Transactional producers per input partition, used in turn.
+ * Transactional producers per partition group, used in turn.
  *
  * EndTxn returns once the coordinator has logged the decision (PrepareCommit); the commit markers
  * are written to the transaction's partitions after that, and until they are, the next
- * AddPartitionsToTxn of the same transactional id is refused with CONCURRENT_TRANSACTIONS. With
- * one producer per partition almost every transaction of a busy partition began with that refusal:
- * kafkajs then refreshes metadata and retries after its backoff (300 ms by default), which was most
- * of the end-to-end latency, and the retries themselves loaded the brokers. With two ids the next
- * transaction uses the other one, whose markers were written a whole transaction ago.
+ * AddPartitionsToTxn of the same transactional id is refused with CONCURRENT_TRANSACTIONS (kafkajs
+ * then refreshes metadata and backs off). With two ids the next transaction uses the other one,
+ * whose markers were written a whole transaction ago.
  *
- * Exactly once still holds: a transaction starts only after the previous one's EndTxn succeeded,
- * i.e. after its commit is decided (the markers follow whatever happens), so a transaction never
- * builds on outputs or state that could still be aborted; records stay in offset order in every
- * partition. Fencing takes both ids: a new owner initialises both before it reads offsets and state.
+ * Exactly once still holds: a group's transactions never overlap (group-commit.ts) and one starts
+ * only after the previous one's EndTxn succeeded, i.e. after its commit is decided, so a
+ * transaction never builds on outputs or state that could still be aborted; records stay in offset
+ * order in every partition. Fencing takes both ids: a new owner initialises both before it reads
+ * offsets and state.
  */
-const producersPerPartition = 2;
-
-/**
- * Retries of the transactional producers. kafkajs has one backoff for every retriable error; the
- * first retry is short because the usual one is CONCURRENT_TRANSACTIONS (markers still being
- * written, see above), which the Java client retries after 20 ms; later ones grow (x2, capped), so
- * a broker failure still backs off. Retries stay unlimited, as kafkajs requires of an idempotent
- * producer.
- */
-const transactionalRetry = {
-  initialRetryTime: 20,
-  multiplier: 2,
-  maxRetryTime: 5_000,
-  retries: Number.MAX_SAFE_INTEGER,
-} as const;
+const producersPerGroup = 2;
 
 export class KafkaRuntime {
   private readonly options: KafkaRuntimeOptions;
   private readonly now: () => number;
   private readonly admin: Admin;
   private consumer: Consumer | null = null;
+  /** Group tasks by group number. */
   private readonly tasks = new Map<number, TaskSlot>();
   private assigned = new Set<number>();
   private joined = false;
@@ -163,6 +173,9 @@ export class KafkaRuntime {
     await this.admin.connect();
     const consumer = o.kafka.consumer({
       groupId: o.groupId,
+      // Whole partition groups per member; a member with another group count (or the per-partition
+      // version) has no protocol in common with this one and is refused by the broker.
+      partitionAssigners: [partitionGroupAssigner(o.partitionGroups)],
       sessionTimeout: o.sessionTimeoutMs,
       rebalanceTimeout: Math.max(o.sessionTimeoutMs, 60_000),
       heartbeatInterval: Math.max(500, Math.floor(o.sessionTimeoutMs / 6)),
@@ -176,7 +189,24 @@ export class KafkaRuntime {
       this.onAssignment(payload.memberAssignment[o.topics.packets] ?? []);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      o.log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+      const inconsistent = /INCONSISTENT_GROUP_PROTOCOL|incompatible with those of existing members/.test(
+        `${(payload.error as { type?: string }).type ?? ''} ${payload.error.message}`,
+      );
+      o.log.error(
+        {
+          err: payload.error,
+          restart: payload.restart,
+          ...(inconsistent
+            ? {
+                hint:
+                  `the group ${o.groupId} has members that divide the partitions differently ` +
+                  `(another SENTINEL_PROCESSORS_PARTITION_GROUPS, or the per-partition version): ` +
+                  'stop them before starting this one',
+              }
+            : {}),
+        },
+        'consumer crashed',
+      );
       if (!payload.restart) {
         this.failed = payload.error;
         o.onFatal?.(payload.error);
@@ -195,7 +225,7 @@ export class KafkaRuntime {
   /** Ready: in the group, not failed, and every assigned partition restored. */
   async isReady(): Promise<boolean> {
     if (!this.joined || this.failed) return false;
-    for (const p of this.assigned) if (!this.tasks.get(p)?.settled) return false;
+    for (const p of this.assigned) if (!this.tasks.get(this.groupOf(p))?.settled) return false;
     return true;
   }
 
@@ -205,11 +235,11 @@ export class KafkaRuntime {
 
   /** The state stores of an assigned partition (for tests and diagnostics). */
   async stores(partition: number): Promise<ReadonlyMap<string, StateStore<unknown>> | undefined> {
-    const slot = this.tasks.get(partition);
-    return slot ? (await slot.pending).runner.stores : undefined;
+    const slot = this.tasks.get(this.groupOf(partition));
+    return slot ? (await slot.pending).partitions.get(partition)?.runner.stores : undefined;
   }
 
-  /** Leaves the group after the transaction in hand commits, then closes the producers. */
+  /** Leaves the group after the transactions in hand commit, then closes the producers. */
   async stop(): Promise<void> {
     await this.consumer?.disconnect();
     const slots = [...this.tasks.values()];
@@ -218,77 +248,87 @@ export class KafkaRuntime {
     await this.admin.disconnect().catch(() => undefined);
   }
 
-  /** Producer 0 keeps the id of the single-producer scheme (`<prefix>-<packets>-<p>`); the others add `.<n>`. */
-  private transactionalId(partition: number, index: number): string {
-    const id = `${this.options.transactionalIdPrefix}-${this.options.topics.packets}-${partition}`;
-    return index === 0 ? id : `${id}.${index}`;
+  private groupOf(partition: number): number {
+    return groupOf(partition, this.options.partitionGroups);
   }
 
   private onAssignment(partitions: readonly number[]): void {
     const o = this.options;
     this.assigned = new Set(partitions);
     o.metrics.assignedPartitions.set(partitions.length);
-    for (const [p, slot] of this.tasks) {
-      if (this.assigned.has(p)) continue;
-      this.tasks.delete(p);
-      o.metrics.consumerLag.remove(String(p));
+    const groups = byGroup(partitions, o.partitionGroups);
+    for (const [g, slot] of this.tasks) {
+      const now = groups.get(g);
+      if (now && sameList(now, slot.partitions)) continue;
+      this.tasks.delete(g);
+      for (const p of slot.partitions) if (!this.assigned.has(p)) o.metrics.consumerLag.remove(String(p));
       void this.retire(slot.pending);
     }
-    const missing = partitions.filter((p) => !this.tasks.has(p));
-    o.log.info({ partitions, restoring: missing }, 'partitions assigned');
+    const missing = [...groups].filter(([g]) => !this.tasks.has(g));
+    o.log.info(
+      { partitions, groups: [...groups.keys()], restoring: missing.map(([g]) => g) },
+      'partitions assigned',
+    );
     if (missing.length > 0) this.startBuild(missing);
   }
 
-  /** Builds the tasks of several partitions together: one restore read serves them all. */
-  private startBuild(partitions: readonly number[]): void {
-    const all = this.buildTasks(partitions);
-    for (const p of partitions) {
+  /** Builds several group tasks together: one restore read serves them all. */
+  private startBuild(groups: ReadonlyArray<readonly [number, readonly number[]]>): void {
+    const all = this.buildTasks(groups);
+    for (const [g, partitions] of groups) {
       const pending = all.then((built) => {
-        const task = built.get(p);
-        if (!task) throw new Error(`partition ${p} was not built`);
+        const task = built.get(g);
+        if (!task) throw new Error(`partition group ${g} was not built`);
         return task;
       });
-      const slot: TaskSlot = { pending, settled: null };
+      const slot: TaskSlot = { partitions, pending, settled: null };
       pending.then(
         (task) => {
           slot.settled = task;
         },
         (err: unknown) => {
           this.options.log.error(
-            { err, partition: p },
-            'could not take over partition; retrying on its next batch',
+            { err, group: g, partitions },
+            'could not take over partition group; retrying on its next batch',
           );
-          if (this.tasks.get(p) === slot) this.tasks.delete(p);
+          if (this.tasks.get(g) === slot) this.tasks.delete(g);
         },
       );
-      this.tasks.set(p, slot);
+      this.tasks.set(g, slot);
     }
   }
 
-  private async buildTasks(partitions: readonly number[]): Promise<Map<number, PartitionTask>> {
+  private async buildTasks(
+    groups: ReadonlyArray<readonly [number, readonly number[]]>,
+  ): Promise<Map<number, GroupTask>> {
     const o = this.options;
     const started = performance.now();
+    const partitions = groups.flatMap(([, owned]) => owned);
     const producers = new Map<number, Producer[]>();
     try {
-      // Initialising the transactional ids is the fence: it must happen before offsets and state are read.
-      await Promise.all(
-        partitions.flatMap((p) => {
+      // The fence, before offsets and state are read: the group's ids, and the per-partition ids of
+      // the previous version so that an instance of it that missed the upgrade cannot commit.
+      await Promise.all([
+        ...groups.flatMap(([g]) => {
           const own: Producer[] = [];
-          producers.set(p, own);
-          return Array.from({ length: producersPerPartition }, async (_, index) => {
-            const producer = o.kafka.producer({
-              transactionalId: this.transactionalId(p, index),
-              idempotent: true,
-              maxInFlightRequests: 1,
-              transactionTimeout: o.transactionTimeoutMs,
-              allowAutoTopicCreation: false,
-              retry: transactionalRetry,
-            });
-            own[index] = producer;
-            await producer.connect();
+          producers.set(g, own);
+          const ids = groupTransactionalIds(
+            o.transactionalIdPrefix,
+            o.topics.packets,
+            g,
+            o.partitionGroups,
+            producersPerGroup,
+          );
+          return ids.map(async (id, index) => {
+            own[index] = await initTransactionalProducer(o.kafka, id, o.transactionTimeoutMs);
           });
         }),
-      );
+        ...partitions.flatMap((p) =>
+          legacyTransactionalIds(o.transactionalIdPrefix, o.topics.packets, p).map((id) =>
+            fenceTransactionalId(o.kafka, id, o.transactionTimeoutMs),
+          ),
+        ),
+      ]);
       const committed = new Map<number, bigint>();
       const [fetched] = await this.admin.fetchOffsets({ groupId: o.groupId, topics: [o.topics.packets] });
       for (const { partition, offset } of fetched?.partitions ?? []) {
@@ -312,23 +352,32 @@ export class KafkaRuntime {
       });
       o.metrics.restoredRecords.inc(restored);
       o.metrics.restoreDuration.observe((performance.now() - started) / 1000);
-      const built = new Map<number, PartitionTask>();
-      for (const p of partitions) {
-        const runner = runners.get(p) as ChainRunner;
-        built.set(p, {
-          partition: p,
-          producers: producers.get(p) as Producer[],
+      const built = new Map<number, GroupTask>();
+      for (const [g, owned] of groups) {
+        const states = new Map<number, PartitionState>();
+        for (const p of owned) {
+          const runner = runners.get(p) as ChainRunner;
+          states.set(p, { partition: p, runner, position: committed.get(p) ?? 0n });
+          o.onRestored?.(p, runner.stores);
+        }
+        const task: GroupTask = {
+          group: g,
+          partitions: states,
+          producers: producers.get(g) as Producer[],
           turn: 0,
-          runner,
-          position: committed.get(p) ?? 0n,
           retired: false,
-          inFlight: null,
-        });
-        o.onRestored?.(p, runner.stores);
+          committer: new GroupCommitter((items) => this.commit(task, items)),
+        };
+        built.set(g, task);
       }
       o.log.info(
-        { partitions, restoredRecords: restored, ms: Math.round(performance.now() - started) },
-        'partitions restored',
+        {
+          groups: groups.map(([g]) => g),
+          partitions,
+          restoredRecords: restored,
+          ms: Math.round(performance.now() - started),
+        },
+        'partition groups restored',
       );
       return built;
     } catch (err) {
@@ -339,20 +388,32 @@ export class KafkaRuntime {
     }
   }
 
-  private async retire(pending: Promise<PartitionTask>): Promise<void> {
+  private async retire(pending: Promise<GroupTask>): Promise<void> {
     const task = await pending.catch(() => null);
     if (!task) return;
     task.retired = true;
-    await task.inFlight?.catch(() => undefined);
-    task.runner.close();
+    await task.committer.close();
+    for (const state of task.partitions.values()) state.runner.close();
     await Promise.all(task.producers.map((producer) => producer.disconnect().catch(() => undefined)));
   }
 
-  /** The task of an assigned partition, built (fenced and restored) if need be; null when not ours. */
-  private async taskFor(partition: number, heartbeat: () => Promise<void>): Promise<PartitionTask | null> {
+  /** A failed transaction: the group never commits again and is rebuilt from the log on its next batch. */
+  private drop(task: GroupTask): void {
+    if (this.tasks.get(task.group)?.settled === task) this.tasks.delete(task.group);
+    if (task.retired) return;
+    task.retired = true;
+    void this.retire(Promise.resolve(task));
+  }
+
+  /** The task of an assigned partition's group, built (fenced and restored) if need be; null when not ours. */
+  private async taskFor(partition: number, heartbeat: () => Promise<void>): Promise<GroupTask | null> {
     if (!this.assigned.has(partition)) return null;
-    if (!this.tasks.has(partition)) this.startBuild([partition]);
-    const pending = (this.tasks.get(partition) as TaskSlot).pending;
+    const g = this.groupOf(partition);
+    if (!this.tasks.has(g)) {
+      const owned = [...this.assigned].filter((p) => this.groupOf(p) === g).sort((a, b) => a - b);
+      this.startBuild([[g, owned]]);
+    }
+    const pending = (this.tasks.get(g) as TaskSlot).pending;
     // A restore can outlast the session timeout; heartbeats keep the membership meanwhile.
     const timer = setInterval(
       () => void heartbeat().catch(() => undefined),
@@ -371,9 +432,10 @@ export class KafkaRuntime {
     const o = this.options;
     const fetchedAt = performance.now();
     const task = await this.taskFor(batch.partition, heartbeat);
-    if (!task) return;
-    // Below the task's position: committed already, by this task before a rejoin or by a previous owner.
-    const messages = batch.messages.filter((m) => BigInt(m.offset) >= task.position);
+    const state = task?.partitions.get(batch.partition);
+    if (!task || !state) return;
+    // Below the partition's position: committed already, by this task before a rejoin or by a previous owner.
+    const messages = batch.messages.filter((m) => BigInt(m.offset) >= state.position);
     if (messages.length === 0) {
       const last = batch.messages.at(-1);
       if (last) resolveOffset(last.offset);
@@ -381,23 +443,37 @@ export class KafkaRuntime {
     }
     let start = 0;
     while (start < messages.length) {
-      // Stopping or rebalancing: the transaction in hand has committed; leave the rest for the next owner.
+      // Stopping or rebalancing: what was submitted has committed; leave the rest for the next owner.
       if (!isRunning() || isStale() || task.retired) return;
-      const chunk = await this.inspect(task, batch, messages, start);
+      // Announced before inspection: the group's next transaction waits for this chunk.
+      const ticket = task.committer.begin();
+      let chunk: Chunk;
+      try {
+        chunk = await this.inspect(state.runner, batch, messages, start);
+      } catch (err) {
+        ticket.abandon();
+        throw err;
+      }
       const last = messages[chunk.end - 1] as KafkaMessage;
       // After the last message, also skip the transaction markers that end the fetched records.
       const next = chunk.end === messages.length ? BigInt(batch.lastOffset()) + 1n : BigInt(last.offset) + 1n;
-      if (!(await this.commit(task, chunk, next))) {
-        if (this.tasks.get(task.partition)?.settled === task) this.tasks.delete(task.partition);
-        task.retired = true;
-        void this.retire(Promise.resolve(task));
+      const changelog = takeChangelog(state);
+      // Joins the group's next transaction, with the chunks of its other partitions ready by then.
+      const committed = await ticket.submit({
+        partition: state.partition,
+        chunk,
+        changelog,
+        nextOffset: next,
+      });
+      if (!committed) {
+        this.drop(task);
         return;
       }
-      task.position = next;
+      state.position = next;
       o.metrics.fetchToCommit.observe((performance.now() - fetchedAt) / 1000);
       resolveOffset(last.offset);
       const lag = BigInt(batch.highWatermark) - next;
-      o.metrics.consumerLag.set({ partition: String(task.partition) }, Number(lag < 0n ? 0n : lag));
+      o.metrics.consumerLag.set({ partition: String(state.partition) }, Number(lag < 0n ? 0n : lag));
       start = chunk.end;
       await heartbeat();
     }
@@ -405,7 +481,7 @@ export class KafkaRuntime {
 
   /** Runs events from `start` through the chain until the chunk is full (count or time). */
   private async inspect(
-    task: PartitionTask,
+    runner: ChainRunner,
     batch: Batch,
     messages: readonly KafkaMessage[],
     start: number,
@@ -442,7 +518,7 @@ export class KafkaRuntime {
       packetTypes.push(record.packetType);
       const t0 = performance.now();
       try {
-        const output = task.runner.process(toInspectedEvent(record), packetRef, this.now);
+        const output = runner.process(toInspectedEvent(record), packetRef, this.now);
         o.metrics.inspectDuration.observe((performance.now() - t0) / 1000);
         for (const verdict of output.verdicts) {
           const value = toVerdictRecord(verdict, record);
@@ -465,30 +541,34 @@ export class KafkaRuntime {
     return { end: i, verdicts, approved, verdictRecords, packetTypes };
   }
 
-  /** One transaction: outputs, changelog, offset. False when it did not commit (the task is then dropped). */
-  private async commit(task: PartitionTask, chunk: Chunk, nextOffset: bigint): Promise<boolean> {
+  /**
+   * One transaction for the chunks of several partitions of a group: their outputs, their
+   * changelog entries and their next offsets. False when it did not commit (the group is then dropped).
+   */
+  private async commit(task: GroupTask, items: readonly Contribution[]): Promise<boolean> {
     const o = this.options;
-    const changelog: Message[] = [];
-    for (const store of task.runner.stores.values()) {
-      for (const change of store.takeChanges()) {
-        changelog.push({
-          key: changelogKey(store.name, change.key),
-          value: change.value,
-          partition: task.partition,
-        });
-      }
+    if (task.retired) return false;
+    const verdicts = items.flatMap((item) => item.chunk.verdicts);
+    const approved = items.flatMap((item) => item.chunk.approved);
+    const changelog = items.flatMap((item) => item.changelog);
+    const offsets = new Map<number, bigint>();
+    for (const item of items) {
+      const previous = offsets.get(item.partition);
+      if (previous === undefined || item.nextOffset > previous) offsets.set(item.partition, item.nextOffset);
     }
-    const topicMessages = [{ topic: o.topics.verdicts, messages: chunk.verdicts }];
-    if (chunk.approved.length > 0) topicMessages.push({ topic: o.topics.approved, messages: chunk.approved });
+    const events = items.reduce((sum, item) => sum + item.chunk.packetTypes.length, 0);
+    const topicMessages = [];
+    if (verdicts.length > 0) topicMessages.push({ topic: o.topics.verdicts, messages: verdicts });
+    if (approved.length > 0) topicMessages.push({ topic: o.topics.approved, messages: approved });
     if (changelog.length > 0) topicMessages.push({ topic: o.changelogTopic, messages: changelog });
     const started = performance.now();
     let transaction: Transaction | null = null;
     const phase = o.metrics.transactionPhase;
-    const work = (async () => {
+    try {
       const producer = task.producers[task.turn % task.producers.length] as Producer;
       transaction = await producer.transaction();
       let mark = performance.now();
-      await transaction.sendBatch({ topicMessages, acks: -1 });
+      if (topicMessages.length > 0) await transaction.sendBatch({ topicMessages, acks: -1 });
       phase.observe({ phase: 'send' }, (performance.now() - mark) / 1000);
       mark = performance.now();
       await transaction.sendOffsets({
@@ -496,7 +576,7 @@ export class KafkaRuntime {
         topics: [
           {
             topic: o.topics.packets,
-            partitions: [{ partition: task.partition, offset: nextOffset.toString() }],
+            partitions: [...offsets].map(([partition, offset]) => ({ partition, offset: offset.toString() })),
           },
         ],
       });
@@ -504,36 +584,52 @@ export class KafkaRuntime {
       mark = performance.now();
       await transaction.commit();
       phase.observe({ phase: 'commit' }, (performance.now() - mark) / 1000);
-    })();
-    task.inFlight = work;
-    try {
-      await work;
     } catch (err) {
       o.metrics.transactions.inc({ outcome: 'aborted' });
       o.log.warn(
-        { err, partition: task.partition, events: chunk.packetTypes.length },
-        'transaction failed; the partition is rebuilt from the log (fenced by a new owner, or the cluster failed)',
+        { err, group: task.group, partitions: [...offsets.keys()], events },
+        'transaction failed; the partition group is rebuilt from the log (fenced by a new owner, or the cluster failed)',
       );
       const open = transaction as Transaction | null;
       if (open?.isActive()) await open.abort().catch(() => undefined);
       return false;
-    } finally {
-      task.inFlight = null;
     }
     // The next transaction uses the other producer: this one's markers may still be on their way.
     task.turn += 1;
     o.metrics.transactions.inc({ outcome: 'committed' });
     o.metrics.transactionDuration.observe((performance.now() - started) / 1000);
-    o.metrics.transactionEvents.observe(chunk.packetTypes.length);
-    for (const type of chunk.packetTypes) o.metrics.events.inc({ packet_type: type });
-    for (const verdict of chunk.verdictRecords) {
-      o.metrics.verdicts.inc({ decision: verdict.decision });
-      for (const f of verdict.findings)
-        o.metrics.findings.inc({ class: f.class, rule_id: o.metrics.ruleLabel(f.ruleId) });
+    o.metrics.transactionEvents.observe(events);
+    o.metrics.transactionPartitions.observe(offsets.size);
+    for (const item of items) {
+      for (const type of item.chunk.packetTypes) o.metrics.events.inc({ packet_type: type });
+      for (const verdict of item.chunk.verdictRecords) {
+        o.metrics.verdicts.inc({ decision: verdict.decision });
+        for (const f of verdict.findings)
+          o.metrics.findings.inc({ class: f.class, rule_id: o.metrics.ruleLabel(f.ruleId) });
+      }
+      o.metrics.approved.inc(item.chunk.approved.length);
     }
-    o.metrics.approved.inc(chunk.approved.length);
     return true;
   }
+}
+
+/** The state changes of a partition since its last chunk, as changelog records to its changelog partition. */
+function takeChangelog(state: PartitionState): Message[] {
+  const changelog: Message[] = [];
+  for (const store of state.runner.stores.values()) {
+    for (const change of store.takeChanges()) {
+      changelog.push({
+        key: changelogKey(store.name, change.key),
+        value: change.value,
+        partition: state.partition,
+      });
+    }
+  }
+  return changelog;
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function restoreRecord(runner: ChainRunner | undefined, message: KafkaMessage): void {

@@ -17,6 +17,8 @@ export interface ProcessorMetrics {
   /** Fetched (batch handed to the runtime) -> its transaction committed. */
   readonly fetchToCommit: Histogram;
   readonly transactionEvents: Histogram;
+  /** Input partitions whose chunks one transaction carried (at most the partitions of a group). */
+  readonly transactionPartitions: Histogram;
   readonly inspectDuration: Histogram;
   readonly consumerLag: Gauge<'partition'>;
   readonly restoredRecords: Counter;
@@ -82,6 +84,12 @@ export function createProcessorMetrics(registry: Registry, knownRuleIds: Iterabl
       name: 'sentinel_processor_transaction_events',
       help: 'packet events per committed transaction',
       buckets: [1, 10, 50, 100, 250, 500, 1000, 2000, 5000],
+      registers,
+    }),
+    transactionPartitions: new Histogram({
+      name: 'sentinel_processor_transaction_partitions',
+      help: 'input partitions of one partition group committed together in one transaction',
+      buckets: [1, 2, 3, 4, 6, 8, 12, 16, 24, 32],
       registers,
     }),
     inspectDuration: new Histogram({

@@ -11,6 +11,7 @@ import { projectRoot, type StackConfig } from '../../lib/stack/settings.js';
 import { startProcessors } from '../../processors/main.js';
 import { DEFAULT_POLICY } from '../../processors/policy/policy.js';
 import { changelogTopicName, readPartitionsToEnd } from '../../processors/runtime/changelog.js';
+import { initTransactionalProducer } from '../../processors/runtime/fencing.js';
 import { MemoryRuntime } from '../../processors/runtime/memory.js';
 import { parseChangelogKey, toInspectedEvent } from '../../processors/runtime/records.js';
 import { type ProcessorsConfig, processorsSchema } from '../../processors/settings.js';
@@ -76,8 +77,8 @@ function processorsEnv(f: Fixture, groupId: string): Record<string, string> {
   };
 }
 
-function processorsConfig(f: Fixture, groupId: string): ProcessorsConfig {
-  return loadConfig(processorsSchema, { env: processorsEnv(f, groupId) });
+function processorsConfig(f: Fixture, groupId: string, extra: Record<string, string> = {}): ProcessorsConfig {
+  return loadConfig(processorsSchema, { env: { ...processorsEnv(f, groupId), ...extra } });
 }
 
 let seq = 0;
@@ -289,6 +290,119 @@ describe('processors on Kafka', () => {
       for (const v of blocked)
         assert.equal(approvedIds.has(v.eventId), false, 'a blocked PUBLISH is never approved');
     } finally {
+      await follower.stop();
+      await disposeFixture(f);
+    }
+  });
+
+  it('a takeover fences the previous holder of a transactional id before it reads anything', {
+    timeout: 90_000,
+  }, async () => {
+    const f = await createFixture(platform);
+    const zombies: Producer[] = [];
+    try {
+      const openTransaction = async (id: string, value: string) => {
+        const zombie = f.kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1 });
+        zombies.push(zombie);
+        await zombie.connect();
+        const txn = await zombie.transaction();
+        await txn.send({ topic: f.topics.verdicts, messages: [{ key: 'z', value, partition: 0 }] });
+        return txn;
+      };
+      // kafkajs: connect() alone does not initialise the transactional id, so it fences nothing.
+      const sameId = uniqueName('txn');
+      const notFenced = await openTransaction(sameId, 'committed-by-old-holder');
+      const connectedOnly = f.kafka.producer({
+        transactionalId: sameId,
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
+      zombies.push(connectedOnly);
+      await connectedOnly.connect();
+      await notFenced.commit();
+
+      const id = uniqueName('txn');
+      const fenced = await openTransaction(id, 'aborted-by-new-owner');
+      const owner = await initTransactionalProducer(f.kafka, id, 60_000);
+      try {
+        await assert.rejects(fenced.commit(), 'the previous holder can no longer commit');
+      } finally {
+        await owner.disconnect();
+      }
+      const values: string[] = [];
+      await readPartitionsToEnd({
+        kafka: f.kafka,
+        admin: f.admin,
+        topic: f.topics.verdicts,
+        partitions: [0],
+        groupPrefix: uniqueName('check'),
+        timeoutMs: 30_000,
+        onMessage: (_p, message) => values.push(message.value?.toString() ?? ''),
+      });
+      assert.deepEqual(values, ['committed-by-old-holder'], 'the fenced transaction was aborted');
+    } finally {
+      await Promise.all(zombies.map((z) => z.disconnect().catch(() => undefined)));
+      await disposeFixture(f);
+    }
+  });
+
+  it('two instances own whole partition groups; an instance with another group count is refused', {
+    timeout: 120_000,
+  }, async () => {
+    const f = await createFixture(platform);
+    const follower = new CommittedFollower(f, f.topics.verdicts);
+    const groupId = uniqueName('group');
+    const twoGroups = { SENTINEL_PROCESSORS_PARTITION_GROUPS: '2' };
+    const services: Array<Awaited<ReturnType<typeof startProcessors>>> = [];
+    try {
+      const events = Array.from({ length: 40 }, (_, i) =>
+        Array.from({ length: 10 }, (_, j) => event(`dev${i}`, { receivedAt: T0 + 1000 * j })),
+      ).flat();
+      const ends = markers();
+      await produce(f, events);
+      await produceMarkers(f, ends);
+      await follower.start();
+      services.push(await startProcessors(processorsConfig(f, groupId, twoGroups), { log }));
+      services.push(await startProcessors(processorsConfig(f, groupId, twoGroups), { log }));
+      await follower.until(() => ends.every((m) => follower.seen.has(m.eventId)));
+      // Both members of the last generation hold one whole group each (p % 2).
+      const deadline = Date.now() + 30_000;
+      let owned = services.map((s) => s.runtime.assignedPartitions());
+      while (Date.now() < deadline && owned.some((list) => list.length === 0)) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        owned = services.map((s) => s.runtime.assignedPartitions());
+      }
+      assert.deepEqual(owned.map((list) => list.join(',')).sort(), ['0,2', '1,3']);
+
+      let refused: Error | null = null;
+      const other = await startProcessors(
+        processorsConfig(f, groupId, { SENTINEL_PROCESSORS_PARTITION_GROUPS: '4' }),
+        {
+          log,
+          onFatal: (err) => {
+            refused = err;
+          },
+        },
+      );
+      try {
+        const until = Date.now() + 30_000;
+        while (!refused && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.match(
+          String((refused as Error | null)?.message),
+          /protocol|incompatible/i,
+          'a member that divides the partitions differently cannot join',
+        );
+        assert.deepEqual(other.runtime.assignedPartitions(), []);
+      } finally {
+        await other.stop();
+      }
+
+      const verdicts = await readCommitted(f, 'verdicts');
+      const perEvent = countBy(verdicts, (v) => v.eventId);
+      assert.equal(verdicts.length, events.length + ends.length, 'one committed verdict per event');
+      for (const e of [...events, ...ends]) assert.equal(perEvent.get(e.eventId), 1);
+    } finally {
+      await Promise.all(services.map((s) => s.stop()));
       await follower.stop();
       await disposeFixture(f);
     }
