@@ -50,14 +50,22 @@ export interface ConnectRateResult {
 const held: BenchMqttClient[] = [];
 /** Keep Alive of the held sessions; the edge caps it at 300 s by default and closes after 1.5x. */
 const keepaliveSeconds = 300;
-const pingEverySeconds = 120;
-let nextToPing = 0;
-// Held sessions behave like idle devices: each sends PINGREQ about every two minutes, spread evenly.
+/** A held session pings when it has been silent this long, as an MQTT client does within its Keep Alive. */
+const pingAfterMs = 280_000;
+// Sessions in the order they fell silent; all wait the same interval, so the queue stays sorted.
+const silentSince: Array<{ readonly client: BenchMqttClient; at: number }> = [];
+let nextDue = 0;
 setInterval(() => {
-  const perTick = Math.ceil(held.length / pingEverySeconds);
-  for (let i = 0; i < perTick && held.length > 0; i++) {
-    nextToPing = (nextToPing + 1) % held.length;
-    held[nextToPing]?.ping();
+  const now = Date.now();
+  while (nextDue < silentSince.length && silentSince[nextDue]!.at <= now - pingAfterMs) {
+    const entry = silentSince[nextDue++]!;
+    if (entry.client.closed) continue;
+    entry.client.ping();
+    silentSince.push({ client: entry.client, at: now });
+  }
+  if (nextDue > 100_000) {
+    silentSince.splice(0, nextDue);
+    nextDue = 0;
   }
 }, 1000).unref();
 const idOf = (range: DeviceRange, i: number) => `${range.clientIdPrefix}${range.from + i}`;
@@ -71,13 +79,13 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
     while (next < spec.count) {
       const clientId = idOf(spec, next++);
       try {
-        held.push(
-          await BenchMqttClient.connect(
-            spec.target,
-            { clientId, username: clientId, password: spec.password },
-            { localAddress: spec.localAddress, keepaliveSeconds, timeoutMs: 60_000 },
-          ),
+        const client = await BenchMqttClient.connect(
+          spec.target,
+          { clientId, username: clientId, password: spec.password },
+          { localAddress: spec.localAddress, keepaliveSeconds, timeoutMs: 60_000 },
         );
+        held.push(client);
+        silentSince.push({ client, at: Date.now() });
       } catch (error) {
         failed += 1;
         firstError ??= error instanceof Error ? error.message : String(error);
@@ -135,6 +143,8 @@ serveBenchRequests({
   /** How many held sessions the edge has closed since they were opened. */
   status: () => ({ held: held.length, closed: held.filter((client) => client.closed).length }),
   closeAll: () => {
+    silentSince.length = 0;
+    nextDue = 0;
     for (const client of held.splice(0)) client.socket.destroy();
     return null;
   },

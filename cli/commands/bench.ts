@@ -20,10 +20,21 @@ export function benchCommand(): Command {
       )
       .option('--out <file>', 'where the JSON goes (default bench/results/bench-<time>.json)')
       .option('--targets <targets>', 'pipeline targets: sentinel, direct or both', 'sentinel,direct')
+      .option(
+        '--idle <connections>',
+        'idle sessions the connections scenario holds (default 60000; quick 2000)',
+      )
       .option('--keep', 'leave running the platform components this run started', false)
       .action(
         async (
-          options: { quick: boolean; only?: string; out?: string; targets: string; keep: boolean },
+          options: {
+            quick: boolean;
+            only?: string;
+            out?: string;
+            targets: string;
+            idle?: string;
+            keep: boolean;
+          },
           command: Command,
         ) => {
           // Loaded on use: the suite's dependencies (HdrHistogram) are not needed by the services.
@@ -48,7 +59,10 @@ export function benchCommand(): Command {
               options.out ??
               join(projectRoot, 'bench', 'results', `bench-${stamp}${options.quick ? '-quick' : ''}.json`),
             keepPlatform: options.keep,
-            scenarioFlags: { pipeline: ['--targets', options.targets] },
+            scenarioFlags: {
+              pipeline: ['--targets', options.targets],
+              ...(options.idle ? { connections: ['--idle', options.idle] } : {}),
+            },
           });
         },
       ),
