@@ -365,14 +365,20 @@ describe('processors on Kafka', () => {
       services.push(await startProcessors(processorsConfig(f, groupId, twoGroups), { log }));
       services.push(await startProcessors(processorsConfig(f, groupId, twoGroups), { log }));
       await follower.until(() => ends.every((m) => follower.seen.has(m.eventId)));
-      // Both members of the last generation hold one whole group each (p % 2).
+      // Both members of the last generation hold one whole group each (p % 2). During a rebalance a
+      // member may still report the previous generation's partitions, so wait for the settled state.
       const deadline = Date.now() + 30_000;
-      let owned = services.map((s) => s.runtime.assignedPartitions());
-      while (Date.now() < deadline && owned.some((list) => list.length === 0)) {
+      const ownedNow = () =>
+        services
+          .map((s) => s.runtime.assignedPartitions().join(','))
+          .sort()
+          .join(' | ');
+      let owned = ownedNow();
+      while (Date.now() < deadline && owned !== '0,2 | 1,3') {
         await new Promise((resolve) => setTimeout(resolve, 200));
-        owned = services.map((s) => s.runtime.assignedPartitions());
+        owned = ownedNow();
       }
-      assert.deepEqual(owned.map((list) => list.join(',')).sort(), ['0,2', '1,3']);
+      assert.equal(owned, '0,2 | 1,3');
 
       let refused: Error | null = null;
       const other = await startProcessors(
