@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SentinelError } from '../errors.js';
+import { runToCompletion } from '../process/run.js';
 import { findJava } from './java.js';
 import { projectRoot, type StackConfig } from './settings.js';
 
@@ -62,26 +62,18 @@ export async function ensureArtifacts(
     `resolving Kafka ${artifacts.kafkaVersion} and Apicurio Registry ${artifacts.apicurioVersion} from Maven Central into ${config.cacheDir}`,
   );
   const args = ['-B', '-q', '-f', platformPom, `-Dsentinel.cache=${config.cacheDir}`, 'process-resources'];
-  const output: string[] = [];
-  const code = await new Promise<number>((resolve, reject) => {
-    const child = spawn(config.mavenCommand, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-    child.on('error', (err) =>
-      reject(
-        new SentinelError(
-          'SNT_DEPENDENCY_MISSING',
-          `cannot run ${config.mavenCommand} (SENTINEL_MVN): ${err.message}`,
-          { cause: err },
-        ),
-      ),
+  const { code, output, startError } = await runToCompletion(config.mavenCommand, args);
+  if (startError) {
+    throw new SentinelError(
+      'SNT_DEPENDENCY_MISSING',
+      `cannot run ${config.mavenCommand} (SENTINEL_MVN): ${startError.message}`,
+      { cause: startError },
     );
-    child.on('exit', (exitCode) => resolve(exitCode ?? 1));
-  });
+  }
   if (code !== 0 || !present(artifacts)) {
     throw new SentinelError(
       'SNT_DEPENDENCY_MISSING',
-      `Maven could not resolve the platform jars (exit ${code}):\n${output.join('').slice(-4000)}`,
+      `Maven could not resolve the platform jars (exit ${code}):\n${output.slice(-4000)}`,
     );
   }
   return artifacts;

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SentinelError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
+import { runToCompletion } from '../process/run.js';
 import type { JvmArtifacts } from './artifacts.js';
 import {
   type ManagedProcess,
@@ -150,21 +150,6 @@ export function brokerProcess(config: StackConfig, artifacts: JvmArtifacts, inde
     pidFile: join(dir, 'broker.pid'),
     logFile: join(dir, 'broker.log'),
   };
-}
-
-function runToCompletion(command: string, args: string[]): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.on('error', (err) => resolve({ code: 127, output: err.message }));
-    child.on('exit', (code) => resolve({ code: code ?? 1, output }));
-  });
 }
 
 async function formatStorage(config: StackConfig, artifacts: JvmArtifacts, index: number): Promise<void> {

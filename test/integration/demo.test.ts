@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type CommandResult, runToCompletion } from '../../lib/process/run.js';
 import { projectRoot } from '../../lib/stack/settings.js';
 import { ensurePlatform, runCli } from '../helpers/platform.js';
 
@@ -51,34 +52,16 @@ async function ready(port: number): Promise<boolean> {
   }
 }
 
-interface RunResult {
-  readonly code: number;
-  readonly output: string;
-}
-
 /** Runs a command to its end (or kills it after the limit) with stdout and stderr together. */
 function runTool(
   command: string,
   args: readonly string[],
   options: { cwd?: string; env?: Record<string, string>; limitMs?: number } = {},
-): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd ?? projectRoot,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    const collect = (chunk: Buffer) => {
-      output += chunk.toString();
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.limitMs ?? 120_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, output });
-    });
+): Promise<CommandResult> {
+  return runToCompletion(command, args, {
+    cwd: options.cwd ?? projectRoot,
+    env: { ...process.env, ...options.env },
+    limitMs: options.limitMs ?? 120_000,
   });
 }
 

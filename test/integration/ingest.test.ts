@@ -12,6 +12,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import type { RunningIngest } from '../../ingest/main.js';
 import { createKafka } from '../../lib/kafka/client.js';
+import { runToCompletion } from '../../lib/process/run.js';
 import { kafkaBootstrap, projectRoot as projectRootForTests } from '../../lib/stack/settings.js';
 import { EdgeTestWorld, listenerPort } from '../helpers/edge.js';
 import { uniqueName } from '../helpers/platform.js';
@@ -37,19 +38,7 @@ async function connectClient(
   });
 }
 
-function run(command: string, args: string[]): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.on('exit', (code) => resolve({ code: code ?? 1, output }));
-  });
-}
+const run = (command: string, args: string[]) => runToCompletion(command, args);
 
 /** Sends raw bytes and resolves when the proxy closes the socket, with everything it answered. */
 function sendRaw(bytes: Buffer, targetPort = port): Promise<{ answered: Buffer; socket: Socket }> {

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type CommandResult, runToCompletion } from '../../lib/process/run.js';
 import { originCredentials } from '../../lib/stack/origin.js';
 import { tcpReachable } from '../../lib/stack/processes.js';
 import { projectRoot, type StackConfig } from '../../lib/stack/settings.js';
@@ -26,30 +27,11 @@ const devicePassword = 'newcomer-walk-password';
 // A device of its own per run: the default device DB is shared, and a finished run disables its device.
 const newcomer = uniqueName('newcomer');
 
-function run(
-  command: string,
-  args: string[],
-  timeoutMs: number,
-): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
+const run = (command: string, args: string[], timeoutMs: number) =>
+  runToCompletion(command, args, { limitMs: timeoutMs, killSignal: 'SIGTERM' });
 
 /** The README's mosquitto_pub through the edge, QoS 1. */
-function publishAsNewcomer(message: string): Promise<{ code: number | null; output: string }> {
+function publishAsNewcomer(message: string): Promise<CommandResult> {
   const device = ['-i', newcomer, '-u', newcomer, '-P', devicePassword];
   return run(
     'mosquitto_pub',
