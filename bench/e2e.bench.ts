@@ -9,15 +9,14 @@
  *
  *   node dist/bench/e2e.bench.js [--rates 100,1000] [--seconds 10] [--ramp 2000,4000,8000]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import mqttPacket, { type Packet } from 'mqtt-packet';
-import { kafkaBootstrap, projectRoot, registryUrl } from '../lib/stack/settings.js';
+import { projectRoot, registryUrl } from '../lib/stack/settings.js';
 import { SchemaCatalog } from '../schemas/catalog.js';
+import { BenchMqttClient } from './lib/mqtt-client.js';
+import { scrapeMetrics } from './lib/prometheus.js';
+import { startSentinelPipeline } from './lib/services.js';
 import { openBenchWorld } from './support.js';
 
 const { values } = parseArgs({
@@ -33,61 +32,12 @@ const deviceCount = Number(values.devices);
 const password = 'e2e-bench-password';
 
 const world = await openBenchWorld('e2e');
-const { id, platform, prefix, topics, kafka, mysqlUrl } = world;
+const { id, platform, topics, kafka } = world;
 const catalog = await SchemaCatalog.connect(registryUrl(platform), topics);
 const ids = Array.from({ length: deviceCount }, (_, i) => `e2e-${i}`);
 await world.addDevices(ids, password);
 
-const base = 23000 + Math.floor(Math.random() * 400);
-const common = {
-  ...process.env,
-  SENTINEL_LOG_LEVEL: 'warn',
-  SENTINEL_KAFKA_BROKERS: kafkaBootstrap(platform).join(','),
-  SENTINEL_REGISTRY_URL: registryUrl(platform),
-  SENTINEL_TOPIC_PREFIX: prefix,
-};
-function service(command: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), command], {
-    env: { ...common, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-}
-const children = [
-  service('ingest', {
-    SENTINEL_MYSQL_URL: mysqlUrl,
-    SENTINEL_INGEST_PORT: String(base),
-    SENTINEL_INGEST_METRICS_PORT: String(base + 1),
-    SENTINEL_INGEST_PROXY_ID: id,
-    SENTINEL_INGEST_SESSION_PREFIX: `${id}:s:`,
-    SENTINEL_AUTH_CACHE_PREFIX: `${id}:auth:`,
-    SENTINEL_RATE_REDIS_KEY_PREFIX: `${id}:rl`,
-    SENTINEL_INGEST_DOWNLINK: 'false',
-    SENTINEL_RATE_GLOBAL_PER_SECOND: '0',
-    SENTINEL_RATE_IP_PER_SECOND: '0',
-    SENTINEL_RATE_PUBLISH_PER_SECOND: '0',
-    SENTINEL_RATE_CLIENT_PER_SECOND: '0',
-  }),
-  service('processors', {
-    SENTINEL_PROCESSORS_GROUP_ID: `${id}-processors`,
-    SENTINEL_PROCESSORS_METRICS_PORT: String(base + 2),
-  }),
-  service('bridge', {
-    SENTINEL_BRIDGE_GROUP_ID: `${id}-bridge`,
-    SENTINEL_BRIDGE_METRICS_PORT: String(base + 3),
-    SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'none',
-  }),
-];
-for (const port of [base + 1, base + 2, base + 3]) {
-  for (let i = 0; ; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    if (i > 600) throw new Error(`service on ${port} did not become ready`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const pipeline = await startSentinelPipeline(world);
 
 /**
  * Taps: two more consumers note when each packet event and each approved message becomes
@@ -172,38 +122,12 @@ await deliveries.run({
   },
 });
 
-interface Device {
-  readonly socket: Socket;
-  onPacket?: (packet: Packet) => void;
-}
-async function connect(clientId: string): Promise<Device> {
-  const socket = createConnection({ host: '127.0.0.1', port: base });
-  socket.setNoDelay(true);
-  const parser = mqttPacket.parser({ protocolVersion: 4 });
-  const device: Device = { socket };
-  parser.on('packet', (packet: Packet) => device.onPacket?.(packet));
-  socket.on('data', (chunk) => parser.parse(chunk));
-  await once(socket, 'connect');
-  socket.write(
-    mqttPacket.generate({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clean: true,
-      keepalive: 60,
-      clientId,
-      username: clientId,
-      password: Buffer.from(password),
-    }),
+const connect = (clientId: string) =>
+  BenchMqttClient.connect(
+    { host: '127.0.0.1', port: pipeline.edgePort },
+    { clientId, username: clientId, password },
+    { keepaliveSeconds: 60 },
   );
-  await new Promise<void>((resolve) => {
-    device.onPacket = (packet) => {
-      if (packet.cmd === 'connack') resolve();
-    };
-  });
-  device.onPacket = undefined;
-  return device;
-}
 const devices = await Promise.all(ids.map(connect));
 
 function percentile(sorted: number[], p: number): number {
@@ -250,24 +174,12 @@ async function offer(rate: number): Promise<{
   const metricsBefore = await scrapeServices();
   const started = performance.now();
   let sent = 0;
-  let nextId = 1;
   while (sent < total) {
     const due = Math.floor(((performance.now() - started) / 1000) * rate) + 1;
     while (sent < Math.min(due, total)) {
       const device = devices[sent % devices.length]!;
       const topic = `devices/${ids[sent % devices.length]}/telemetry`;
-      device.socket.write(
-        mqttPacket.generate({
-          cmd: 'publish',
-          topic,
-          qos: 1,
-          messageId: nextId,
-          retain: false,
-          dup: false,
-          payload: Buffer.from(JSON.stringify({ t: 21.5, seq: sent })),
-        }),
-      );
-      nextId = nextId === 65535 ? 1 : nextId + 1;
+      device.publish(topic, Buffer.from(JSON.stringify({ t: 21.5, seq: sent })), 1);
       sent++;
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
@@ -318,14 +230,10 @@ function histogramTotals(text: string): Map<string, { sum: number; count: number
   }
   return totals;
 }
-const serviceMetricsPorts = { processors: base + 2, bridge: base + 3 };
 async function scrapeServices(): Promise<Map<string, { sum: number; count: number }>> {
   const all = new Map<string, { sum: number; count: number }>();
-  for (const port of Object.values(serviceMetricsPorts)) {
-    const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
-      (r) => r.text(),
-      () => '',
-    );
+  for (const service of [pipeline.processors, pipeline.bridge]) {
+    const text = service ? await scrapeMetrics(service.metricsPort).catch(() => '') : '';
     for (const [key, value] of histogramTotals(text)) all.set(key, value);
   }
   return all;
@@ -358,7 +266,7 @@ function meansBetween(
 // Warm-up: consumers joined, producers connected, JIT.
 await offer(50);
 const fixed = [];
-for (const rate of values.rates.split(',').map(Number)) {
+for (const rate of values.rates.split(',').filter(Boolean).map(Number)) {
   const result = await offer(rate);
   fixed.push(result);
   console.error(
@@ -370,7 +278,7 @@ for (const rate of values.rates.split(',').map(Number)) {
   console.error(`  service means: ${JSON.stringify(result.serviceMeans)}`);
 }
 const ramp = [];
-for (const rate of values.ramp.split(',').map(Number)) {
+for (const rate of values.ramp.split(',').filter(Boolean).map(Number)) {
   const result = await offer(rate);
   ramp.push(result);
   console.error(
@@ -395,10 +303,7 @@ writeFileSync(
 );
 
 for (const device of devices) device.socket.destroy();
-for (const child of children) {
-  child.kill('SIGTERM');
-  await once(child, 'exit');
-}
+await pipeline.stop();
 await deliveries.disconnect();
 for (const tap of taps) await tap.disconnect();
 await world.dispose();

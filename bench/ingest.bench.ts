@@ -6,15 +6,15 @@
  *
  *   node dist/bench/ingest.bench.js [--seconds 10] [--connections 20] [--idle 10000] [--window 64]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mqttPacket from 'mqtt-packet';
-import { kafkaBootstrap, projectRoot, registryUrl } from '../lib/stack/settings.js';
+import { projectRoot } from '../lib/stack/settings.js';
 import { BenchMqttClient } from './lib/mqtt-client.js';
+import { startSentinelPipeline } from './lib/services.js';
 import { openBenchWorld } from './support.js';
 
 const { values } = parseArgs({
@@ -33,52 +33,24 @@ const window = Number(values.window);
 const password = 'bench-device-password';
 
 const world = await openBenchWorld('ingest');
-const { id, platform, prefix, topics, admin, mysqlUrl } = world;
+const { topics, admin } = world;
 await world.addDevices(
   Array.from({ length: publishers + idleCount }, (_, i) => `bench-${i}`),
   password,
 );
 
-const edgePort = 21900 + Math.floor(Math.random() * 500);
-const metricsPort = edgePort + 1000;
 // A heap snapshot runs a full garbage collection first: SIGUSR2 before each memory sample makes
 // the heap figure the live heap, not whatever garbage the CONNECT burst left.
 const snapshotDir = mkdtempSync(join(tmpdir(), 'sentinel-bench-heap-'));
-const edge: ChildProcess = spawn(
-  process.execPath,
-  ['--heapsnapshot-signal=SIGUSR2', join(projectRoot, 'dist', 'cli', 'main.js'), 'ingest'],
-  {
-    cwd: snapshotDir,
-    env: {
-      ...process.env,
-      SENTINEL_LOG_LEVEL: 'warn',
-      SENTINEL_KAFKA_BROKERS: kafkaBootstrap(platform).join(','),
-      SENTINEL_REGISTRY_URL: registryUrl(platform),
-      SENTINEL_TOPIC_PREFIX: prefix,
-      SENTINEL_MYSQL_URL: mysqlUrl,
-      SENTINEL_INGEST_PORT: String(edgePort),
-      SENTINEL_INGEST_METRICS_PORT: String(metricsPort),
-      SENTINEL_INGEST_PROXY_ID: id,
-      SENTINEL_INGEST_SESSION_PREFIX: `${id}:s:`,
-      SENTINEL_AUTH_CACHE_PREFIX: `${id}:auth:`,
-      SENTINEL_RATE_REDIS_KEY_PREFIX: `${id}:rl`,
-      SENTINEL_INGEST_DOWNLINK: 'false',
-      // Throughput, not limiting, is measured: every tier off.
-      SENTINEL_RATE_GLOBAL_PER_SECOND: '0',
-      SENTINEL_RATE_IP_PER_SECOND: '0',
-      SENTINEL_RATE_CONNECT_PER_SECOND: '0',
-      SENTINEL_RATE_PUBLISH_PER_SECOND: '0',
-      SENTINEL_RATE_CLIENT_PER_SECOND: '0',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
-);
-let edgeOut = '';
-edge.stdout?.on('data', (c: Buffer) => {
-  edgeOut += c.toString();
-});
 console.error('ingest bench: starting the edge');
-while (!edgeOut.includes('metrics http')) await new Promise((resolve) => setTimeout(resolve, 100));
+const pipeline = await startSentinelPipeline(world, {
+  stages: ['ingest'],
+  nodeArgs: ['--heapsnapshot-signal=SIGUSR2'],
+  cwd: snapshotDir,
+});
+const { edgePort } = pipeline;
+const { metricsPort } = pipeline.ingest;
+const edge = pipeline.ingest.process;
 
 function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -282,8 +254,7 @@ writeFileSync(
   `${JSON.stringify(result, null, 2)}\n`,
 );
 
-edge.kill('SIGTERM');
-await once(edge, 'exit');
+await pipeline.stop();
 rmSync(snapshotDir, { recursive: true, force: true });
 await world.dispose();
 process.exit(0);

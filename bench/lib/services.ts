@@ -68,6 +68,9 @@ export async function startSentinelPipeline(
   options: {
     readonly stages?: ReadonlyArray<'ingest' | 'processors' | 'bridge'>;
     readonly ingestEnv?: Record<string, string>;
+    /** Node.js flags for the services (e.g. --heapsnapshot-signal) and their working directory. */
+    readonly nodeArgs?: readonly string[];
+    readonly cwd?: string;
   } = {},
 ): Promise<SentinelPipeline> {
   const stages = options.stages ?? ['ingest', 'processors', 'bridge'];
@@ -91,10 +94,15 @@ export async function startSentinelPipeline(
     return {
       name: command,
       metricsPort,
-      process: spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), command], {
-        env: { ...common, [metricsPortSetting[command]]: String(metricsPort), ...env },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      }),
+      process: spawn(
+        process.execPath,
+        [...(options.nodeArgs ?? []), join(projectRoot, 'dist', 'cli', 'main.js'), command],
+        {
+          env: { ...common, [metricsPortSetting[command]]: String(metricsPort), ...env },
+          stdio: ['ignore', 'ignore', 'inherit'],
+          ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+        },
+      ),
     };
   };
   const edgePort = await freePort();
