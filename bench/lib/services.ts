@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mosquittoConf } from '../../lib/stack/origin.js';
 import { kafkaBootstrap, projectRoot, registryUrl } from '../../lib/stack/settings.js';
 import type { BenchWorld } from '../support.js';
 
@@ -162,26 +163,13 @@ export interface PlainMosquitto {
 
 /**
  * A plain Mosquitto as a fleet without Sentinel would run it: anonymous MQTT on loopback, no
- * persistence, the same queue cap as the project's origin.
+ * persistence, otherwise configured as the project's origin (queue cap, TCP_NODELAY).
  */
 export async function startPlainMosquitto(): Promise<PlainMosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-mosquitto-'));
   const port = await freePort();
   const config = join(dir, 'mosquitto.conf');
-  writeFileSync(
-    config,
-    [
-      'per_listener_settings false',
-      'allow_anonymous true',
-      'persistence false',
-      'max_queued_messages 100000',
-      // As the project's origin: without it Nagle's algorithm meets delayed ACKs and adds 40 ms steps.
-      'set_tcp_nodelay true',
-      'log_dest none',
-      `listener ${port} 127.0.0.1`,
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(config, mosquittoConf({ mqttPort: port, quiet: true }));
   const child = spawn('mosquitto', ['-c', config], { stdio: ['ignore', 'ignore', 'inherit'] });
   for (let i = 0; ; i++) {
     const up = await new Promise<boolean>((resolve) => {

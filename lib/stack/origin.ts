@@ -44,10 +44,13 @@ export function originCredentials(config: StackConfig): OriginCredentials {
   return credentials;
 }
 
-function writePasswordFile(config: StackConfig, credentials: OriginCredentials): string {
-  const file = join(originDir(config), 'passwd');
+/** Writes a Mosquitto password file (mosquitto_passwd) holding these accounts. */
+export function writeMosquittoPasswords(
+  file: string,
+  accounts: ReadonlyArray<{ readonly username: string; readonly password: string }>,
+): string {
   writeFileSync(file, '', { mode: 0o600 });
-  for (const account of [credentials.bridge, credentials.app]) {
+  for (const account of accounts) {
     const result = spawnSync('mosquitto_passwd', ['-b', file, account.username, account.password], {
       encoding: 'utf8',
     });
@@ -62,30 +65,52 @@ function writePasswordFile(config: StackConfig, credentials: OriginCredentials):
   return file;
 }
 
-function mosquittoConf(config: StackConfig, passwordFile: string): string {
+export interface MosquittoConfOptions {
+  readonly mqttPort: number;
+  /** A WebSocket listener too (the bridge's way in). */
+  readonly wsPort?: number;
+  /** Password authentication with this file; absent, anonymous clients are allowed. */
+  readonly passwordFile?: string;
+  /** Keep sessions and retained messages across restarts in this directory; absent, nothing is kept. */
+  readonly persistenceDir?: string;
+  /** No log at all (a benchmark broker); otherwise errors, warnings, notices and connections on stdout. */
+  readonly quiet?: boolean;
+}
+
+/**
+ * The one Mosquitto configuration of the project: the local origin, the tests' disposable origins
+ * and the benchmarks' plain broker differ only in the options.
+ */
+export function mosquittoConf(options: MosquittoConfOptions): string {
   return [
-    '# Written by `sentinel stack up`; edits are overwritten.',
+    '# Written by MQTT Sentinel; edits are overwritten.',
     // Run as the invoking user: as root Mosquitto would otherwise switch to "mosquitto" and lose
-    // access to the files of this state dir.
+    // access to the files of its state dir.
     `user ${userInfo().username}`,
     'per_listener_settings false',
-    'allow_anonymous false',
-    `password_file ${passwordFile}`,
-    'persistence false',
-    // A slow origin-side subscriber must not lose QoS 1 messages to Mosquitto's default queue cap of 1,000.
+    ...(options.passwordFile === undefined
+      ? ['allow_anonymous true']
+      : ['allow_anonymous false', `password_file ${options.passwordFile}`]),
+    ...(options.persistenceDir === undefined
+      ? ['persistence false']
+      : ['persistence true', `persistence_location ${options.persistenceDir}/`]),
+    // A slow subscriber must not lose QoS 1 messages to Mosquitto's default queue cap of 1,000.
     'max_queued_messages 100000',
     // Deliveries go out as they come: Nagle's algorithm against the subscriber's delayed ACKs
     // otherwise holds small messages back for up to 40 ms.
     'set_tcp_nodelay true',
-    'log_dest stdout',
-    'log_type error',
-    'log_type warning',
-    'log_type notice',
-    'connection_messages true',
-    `listener ${config.originMqttPort} 127.0.0.1`,
+    ...(options.quiet
+      ? ['log_dest none']
+      : [
+          'log_dest stdout',
+          'log_type error',
+          'log_type warning',
+          'log_type notice',
+          'connection_messages true',
+        ]),
+    `listener ${options.mqttPort} 127.0.0.1`,
     'protocol mqtt',
-    `listener ${config.originWsPort} 127.0.0.1`,
-    'protocol websockets',
+    ...(options.wsPort === undefined ? [] : [`listener ${options.wsPort} 127.0.0.1`, 'protocol websockets']),
     '',
   ].join('\n');
 }
@@ -162,8 +187,12 @@ export async function startOrigin(config: StackConfig): Promise<boolean> {
     }
   }
   mkdirSync(originDir(config), { recursive: true });
-  const passwordFile = writePasswordFile(config, originCredentials(config));
-  writeFileSync(join(originDir(config), 'mosquitto.conf'), mosquittoConf(config, passwordFile));
+  const { bridge, app } = originCredentials(config);
+  const passwordFile = writeMosquittoPasswords(join(originDir(config), 'passwd'), [bridge, app]);
+  writeFileSync(
+    join(originDir(config), 'mosquitto.conf'),
+    mosquittoConf({ mqttPort: config.originMqttPort, wsPort: config.originWsPort, passwordFile }),
+  );
   startDetached(proc);
   await waitFor('origin mosquitto', () => originHealthy(config), {
     timeoutMs: 20_000,

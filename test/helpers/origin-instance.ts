@@ -1,11 +1,16 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { mqttConnectAccepted, type OriginCredentials } from '../../lib/stack/origin.js';
+import {
+  mosquittoConf,
+  mqttConnectAccepted,
+  type OriginCredentials,
+  writeMosquittoPasswords,
+} from '../../lib/stack/origin.js';
 import { tcpReachable } from '../../lib/stack/processes.js';
 
 /** A port nothing listens on right now (bound on 127.0.0.1 port 0, then released). */
@@ -49,31 +54,19 @@ export class OriginInstance {
       this.dir = mkdtempSync(join(tmpdir(), 'sentinel-origin-'));
       this.mqttPort = await freePort();
       this.wsPort = await freePort();
-      const passwd = join(this.dir, 'passwd');
-      writeFileSync(passwd, '', { mode: 0o600 });
-      for (const account of [this.credentials.bridge, this.credentials.app]) {
-        const result = spawnSync('mosquitto_passwd', ['-b', passwd, account.username, account.password]);
-        if (result.status !== 0) throw new Error(`mosquitto_passwd failed: ${result.stderr}`);
-      }
+      const passwordFile = writeMosquittoPasswords(join(this.dir, 'passwd'), [
+        this.credentials.bridge,
+        this.credentials.app,
+      ]);
       writeFileSync(
         join(this.dir, 'mosquitto.conf'),
-        [
-          `user ${userInfo().username}`,
-          'per_listener_settings false',
-          'allow_anonymous false',
-          `password_file ${passwd}`,
-          'persistence true',
-          `persistence_location ${this.dir}/`,
-          'log_dest stdout',
-          'log_type error',
-          'log_type warning',
-          'log_type notice',
-          `listener ${this.mqttPort} 127.0.0.1`,
-          'protocol mqtt',
-          `listener ${this.wsPort} 127.0.0.1`,
-          'protocol websockets',
-          '',
-        ].join('\n'),
+        mosquittoConf({
+          mqttPort: this.mqttPort,
+          wsPort: this.wsPort,
+          passwordFile,
+          // Restart tests need the bridge's persistent session to survive the origin going down.
+          persistenceDir: this.dir,
+        }),
       );
     }
     const child = spawn('mosquitto', ['-c', join(this.dir, 'mosquitto.conf')], {
