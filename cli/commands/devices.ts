@@ -66,6 +66,16 @@ async function invalidateCached(config: DevicesConfig, clientId: string): Promis
   }
 }
 
+/** After add and enable a stale cached denial only delays the device until its TTL: a warning is enough. */
+async function invalidateCachedDenials(config: DevicesConfig, clientId: string): Promise<void> {
+  const problem = await invalidateCached(config, clientId);
+  if (problem) {
+    console.error(
+      `devices: warning: cached denials of ${clientId} not invalidated (Redis: ${problem}); they expire within the cache TTL`,
+    );
+  }
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -138,12 +148,7 @@ export function devicesCommand(): Command {
         console.log(
           `added device ${clientId} (user ${options.username}): ${options.publish.length} publish, ${options.subscribe.length} subscribe pattern(s)`,
         );
-        const problem = await invalidateCached(config, clientId);
-        if (problem) {
-          console.error(
-            `devices: warning: cached denials of ${clientId} not invalidated (Redis: ${problem}); they expire within the cache TTL`,
-          );
-        }
+        await invalidateCachedDenials(config, clientId);
       }),
     devicesSchema,
   );
@@ -208,13 +213,8 @@ export function devicesCommand(): Command {
       .action(async (clientId: string, _options: unknown, command: Command) => {
         const config = loadDevicesConfig(command);
         await withStore(config, (store) => store.enable(clientId));
-        const problem = await invalidateCached(config, clientId);
+        await invalidateCachedDenials(config, clientId);
         console.log(`enabled device ${clientId}`);
-        if (problem) {
-          console.error(
-            `devices: warning: cached denials of ${clientId} not invalidated (Redis: ${problem}); they expire within the cache TTL`,
-          );
-        }
       }),
     devicesSchema,
   );
