@@ -1,27 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mosquittoConf } from '../../lib/stack/origin.js';
+import { freePort } from '../../lib/stack/processes.js';
 import { kafkaBootstrap, projectRoot, registryUrl } from '../../lib/stack/settings.js';
 import type { BenchWorld } from '../support.js';
-
-/**
- * The processes a pipeline benchmark measures, started exactly as an operator starts them
- * (`sentinel ingest|processors|bridge`), isolated by the bench world's topic prefix, database and
- * key prefixes; and the plain Mosquitto the direct comparison runs against.
- */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('no free port');
-  return address.port;
-}
 
 export interface RunningService {
   readonly name: string;

@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -11,18 +10,7 @@ import {
   type OriginCredentials,
   writeMosquittoPasswords,
 } from '../../lib/stack/origin.js';
-import { tcpReachable } from '../../lib/stack/processes.js';
-
-/** A port nothing listens on right now (bound on 127.0.0.1 port 0, then released). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort, tcpReachable } from '../../lib/stack/processes.js';
 
 /**
  * A Mosquitto of the test's own, configured like the platform's origin (MQTT and WebSocket listeners,

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +13,7 @@ import { packetRow } from '../../forensics/rows.js';
 import { batchToken, insertBatch } from '../../forensics/sink.js';
 import { createClickHouse } from '../../lib/clickhouse/client.js';
 import { createTopics, type TopicNames, topicNames } from '../../lib/kafka/topics.js';
+import { freePort } from '../../lib/stack/processes.js';
 import { kafkaBootstrap, projectRoot, registryUrl, type StackConfig } from '../../lib/stack/settings.js';
 import { SchemaCatalog } from '../../schemas/catalog.js';
 import type { Delivery, Finding, PacketEvent, Verdict } from '../../schemas/types.generated.js';
@@ -41,17 +41,6 @@ let platform: StackConfig;
 let catalog: SchemaCatalog;
 let producer: Producer;
 let sequence = 0;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function packet(overrides: Partial<PacketEvent>): PacketEvent {
   sequence += 1;

@@ -13,6 +13,7 @@ import mqttPacket from 'mqtt-packet';
 import type { RunningIngest } from '../../ingest/main.js';
 import { createKafka } from '../../lib/kafka/client.js';
 import { runToCompletion } from '../../lib/process/run.js';
+import { freePort } from '../../lib/stack/processes.js';
 import { kafkaBootstrap, projectRoot as projectRootForTests } from '../../lib/stack/settings.js';
 import { EdgeTestWorld, listenerPort } from '../helpers/edge.js';
 import { uniqueName } from '../helpers/platform.js';
@@ -452,16 +453,8 @@ describe('rate-limit tiers at the edge', () => {
 
 describe('edge worker processes', () => {
   it('SENTINEL_INGEST_WORKERS=2 shares one listener between two processes and sums their metrics', async () => {
-    const { createServer } = await import('node:net');
-    const free = (): Promise<number> =>
-      new Promise((resolve) => {
-        const server = createServer().listen(0, '127.0.0.1', () => {
-          const { port: chosen } = server.address() as { port: number };
-          server.close(() => resolve(chosen));
-        });
-      });
-    const mqttPort = await free();
-    const metricsPort = await free();
+    const mqttPort = await freePort();
+    const metricsPort = await freePort();
     const child = spawn(process.execPath, [join(projectRootForTests, 'dist', 'cli', 'main.js'), 'ingest'], {
       env: {
         ...process.env,
