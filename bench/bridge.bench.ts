@@ -19,6 +19,7 @@ import { projectRoot } from '../lib/stack/settings.js';
 import type { ApprovedMessage } from '../schemas/types.generated.js';
 import { BridgeTestWorld } from '../test/helpers/bridge-world.js';
 import { uniqueName } from '../test/helpers/platform.js';
+import { histogramQuantile } from './lib/prometheus.js';
 
 const { values } = parseArgs({
   options: {
@@ -44,29 +45,9 @@ function quantiles(samples: readonly number[]): string {
     .join('  ');
 }
 
-/** Prometheus-style quantile from cumulative histogram buckets (upper bounds in seconds). */
+/** P50/P95/P99 of a seconds histogram of the service, in ms (bucket-interpolated, as Prometheus does). */
 function histogramQuantiles(metrics: string, name: string): string {
-  const buckets = [...metrics.matchAll(new RegExp(`${name}_bucket\\{le="([^"]+)"[^}]*\\} (\\d+)`, 'g'))].map(
-    (m) => ({
-      le: m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]),
-      count: Number(m[2]),
-    }),
-  );
-  const total = buckets.at(-1)?.count ?? 0;
-  const at = (q: number) => {
-    const rank = q * total;
-    let previous = { le: 0, count: 0 };
-    for (const bucket of buckets) {
-      if (bucket.count >= rank) {
-        if (!Number.isFinite(bucket.le)) return previous.le * 1000;
-        const inBucket = bucket.count - previous.count;
-        const fraction = inBucket === 0 ? 0 : (rank - previous.count) / inBucket;
-        return (previous.le + (bucket.le - previous.le) * fraction) * 1000;
-      }
-      previous = bucket;
-    }
-    return Number.NaN;
-  };
+  const at = (q: number) => histogramQuantile(metrics, name, q) * 1000;
   return `P50 ${at(0.5).toFixed(1)} ms  P95 ${at(0.95).toFixed(1)} ms  P99 ${at(0.99).toFixed(1)} ms (bucket-interpolated)`;
 }
 
