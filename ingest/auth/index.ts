@@ -8,13 +8,7 @@ import { createCacheRedis, RedisDecisionCache } from './decision-cache.js';
 import { createDevicePool, DeviceStore } from './device-store.js';
 import { type AuthConfig, scryptParamsOf } from './settings.js';
 
-export {
-  type AclIdentity,
-  DeviceAclPolicy,
-  type DeviceAcls,
-  filterCoveredBy,
-  topicMatchesFilter,
-} from './acl.js';
+export { type AclIdentity, DeviceAclPolicy, type DeviceAcls } from './acl.js';
 export {
   type AuthDecision,
   type AuthDenyReason,

@@ -1,4 +1,5 @@
-import { expandTemplate, filterWithin, payloadRuleFor, topicMatchesFilter } from '../inspect/topics.js';
+import { filterCoveredBy, topicMatchesFilter } from '../../lib/mqtt/topic-filter.js';
+import { expandTemplate, payloadRuleFor } from '../inspect/topics.js';
 import {
   excerpt,
   type Finding,
@@ -164,7 +165,7 @@ export function createValidateStep(options: { readonly policy: Policy }): Step {
         case 'SUBSCRIBE': {
           const own = v.subscribeTemplates.map((t) => expandTemplate(t, event.clientId));
           event.subscriptions?.forEach((subscription, i) => {
-            if (!own.some((allowed) => allowed !== null && filterWithin(subscription.topic, allowed))) {
+            if (!own.some((allowed) => allowed !== null && filterCoveredBy(subscription.topic, allowed))) {
               add(
                 r.subscribeBinding,
                 `${event.clientId} subscribed to ${subscription.topic}`,
