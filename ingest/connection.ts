@@ -14,6 +14,7 @@ import type { IngestMetrics } from './metrics.js';
 import {
   type ConnectionIdentity,
   malformedEventOf,
+  markRefused,
   packetEventOf,
   packetTypeOf,
   type SessionIdentity,
@@ -40,6 +41,8 @@ import {
 export interface DeviceAccess {
   canPublish(topic: string): boolean;
   canSubscribe(filter: string): boolean;
+  /** The filters granted to this session, substituted: recorded on the CONNECT event. */
+  granted(): { publish: string[]; subscribe: string[] };
 }
 
 export interface EdgeServices {
@@ -178,8 +181,9 @@ export class DeviceConnection {
     }
     const actions = this.#session.receive(packet, now);
     this.#deadline = this.#session.deadlineMs();
-    // CONNECT and PUBLISH are recorded where their outcome is known (auth result, Kafka callback).
-    if (packet.cmd !== 'connect' && packet.cmd !== 'publish') {
+    // CONNECT, PUBLISH and SUBSCRIBE are recorded where their outcome is known (auth result, Kafka
+    // callback, ACL decision).
+    if (packet.cmd !== 'connect' && packet.cmd !== 'publish' && packet.cmd !== 'subscribe') {
       this.#record(packetEventOf(this.identity, this.#sessionIdentity(), packet, frame.bytes.length, now));
     }
     this.#apply(actions, frame);
@@ -198,7 +202,7 @@ export class DeviceConnection {
           this.#deliver(action.publish, frame?.bytes.length ?? 0);
           break;
         case 'subscribe':
-          this.#subscribe(action.subscribe);
+          this.#subscribe(action.subscribe, frame?.bytes.length ?? 0);
           break;
         case 'unsubscribe':
           this.#unsubscribe(action.unsubscribe);
@@ -241,10 +245,12 @@ export class DeviceConnection {
     const { packet, frame } = item;
     const now = this.#edge.now();
     // The global tier exists to protect the core: what it refuses is counted, not logged per packet.
-    if (rate.tier !== 'global') {
+    // A delayed packet is not refused: it is recorded when it is handled.
+    if (rate.tier !== 'global' && rate.action !== 'delay') {
       const event = packetEventOf(this.identity, this.#sessionIdentity(), packet, frame.bytes.length, now);
+      // A flood is not stored: the refused packet is recorded without its payload.
       event.payload = null;
-      event.edgeAction = `rate_limited:${rate.tier}:${rate.action}`;
+      markRefused(event, 'rate_limited', `rate_limited:${rate.tier}:${rate.action}`);
       if (packet.cmd === 'connect') event.authResult = 'rate_limited';
       this.#record(event);
     }
@@ -311,7 +317,7 @@ export class DeviceConnection {
           event.authResult =
             decision.result === 'cache_hit' ? (decision.allow ? 'allowed' : 'denied') : decision.result;
           if (!decision.allow) {
-            event.edgeAction = `auth_denied:${decision.reason}`;
+            markRefused(event, 'auth_denied', `auth_denied:${decision.reason}`);
             this.#record(event);
             this.#edge.metrics.connectionsRejected.inc({
               reason: decision.connackCode === 3 ? 'auth_error' : 'auth_failed',
@@ -319,11 +325,12 @@ export class DeviceConnection {
             this.#apply(this.#session.connectRefused(decision.connackCode));
             return;
           }
-          this.#record(event);
           this.#access = this.#edge.accessOf(decision, {
             clientId: this.#clientId,
             username: this.#username,
           });
+          event.acl = this.#access.granted();
+          this.#record(event);
           const restored = await this.#edge.claimSession(this);
           if (this.#phase !== 'open') return;
           for (const [filter, qos] of restored.subscriptions) this.subscriptions.set(filter, qos);
@@ -341,9 +348,13 @@ export class DeviceConnection {
     const event = packetEventOf(this.identity, this.#sessionIdentity(), publish, packetSize, receivedAt);
     if (!this.#access?.canPublish(publish.topic)) {
       // MQTT 3.1.1 §3.3.5: a server may acknowledge and discard; it must not leave a QoS 1/2 PUBLISH unanswered.
+      // The payload stays in the event: an analyst sees what the device tried to write where.
       this.#edge.metrics.aclDenied.inc({ action: 'publish' });
-      event.edgeAction = 'acl_denied:acked_and_dropped';
-      event.payload = null;
+      markRefused(
+        event,
+        'acl_denied',
+        publish.qos > 0 ? 'acl_denied:acked_and_dropped' : 'acl_denied:dropped',
+      );
       this.#record(event);
       if (publish.qos > 0) this.#apply(this.#session.inboundStored(publish.messageId ?? 0));
       return;
@@ -364,19 +375,30 @@ export class DeviceConnection {
     });
   }
 
-  #subscribe(subscribe: ISubscribePacket): void {
+  #subscribe(subscribe: ISubscribePacket, packetSize: number): void {
     const granted: number[] = [];
     const added = new Map<string, number>();
-    for (const { topic, qos } of subscribe.subscriptions) {
+    const denied: number[] = [];
+    subscribe.subscriptions.forEach(({ topic, qos }, i) => {
       if (!this.#access?.canSubscribe(topic)) {
         this.#edge.metrics.aclDenied.inc({ action: 'subscribe' });
         granted.push(subackFailure);
-        continue;
+        denied.push(i);
+        return;
       }
       this.subscriptions.set(topic, qos);
       added.set(topic, qos);
       granted.push(qos);
-    }
+    });
+    const event = packetEventOf(
+      this.identity,
+      this.#sessionIdentity(),
+      subscribe,
+      packetSize,
+      this.#edge.now(),
+    );
+    if (denied.length > 0) markRefused(event, 'acl_denied', `acl_denied:suback_failure:${denied.join(',')}`);
+    this.#record(event);
     if (added.size > 0) this.#edge.subscriptionsChanged(this, added, []);
     this.#send({ cmd: 'suback', messageId: subscribe.messageId ?? 0, granted });
   }
@@ -402,8 +424,7 @@ export class DeviceConnection {
     const event = packetEventOf(this.identity, this.#sessionIdentity(), publish, 0, this.#edge.now());
     if (!this.#access?.canPublish(will.topic)) {
       this.#edge.metrics.aclDenied.inc({ action: 'will' });
-      event.edgeAction = 'will:acl_denied';
-      event.payload = null;
+      markRefused(event, 'acl_denied', 'will:acl_denied');
     } else {
       event.edgeAction = 'will';
     }

@@ -18,6 +18,19 @@ export interface SessionIdentity {
   readonly username: string | null;
 }
 
+/**
+ * Why the edge refused a packet. A refused packet is recorded (forensics) and is final: the
+ * processors never approve it, so nothing of it reaches the origin.
+ */
+export type EdgeRefusal = 'acl_denied' | 'rate_limited' | 'auth_denied' | 'protocol';
+
+/** Marks an event refused; `action` is the edgeAction text that says what the edge answered. */
+export function markRefused(event: PacketEvent, refusal: EdgeRefusal, action: string): PacketEvent {
+  event.refusal = refusal;
+  event.edgeAction = action;
+  return event;
+}
+
 /** The event's packet type of an mqtt-packet command. */
 export const packetTypeOf: Readonly<Record<Packet['cmd'], PacketType>> = {
   connect: 'CONNECT',
@@ -67,6 +80,8 @@ function baseEvent(
     subscriptions: null,
     authResult: null,
     edgeAction: null,
+    refusal: null,
+    acl: null,
     malformedReason: null,
     malformedClause: null,
     tlsClientSubject: connection.tlsClientSubject,
@@ -135,7 +150,7 @@ export function malformedEventOf(
   event.packetType = 'MALFORMED';
   event.malformedReason = refusal.code;
   event.malformedClause = refusal.clause;
-  event.edgeAction = 'closed';
+  markRefused(event, 'protocol', 'closed');
   event.payload = bytes ? Buffer.from(bytes.subarray(0, malformedExcerptBytes)) : null;
   return event;
 }

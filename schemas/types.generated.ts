@@ -9,6 +9,12 @@ export interface Subscription {
   qos: number;
 }
 
+/** the topic filters the session was granted, with %c and %u already substituted */
+export interface SessionAcl {
+  publish: string[];
+  subscribe: string[];
+}
+
 /** One MQTT packet as the edge proxy received it (topic sentinel.packets, key = client id). CONNECT events never carry the password. */
 export interface PacketEvent {
   /** unique id of this event (UUID v4) */
@@ -46,8 +52,12 @@ export interface PacketEvent {
   subscriptions: null | Subscription[];
   /** CONNECT: allowed, denied, error or rate_limited */
   authResult: null | string;
-  /** what the edge did when it did not simply accept: e.g. rate_limited:publish, acl_denied, dropped */
+  /** what the edge did when it did not simply accept: e.g. rate_limited:publish:ack-and-drop, acl_denied:acked_and_dropped, will */
   edgeAction: null | string;
+  /** set when the edge refused the packet: acl_denied, rate_limited, auth_denied or protocol (edgeAction and malformedReason say more). A refused packet is recorded for forensics and never reaches the origin. */
+  refusal: null | string;
+  /** CONNECT accepted: the device's topic ACL for this session; the processors check every PUBLISH against it again */
+  acl: null | SessionAcl;
   /** MALFORMED: stable reason code */
   malformedReason: null | string;
   /** MALFORMED: the MQTT 3.1.1 normative statement broken, e.g. MQTT-3.1.0-1 */
