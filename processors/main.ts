@@ -19,7 +19,7 @@ import type { ProcessorsConfig } from './settings.js';
 import { ANOMALY_RULES } from './steps/anomaly.js';
 import { VALIDATION_RULES } from './steps/validate.js';
 import type { StateStore } from './stores/state-store.js';
-import { buildTopology, isStepName, type StepName } from './topology.js';
+import { buildTopology, isStepName, STEP_FACTORIES, type StepName } from './topology.js';
 
 /**
  * Composition root of `sentinel processors`: validated config -> policy and rules files -> topics and
@@ -69,11 +69,12 @@ export function loadDetectionFiles(config: Pick<ProcessorsConfig, 'policyFile' |
 
 export function parseChain(text: string): StepName[] {
   const names = text.split(',').map((name) => name.trim());
+  const allowed = Object.keys(STEP_FACTORIES).join(', ');
   for (const name of names) {
     if (!isStepName(name)) {
       throw new SentinelError(
         'SNT_CONFIG_INVALID',
-        `SENTINEL_PROCESSORS_CHAIN: unknown step ${JSON.stringify(name)}; allowed: validate, patterns, anomaly, verdict`,
+        `SENTINEL_PROCESSORS_CHAIN: unknown step ${JSON.stringify(name)}; allowed: ${allowed}`,
       );
     }
   }
@@ -81,6 +82,13 @@ export function parseChain(text: string): StepName[] {
     throw new SentinelError(
       'SNT_CONFIG_INVALID',
       `SENTINEL_PROCESSORS_CHAIN: a step appears twice in ${text}`,
+    );
+  // Without admission first, an event the edge refused would be judged like any other; without
+  // verdict last, nothing would be decided.
+  if (names[0] !== 'admission' || names.at(-1) !== 'verdict')
+    throw new SentinelError(
+      'SNT_CONFIG_INVALID',
+      `SENTINEL_PROCESSORS_CHAIN: ${text} must start with admission and end with verdict`,
     );
   return names as StepName[];
 }

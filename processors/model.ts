@@ -38,6 +38,17 @@ export interface PacketEvent {
   readonly malformedReason: string | null;
   /** SUBSCRIBE filters, UNSUBSCRIBE filters (qos 0); null on other packets. */
   readonly subscriptions: readonly Subscription[] | null;
+  /** What the edge did when it did not simply accept (e.g. 'will', 'acl_denied:acked_and_dropped'). */
+  readonly edgeAction: string | null;
+  /** Set when the edge refused the packet ('acl_denied', 'rate_limited', ...): it is never delivered. */
+  readonly refusal: string | null;
+  /** On an accepted CONNECT: the topic filters the session was granted, already substituted. */
+  readonly acl: SessionAcl | null;
+}
+
+export interface SessionAcl {
+  readonly publish: readonly string[];
+  readonly subscribe: readonly string[];
 }
 
 /** Where the event sits in the log; the memory runtime numbers events from offset 0. */
@@ -47,7 +58,7 @@ export interface PacketRef {
   readonly offset: string;
 }
 
-export type Stage = 'validate' | 'patterns' | 'anomaly';
+export type Stage = 'admission' | 'validate' | 'patterns' | 'anomaly';
 export type Severity = 'critical' | 'high' | 'medium' | 'low';
 /** What a finding asks for; 'flag' records it and lets the message through. */
 export type FindingAction = 'block' | 'quarantine' | 'flag';
@@ -56,6 +67,8 @@ export type Decision = 'allow' | 'block' | 'quarantine';
 export type Mode = 'enforce' | 'shadow';
 
 export type FindingClass =
+  | 'edge-refusal'
+  | 'acl'
   | 'sqli'
   | 'xss'
   | 'command-injection'

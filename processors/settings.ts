@@ -30,8 +30,8 @@ export const processorsSchema = {
   ),
   chain: settings.string(
     'SENTINEL_PROCESSORS_CHAIN',
-    'validate,patterns,anomaly,verdict',
-    'steps this service runs, in order (a deployment can run a shorter chain as its own service)',
+    'admission,validate,patterns,anomaly,verdict',
+    'steps this service runs, in order; it starts with admission and ends with verdict (a deployment can run a shorter chain as its own service)',
     { pattern: /^[a-z]+(,[a-z]+)*$/ },
   ),
   policyFile: settings.string(

@@ -15,10 +15,35 @@ export function packetEvent(overrides: Partial<PacketEvent> = {}): PacketEvent {
     authResult: null,
     malformedReason: null,
     subscriptions: null,
+    edgeAction: null,
+    refusal: null,
+    acl: null,
     ...overrides,
   };
 }
 
 export function telemetry(value: unknown, overrides: Partial<PacketEvent> = {}): PacketEvent {
   return packetEvent({ payload: Buffer.from(JSON.stringify(value)), ...overrides });
+}
+
+/**
+ * The accepted CONNECT that opens a session for `clientId`, granting `publish` filters: the admission
+ * step judges the session's PUBLISHes against them.
+ */
+export function sessionOpened(
+  clientId = 'd1',
+  publish: readonly string[] = [`devices/${clientId}/#`],
+  overrides: Partial<PacketEvent> = {},
+): PacketEvent {
+  return packetEvent({
+    packetType: 'CONNECT',
+    clientId,
+    username: `user-${clientId}`,
+    topic: null,
+    payload: null,
+    qos: null,
+    authResult: 'allowed',
+    acl: { publish, subscribe: [`clients/${clientId}/#`] },
+    ...overrides,
+  });
 }

@@ -13,7 +13,7 @@ export function processorsCommand(): Command {
   return addSettingFlags(
     new Command('processors')
       .description(
-        'run the inspection processors: sentinel.packets -> validate, patterns, anomaly, verdict -> sentinel.verdicts + sentinel.approved (Kafka transactions)',
+        'run the inspection processors: sentinel.packets -> admission, validate, patterns, anomaly, verdict -> sentinel.verdicts + sentinel.approved (Kafka transactions)',
       )
       .action(async (_options: unknown, command: Command) => {
         const config = loadConfig(processorsSchema, { env: process.env, flags: command.opts() });

@@ -1,6 +1,10 @@
 import { SentinelError } from '../../lib/errors.js';
 import type { FindingAction, Mode } from '../model.js';
+import { ADMISSION_RULES } from '../steps/admission.js';
 import defaultPolicyFile from './default-policy.json' with { type: 'json' };
+
+/** Rules no policy can change (see steps/admission.ts). */
+const FINAL_RULES: ReadonlySet<string> = new Set(Object.values(ADMISSION_RULES));
 
 /**
  * The policy an operator edits: global mode, per-rule action / shadow / enabled, and the settings of
@@ -182,6 +186,12 @@ function checkRuleOverrides(value: Record<string, unknown>, source: string): Jso
   const out: Record<string, Json> = {};
   for (const [ruleId, override] of Object.entries(value)) {
     const path = `rules.${ruleId}`;
+    if (FINAL_RULES.has(ruleId))
+      refuse(
+        source,
+        path,
+        'is not policy: edge refusals and the session ACL always block, in shadow mode too',
+      );
     if (!isObject(override)) refuse(source, path, 'must be an object with action, shadow or enabled');
     const entry: Record<string, Json> = {};
     for (const [key, setting] of Object.entries(override)) {

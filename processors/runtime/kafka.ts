@@ -525,10 +525,10 @@ export class KafkaRuntime {
           verdictRecords.push(value);
           verdicts.push({ key: record.clientId, value: o.catalog.encode('verdicts', value) });
         }
-        for (const _ of output.approved) {
+        for (const message of output.approved) {
           approved.push({
             key: record.clientId,
-            value: o.catalog.encode('approved', toApprovedRecord(record, packetRef, this.now())),
+            value: o.catalog.encode('approved', toApprovedRecord(message, record, packetRef, this.now())),
           });
         }
       } catch (err) {

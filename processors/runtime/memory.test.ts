@@ -3,14 +3,14 @@ import { test } from 'node:test';
 import type { PacketEvent } from '../model.js';
 import { DEFAULT_POLICY, policyFromText } from '../policy/policy.js';
 import { MemoryStateStore } from '../stores/state-store.js';
-import { packetEvent, telemetry } from '../test-events.js';
+import { packetEvent, sessionOpened, telemetry } from '../test-events.js';
 import { buildTopology, DEFAULT_CHAIN } from '../topology.js';
 import { MemoryRuntime } from './memory.js';
 
 const T0 = 1_700_000_000_000;
 
 const session: PacketEvent[] = [
-  packetEvent({ packetType: 'CONNECT', authResult: 'allowed', topic: null, payload: null }),
+  sessionOpened('d1'),
   packetEvent({
     packetType: 'SUBSCRIBE',
     topic: null,
@@ -86,7 +86,7 @@ test('the chain is data: without the patterns step the injection is allowed', ()
 
 test('a chain without a verdict step emits no verdicts (the verdict is a step like any other)', () => {
   const runtime = new MemoryRuntime({
-    steps: buildTopology({ policy: DEFAULT_POLICY }, ['validate', 'patterns']),
+    steps: buildTopology({ policy: DEFAULT_POLICY }, ['admission', 'validate', 'patterns']),
   });
   const outputs = runtime.pipeAll(session);
   assert.equal(runtime.verdicts.length, 0);
@@ -95,10 +95,11 @@ test('a chain without a verdict step emits no verdicts (the verdict is a step li
 
 test('state is JSON in stores named after the step; a new runtime restored from the changes carries the baselines on', () => {
   const first = new MemoryRuntime({ steps: buildTopology({ policy: DEFAULT_POLICY }) });
-  assert.deepEqual(first.storeNames(), ['anomaly.device', 'anomaly.source']);
+  assert.deepEqual(first.storeNames(), ['admission.device', 'anomaly.device', 'anomaly.source']);
   const traffic = Array.from({ length: 150 }, (_, i) =>
     telemetry({ temp: 20 }, { receivedAt: T0 + i * 1000 }),
   );
+  first.pipe(sessionOpened('d1'));
   first.pipeAll(traffic);
   const changes = first.store('anomaly.device').takeChanges();
   assert.equal(changes.length, 1);
@@ -108,6 +109,8 @@ test('state is JSON in stores named after the step; a new runtime restored from 
     createStore: (name) => new MemoryStateStore(name),
   });
   for (const change of changes) second.store('anomaly.device').restore(change);
+  for (const change of first.store('admission.device').takeChanges())
+    second.store('admission.device').restore(change);
   assert.deepEqual(second.store('anomaly.device').get('d1'), first.store('anomaly.device').get('d1'));
   // Carried-on baseline: a flood right after the restart is judged against it, not treated as a new device.
   const flood = Array.from({ length: 200 }, (_, i) =>

@@ -5,6 +5,7 @@ import type { PacketEvent as PacketEventRecord } from '../../schemas/types.gener
 import { samplePacketEvent } from '../../test/fixtures/events.js';
 import type { PacketRef } from '../model.js';
 import { DEFAULT_POLICY } from '../policy/policy.js';
+import { sessionOpened } from '../test-events.js';
 import { buildTopology } from '../topology.js';
 import { MemoryRuntime } from './memory.js';
 import {
@@ -26,6 +27,7 @@ function record(overrides: Partial<PacketEventRecord> = {}): PacketEventRecord {
 
 function verdictOf(event: PacketEventRecord, decidedAt: number) {
   const runtime = new MemoryRuntime({ steps: buildTopology({ policy: DEFAULT_POLICY }), startAt: decidedAt });
+  runtime.pipe(sessionOpened(event.clientId));
   const output = runtime.pipe(toInspectedEvent(event));
   const [verdict] = output.verdicts;
   assert.ok(verdict, 'the chain emits one verdict');
@@ -48,6 +50,9 @@ describe('packet event record -> inspected event', () => {
       authResult: null,
       malformedReason: null,
       subscriptions: null,
+      edgeAction: null,
+      refusal: null,
+      acl: null,
     });
   });
 
@@ -117,7 +122,7 @@ describe('approved PUBLISH -> approved record', () => {
     const source = record();
     const { output } = verdictOf(source, source.receivedAt + 5);
     assert.equal(output.approved.length, 1);
-    const out = toApprovedRecord(source, ref, source.receivedAt + 5);
+    const out = toApprovedRecord(output.approved[0]!, source, ref, source.receivedAt + 5);
     assert.deepEqual(out, {
       eventId: source.eventId,
       clientId: 'sensor-0001',
@@ -133,6 +138,27 @@ describe('approved PUBLISH -> approved record', () => {
     });
     assert.ok(avroTypeOf.approved.isValid(out));
   });
+
+  it('takes the message as the step emitted it, not as the packet record has it', () => {
+    const source = record();
+    const emitted = { ...toInspectedEvent(source), payload: Buffer.from('{"t":22}') };
+    assert.deepEqual(toApprovedRecord(emitted, source, ref, 1).payload, Buffer.from('{"t":22}'));
+  });
+
+  const undeliverable: Array<[string, Partial<PacketEventRecord>]> = [
+    ['refused by the edge', { refusal: 'acl_denied', edgeAction: 'acl_denied:acked_and_dropped' }],
+    ['recorded without its payload', { payload: null }],
+    ['not a PUBLISH', { packetType: 'SUBSCRIBE' }],
+  ];
+  for (const [why, overrides] of undeliverable) {
+    it(`refuses an event ${why}`, () => {
+      const source = record(overrides);
+      assert.throws(
+        () => toApprovedRecord(toInspectedEvent(source), source, ref, 1),
+        /not a deliverable PUBLISH/,
+      );
+    });
+  }
 });
 
 describe('runtime verdicts', () => {

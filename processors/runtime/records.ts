@@ -5,6 +5,7 @@ import type {
   Verdict as VerdictRecord,
 } from '../../schemas/types.generated.js';
 import type { PacketEvent, PacketRef, PacketType, Verdict } from '../model.js';
+import { isDeliverable } from '../steps/verdict.js';
 
 /**
  * The boundary between the Avro records on the bus and the processors' model. The model's field
@@ -48,6 +49,9 @@ export function toInspectedEvent(record: PacketEventRecord): PacketEvent {
       ? record.malformedReason
       : (record.malformedReason ?? `unexpected packet type ${record.packetType} from a client`),
     subscriptions: record.subscriptions,
+    edgeAction: record.edgeAction,
+    refusal: record.refusal,
+    acl: record.acl,
   };
 }
 
@@ -90,19 +94,27 @@ export function toVerdictRecord(verdict: Verdict, source: PacketEventRecord): Ve
   };
 }
 
-/** An allowed PUBLISH for the bridge. Only PUBLISH events are approved, so topic and qos are present. */
+/**
+ * The approved record of what the verdict step emitted: the message (topic, payload, QoS, retain) is
+ * the step's output as it is, the identity (event id, addresses, times) the packet record's. Only a
+ * deliverable PUBLISH is ever emitted; anything else here is a bug and throws.
+ */
 export function toApprovedRecord(
+  message: PacketEvent,
   source: PacketEventRecord,
   packetRef: PacketRef,
   approvedAt: number,
 ): ApprovedMessage {
+  if (!isDeliverable(message) || message.topic === null || message.qos === null) {
+    throw new Error(`event ${source.eventId} is not a deliverable PUBLISH and cannot be approved`);
+  }
   return {
     eventId: source.eventId,
-    clientId: source.clientId,
-    topic: source.topic ?? '',
-    payload: source.payload ?? Buffer.alloc(0),
-    qos: source.qos ?? 0,
-    retain: source.retain,
+    clientId: message.clientId,
+    topic: message.topic,
+    payload: message.payload as Buffer,
+    qos: message.qos,
+    retain: message.retain,
     sourceIp: source.sourceIp,
     proxyId: source.proxyId,
     receivedAt: source.receivedAt,

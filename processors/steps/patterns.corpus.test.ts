@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { PacketEvent } from '../model.js';
 import { DEFAULT_POLICY } from '../policy/policy.js';
+import { packetEvent } from '../test-events.js';
 import { createPatternsStep } from './patterns.js';
 
 /** The repository root, found from the compiled file (dist/processors/steps) or the source. */
@@ -32,21 +33,14 @@ function readCorpus(name: string): CorpusLine[] {
 }
 
 function publish(line: CorpusLine): PacketEvent {
-  const clientId = line.topic.split('/')[1] ?? 'dev';
-  return {
-    packetType: 'PUBLISH',
-    clientId,
+  return packetEvent({
+    clientId: line.topic.split('/')[1] ?? 'dev',
     username: null,
     sourceIp: '192.0.2.1',
     topic: line.topic,
     payload: Buffer.from(line.payload, 'utf8'),
-    qos: 1,
-    retain: false,
     receivedAt: 0,
-    authResult: null,
-    malformedReason: null,
-    subscriptions: null,
-  };
+  });
 }
 
 const noState = { device: undefined, source: undefined };

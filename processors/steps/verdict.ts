@@ -1,4 +1,4 @@
-import type { Decision, Finding } from '../model.js';
+import type { Decision, Finding, PacketEvent } from '../model.js';
 import type { Policy } from '../policy/policy.js';
 import type { Step } from '../step.js';
 
@@ -13,6 +13,14 @@ export function decide(findings: readonly Finding[], includeShadow: boolean): De
     if (RANK[wanted] > RANK[decision]) decision = wanted;
   }
   return decision;
+}
+
+/**
+ * Only a PUBLISH the edge accepted, with its payload, can ever reach the origin. The admission step
+ * blocks the others; this holds even in a chain an operator configured without it.
+ */
+export function isDeliverable(event: PacketEvent): boolean {
+  return event.packetType === 'PUBLISH' && event.refusal === null && event.payload !== null;
 }
 
 /**
@@ -36,7 +44,7 @@ export function createVerdictStep(options: { readonly policy: Policy }): Step {
         receivedAt: event.receivedAt,
         decidedAt: ctx.now(),
       });
-      if (event.packetType === 'PUBLISH' && decision === 'allow') ctx.emitApproved(event);
+      if (decision === 'allow' && isDeliverable(event)) ctx.emitApproved(event);
       return [];
     },
   };
