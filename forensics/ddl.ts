@@ -17,7 +17,14 @@ import { SentinelError } from '../lib/errors.js';
 export const forensicDatabase = 'sentinel';
 
 /** Raised when a change needs a migration step; the migrations below say what each one did. */
-export const forensicSchemaVersion = 2;
+export const forensicSchemaVersion = 3;
+
+/** Version 3 added what the edge refused and the session ACL to packets (issue: refusals are final). */
+const packetsColumnsV3 = [
+  "refusal LowCardinality(String) COMMENT 'set when the edge refused the packet: acl_denied, rate_limited, auth_denied, protocol'",
+  "acl_publish Array(String) COMMENT 'accepted CONNECT: publish filters granted to the session'",
+  "acl_subscribe Array(String) COMMENT 'accepted CONNECT: subscribe filters granted to the session'",
+];
 
 /** How long the forensic store keeps rows; Kafka keeps 72 hours, investigations need longer. */
 export const forensicRetentionDays = 90;
@@ -80,6 +87,7 @@ export function forensicDdl(database: string = forensicDatabase): string[] {
       subscriptions Nested(topic String, qos UInt8),
       auth_result LowCardinality(String) COMMENT 'CONNECT: allowed, denied, error or rate_limited',
       edge_action LowCardinality(String) COMMENT 'what the edge did when it did not simply accept',
+      ${packetsColumnsV3.join(',\n      ')},
       malformed_reason LowCardinality(String),
       malformed_clause LowCardinality(String) COMMENT 'MQTT 3.1.1 normative statement broken',
       tls_client_subject String,
@@ -180,17 +188,25 @@ export function forensicDdl(database: string = forensicDatabase): string[] {
 /**
  * Version 1 created packets, verdicts and deliveries with fewer columns and no writer existed; an
  * empty version-1 table is replaced. A non-empty one is refused: the store is derived from Kafka,
- * so the operator drops it and lets the sink replay (the reason says so).
+ * so the operator drops it and lets the sink replay (the reason says so). Version 2 -> 3 adds
+ * columns in place (older rows read them as empty).
  */
 async function migrate(client: ClickHouseClient, db: string): Promise<void> {
   const tables = await forensicTables(client, db);
+  let version = 0;
   if (tables.includes('schema_version')) {
     const result = await client.query({
       query: `SELECT max(version) AS v FROM ${db}.schema_version`,
       format: 'JSONEachRow',
     });
     const [row] = await result.json<{ v: number | string }>();
-    if (Number(row?.v ?? 0) >= forensicSchemaVersion) return;
+    version = Number(row?.v ?? 0);
+  }
+  if (version >= forensicSchemaVersion) return;
+  if (version === 2) {
+    for (const column of packetsColumnsV3)
+      await client.command({ query: `ALTER TABLE ${db}.packets ADD COLUMN IF NOT EXISTS ${column}` });
+    return;
   }
   for (const table of ['packets', 'verdicts', 'deliveries']) {
     if (!tables.includes(table)) continue;
