@@ -89,7 +89,13 @@ export class OriginSubscriber {
       ...options,
     });
     const subscriber = new OriginSubscriber(client);
-    if (filters.length > 0) await client.subscribeAsync([...filters], { qos: 1 });
+    try {
+      if (filters.length > 0) await client.subscribeAsync([...filters], { qos: 1 });
+    } catch (err) {
+      // A refused subscription must not leave a connected client keeping the test process alive.
+      await subscriber.close();
+      throw err;
+    }
     return subscriber;
   }
 
@@ -100,6 +106,28 @@ export class OriginSubscriber {
   async close(): Promise<void> {
     await this.client.endAsync(true).catch(() => undefined);
   }
+}
+
+/** A bridge's settings for a test world on the local platform's origin; `extra` overrides them. */
+export function bridgeTestEnv(
+  platform: StackConfig,
+  topicPrefix: string,
+  groupId: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    SENTINEL_KAFKA_BROKERS: kafkaBootstrap(platform).join(','),
+    SENTINEL_REGISTRY_URL: registryUrl(platform),
+    SENTINEL_TOPIC_PREFIX: topicPrefix,
+    SENTINEL_STATE_DIR: platform.stateDir,
+    SENTINEL_ORIGIN_WS_PORT: String(platform.originWsPort),
+    SENTINEL_BRIDGE_METRICS_PORT: '0',
+    SENTINEL_BRIDGE_GROUP_ID: groupId,
+    SENTINEL_BRIDGE_INSTANCE_ID: uniqueName('bridge'),
+    SENTINEL_BRIDGE_SESSION_TIMEOUT_MS: '6000',
+    SENTINEL_BRIDGE_RECONNECT_MAX_MS: '1000',
+    ...extra,
+  };
 }
 
 /**
@@ -159,19 +187,7 @@ export class BridgeTestWorld {
 
   /** The settings every bridge of this world runs with; `extra` overrides them. */
   env(extra: Record<string, string> = {}): Record<string, string> {
-    return {
-      SENTINEL_KAFKA_BROKERS: kafkaBootstrap(this.platform).join(','),
-      SENTINEL_REGISTRY_URL: registryUrl(this.platform),
-      SENTINEL_TOPIC_PREFIX: this.topicPrefix,
-      SENTINEL_STATE_DIR: this.platform.stateDir,
-      SENTINEL_ORIGIN_WS_PORT: String(this.platform.originWsPort),
-      SENTINEL_BRIDGE_METRICS_PORT: '0',
-      SENTINEL_BRIDGE_GROUP_ID: this.groupId,
-      SENTINEL_BRIDGE_INSTANCE_ID: uniqueName('bridge'),
-      SENTINEL_BRIDGE_SESSION_TIMEOUT_MS: '6000',
-      SENTINEL_BRIDGE_RECONNECT_MAX_MS: '1000',
-      ...extra,
-    };
+    return bridgeTestEnv(this.platform, this.topicPrefix, this.groupId, extra);
   }
 
   /** Starts a bridge and waits until every origin connection is up (and subscribed). */

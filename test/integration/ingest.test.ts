@@ -3,13 +3,13 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import mqtt, { type MqttClient } from 'mqtt';
-import mqttPacket from 'mqtt-packet';
+import type mqttPacket from 'mqtt-packet';
 import type { RunningIngest } from '../../ingest/main.js';
 import { createKafka } from '../../lib/kafka/client.js';
 import { runToCompletion } from '../../lib/process/run.js';
@@ -17,6 +17,7 @@ import { freePort } from '../../lib/stack/processes.js';
 import { kafkaBootstrap, projectRoot as projectRootForTests } from '../../lib/stack/settings.js';
 import { EdgeTestWorld, listenerPort } from '../helpers/edge.js';
 import { uniqueName } from '../helpers/platform.js';
+import { connectBytes as connectBytesOf, sendRaw as sendRawTo } from '../helpers/raw-mqtt.js';
 
 const world = new EdgeTestWorld();
 let edge: RunningIngest;
@@ -41,35 +42,9 @@ async function connectClient(
 
 const run = (command: string, args: string[]) => runToCompletion(command, args);
 
-/** Sends raw bytes and resolves when the proxy closes the socket, with everything it answered. */
-function sendRaw(bytes: Buffer, targetPort = port): Promise<{ answered: Buffer; socket: Socket }> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: '127.0.0.1', port: targetPort });
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk) => chunks.push(chunk));
-    socket.on('error', () => undefined);
-    socket.on('close', () => resolve({ answered: Buffer.concat(chunks), socket }));
-    socket.once('connect', () => socket.write(bytes));
-    setTimeout(
-      () => reject(new Error(`the proxy did not close the connection after ${bytes.toString('hex')}`)),
-      15_000,
-    ).unref();
-  });
-}
-
-function connectBytes(clientId: string, extra: Partial<mqttPacket.IConnectPacket> = {}): Buffer {
-  return mqttPacket.generate({
-    cmd: 'connect',
-    protocolId: 'MQTT',
-    protocolVersion: 4,
-    clean: true,
-    keepalive: 30,
-    clientId,
-    username: clientId,
-    password: Buffer.from(password),
-    ...extra,
-  });
-}
+const sendRaw = (bytes: Buffer, targetPort = port) => sendRawTo(bytes, targetPort);
+const connectBytes = (clientId: string, extra: Partial<mqttPacket.IConnectPacket> = {}) =>
+  connectBytesOf(clientId, password, extra);
 
 before(async () => {
   await world.setUp();
@@ -135,7 +110,8 @@ describe('edge ingest with real MQTT clients', () => {
         (e) => e.clientId === 'dev-c' && e.edgeAction === 'acl_denied:acked_and_dropped',
       );
       assert.equal(denied.topic, 'devices/someone-else/telemetry');
-      assert.equal(denied.payload, null);
+      assert.equal(denied.refusal, 'acl_denied');
+      assert.equal(denied.payload?.toString(), 'x', 'an analyst sees what the device tried to write');
       const granted = await client.subscribeAsync('clients/dev-c/alerts', { qos: 1 });
       assert.deepEqual(
         granted.map((g) => g.qos),
@@ -143,9 +119,11 @@ describe('edge ingest with real MQTT clients', () => {
       );
       // MQTT.js turns a SUBACK return code 0x80 into a rejected subscribe.
       await assert.rejects(client.subscribeAsync('#', { qos: 0 }), /Unspecified error/);
-      await world.waitForEvent(
+      const refusedSubscribe = await world.waitForEvent(
         (e) => e.clientId === 'dev-c' && e.packetType === 'SUBSCRIBE' && e.subscriptions?.[0]?.topic === '#',
       );
+      assert.equal(refusedSubscribe.refusal, 'acl_denied');
+      assert.equal(refusedSubscribe.edgeAction, 'acl_denied:suback_failure:0');
     } finally {
       await client.endAsync();
     }

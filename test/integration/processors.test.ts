@@ -93,6 +93,10 @@ function event(clientId: string, overrides: Partial<PacketEvent> = {}): PacketEv
     sourceIp: `10.0.${Math.floor(Number(clientId.replace(/\D/g, '') || 0) / 250)}.${Number(clientId.replace(/\D/g, '') || 0) % 250}`,
     topic: `devices/${clientId}/telemetry`,
     payload: Buffer.from(JSON.stringify({ temp: 20 + (seq % 10) / 10, seq })),
+    // A session's CONNECT carries the ACL the edge granted; the admission step checks PUBLISHes against it.
+    ...(overrides.packetType === 'CONNECT'
+      ? { acl: { publish: [`devices/${clientId}/#`], subscribe: [`clients/${clientId}/#`] } }
+      : {}),
     ...overrides,
   };
 }
@@ -280,6 +284,10 @@ describe('processors on Kafka', () => {
         (e) => e.packetType === 'PUBLISH' && reference.get(e.eventId)?.decision === 'allow',
       );
       assert.equal(approved.length, allowedPublishes.length);
+      assert.ok(
+        allowedPublishes.length >= devices.length * 20,
+        'the plain telemetry of every session is allowed',
+      );
       for (const e of allowedPublishes)
         assert.equal(approvedIds.get(e.eventId), 1, 'an allowed PUBLISH is approved once');
       const blocked = verdicts.filter((v) => v.decision !== 'allow');
@@ -423,8 +431,16 @@ describe('processors on Kafka', () => {
     let child: ChildProcess | null = null;
     try {
       const devices = Array.from({ length: 50 }, (_, i) => `dev${i}`);
-      // Warm-up and bulk: one telemetry PUBLISH per device every 2 s of event time.
-      const stream: PacketEvent[] = [];
+      // Each device's session, then warm-up and bulk: one telemetry PUBLISH per device every 2 s of event time.
+      const stream: PacketEvent[] = devices.map((d) =>
+        event(d, {
+          packetType: 'CONNECT',
+          topic: null,
+          payload: null,
+          authResult: 'allowed',
+          receivedAt: T0 - 1000,
+        }),
+      );
       for (let i = 0; i < 400; i++) {
         for (const d of devices) {
           const attack = (i * 7 + Number(d.slice(3))) % 97 === 0;
@@ -548,7 +564,10 @@ describe('processors on Kafka', () => {
       const approved = await readCommitted(f, 'approved');
       const approvedIds = countBy(approved, (a) => a.eventId);
       assert.equal([...approvedIds.values()].filter((n) => n > 1).length, 0, 'no approved message doubled');
-      const allowed = all.filter((e) => reference.byEvent.get(e.eventId)?.decision === 'allow');
+      const allowed = all.filter(
+        (e) => e.packetType === 'PUBLISH' && reference.byEvent.get(e.eventId)?.decision === 'allow',
+      );
+      assert.ok(allowed.length > devices.length * 300, 'the sessions telemetry is allowed');
       assert.equal(approved.length, allowed.length, 'every allowed PUBLISH approved once');
     } finally {
       if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
