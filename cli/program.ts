@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { describeError, SentinelError } from '../lib/errors.js';
 import { benchCommand } from './commands/bench.js';
@@ -38,7 +37,8 @@ export function buildCli(): Command {
   return program;
 }
 
-async function main(argv: string[]): Promise<void> {
+/** Runs one command line; sets the exit code (2 for invalid configuration) instead of exiting. */
+export async function runCli(argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {
@@ -50,5 +50,3 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = err instanceof SentinelError && err.code === 'SNT_CONFIG_INVALID' ? 2 : 1;
   }
 }
-
-await main(process.argv);
