@@ -37,17 +37,19 @@ const clientName = '@confluentinc/kafka-javascript';
 const projectRoot = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '..'));
 const say = (line) => console.log(`kafka-client: ${line}`);
 
-// What a build needs, as the Debian packages that bring it. librdkafka's configure silently leaves out
-// a codec or SASL whose -dev package is missing, so each is checked rather than discovered at run time.
-const debianBuildPackages = [
-  'build-essential', // cc, c++, make
-  'python3', // node-gyp
-  'pkg-config', // librdkafka's configure finds the libraries through it
-  'libssl-dev',
-  'zlib1g-dev',
-  'libzstd-dev',
-  'libsasl2-dev',
-  'liblz4-dev',
+// What a build needs and the Debian package that brings it. A tool counts as present when it is on
+// PATH (gcc without the build-essential metapackage, a python3 of its own); a library only when its
+// -dev package is installed, because librdkafka's configure silently leaves out a codec or SASL whose
+// headers are missing instead of failing.
+const buildPrerequisites = [
+  { pkg: 'build-essential', commands: ['cc', 'c++', 'make'] },
+  { pkg: 'python3', commands: ['python3'] }, // node-gyp
+  { pkg: 'pkg-config', commands: ['pkg-config'] }, // librdkafka's configure finds the libraries with it
+  { pkg: 'libssl-dev' },
+  { pkg: 'zlib1g-dev' },
+  { pkg: 'libzstd-dev' },
+  { pkg: 'libsasl2-dev' },
+  { pkg: 'liblz4-dev' },
 ];
 
 const clientDir = join(projectRoot, 'node_modules', clientName);
@@ -210,20 +212,18 @@ function storeInCache() {
 }
 
 function missingDebianPackages() {
+  const onPath = (command) =>
+    (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, command)));
   const dpkg = spawnSync(
     'dpkg-query',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own field syntax, not a template
-    ['-W', '-f=${Package} ${db:Status-Status}\\n', ...debianBuildPackages],
-    {
-      encoding: 'utf8',
-    },
+    ['-W', '-f=${Package} ${db:Status-Status}\\n', ...buildPrerequisites.map((p) => p.pkg)],
+    { encoding: 'utf8' },
   );
   if (dpkg.error) {
-    // not Debian: the build may still work; node-gyp and configure name what they lack
-    say(
-      'dpkg-query not found: not checking build prerequisites (Debian package names are in docs/platform.md)',
-    );
-    return [];
+    // not Debian: the library packages have other names there, so only the tools are checked
+    say('dpkg-query not found: checking only the build tools (the libraries are listed in docs/platform.md)');
+    return buildPrerequisites.filter((p) => p.commands && !p.commands.every(onPath)).map((p) => p.pkg);
   }
   const installed = new Set(
     dpkg.stdout
@@ -231,7 +231,9 @@ function missingDebianPackages() {
       .filter((line) => line.endsWith(' installed'))
       .map((line) => line.split(' ')[0]?.split(':')[0]),
   );
-  return debianBuildPackages.filter((p) => !installed.has(p));
+  return buildPrerequisites
+    .filter((p) => !installed.has(p.pkg) && !(p.commands?.every(onPath) ?? false))
+    .map((p) => p.pkg);
 }
 
 /** node-pre-gyp as the client resolves it (its dependency), run by the project's Node. */
