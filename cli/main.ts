@@ -1,54 +1,15 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
-import { describeError, SentinelError } from '../lib/errors.js';
-import { benchCommand } from './commands/bench.js';
-import { bridgeCommand } from './commands/bridge.js';
-import { devicesCommand } from './commands/devices.js';
-import { forensicsCommand } from './commands/forensics.js';
-import { forensicsSinkCommand } from './commands/forensics-sink.js';
-import { ingestCommand } from './commands/ingest.js';
-import { processorsCommand } from './commands/processors.js';
-import { stackCommand } from './commands/stack.js';
-import { topicsCommand } from './commands/topics.js';
-import { upCommand } from './commands/up.js';
-
 /**
- * `sentinel`: the operator's command line. Every subcommand has --help; configuration comes from
- * flags and SENTINEL_* variables and is validated before anything starts.
+ * `sentinel` entry point. It checks the Node it runs on before loading anything else: the commands
+ * are imported only afterwards, so an older Node gets the refusal below, not a link or addon error.
  */
-export function buildCli(): Command {
-  const program = new Command('sentinel')
-    .description('MQTT Sentinel: security layer between IoT devices and an MQTT origin')
-    .showHelpAfterError()
-    .exitOverride();
-  for (const command of [
-    upCommand(() => program.commands.map((c) => c.name())),
-    stackCommand(),
-    topicsCommand(),
-    devicesCommand(),
-    ingestCommand(),
-    processorsCommand(),
-    bridgeCommand(),
-    forensicsSinkCommand(),
-    forensicsCommand(),
-    benchCommand(),
-  ]) {
-    program.addCommand(command.exitOverride().showHelpAfterError());
-  }
-  return program;
-}
+import { describeError } from '../lib/errors.js';
+import { nodeRuntimeRefusal } from './node-runtime.js';
 
-async function main(argv: string[]): Promise<void> {
-  try {
-    await buildCli().parseAsync(argv);
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode;
-      return;
-    }
-    console.error(`sentinel: ${describeError(err)}`);
-    process.exitCode = err instanceof SentinelError && err.code === 'SNT_CONFIG_INVALID' ? 2 : 1;
-  }
+const refusal = nodeRuntimeRefusal(process.versions.node, process.execPath);
+if (refusal) {
+  console.error(`sentinel: ${describeError(refusal)}`);
+  process.exit(1);
 }
-
-await main(process.argv);
+const { runCli } = await import('./program.js');
+await runCli(process.argv);

@@ -26,6 +26,7 @@ export type SentinelErrorCode =
   | 'SNT_STATE_RESTORE_FAILED'
   | 'SNT_ORIGIN_REFUSED'
   | 'SNT_ORIGIN_UNAVAILABLE'
+  | 'SNT_RUNTIME_UNSUPPORTED'
   | 'SNT_USAGE';
 
 export class SentinelError extends Error {

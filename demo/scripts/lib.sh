@@ -82,7 +82,7 @@ require_tools() {
   fi
   command -v curl >/dev/null 2>&1 || die "curl not found: install it (Debian/Ubuntu: sudo apt-get install curl)"
   if [ "$DEMO_REGISTER" != 0 ] || [ "${1:-}" = cli ]; then
-    command -v node >/dev/null 2>&1 || die "node not found: the sentinel CLI needs Node.js 20+ (see README.md)"
+    command -v node >/dev/null 2>&1 || die "node not found: the sentinel CLI needs Node.js 24+ (npm ci installs it on linux-x64; see README.md)"
     if [ -z "${SENTINEL_DEMO_CLI:-}" ] && [ ! -f "$DEMO_ROOT/dist/cli/main.js" ] && [ ! -d "$DEMO_ROOT/node_modules" ]; then
       die "the sentinel CLI is not built: run npm ci in $DEMO_ROOT (or set SENTINEL_DEMO_CLI)"
     fi
