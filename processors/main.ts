@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { SentinelError } from '../lib/errors.js';
-import { createKafka } from '../lib/kafka/client.js';
+import { createKafka, type KafkaConnection } from '../lib/kafka/client.js';
 import { kafkaSecurityOf } from '../lib/kafka/security.js';
 import { describeTopics, topicNames } from '../lib/kafka/topics.js';
 import type { Logger } from '../lib/log.js';
@@ -13,7 +13,6 @@ import { type Policy, policyFromText } from './policy/policy.js';
 import { changelogTopicName, ensureChangelogTopic } from './runtime/changelog.js';
 import { KafkaRuntime } from './runtime/kafka.js';
 import { createProcessorMetrics } from './runtime/metrics.js';
-import { resolveGroupCount } from './runtime/partition-groups.js';
 import { RUNTIME_RULES } from './runtime/records.js';
 import type { ProcessorsConfig } from './settings.js';
 import { ANOMALY_RULES } from './steps/anomaly.js';
@@ -29,7 +28,7 @@ export interface ProcessorsService {
   readonly instanceId: string;
   readonly runtime: KafkaRuntime;
   readonly http: ServiceHttp;
-  /** Finishes the transaction in hand, leaves the group, closes every client. */
+  /** Sends the outputs in hand, commits a last checkpoint, leaves the group, closes every client. */
   stop(): Promise<void>;
 }
 
@@ -93,6 +92,14 @@ export function parseChain(text: string): StepName[] {
   return names as StepName[];
 }
 
+/** Settings of the transaction-per-batch runtime; still set, they are named in a warning. */
+const retiredSettings = [
+  'SENTINEL_PROCESSORS_BATCH_SIZE',
+  'SENTINEL_PROCESSORS_BATCH_MAX_MS',
+  'SENTINEL_PROCESSORS_CONCURRENCY',
+  'SENTINEL_PROCESSORS_PARTITION_GROUPS',
+];
+
 export function brokersOf(config: Pick<ProcessorsConfig, 'kafkaBrokers' | 'kafkaPort'>): string[] {
   if (config.kafkaBrokers !== '') return config.kafkaBrokers.split(',');
   // The local platform's three brokers listen on kafkaPort, +1, +2 (lib/stack/settings.ts).
@@ -113,22 +120,27 @@ export async function startProcessors(
   const { policy, rules } = loadDetectionFiles(config);
   const chain = parseChain(config.chain);
   const instanceId = config.instanceId !== '' ? config.instanceId : `${hostname()}-${process.pid}`;
-  const kafka = createKafka({
+  for (const retired of retiredSettings) {
+    if (process.env[retired] !== undefined)
+      log.warn(
+        { setting: retired },
+        `${retired} is retired and ignored: outputs are written at once and progress is checkpointed every SENTINEL_PROCESSORS_CHECKPOINT_INTERVAL_MS (docs/processors.md)`,
+      );
+  }
+  const connection: KafkaConnection = {
     brokers: brokersOf(config),
     clientId: `sentinel-processors-${instanceId}`,
     logger: log,
     security: kafkaSecurityOf(config),
-  });
+  };
   const topics = topicNames(config.topicPrefix);
   const changelogTopic = changelogTopicName(config.topicPrefix);
 
-  const admin = kafka.admin();
+  const admin = createKafka(connection).admin();
   await admin.connect();
-  let partitionGroups: number;
   try {
-    const [packets] = await describeTopics(admin, [topics.packets, topics.verdicts, topics.approved]);
+    await describeTopics(admin, [topics.packets, topics.verdicts, topics.approved]);
     await ensureChangelogTopic(admin, changelogTopic, topics.packets);
-    partitionGroups = resolveGroupCount(config.partitionGroups, packets?.partitions ?? 0);
   } finally {
     await admin.disconnect();
   }
@@ -145,17 +157,18 @@ export async function startProcessors(
   const metrics = createProcessorMetrics(registry, knownRuleIds);
 
   const runtime = new KafkaRuntime({
-    kafka,
+    connection,
     catalog,
     topics,
     changelogTopic,
     createSteps: () => buildTopology({ policy, rules }, chain),
     groupId: config.groupId,
-    transactionalIdPrefix: config.groupId,
-    partitionGroups,
-    batchSize: config.batchSize,
-    batchMaxMs: config.batchMaxMs,
-    concurrency: config.concurrency,
+    instanceId,
+    maxBatch: config.maxBatch,
+    fetchWaitMs: config.fetchWaitMs,
+    lingerMs: config.lingerMs,
+    checkpointIntervalMs: config.checkpointIntervalMs,
+    maxInFlight: config.maxInFlight,
     sessionTimeoutMs: config.sessionTimeoutMs,
     transactionTimeoutMs: config.transactionTimeoutMs,
     restoreTimeoutMs: config.restoreTimeoutMs,
@@ -185,7 +198,7 @@ export async function startProcessors(
       input: topics.packets,
       outputs: [topics.verdicts, topics.approved, changelogTopic],
       chain,
-      partitionGroups,
+      checkpointIntervalMs: config.checkpointIntervalMs,
       mode: policy.mode,
       rules: rules.length,
       metrics: `http://${config.metricsHost}:${http.port}/metrics`,

@@ -55,29 +55,35 @@ export const processorsSchema = {
     'port of the /metrics /healthz /readyz server; 0 picks a free one',
     { min: 0, max: 65535 },
   ),
-  batchSize: settings.int(
-    'SENTINEL_PROCESSORS_BATCH_SIZE',
-    2000,
-    'packet events per Kafka transaction at most; larger batches amortise the commit, smaller ones cut latency',
+  maxBatch: settings.int(
+    'SENTINEL_PROCESSORS_MAX_BATCH',
+    1000,
+    'packet events handed over per fetch at most; a fetch returns as soon as one event is there',
     { min: 1, max: 100_000, unit: 'events' },
   ),
-  batchMaxMs: settings.int(
-    'SENTINEL_PROCESSORS_BATCH_MAX_MS',
-    200,
-    'inspection time after which a transaction is committed whatever its size',
-    { min: 1, max: 60_000, unit: 'ms' },
+  fetchWaitMs: settings.int(
+    'SENTINEL_PROCESSORS_FETCH_WAIT_MS',
+    5,
+    'how long a fetch waits on the broker for new events (fetch.wait.max.ms); lower cuts latency, costs broker requests when idle',
+    { min: 1, max: 10_000, unit: 'ms' },
   ),
-  concurrency: settings.int(
-    'SENTINEL_PROCESSORS_CONCURRENCY',
-    12,
-    'input partitions processed at the same time (the partitions of a group share its transactions)',
-    { min: 1, max: 1000, unit: 'partitions' },
+  lingerMs: settings.int(
+    'SENTINEL_PROCESSORS_LINGER_MS',
+    2,
+    'how long verdicts and approved messages wait for others to share a produce request (linger.ms)',
+    { min: 0, max: 1_000, unit: 'ms' },
   ),
-  partitionGroups: settings.int(
-    'SENTINEL_PROCESSORS_PARTITION_GROUPS',
-    0,
-    'partition groups: input partition p is in group p % groups; a group is owned by one instance and its ready partitions commit in one transaction; 0 means one group per 4 partitions. Every instance of a consumer group must resolve to the same count, and at most that many instances get work',
-    { min: 0, max: 10_000, unit: 'groups' },
+  checkpointIntervalMs: settings.int(
+    'SENTINEL_PROCESSORS_CHECKPOINT_INTERVAL_MS',
+    1000,
+    'time between checkpoints (state changes and input offsets in one transaction); events after the last checkpoint are inspected again after a crash or rebalance',
+    { min: 50, max: 600_000, unit: 'ms' },
+  ),
+  maxInFlight: settings.int(
+    'SENTINEL_PROCESSORS_MAX_IN_FLIGHT',
+    20_000,
+    'outputs sent and not yet acknowledged by Kafka before fetching waits for them (bounds memory when Kafka is slow)',
+    { min: 100, max: 10_000_000, unit: 'records' },
   ),
   sessionTimeoutMs: settings.int(
     'SENTINEL_PROCESSORS_SESSION_TIMEOUT_MS',
@@ -87,8 +93,8 @@ export const processorsSchema = {
   ),
   transactionTimeoutMs: settings.int(
     'SENTINEL_PROCESSORS_TRANSACTION_TIMEOUT_MS',
-    60_000,
-    'broker aborts a transaction left open this long (a crashed instance); the next owner aborts it sooner',
+    10_000,
+    'broker aborts a checkpoint transaction left open this long (a crashed instance); a restart of the same instance aborts it sooner',
     { min: 1_000, max: 900_000, unit: 'ms' },
   ),
   restoreTimeoutMs: settings.int(
@@ -106,7 +112,7 @@ export const processorsSchema = {
   graceMs: settings.int(
     'SENTINEL_PROCESSORS_GRACE_MS',
     30_000,
-    'time a SIGTERM gives the transaction in hand to commit before the process exits anyway',
+    'time a SIGTERM gives the last outputs and checkpoint to commit before the process exits anyway',
     { min: 1_000, max: 600_000, unit: 'ms' },
   ),
 } as const;

@@ -119,7 +119,8 @@ export interface RecordProducerOptions {
 
 export interface RecordToSend {
   readonly topic: string;
-  readonly value: Buffer;
+  /** null: a tombstone (deletes the key from a compacted topic). */
+  readonly value: Buffer | null;
   readonly key?: string | Buffer | null;
   /** Absent = by key (murmur2, like the Java client and kafkajs). */
   readonly partition?: number;
@@ -464,10 +465,15 @@ export class BatchConsumer {
     return queryWatermarks(this.native, topic, partition, timeoutMs);
   }
 
-  /** Stops handing over batches, waits for the one in hand, leaves the group. */
-  async disconnect(): Promise<void> {
+  /** Stops handing over batches and waits for the one in hand; still a member (a final commit may follow). */
+  async stopFetching(): Promise<void> {
     this.running = false;
     await this.loop?.catch(() => undefined);
+  }
+
+  /** Stops handing over batches, waits for the one in hand, leaves the group. */
+  async disconnect(): Promise<void> {
+    await this.stopFetching();
     await new Promise<void>((resolve) => {
       if (!this.native.isConnected()) return resolve();
       this.native.disconnect(() => resolve());

@@ -14,6 +14,8 @@ export interface StateStore<T> {
   takeChanges(): StateChange[];
   /** Applies a changelog record while restoring; does not count as a change. */
   restore(change: StateChange): void;
+  /** Counts a key as changed again (its changes were taken but not committed); takes its current value. */
+  markChanged(key: string): void;
 }
 
 export interface StateChange {
@@ -77,6 +79,10 @@ export class MemoryStateStore<T> implements StateStore<T> {
     }
     this.changed.clear();
     return changes;
+  }
+
+  markChanged(key: string): void {
+    this.changed.add(key);
   }
 
   restore(change: StateChange): void {
