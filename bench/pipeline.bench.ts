@@ -24,6 +24,14 @@ import { parseArgs } from 'node:util';
 import { originCredentials } from '../lib/stack/origin.js';
 import { type BenchChild, startBenchChild } from './lib/child.js';
 import { type LatencySummary, mergeHistograms, monotonicMicros, summarise } from './lib/histogram.js';
+import {
+  climbLadder,
+  deliveryQuietMs,
+  type MeasuredStep,
+  type Sustained,
+  scheduleFrom,
+  scheduleOptions,
+} from './lib/ladder.js';
 import type { MqttIdentity, MqttTarget } from './lib/mqtt-client.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
 import { platformPids, treeCpuSeconds } from './lib/processes.js';
@@ -39,26 +47,17 @@ import { type BenchWorld, openBenchWorld } from './support.js';
 
 const { values } = parseArgs({
   options: {
-    quick: { type: 'boolean', default: false },
-    json: { type: 'string' },
+    ...scheduleOptions,
     targets: { type: 'string', default: 'sentinel,direct' },
-    seconds: { type: 'string' },
-    'latency-rates': { type: 'string' },
-    'latency-seconds': { type: 'string' },
-    'ladder-start': { type: 'string' },
-    'ladder-max': { type: 'string' },
     'per-device': { type: 'string', default: '20' },
-    'latency-bound-ms': { type: 'string', default: '1000' },
     matrix: { type: 'string' },
     publishers: { type: 'string', default: '2' },
   },
 });
-const quick = values.quick;
-const stepSeconds = Number(values.seconds ?? (quick ? 3 : 5));
-const latencySeconds = Number(values['latency-seconds'] ?? (quick ? 3 : 6));
-const latencyRates = (values['latency-rates'] ?? (quick ? '100,1000' : '100,1000,5000'))
-  .split(',')
-  .map(Number);
+const { quick, stepSeconds, latencySeconds, latencyRates, latencyBoundMs } = scheduleFrom(
+  values,
+  '100,1000,5000',
+);
 /** Where each target's ladder starts: the plain broker passes every rate up to 5,000/s (its latency runs show it). */
 const ladderStart = (target: 'sentinel' | 'direct') =>
   Number(values['ladder-start'] ?? (target === 'direct' ? 4000 : 250));
@@ -67,7 +66,6 @@ const ladderStart = (target: 'sentinel' | 'direct') =>
 const ladderMax = (target: 'sentinel' | 'direct') =>
   Number(values['ladder-max'] ?? (quick ? 4000 : target === 'direct' ? 64000 : 16000));
 const perDevice = Number(values['per-device']);
-const latencyBoundMs = Number(values['latency-bound-ms']);
 const publisherCount = Number(values.publishers);
 const matrix = (values.matrix ?? (quick ? 'qos1-100' : 'qos0-100,qos1-100,qos0-4096,qos1-4096'))
   .split(',')
@@ -78,30 +76,16 @@ const matrix = (values.matrix ?? (quick ? 'qos1-100' : 'qos0-100,qos1-100,qos0-4
     return { qos: Number(qos) as 0 | 1, payloadBytes: Number(bytes) };
   });
 const targets = values.targets.split(',') as Array<'sentinel' | 'direct'>;
-// How long a step waits with nothing arriving before it counts the rest as lost (it returns at once
-// when everything arrived): longer than a consumer-group rebalance.
-const quietMs = 10_000;
 const deviceCountOf = (target: 'sentinel' | 'direct') =>
   Math.ceil(Math.max(ladderMax(target), ...latencyRates) / perDevice);
 const password = randomBytes(12).toString('base64url');
 
-interface Step {
+interface Step extends MeasuredStep {
   readonly target: 'sentinel' | 'direct';
   readonly qos: 0 | 1;
   readonly payloadBytes: number;
-  readonly rate: number;
-  readonly seconds: number;
   readonly devices: number;
-  readonly sent: number;
-  readonly delivered: number;
-  readonly lost: number;
-  readonly duplicates: number;
-  readonly achievedPerSecond: number;
-  readonly latency: LatencySummary;
   readonly puback: LatencySummary | null;
-  readonly generatorMaxBehindMs: number;
-  readonly cpuSeconds: Record<string, number>;
-  readonly passed: boolean;
 }
 
 interface Target {
@@ -219,7 +203,11 @@ async function step(
     ),
   );
   const sent = results.reduce((sum, r) => sum + r.sent, 0);
-  const report = await target.subscriber.request<SubscriberReport>('report', { run, sent, quietMs });
+  const report = await target.subscriber.request<SubscriberReport>('report', {
+    run,
+    sent,
+    quietMs: deliveryQuietMs,
+  });
   const cpuSeconds = Object.fromEntries(
     Object.entries(target.stages).map(([k, pids]) => [
       k,
@@ -259,14 +247,7 @@ async function step(
 }
 
 const latencySteps: Step[] = [];
-const throughput: Array<{
-  target: string;
-  qos: 0 | 1;
-  payloadBytes: number;
-  highestSustained: number | null;
-  limitedBy: string;
-  steps: Step[];
-}> = [];
+const throughput: Array<{ target: string; qos: 0 | 1; payloadBytes: number } & Sustained<Step>> = [];
 for (const name of targets) {
   console.error(`pipeline: opening ${name} with ${deviceCountOf(name)} devices`);
   const target = await openTarget(name);
@@ -275,26 +256,10 @@ for (const name of targets) {
     await step(target, 1, 100, 200, 2);
     for (const rate of latencyRates) latencySteps.push(await step(target, 1, 100, rate, latencySeconds));
     for (const { qos, payloadBytes } of matrix) {
-      const steps: Step[] = [];
-      for (let rate = ladderStart(name); rate <= ladderMax(name); rate *= 2) {
-        const result = await step(target, qos, payloadBytes, rate, stepSeconds);
-        steps.push(result);
-        if (!result.passed) break;
-      }
-      const passing = steps.filter((s) => s.passed);
-      const failing = steps.find((s) => !s.passed);
-      throughput.push({
-        target: name,
-        qos,
-        payloadBytes,
-        highestSustained: passing.length > 0 ? Math.max(...passing.map((s) => s.rate)) : null,
-        limitedBy: failing
-          ? failing.lost > 0
-            ? `${failing.rate}/s lost ${failing.lost}`
-            : `${failing.rate}/s P99 ${failing.latency.p99Ms} ms`
-          : `ladder ends at ${ladderMax(name)}/s`,
-        steps,
-      });
+      const sustained = await climbLadder(ladderStart(name), ladderMax(name), (rate) =>
+        step(target, qos, payloadBytes, rate, stepSeconds),
+      );
+      throughput.push({ target: name, qos, payloadBytes, ...sustained });
     }
   } finally {
     await target.close();

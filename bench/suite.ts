@@ -17,7 +17,15 @@ import { formatTable, writeJsonResult } from './lib/output.js';
  * the seed's performance table, each beside the plain-Mosquitto figure where there is one, and the
  * JSON of everything under bench/results/.
  */
-export const scenarioNames = ['parse', 'inspect', 'ratelimit', 'auth', 'connections', 'pipeline'] as const;
+export const scenarioNames = [
+  'parse',
+  'inspect',
+  'ratelimit',
+  'auth',
+  'connections',
+  'floor',
+  'pipeline',
+] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
 export interface SuiteOptions {

@@ -9,13 +9,13 @@ export function benchCommand(): Command {
   return addSettingFlags(
     new Command('bench')
       .description(
-        'run the benchmark suite on the local platform (started if absent): end-to-end throughput and latency through Sentinel and straight into a plain Mosquitto, auth under 1,000 CONNECT/s, idle connections, per-stage cost, parse/inspect/rate-limit micro-benchmarks; prints a table and writes JSON under bench/results/',
+        'run the benchmark suite on the local platform (started if absent): end-to-end throughput and latency through Sentinel and straight into a plain Mosquitto, the floor (a bare two-hop Kafka relay on the same brokers with the same client settings), auth under 1,000 CONNECT/s, idle connections, per-stage cost, parse/inspect/rate-limit micro-benchmarks; prints a table and writes JSON under bench/results/',
       )
       .option('--quick', 'a short smoke run (about 2 minutes) with the same scenarios at small sizes', false)
       .addOption(
         new Option(
           '--only <scenarios>',
-          'comma-separated subset: parse, inspect, ratelimit, auth, connections, pipeline',
+          'comma-separated subset: parse, inspect, ratelimit, auth, connections, floor, pipeline',
         ),
       )
       .option('--out <file>', 'where the JSON goes (default bench/results/bench-<time>.json)')
