@@ -36,10 +36,13 @@ import { type LatencySummary, mergeHistograms, monotonicMicros, summarise } from
 import {
   climbLadder,
   deliveryQuietMs,
+  latencyCells,
+  latencyHeader,
   type MeasuredStep,
   scheduleFrom,
   scheduleOptions,
 } from './lib/ladder.js';
+import { deleteGroupsNamed, deleteTopicsNamed } from './lib/leftovers.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
 import { platformPids, treeCpuSeconds } from './lib/processes.js';
 import type { HopConnect, HopRun, HopRunResult, HopStats } from './load/kafka-hop.js';
@@ -97,26 +100,8 @@ runWithCleanup('floor', async (cleanup) => {
   await admin.connect();
   cleanup.add('admin connection', () => admin.disconnect());
   // Undone after the hops have left their groups (last in, first out): a group with members cannot go.
-  cleanup.add(`consumer groups ${groups.join(', ')}`, async () => {
-    for (let attempt = 0; ; attempt++) {
-      const present = new Set((await admin.listGroups()).groups.map((g) => g.groupId));
-      const left = groups.filter((g) => present.has(g));
-      if (left.length === 0) return;
-      try {
-        await admin.deleteGroups(left);
-        return;
-      } catch (err) {
-        // A member that was killed stays until its session times out (10 s).
-        if (attempt >= 15) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-      }
-    }
-  });
-  cleanup.add(`topics ${topicA}, ${topicB}`, async () => {
-    const present = new Set(await admin.listTopics());
-    const mine = [topicA, topicB].filter((t) => present.has(t));
-    if (mine.length > 0) await admin.deleteTopics({ topics: mine });
-  });
+  cleanup.add(`consumer groups ${groups.join(', ')}`, () => deleteGroupsNamed(admin, `${id}-`));
+  cleanup.add(`topics ${topicA}, ${topicB}`, () => deleteTopicsNamed(admin, `${id}.`));
   await createTopics(admin, [topicA, topicB], partitions);
   const described = await describeTopics(admin, [topicA, topicB]);
 
@@ -272,17 +257,8 @@ runWithCleanup('floor', async (cleanup) => {
   };
   console.log(
     formatTable(
-      ['floor rate/s', 'delivered', 'P50 ms', 'P95 ms', 'P99 ms', 'max ms', 'first ack P99 ms', 'CPU ms/msg'],
-      [...latency, ...ladder].map((s) => [
-        s.rate,
-        `${s.delivered}/${s.sent}`,
-        s.latency.p50Ms,
-        s.latency.p95Ms,
-        s.latency.p99Ms,
-        s.latency.maxMs,
-        s.firstAck.p99Ms,
-        s.cpuMsPerMessage,
-      ]),
+      ['floor rate/s', ...latencyHeader, 'first ack P99 ms', 'CPU ms/msg'],
+      [...latency, ...ladder].map((s) => [s.rate, ...latencyCells(s), s.firstAck.p99Ms, s.cpuMsPerMessage]),
     ),
   );
   console.log(

@@ -21,12 +21,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { topicRoles } from '../lib/kafka/topics.js';
 import { originCredentials } from '../lib/stack/origin.js';
 import { type BenchChild, startBenchChild } from './lib/child.js';
+import { failHereInTests, runWithCleanup, type ScenarioCleanup } from './lib/cleanup.js';
 import { type LatencySummary, mergeHistograms, monotonicMicros, summarise } from './lib/histogram.js';
 import {
   climbLadder,
   deliveryQuietMs,
+  latencyCells,
+  latencyHeader,
   type MeasuredStep,
   type Sustained,
   scheduleFrom,
@@ -37,6 +41,7 @@ import { formatTable, writeJsonResult } from './lib/output.js';
 import { platformPids, treeCpuSeconds } from './lib/processes.js';
 import {
   type PlainMosquitto,
+  type RunningService,
   type SentinelPipeline,
   startPlainMosquitto,
   startSentinelPipeline,
@@ -86,6 +91,8 @@ interface Step extends MeasuredStep {
   readonly payloadBytes: number;
   readonly devices: number;
   readonly puback: LatencySummary | null;
+  /** CPU ms per delivered message of every stage (for Sentinel: edge, processors, bridge, forensics sink, the three brokers, origin). */
+  readonly cpuMsPerMessage: number;
 }
 
 interface Target {
@@ -97,7 +104,7 @@ interface Target {
   close(): Promise<void>;
 }
 
-async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
+async function openTarget(name: 'sentinel' | 'direct', cleanup: ScenarioCleanup): Promise<Target> {
   let world: BenchWorld | null = null;
   let pipeline: SentinelPipeline | null = null;
   let mosquitto: PlainMosquitto | null = null;
@@ -107,10 +114,15 @@ async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
   let subscriberIdentity: MqttIdentity;
   let identities: MqttIdentity[];
   let stages: Record<string, number[]>;
+  const started: string[] = [];
+  const used: string[] = [];
   if (name === 'sentinel') {
-    world = await openBenchWorld('pipeline');
+    world = await openBenchWorld('pipeline', cleanup);
     await world.addDevices(ids, password);
-    pipeline = await startSentinelPipeline(world);
+    pipeline = await startSentinelPipeline(world, {
+      stages: ['ingest', 'processors', 'bridge', 'forensics-sink'],
+      cleanup,
+    });
     publishTarget = { host: '127.0.0.1', port: pipeline.edgePort };
     subscribeTarget = { host: '127.0.0.1', port: world.platform.originMqttPort };
     const app = originCredentials(world.platform).app;
@@ -121,19 +133,36 @@ async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
       ingest: [pipeline.ingest.process.pid!],
       processors: [pipeline.processors!.process.pid!],
       bridge: [pipeline.bridge!.process.pid!],
+      forensics: [pipeline.forensicsSink!.process.pid!],
       // Three brokers with replication 3 on this one machine: the cluster's whole cost per event.
       kafka: platform.kafka,
       origin: platform.origin,
     };
+    const pid = (service: RunningService | null) => service?.process.pid ?? 'none';
+    started.push(
+      `topics ${world.prefix}{${topicRoles.join(',')}}: 12 partitions, replication 3, min ISR 2`,
+      `device database ${world.id} (MariaDB 127.0.0.1:3306): ${ids.length} devices pb0..pb${ids.length - 1}, one password`,
+      `edge (sentinel ingest) pid ${pid(pipeline.ingest)} on 127.0.0.1:${pipeline.edgePort}, rate limits off, Redis keys ${world.id}:*`,
+      `processors pid ${pid(pipeline.processors)}, bridge pid ${pid(pipeline.bridge)}, forensics sink pid ${pid(pipeline.forensicsSink)} (embedded ClickHouse in ${pipeline.forensicsDir}), groups ${world.id}-*`,
+    );
+    used.push(
+      `Kafka brokers pids ${platform.kafka.join(', ') || 'unknown'}, origin Mosquitto pid ${platform.origin.join(', ') || 'unknown'} on ${world.platform.originMqttPort}, registry, Redis, MariaDB`,
+    );
   } else {
     mosquitto = await startPlainMosquitto();
+    const plain = mosquitto;
+    cleanup.add(`plain Mosquitto (pid ${plain.process.pid})`, () => plain.stop());
     publishTarget = { host: '127.0.0.1', port: mosquitto.port };
     subscribeTarget = publishTarget;
     subscriberIdentity = { clientId: 'direct-sink' };
     identities = ids.map((clientId) => ({ clientId }));
     stages = { mosquitto: [mosquitto.process.pid!] };
+    started.push(
+      `plain Mosquitto pid ${mosquitto.process.pid} on 127.0.0.1:${mosquitto.port}, anonymous, no persistence`,
+    );
   }
   const subscriber = startBenchChild('subscriber', new URL('./load/subscriber.js', import.meta.url));
+  cleanup.add(`subscriber (pid ${subscriber.pid})`, () => closeLoad(subscriber));
   await subscriber.request('connect', {
     target: subscribeTarget,
     identity: subscriberIdentity,
@@ -143,6 +172,8 @@ async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
   const publishers = Array.from({ length: publisherCount }, (_, p) =>
     startBenchChild(`publisher-${p}`, new URL('./load/publisher.js', import.meta.url)),
   );
+  for (const publisher of publishers)
+    cleanup.add(`${publisher.name} (pid ${publisher.pid})`, () => closeLoad(publisher));
   // Publisher p gets devices p, p + P, p + 2P...: the first k active devices of each publisher
   // together are the first k * P devices of the fleet.
   await Promise.all(
@@ -153,20 +184,38 @@ async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
       }),
     ),
   );
+  started.push(
+    `load: ${publisherCount} publisher processes (pids ${publishers.map((p) => p.pid).join(', ')}) with ${ids.length} devices at ${perDevice} msg/s each, 1 subscriber (pid ${subscriber.pid})`,
+  );
+  console.error(
+    [
+      `pipeline: ${name}: started for this run (stopped and removed at the end, also on a failure or Ctrl-C):`,
+      ...started.map((line) => `  ${line}`),
+      `  limits: latency at ${latencyRates.join(', ')} msg/s for ${latencySeconds} s each (QoS 1, 100 B); ladder ${matrix.map((m) => `QoS ${m.qos} ${m.payloadBytes} B`).join(', ')} from ${ladderStart(name)}/s doubling to ${ladderMax(name)}/s, ${stepSeconds} s a step, stops at the first step that loses a message or has P99 > ${latencyBoundMs} ms`,
+      ...used.map((line) => `  used, not started: ${line}`),
+    ].join('\n'),
+  );
   return {
     name,
     publishers,
     subscriber,
     stages,
     async close() {
-      await Promise.all(publishers.map((publisher) => publisher.request('close').catch(() => undefined)));
-      await subscriber.request('close').catch(() => undefined);
-      await Promise.all([...publishers, subscriber].map((child) => child.stop()));
+      await Promise.all([...publishers, subscriber].map(closeLoad));
       await pipeline?.stop();
       await mosquitto?.stop();
       await world?.dispose();
     },
   };
+}
+
+/** Closes a load process's connections, then ends it. */
+async function closeLoad(child: BenchChild): Promise<void> {
+  await Promise.race([
+    child.request('close').catch(() => undefined),
+    new Promise((resolve) => setTimeout(resolve, 10_000)),
+  ]);
+  await child.stop();
 }
 
 async function step(
@@ -221,6 +270,7 @@ async function step(
   const puback = qos === 1 ? summarise(mergeHistograms(results.map((r) => r.puback))) : null;
   const spanSeconds = report.lastReceiptUs > 0 ? (report.lastReceiptUs - startAtUs) / 1e6 : Number.NaN;
   const lost = sent - report.unique;
+  const stagesCpu = Object.keys(target.stages).reduce((sum, k) => sum + (cpuSeconds[k] ?? 0), 0);
   const result: Step = {
     target: target.name,
     qos,
@@ -237,32 +287,37 @@ async function step(
     puback,
     generatorMaxBehindMs: Math.max(...results.map((r) => r.maxBehindMs)),
     cpuSeconds,
+    cpuMsPerMessage: report.unique > 0 ? Math.round((stagesCpu * 1e6) / report.unique) / 1000 : Number.NaN,
     passed: lost === 0 && sent === perPublisher * P && latency.p99Ms <= latencyBoundMs,
   };
   console.error(
     `pipeline: ${target.name} qos${qos} ${payloadBytes}B ${rate}/s: ${report.unique}/${sent} delivered, ` +
-      `P50 ${latency.p50Ms} P99 ${latency.p99Ms} max ${latency.maxMs} ms${result.passed ? '' : ' (fails)'}`,
+      `P50 ${latency.p50Ms} P99 ${latency.p99Ms} max ${latency.maxMs} ms, ${result.cpuMsPerMessage} CPU ms/msg ` +
+      `(${Object.keys(target.stages).join(' + ')})${result.passed ? '' : ' (fails)'}`,
   );
   return result;
 }
 
 const latencySteps: Step[] = [];
 const throughput: Array<{ target: string; qos: 0 | 1; payloadBytes: number } & Sustained<Step>> = [];
-for (const name of targets) {
-  console.error(`pipeline: opening ${name} with ${deviceCountOf(name)} devices`);
-  const target = await openTarget(name);
-  try {
-    // Warm-up: sessions, consumers and producers settle, the JIT compiles the paths.
-    await step(target, 1, 100, 200, 2);
-    for (const rate of latencyRates) latencySteps.push(await step(target, 1, 100, rate, latencySeconds));
-    for (const { qos, payloadBytes } of matrix) {
-      const sustained = await climbLadder(ladderStart(name), ladderMax(name), (rate) =>
-        step(target, qos, payloadBytes, rate, stepSeconds),
-      );
-      throughput.push({ target: name, qos, payloadBytes, ...sustained });
+async function measure(cleanup: ScenarioCleanup): Promise<void> {
+  for (const name of targets) {
+    console.error(`pipeline: opening ${name} with ${deviceCountOf(name)} devices`);
+    const target = await openTarget(name, cleanup);
+    failHereInTests(`pipeline-${name}-started`);
+    try {
+      // Warm-up: sessions, consumers and producers settle, the JIT compiles the paths.
+      await step(target, 1, 100, 200, 2);
+      for (const rate of latencyRates) latencySteps.push(await step(target, 1, 100, rate, latencySeconds));
+      for (const { qos, payloadBytes } of matrix) {
+        const sustained = await climbLadder(ladderStart(name), ladderMax(name), (rate) =>
+          step(target, qos, payloadBytes, rate, stepSeconds),
+        );
+        throughput.push({ target: name, qos, payloadBytes, ...sustained });
+      }
+    } finally {
+      await target.close();
     }
-  } finally {
-    await target.close();
   }
 }
 
@@ -282,47 +337,41 @@ function stageCost(): Record<string, number> {
   return cost;
 }
 
-const result = {
-  bench: 'pipeline',
-  settings: {
-    quick,
-    publishers: publisherCount,
-    perDeviceRate: perDevice,
-    devices: { sentinel: deviceCountOf('sentinel'), direct: deviceCountOf('direct') },
-    stepSeconds,
-    latencySeconds,
-    latencyBoundMs,
-    ladder: `from ${ladderStart('sentinel')}/s (Sentinel) and ${ladderStart('direct')}/s (direct), doubling to ${ladderMax('sentinel')}/s and ${ladderMax('direct')}/s`,
-    sentinel:
-      'edge (acks=all, RF 3, min ISR 2) -> processors (default policy, transactions) -> bridge (QoS 1 over WebSocket) -> origin Mosquitto',
-    direct: 'plain Mosquitto, anonymous, no persistence',
-    subscriber: 'QoS 1 subscription at the origin / at the direct broker',
-  },
-  latency: latencySteps,
-  throughput,
-  eventsPerCpuSecond: stageCost(),
-};
+runWithCleanup('pipeline', async (cleanup) => {
+  await measure(cleanup);
+  const result = {
+    bench: 'pipeline',
+    settings: {
+      quick,
+      publishers: publisherCount,
+      perDeviceRate: perDevice,
+      devices: { sentinel: deviceCountOf('sentinel'), direct: deviceCountOf('direct') },
+      stepSeconds,
+      latencySeconds,
+      latencyBoundMs,
+      ladder: `from ${ladderStart('sentinel')}/s (Sentinel) and ${ladderStart('direct')}/s (direct), doubling to ${ladderMax('sentinel')}/s and ${ladderMax('direct')}/s`,
+      sentinel:
+        'edge (acks=all, RF 3, min ISR 2) -> processors (default policy, transactions) -> bridge (QoS 1 over WebSocket) -> origin Mosquitto',
+      direct: 'plain Mosquitto, anonymous, no persistence',
+      subscriber: 'QoS 1 subscription at the origin / at the direct broker',
+    },
+    latency: latencySteps,
+    throughput,
+    eventsPerCpuSecond: stageCost(),
+  };
 
-console.log(
-  formatTable(
-    ['target', 'rate/s', 'delivered', 'P50 ms', 'P95 ms', 'P99 ms', 'max ms'],
-    latencySteps.map((s) => [
-      s.target,
-      s.rate,
-      `${s.delivered}/${s.sent}`,
-      s.latency.p50Ms,
-      s.latency.p95Ms,
-      s.latency.p99Ms,
-      s.latency.maxMs,
-    ]),
-  ),
-);
-console.log(
-  formatTable(
-    ['target', 'QoS', 'payload B', 'sustained msg/s', 'limited by'],
-    throughput.map((t) => [t.target, t.qos, t.payloadBytes, t.highestSustained ?? Number.NaN, t.limitedBy]),
-  ),
-);
-console.log(`events per CPU-second: ${JSON.stringify(result.eventsPerCpuSecond)}`);
-writeJsonResult(values.json, result);
-process.exit(0);
+  console.log(
+    formatTable(
+      ['target', 'rate/s', ...latencyHeader, 'CPU ms/msg, every stage'],
+      latencySteps.map((s) => [s.target, s.rate, ...latencyCells(s), s.cpuMsPerMessage]),
+    ),
+  );
+  console.log(
+    formatTable(
+      ['target', 'QoS', 'payload B', 'sustained msg/s', 'limited by'],
+      throughput.map((t) => [t.target, t.qos, t.payloadBytes, t.highestSustained ?? Number.NaN, t.limitedBy]),
+    ),
+  );
+  console.log(`events per CPU-second: ${JSON.stringify(result.eventsPerCpuSecond)}`);
+  writeJsonResult(values.json, result);
+});

@@ -72,6 +72,16 @@ export interface MeasuredStep {
   readonly passed: boolean;
 }
 
+/** The columns every scenario's latency table has, in this order. */
+export const latencyHeader = ['delivered', 'P50 ms', 'P95 ms', 'P99 ms', 'max ms'] as const;
+export const latencyCells = (s: MeasuredStep): Array<string | number> => [
+  `${s.delivered}/${s.sent}`,
+  s.latency.p50Ms,
+  s.latency.p95Ms,
+  s.latency.p99Ms,
+  s.latency.maxMs,
+];
+
 export interface Sustained<S> {
   readonly highestSustained: number | null;
   /** What stopped the ladder: the failing step's loss or P99, or the ladder's end. */
