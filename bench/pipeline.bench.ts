@@ -65,7 +65,7 @@ const { quick, stepSeconds, latencySeconds, latencyRates, latencyBoundMs } = sch
 );
 /** Where each target's ladder starts: the plain broker passes every rate up to 5,000/s (its latency runs show it). */
 const ladderStart = (target: 'sentinel' | 'direct') =>
-  Number(values['ladder-start'] ?? (target === 'direct' ? 4000 : 250));
+  Math.min(Number(values['ladder-start'] ?? (target === 'direct' ? 4000 : 250)), ladderMax(target));
 /** Where each target's ladder ends: Sentinel on this box is far below 16,000/s, and every device it
  * would need is a scrypt check at connect time. */
 const ladderMax = (target: 'sentinel' | 'direct') =>

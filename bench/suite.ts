@@ -225,7 +225,7 @@ export function comparisonRows(results: Partial<Record<ScenarioName, unknown>>):
     const f = floor?.latency.find((s) => s.rate === rate)?.cpuMsPerMessage;
     const s = at('sentinel', rate)?.cpuMsPerMessage;
     rows.push([
-      `CPU ms per delivered message at ${rate.toLocaleString('en-US')}/s: floor relay + 3 brokers; pipeline every stage + forensics sink + 3 brokers + origin`,
+      `CPU ms per delivered message at ${rate.toLocaleString('en-US')}/s (floor: relay + brokers; pipeline: every stage + brokers)`,
       fmt(f),
       fmt(s),
       ratio(s, f),
