@@ -59,18 +59,22 @@ interface BenchFile {
 }
 
 describe('sentinel bench --quick', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-test-'));
-  const out = join(dir, 'bench.json');
+  // Made in the hook, not here: a run filtered to other tests must not leave an empty dir behind.
+  let dir = '';
   let result: { code: number; stdout: string; stderr: string };
   let bench: BenchFile;
 
   before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-test-'));
+    const out = join(dir, 'bench.json');
     await ensurePlatform();
     result = await runCli(['bench', '--quick', '--out', out]);
     assert.equal(result.code, 0, `bench exited ${result.code}:\n${result.stderr.slice(-3000)}`);
     bench = JSON.parse(readFileSync(out, 'utf8')) as BenchFile;
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 
   it('describes the machine and the versions it measured', () => {
     assert.equal(bench.quick, true);
