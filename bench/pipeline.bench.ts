@@ -21,14 +21,27 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { topicRoles } from '../lib/kafka/topics.js';
 import { originCredentials } from '../lib/stack/origin.js';
 import { type BenchChild, startBenchChild } from './lib/child.js';
+import { failHereInTests, runWithCleanup, type ScenarioCleanup } from './lib/cleanup.js';
 import { type LatencySummary, mergeHistograms, monotonicMicros, summarise } from './lib/histogram.js';
+import {
+  climbLadder,
+  deliveryQuietMs,
+  latencyCells,
+  latencyHeader,
+  type MeasuredStep,
+  type Sustained,
+  scheduleFrom,
+  scheduleOptions,
+} from './lib/ladder.js';
 import type { MqttIdentity, MqttTarget } from './lib/mqtt-client.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
 import { platformPids, treeCpuSeconds } from './lib/processes.js';
 import {
   type PlainMosquitto,
+  type RunningService,
   type SentinelPipeline,
   startPlainMosquitto,
   startSentinelPipeline,
@@ -39,35 +52,25 @@ import { type BenchWorld, openBenchWorld } from './support.js';
 
 const { values } = parseArgs({
   options: {
-    quick: { type: 'boolean', default: false },
-    json: { type: 'string' },
+    ...scheduleOptions,
     targets: { type: 'string', default: 'sentinel,direct' },
-    seconds: { type: 'string' },
-    'latency-rates': { type: 'string' },
-    'latency-seconds': { type: 'string' },
-    'ladder-start': { type: 'string' },
-    'ladder-max': { type: 'string' },
     'per-device': { type: 'string', default: '20' },
-    'latency-bound-ms': { type: 'string', default: '1000' },
     matrix: { type: 'string' },
     publishers: { type: 'string', default: '2' },
   },
 });
-const quick = values.quick;
-const stepSeconds = Number(values.seconds ?? (quick ? 3 : 5));
-const latencySeconds = Number(values['latency-seconds'] ?? (quick ? 3 : 6));
-const latencyRates = (values['latency-rates'] ?? (quick ? '100,1000' : '100,1000,5000'))
-  .split(',')
-  .map(Number);
+const { quick, stepSeconds, latencySeconds, latencyRates, latencyBoundMs } = scheduleFrom(
+  values,
+  '100,1000,5000',
+);
 /** Where each target's ladder starts: the plain broker passes every rate up to 5,000/s (its latency runs show it). */
 const ladderStart = (target: 'sentinel' | 'direct') =>
-  Number(values['ladder-start'] ?? (target === 'direct' ? 4000 : 250));
+  Math.min(Number(values['ladder-start'] ?? (target === 'direct' ? 4000 : 250)), ladderMax(target));
 /** Where each target's ladder ends: Sentinel on this box is far below 16,000/s, and every device it
  * would need is a scrypt check at connect time. */
 const ladderMax = (target: 'sentinel' | 'direct') =>
   Number(values['ladder-max'] ?? (quick ? 4000 : target === 'direct' ? 64000 : 16000));
 const perDevice = Number(values['per-device']);
-const latencyBoundMs = Number(values['latency-bound-ms']);
 const publisherCount = Number(values.publishers);
 const matrix = (values.matrix ?? (quick ? 'qos1-100' : 'qos0-100,qos1-100,qos0-4096,qos1-4096'))
   .split(',')
@@ -78,30 +81,18 @@ const matrix = (values.matrix ?? (quick ? 'qos1-100' : 'qos0-100,qos1-100,qos0-4
     return { qos: Number(qos) as 0 | 1, payloadBytes: Number(bytes) };
   });
 const targets = values.targets.split(',') as Array<'sentinel' | 'direct'>;
-// How long a step waits with nothing arriving before it counts the rest as lost (it returns at once
-// when everything arrived): longer than a consumer-group rebalance.
-const quietMs = 10_000;
 const deviceCountOf = (target: 'sentinel' | 'direct') =>
   Math.ceil(Math.max(ladderMax(target), ...latencyRates) / perDevice);
 const password = randomBytes(12).toString('base64url');
 
-interface Step {
+interface Step extends MeasuredStep {
   readonly target: 'sentinel' | 'direct';
   readonly qos: 0 | 1;
   readonly payloadBytes: number;
-  readonly rate: number;
-  readonly seconds: number;
   readonly devices: number;
-  readonly sent: number;
-  readonly delivered: number;
-  readonly lost: number;
-  readonly duplicates: number;
-  readonly achievedPerSecond: number;
-  readonly latency: LatencySummary;
   readonly puback: LatencySummary | null;
-  readonly generatorMaxBehindMs: number;
-  readonly cpuSeconds: Record<string, number>;
-  readonly passed: boolean;
+  /** CPU ms per delivered message of every stage (for Sentinel: edge, processors, bridge, forensics sink, the three brokers, origin). */
+  readonly cpuMsPerMessage: number;
 }
 
 interface Target {
@@ -113,7 +104,7 @@ interface Target {
   close(): Promise<void>;
 }
 
-async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
+async function openTarget(name: 'sentinel' | 'direct', cleanup: ScenarioCleanup): Promise<Target> {
   let world: BenchWorld | null = null;
   let pipeline: SentinelPipeline | null = null;
   let mosquitto: PlainMosquitto | null = null;
@@ -123,10 +114,15 @@ async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
   let subscriberIdentity: MqttIdentity;
   let identities: MqttIdentity[];
   let stages: Record<string, number[]>;
+  const started: string[] = [];
+  const used: string[] = [];
   if (name === 'sentinel') {
-    world = await openBenchWorld('pipeline');
+    world = await openBenchWorld('pipeline', cleanup);
     await world.addDevices(ids, password);
-    pipeline = await startSentinelPipeline(world);
+    pipeline = await startSentinelPipeline(world, {
+      stages: ['ingest', 'processors', 'bridge', 'forensics-sink'],
+      cleanup,
+    });
     publishTarget = { host: '127.0.0.1', port: pipeline.edgePort };
     subscribeTarget = { host: '127.0.0.1', port: world.platform.originMqttPort };
     const app = originCredentials(world.platform).app;
@@ -137,19 +133,36 @@ async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
       ingest: [pipeline.ingest.process.pid!],
       processors: [pipeline.processors!.process.pid!],
       bridge: [pipeline.bridge!.process.pid!],
+      forensics: [pipeline.forensicsSink!.process.pid!],
       // Three brokers with replication 3 on this one machine: the cluster's whole cost per event.
       kafka: platform.kafka,
       origin: platform.origin,
     };
+    const pid = (service: RunningService | null) => service?.process.pid ?? 'none';
+    started.push(
+      `topics ${world.prefix}{${topicRoles.join(',')}}: 12 partitions, replication 3, min ISR 2`,
+      `device database ${world.id} (MariaDB 127.0.0.1:3306): ${ids.length} devices pb0..pb${ids.length - 1}, one password`,
+      `edge (sentinel ingest) pid ${pid(pipeline.ingest)} on 127.0.0.1:${pipeline.edgePort}, rate limits off, Redis keys ${world.id}:*`,
+      `processors pid ${pid(pipeline.processors)}, bridge pid ${pid(pipeline.bridge)}, forensics sink pid ${pid(pipeline.forensicsSink)} (embedded ClickHouse in ${pipeline.forensicsDir}), groups ${world.id}-*`,
+    );
+    used.push(
+      `Kafka brokers pids ${platform.kafka.join(', ') || 'unknown'}, origin Mosquitto pid ${platform.origin.join(', ') || 'unknown'} on ${world.platform.originMqttPort}, registry, Redis, MariaDB`,
+    );
   } else {
     mosquitto = await startPlainMosquitto();
+    const plain = mosquitto;
+    cleanup.add(`plain Mosquitto (pid ${plain.process.pid})`, () => plain.stop());
     publishTarget = { host: '127.0.0.1', port: mosquitto.port };
     subscribeTarget = publishTarget;
     subscriberIdentity = { clientId: 'direct-sink' };
     identities = ids.map((clientId) => ({ clientId }));
     stages = { mosquitto: [mosquitto.process.pid!] };
+    started.push(
+      `plain Mosquitto pid ${mosquitto.process.pid} on 127.0.0.1:${mosquitto.port}, anonymous, no persistence`,
+    );
   }
   const subscriber = startBenchChild('subscriber', new URL('./load/subscriber.js', import.meta.url));
+  cleanup.add(`subscriber (pid ${subscriber.pid})`, () => closeLoad(subscriber));
   await subscriber.request('connect', {
     target: subscribeTarget,
     identity: subscriberIdentity,
@@ -159,6 +172,8 @@ async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
   const publishers = Array.from({ length: publisherCount }, (_, p) =>
     startBenchChild(`publisher-${p}`, new URL('./load/publisher.js', import.meta.url)),
   );
+  for (const publisher of publishers)
+    cleanup.add(`${publisher.name} (pid ${publisher.pid})`, () => closeLoad(publisher));
   // Publisher p gets devices p, p + P, p + 2P...: the first k active devices of each publisher
   // together are the first k * P devices of the fleet.
   await Promise.all(
@@ -169,20 +184,38 @@ async function openTarget(name: 'sentinel' | 'direct'): Promise<Target> {
       }),
     ),
   );
+  started.push(
+    `load: ${publisherCount} publisher processes (pids ${publishers.map((p) => p.pid).join(', ')}) with ${ids.length} devices at ${perDevice} msg/s each, 1 subscriber (pid ${subscriber.pid})`,
+  );
+  console.error(
+    [
+      `pipeline: ${name}: started for this run (stopped and removed at the end, also on a failure or Ctrl-C):`,
+      ...started.map((line) => `  ${line}`),
+      `  limits: latency at ${latencyRates.join(', ')} msg/s for ${latencySeconds} s each (QoS 1, 100 B); ladder ${matrix.map((m) => `QoS ${m.qos} ${m.payloadBytes} B`).join(', ')} from ${ladderStart(name)}/s doubling to ${ladderMax(name)}/s, ${stepSeconds} s a step, stops at the first step that loses a message or has P99 > ${latencyBoundMs} ms`,
+      ...used.map((line) => `  used, not started: ${line}`),
+    ].join('\n'),
+  );
   return {
     name,
     publishers,
     subscriber,
     stages,
     async close() {
-      await Promise.all(publishers.map((publisher) => publisher.request('close').catch(() => undefined)));
-      await subscriber.request('close').catch(() => undefined);
-      await Promise.all([...publishers, subscriber].map((child) => child.stop()));
+      await Promise.all([...publishers, subscriber].map(closeLoad));
       await pipeline?.stop();
       await mosquitto?.stop();
       await world?.dispose();
     },
   };
+}
+
+/** Closes a load process's connections, then ends it. */
+async function closeLoad(child: BenchChild): Promise<void> {
+  await Promise.race([
+    child.request('close').catch(() => undefined),
+    new Promise((resolve) => setTimeout(resolve, 10_000)),
+  ]);
+  await child.stop();
 }
 
 async function step(
@@ -219,7 +252,11 @@ async function step(
     ),
   );
   const sent = results.reduce((sum, r) => sum + r.sent, 0);
-  const report = await target.subscriber.request<SubscriberReport>('report', { run, sent, quietMs });
+  const report = await target.subscriber.request<SubscriberReport>('report', {
+    run,
+    sent,
+    quietMs: deliveryQuietMs,
+  });
   const cpuSeconds = Object.fromEntries(
     Object.entries(target.stages).map(([k, pids]) => [
       k,
@@ -233,6 +270,7 @@ async function step(
   const puback = qos === 1 ? summarise(mergeHistograms(results.map((r) => r.puback))) : null;
   const spanSeconds = report.lastReceiptUs > 0 ? (report.lastReceiptUs - startAtUs) / 1e6 : Number.NaN;
   const lost = sent - report.unique;
+  const stagesCpu = Object.keys(target.stages).reduce((sum, k) => sum + (cpuSeconds[k] ?? 0), 0);
   const result: Step = {
     target: target.name,
     qos,
@@ -249,55 +287,37 @@ async function step(
     puback,
     generatorMaxBehindMs: Math.max(...results.map((r) => r.maxBehindMs)),
     cpuSeconds,
+    cpuMsPerMessage: report.unique > 0 ? Math.round((stagesCpu * 1e6) / report.unique) / 1000 : Number.NaN,
     passed: lost === 0 && sent === perPublisher * P && latency.p99Ms <= latencyBoundMs,
   };
   console.error(
     `pipeline: ${target.name} qos${qos} ${payloadBytes}B ${rate}/s: ${report.unique}/${sent} delivered, ` +
-      `P50 ${latency.p50Ms} P99 ${latency.p99Ms} max ${latency.maxMs} ms${result.passed ? '' : ' (fails)'}`,
+      `P50 ${latency.p50Ms} P99 ${latency.p99Ms} max ${latency.maxMs} ms, ${result.cpuMsPerMessage} CPU ms/msg ` +
+      `(${Object.keys(target.stages).join(' + ')})${result.passed ? '' : ' (fails)'}`,
   );
   return result;
 }
 
 const latencySteps: Step[] = [];
-const throughput: Array<{
-  target: string;
-  qos: 0 | 1;
-  payloadBytes: number;
-  highestSustained: number | null;
-  limitedBy: string;
-  steps: Step[];
-}> = [];
-for (const name of targets) {
-  console.error(`pipeline: opening ${name} with ${deviceCountOf(name)} devices`);
-  const target = await openTarget(name);
-  try {
-    // Warm-up: sessions, consumers and producers settle, the JIT compiles the paths.
-    await step(target, 1, 100, 200, 2);
-    for (const rate of latencyRates) latencySteps.push(await step(target, 1, 100, rate, latencySeconds));
-    for (const { qos, payloadBytes } of matrix) {
-      const steps: Step[] = [];
-      for (let rate = ladderStart(name); rate <= ladderMax(name); rate *= 2) {
-        const result = await step(target, qos, payloadBytes, rate, stepSeconds);
-        steps.push(result);
-        if (!result.passed) break;
+const throughput: Array<{ target: string; qos: 0 | 1; payloadBytes: number } & Sustained<Step>> = [];
+async function measure(cleanup: ScenarioCleanup): Promise<void> {
+  for (const name of targets) {
+    console.error(`pipeline: opening ${name} with ${deviceCountOf(name)} devices`);
+    const target = await openTarget(name, cleanup);
+    failHereInTests(`pipeline-${name}-started`);
+    try {
+      // Warm-up: sessions, consumers and producers settle, the JIT compiles the paths.
+      await step(target, 1, 100, 200, 2);
+      for (const rate of latencyRates) latencySteps.push(await step(target, 1, 100, rate, latencySeconds));
+      for (const { qos, payloadBytes } of matrix) {
+        const sustained = await climbLadder(ladderStart(name), ladderMax(name), (rate) =>
+          step(target, qos, payloadBytes, rate, stepSeconds),
+        );
+        throughput.push({ target: name, qos, payloadBytes, ...sustained });
       }
-      const passing = steps.filter((s) => s.passed);
-      const failing = steps.find((s) => !s.passed);
-      throughput.push({
-        target: name,
-        qos,
-        payloadBytes,
-        highestSustained: passing.length > 0 ? Math.max(...passing.map((s) => s.rate)) : null,
-        limitedBy: failing
-          ? failing.lost > 0
-            ? `${failing.rate}/s lost ${failing.lost}`
-            : `${failing.rate}/s P99 ${failing.latency.p99Ms} ms`
-          : `ladder ends at ${ladderMax(name)}/s`,
-        steps,
-      });
+    } finally {
+      await target.close();
     }
-  } finally {
-    await target.close();
   }
 }
 
@@ -317,47 +337,41 @@ function stageCost(): Record<string, number> {
   return cost;
 }
 
-const result = {
-  bench: 'pipeline',
-  settings: {
-    quick,
-    publishers: publisherCount,
-    perDeviceRate: perDevice,
-    devices: { sentinel: deviceCountOf('sentinel'), direct: deviceCountOf('direct') },
-    stepSeconds,
-    latencySeconds,
-    latencyBoundMs,
-    ladder: `from ${ladderStart('sentinel')}/s (Sentinel) and ${ladderStart('direct')}/s (direct), doubling to ${ladderMax('sentinel')}/s and ${ladderMax('direct')}/s`,
-    sentinel:
-      'edge (acks=all, RF 3, min ISR 2) -> processors (default policy, transactions) -> bridge (QoS 1 over WebSocket) -> origin Mosquitto',
-    direct: 'plain Mosquitto, anonymous, no persistence',
-    subscriber: 'QoS 1 subscription at the origin / at the direct broker',
-  },
-  latency: latencySteps,
-  throughput,
-  eventsPerCpuSecond: stageCost(),
-};
+runWithCleanup('pipeline', async (cleanup) => {
+  await measure(cleanup);
+  const result = {
+    bench: 'pipeline',
+    settings: {
+      quick,
+      publishers: publisherCount,
+      perDeviceRate: perDevice,
+      devices: { sentinel: deviceCountOf('sentinel'), direct: deviceCountOf('direct') },
+      stepSeconds,
+      latencySeconds,
+      latencyBoundMs,
+      ladder: `from ${ladderStart('sentinel')}/s (Sentinel) and ${ladderStart('direct')}/s (direct), doubling to ${ladderMax('sentinel')}/s and ${ladderMax('direct')}/s`,
+      sentinel:
+        'edge (acks=all, RF 3, min ISR 2) -> processors (default policy, transactions) -> bridge (QoS 1 over WebSocket) -> origin Mosquitto',
+      direct: 'plain Mosquitto, anonymous, no persistence',
+      subscriber: 'QoS 1 subscription at the origin / at the direct broker',
+    },
+    latency: latencySteps,
+    throughput,
+    eventsPerCpuSecond: stageCost(),
+  };
 
-console.log(
-  formatTable(
-    ['target', 'rate/s', 'delivered', 'P50 ms', 'P95 ms', 'P99 ms', 'max ms'],
-    latencySteps.map((s) => [
-      s.target,
-      s.rate,
-      `${s.delivered}/${s.sent}`,
-      s.latency.p50Ms,
-      s.latency.p95Ms,
-      s.latency.p99Ms,
-      s.latency.maxMs,
-    ]),
-  ),
-);
-console.log(
-  formatTable(
-    ['target', 'QoS', 'payload B', 'sustained msg/s', 'limited by'],
-    throughput.map((t) => [t.target, t.qos, t.payloadBytes, t.highestSustained ?? Number.NaN, t.limitedBy]),
-  ),
-);
-console.log(`events per CPU-second: ${JSON.stringify(result.eventsPerCpuSecond)}`);
-writeJsonResult(values.json, result);
-process.exit(0);
+  console.log(
+    formatTable(
+      ['target', 'rate/s', ...latencyHeader, 'CPU ms/msg, every stage'],
+      latencySteps.map((s) => [s.target, s.rate, ...latencyCells(s), s.cpuMsPerMessage]),
+    ),
+  );
+  console.log(
+    formatTable(
+      ['target', 'QoS', 'payload B', 'sustained msg/s', 'limited by'],
+      throughput.map((t) => [t.target, t.qos, t.payloadBytes, t.highestSustained ?? Number.NaN, t.limitedBy]),
+    ),
+  );
+  console.log(`events per CPU-second: ${JSON.stringify(result.eventsPerCpuSecond)}`);
+  writeJsonResult(values.json, result);
+});

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,15 @@ import { formatTable, writeJsonResult } from './lib/output.js';
  * the seed's performance table, each beside the plain-Mosquitto figure where there is one, and the
  * JSON of everything under bench/results/.
  */
-export const scenarioNames = ['parse', 'inspect', 'ratelimit', 'auth', 'connections', 'pipeline'] as const;
+export const scenarioNames = [
+  'parse',
+  'inspect',
+  'ratelimit',
+  'auth',
+  'connections',
+  'floor',
+  'pipeline',
+] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
 export interface SuiteOptions {
@@ -29,7 +37,36 @@ export interface SuiteOptions {
   readonly scenarioFlags: Partial<Record<ScenarioName, readonly string[]>>;
 }
 
-async function runScenario(name: ScenarioName, options: SuiteOptions, dir: string): Promise<unknown> {
+/**
+ * The scenario running now, so that a signal to the suite reaches it. A scenario runs in a process
+ * group of its own: the terminal's Ctrl-C goes to the suite only, which asks the scenario to stop
+ * (SIGTERM: it stops what it started and removes what it created), and whatever is still in the
+ * scenario's group once it exited is killed by the group's id.
+ */
+interface Running {
+  child: ChildProcess | null;
+  interrupted: NodeJS.Signals | null;
+}
+
+/** How long a scenario may take to stop and clean up after SIGTERM before its group is killed. */
+const stopGraceMs = 120_000;
+
+function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false; // ESRCH: nobody left in the group
+  }
+}
+
+async function runScenario(
+  name: ScenarioName,
+  options: SuiteOptions,
+  dir: string,
+  running: Running,
+): Promise<unknown> {
+  if (running.interrupted) throw new Error(`bench: interrupted (${running.interrupted}) before ${name}`);
   const json = join(dir, `${name}.json`);
   const args = [
     join(projectRoot, 'dist', 'bench', `${name}.bench.js`),
@@ -40,8 +77,17 @@ async function runScenario(name: ScenarioName, options: SuiteOptions, dir: strin
   ];
   console.log(`\n== ${name}${options.quick ? ' (quick)' : ''}`);
   const started = Date.now();
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  // The IPC channel tells the scenario when the suite is gone (even killed), so it cleans up then too.
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    detached: true,
+  });
+  running.child = child;
   const [code] = (await once(child, 'exit')) as [number | null];
+  running.child = null;
+  if (child.pid !== undefined && killGroup(child.pid, 'SIGKILL'))
+    console.error(`bench ${name}: killed the processes it left in its process group ${child.pid}`);
+  if (running.interrupted) throw new Error(`bench: interrupted (${running.interrupted}) during ${name}`);
   if (code !== 0 || !existsSync(json))
     throw new Error(`bench ${name} failed (exit ${code}); see its output above`);
   console.log(`== ${name}: ${Math.round((Date.now() - started) / 1000)} s`);
@@ -75,6 +121,7 @@ interface PipelineStep {
   sent: number;
   delivered: number;
   latency: LatencySummary;
+  cpuMsPerMessage?: number;
 }
 interface PipelineResult {
   latency: PipelineStep[];
@@ -86,6 +133,16 @@ interface PipelineResult {
     limitedBy: string;
   }>;
   eventsPerCpuSecond: Record<string, number>;
+}
+interface FloorResult {
+  latency: Array<{
+    rate: number;
+    sent: number;
+    delivered: number;
+    latency: LatencySummary;
+    cpuMsPerMessage: number;
+  }>;
+  throughput: { highestSustained: number | null; limitedBy: string };
 }
 interface ConnectionsResult {
   auth: Array<{
@@ -113,6 +170,70 @@ const fmt = (n: number | null | undefined, unit = '') =>
   n === null || n === undefined || !Number.isFinite(n) ? '—' : `${n.toLocaleString('en-US')}${unit}`;
 const ratio = (a: number | null | undefined, b: number | null | undefined) =>
   a && b && Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}x` : '—';
+
+export const comparisonHeader = [
+  'rate msg/s',
+  'floor P50 / P99 ms',
+  'pipeline P50 / P99 ms',
+  'pipeline P99 / floor P99',
+  'Mosquitto P50 / P99 ms',
+] as const;
+type ComparisonRow = [string, string, string, string, string];
+
+/**
+ * Issue 13's table: the pipeline (device -> origin through Sentinel) beside the floor (a bare
+ * two-hop Kafka relay on the same brokers, same client settings) and plain Mosquitto, all from
+ * this one run; then the sustained rates and the CPU per delivered message. Empty when neither the
+ * floor nor the pipeline ran.
+ */
+export function comparisonRows(results: Partial<Record<ScenarioName, unknown>>): ComparisonRow[] {
+  const floor = results.floor as FloorResult | undefined;
+  const pipeline = results.pipeline as PipelineResult | undefined;
+  if (!floor && !pipeline) return [];
+  const pair = (l: { latency: LatencySummary; sent: number; delivered: number } | undefined) =>
+    l
+      ? `${fmt(l.latency.p50Ms)} / ${fmt(l.latency.p99Ms)}${l.delivered < l.sent ? ` (${l.delivered}/${l.sent})` : ''}`
+      : '—';
+  const at = (target: string, rate: number) =>
+    pipeline?.latency.find((s) => s.target === target && s.rate === rate);
+  const rates = [
+    ...new Set([...(floor?.latency ?? []), ...(pipeline?.latency ?? [])].map((s) => s.rate)),
+  ].sort((a, b) => a - b);
+  const rows: ComparisonRow[] = rates.map((rate) => {
+    const f = floor?.latency.find((s) => s.rate === rate);
+    const p = at('sentinel', rate);
+    return [
+      rate.toLocaleString('en-US'),
+      pair(f),
+      pair(p),
+      ratio(p?.latency.p99Ms, f?.latency.p99Ms),
+      pair(at('direct', rate)),
+    ];
+  });
+  const sustained = (target: string) =>
+    pipeline?.throughput.find((t) => t.target === target && t.qos === 1 && t.payloadBytes === 100);
+  const p = sustained('sentinel');
+  const d = sustained('direct');
+  rows.push([
+    'sustained msg/s, QoS 1, 100 B (nothing lost, P99 <= 1 s)',
+    floor ? `${fmt(floor.throughput.highestSustained)} (next: ${floor.throughput.limitedBy})` : '—',
+    p ? `${fmt(p.highestSustained)} (next: ${p.limitedBy})` : '—',
+    ratio(p?.highestSustained, floor?.throughput.highestSustained),
+    d ? `${fmt(d.highestSustained)} (next: ${d.limitedBy})` : '—',
+  ]);
+  for (const rate of rates) {
+    const f = floor?.latency.find((s) => s.rate === rate)?.cpuMsPerMessage;
+    const s = at('sentinel', rate)?.cpuMsPerMessage;
+    rows.push([
+      `CPU ms per delivered message at ${rate.toLocaleString('en-US')}/s (floor: relay + brokers; pipeline: every stage + brokers)`,
+      fmt(f),
+      fmt(s),
+      ratio(s, f),
+      fmt(at('direct', rate)?.cpuMsPerMessage),
+    ]);
+  }
+  return rows;
+}
 
 /** The table the seed's performance section asks for, from whatever scenarios ran. */
 export function summaryRows(
@@ -150,8 +271,8 @@ export function summaryRows(
     }
     const cost = pipeline.eventsPerCpuSecond;
     rows.push([
-      'events per CPU-second: ingest / processors / bridge / 3 Kafka brokers / origin',
-      `${fmt(cost.ingest)} / ${fmt(cost.processors)} / ${fmt(cost.bridge)} / ${fmt(cost.kafka)} / ${fmt(cost.origin)}`,
+      'events per CPU-second: ingest / processors / bridge / forensics sink / 3 Kafka brokers / origin',
+      `${fmt(cost.ingest)} / ${fmt(cost.processors)} / ${fmt(cost.bridge)} / ${fmt(cost.forensics)} / ${fmt(cost.kafka)} / ${fmt(cost.origin)}`,
       `${fmt(cost.mosquitto)} (Mosquitto)`,
       '—',
       '—',
@@ -238,17 +359,44 @@ export async function runSuite(
   platform: StackConfig,
   options: SuiteOptions,
 ): Promise<{ file: string; rows: Row[] }> {
+  const running: Running = { child: null, interrupted: null };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (running.interrupted) {
+      console.error(`bench: ${signal}: still stopping`);
+      return;
+    }
+    running.interrupted = signal;
+    const child = running.child;
+    console.error(`bench: ${signal}: stopping the running scenario and everything it started`);
+    if (!child?.pid) return;
+    child.kill('SIGTERM');
+    const pgid = child.pid;
+    setTimeout(() => {
+      if (running.child === child && killGroup(pgid, 'SIGKILL'))
+        console.error(
+          `bench: the scenario did not stop within ${stopGraceMs / 1000} s; killed its process group`,
+        );
+    }, stopGraceMs).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   // Stops again only what it started: a platform that was running stays running.
-  const { started: startedComponents } = await stackUp(platform, (line) => console.log(line));
+  let startedComponents: string[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-'));
   const started = Date.now();
   const results: Partial<Record<ScenarioName, unknown>> = {};
   const durations: Partial<Record<ScenarioName, number>> = {};
   try {
+    startedComponents = (await stackUp(platform, (line) => console.log(line))).started;
+    console.log(
+      startedComponents.length > 0
+        ? `bench: started platform components ${startedComponents.join(', ')}; ${options.keepPlatform ? 'left running at the end (--keep)' : 'stopped at the end, also on a failure or Ctrl-C'}`
+        : 'bench: the platform was running already; this run starts and stops none of it',
+    );
     const machine = describeMachine(platform);
     for (const name of options.only) {
       const scenarioStarted = Date.now();
-      results[name] = await runScenario(name, options, dir);
+      results[name] = await runScenario(name, options, dir, running);
       durations[name] = Math.round((Date.now() - scenarioStarted) / 1000);
     }
     const retention = await verifyRetention(platform);
@@ -262,6 +410,8 @@ export async function runSuite(
       'our goal',
     ];
     console.log(`\n${formatTable(header, rows)}`);
+    const comparison = comparisonRows(results);
+    if (comparison.length > 0) console.log(`\n${formatTable(comparisonHeader, comparison)}`);
     writeJsonResult(options.out, {
       suite: 'sentinel bench',
       at: new Date().toISOString(),
@@ -270,6 +420,7 @@ export async function runSuite(
       scenarioSeconds: durations,
       machine,
       summary: { header, rows },
+      comparison: { header: comparisonHeader, rows: comparison },
       scenarios: results,
       retention,
     });
@@ -280,5 +431,8 @@ export async function runSuite(
     if (startedComponents.length > 0 && !options.keepPlatform) {
       await stackDown(platform, (line) => console.log(line), new Set(startedComponents));
     }
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (running.interrupted) process.exitCode = running.interrupted === 'SIGINT' ? 130 : 143;
   }
 }

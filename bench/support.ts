@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import { hashPassword, type ScryptParams } from '../ingest/auth/password.js';
@@ -5,12 +6,16 @@ import { loadConfig } from '../lib/config.js';
 import { migrateDeviceDb, parseMysqlUrl } from '../lib/devicedb/migrations.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { createTopics, type TopicNames, topicNames, topicRoles } from '../lib/kafka/topics.js';
-import { kafkaBootstrap, type StackConfig, stackSchema } from '../lib/stack/settings.js';
+import { kafkaBootstrap, registryUrl, type StackConfig, stackSchema } from '../lib/stack/settings.js';
 import { stackUp } from '../lib/stack/stack.js';
+import type { ScenarioCleanup } from './lib/cleanup.js';
+import { deleteGroupsNamed, deleteTopicsNamed } from './lib/leftovers.js';
 
 /**
  * What every pipeline benchmark sets up on the real platform: its own topics (12 partitions, the
- * topic contract), its own device database with devices in bulk, and the cleanup of both.
+ * topic contract), its own device database with devices in bulk, and the removal of everything the
+ * run leaves in shared services: those topics, the consumer groups and the Redis keys named after
+ * the run's id, the registry subjects of its topics, the database.
  */
 export interface BenchWorld {
   readonly id: string;
@@ -26,10 +31,15 @@ export interface BenchWorld {
    * namespace; `scrypt` lowers the hash cost where a bench measures connections, not the KDF.
    */
   addDevices(clientIds: readonly string[], password: string, scrypt?: ScryptParams): Promise<void>;
+  /** Removes what the run created; safe to call on a world only half set up, and more than once. */
   dispose(): Promise<void>;
 }
 
-export async function openBenchWorld(name: string): Promise<BenchWorld> {
+/**
+ * With `cleanup`, the removal is registered before anything is created, so a failure half-way
+ * through setting up (or later) still removes what exists.
+ */
+export async function openBenchWorld(name: string, cleanup?: ScenarioCleanup): Promise<BenchWorld> {
   const platform = loadConfig(stackSchema, { env: process.env });
   await stackUp(platform, () => undefined);
   const id = `bench_${name}_${Date.now().toString(36)}`;
@@ -37,15 +47,23 @@ export async function openBenchWorld(name: string): Promise<BenchWorld> {
   const topics = topicNames(prefix);
   const kafka = createKafka({ brokers: kafkaBootstrap(platform), clientId: `bench-${name}` });
   const admin = kafka.admin();
+  const mysqlUrl = `mysql://root@127.0.0.1:3306/${id}`;
+  let db: mysql.Connection | null = null;
+  let disposed: Promise<void> | null = null;
+  const dispose = () => {
+    disposed ??= removeWorld({ id, prefix, platform, admin, mysqlUrl, db });
+    return disposed;
+  };
+  cleanup?.add(`topics and subjects ${prefix}*, groups ${id}-*, database ${id}, Redis keys ${id}:*`, dispose);
   await admin.connect();
   await createTopics(
     admin,
     topicRoles.map((role) => topics[role]),
     12,
   );
-  const mysqlUrl = `mysql://root@127.0.0.1:3306/${id}`;
   await migrateDeviceDb(parseMysqlUrl(mysqlUrl));
-  const db = await mysql.createConnection({ ...parseMysqlUrl(mysqlUrl) });
+  db = await mysql.createConnection({ ...parseMysqlUrl(mysqlUrl) });
+  const connection = db;
   return {
     id,
     platform,
@@ -54,22 +72,78 @@ export async function openBenchWorld(name: string): Promise<BenchWorld> {
     kafka,
     admin,
     mysqlUrl,
-    db,
+    db: connection,
     async addDevices(clientIds, password, scrypt) {
       const hash = await hashPassword(password, scrypt);
       for (let start = 0; start < clientIds.length; start += 1000) {
         const rows = clientIds.slice(start, start + 1000).map((clientId) => [clientId, clientId, hash]);
-        await db.query('INSERT INTO devices (client_id, username, password_hash) VALUES ?', [rows]);
-        await db.query('INSERT INTO device_acls (client_id, action, topic_pattern) VALUES ?', [
+        await connection.query('INSERT INTO devices (client_id, username, password_hash) VALUES ?', [rows]);
+        await connection.query('INSERT INTO device_acls (client_id, action, topic_pattern) VALUES ?', [
           rows.map(([clientId]) => [clientId, 'publish', 'devices/%c/#']),
         ]);
       }
     },
-    async dispose() {
-      await admin.deleteTopics({ topics: topicRoles.map((role) => topics[role]) });
-      await admin.disconnect();
-      await db.query(`DROP DATABASE \`${id}\``);
-      await db.end();
-    },
+    dispose,
   };
+}
+
+/** Every step is tried whatever the others did; what could not be removed is named in the error. */
+async function removeWorld(world: {
+  readonly id: string;
+  readonly prefix: string;
+  readonly platform: StackConfig;
+  readonly admin: Admin;
+  readonly mysqlUrl: string;
+  readonly db: mysql.Connection | null;
+}): Promise<void> {
+  const { id, admin } = world;
+  const failures: string[] = [];
+  const attempt = async (what: string, step: () => Promise<unknown>) => {
+    try {
+      await step();
+    } catch (err) {
+      failures.push(`${what}: ${(err as Error).message}`);
+    }
+  };
+  await attempt('consumer groups', () => deleteGroupsNamed(admin, `${id}-`));
+  // The contract's topics and those the services add under the same prefix (the processors' changelog).
+  await attempt('topics', () => deleteTopicsNamed(admin, world.prefix));
+  await attempt('registry subjects', async () => {
+    const listed = await fetch(`${registryUrl(world.platform)}/subjects`);
+    if (!listed.ok) throw new Error(`GET subjects: ${listed.status}`);
+    const subjects = ((await listed.json()) as string[]).filter((name) => name.startsWith(world.prefix));
+    for (const name of subjects) {
+      const subject = `${registryUrl(world.platform)}/subjects/${encodeURIComponent(name)}`;
+      // Soft delete first: the Confluent API deletes permanently only what is soft-deleted already.
+      for (const url of [subject, `${subject}?permanent=true`]) {
+        const response = await fetch(url, { method: 'DELETE' });
+        if (!response.ok && response.status !== 404) throw new Error(`DELETE ${url}: ${response.status}`);
+      }
+    }
+  });
+  await attempt('Redis keys', async () => {
+    const redis = new Redis(world.platform.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await redis.connect();
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${id}:*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await redis.unlink(...keys);
+      } while (cursor !== '0');
+    } finally {
+      redis.disconnect();
+    }
+  });
+  await attempt('device database', async () => {
+    const db =
+      world.db ?? (await mysql.createConnection({ ...parseMysqlUrl(world.mysqlUrl), database: undefined }));
+    try {
+      await db.query(`DROP DATABASE IF EXISTS \`${id}\``);
+    } finally {
+      await db.end();
+    }
+  });
+  await admin.disconnect().catch(() => undefined);
+  if (failures.length > 0) throw new Error(`left behind: ${failures.join('; ')}`);
 }

@@ -46,8 +46,17 @@ export class BenchChild {
   request<T>(command: string, argument: unknown = null): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
+      // A process that exited (or is exiting) cannot answer: say so rather than emit an 'error' event.
+      if (!this.child.connected) {
+        reject(new Error(`${this.name} is not running (asked to ${command})`));
+        return;
+      }
       this.waiting.set(id, { resolve: (v) => resolve(v as T), reject });
-      this.child.send({ id, command, argument } satisfies Request);
+      this.child.send({ id, command, argument } satisfies Request, (err) => {
+        if (!err) return;
+        this.waiting.delete(id);
+        reject(new Error(`${this.name}: ${command} not sent: ${err.message}`));
+      });
     });
   }
 

@@ -60,18 +60,42 @@ export function treeRssBytes(root: number): number {
   return total;
 }
 
-/** The local platform's broker and origin processes, from the pid files `sentinel stack up` writes. */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
+/** Processes whose command line contains `needle`, found by reading /proc. */
+function pidsByCommandLine(needle: string): number[] {
+  return readdirSync('/proc')
+    .map(Number)
+    .filter((pid) => Number.isInteger(pid) && pid > 0 && commandLine(pid).includes(needle));
+}
+
+/**
+ * The local platform's broker and origin processes: from the pid files `sentinel stack up` writes,
+ * checked against the process's command line (a stale file may name a pid reused by something
+ * else); failing that, the java process whose command line runs that broker's server.properties.
+ * The brokers' CPU is part of every delivered message's cost: three replicas on this one machine.
+ */
 export function platformPids(stateDir: string): { kafka: number[]; origin: number[] } {
-  const pidIn = (file: string): number[] => {
+  const pidFrom = (file: string, needle: string): number[] => {
     try {
       const pid = Number(readFileSync(file, 'utf8').trim());
-      return Number.isInteger(pid) && pid > 0 ? [pid] : [];
+      if (Number.isInteger(pid) && pid > 0 && commandLine(pid).includes(needle)) return [pid];
     } catch {
-      return [];
+      // no pid file: look for the process itself
     }
+    return pidsByCommandLine(needle).slice(0, 1);
   };
   return {
-    kafka: [1, 2, 3].flatMap((n) => pidIn(join(stateDir, 'kafka', `broker-${n}`, 'broker.pid'))),
-    origin: pidIn(join(stateDir, 'origin', 'mosquitto.pid')),
+    kafka: [1, 2, 3].flatMap((n) => {
+      const dir = join(stateDir, 'kafka', `broker-${n}`);
+      return pidFrom(join(dir, 'broker.pid'), join(dir, 'server.properties'));
+    }),
+    origin: pidFrom(join(stateDir, 'origin', 'mosquitto.pid'), join(stateDir, 'origin', 'mosquitto.conf')),
   };
 }

@@ -8,6 +8,7 @@ import { mosquittoConf } from '../../lib/stack/origin.js';
 import { freePort } from '../../lib/stack/processes.js';
 import { kafkaBootstrap, projectRoot, registryUrl } from '../../lib/stack/settings.js';
 import type { BenchWorld } from '../support.js';
+import type { ScenarioCleanup } from './cleanup.js';
 
 export interface RunningService {
   readonly name: string;
@@ -43,21 +44,30 @@ export interface SentinelPipeline {
   readonly ingest: RunningService;
   readonly processors: RunningService | null;
   readonly bridge: RunningService | null;
+  readonly forensicsSink: RunningService | null;
+  /** Where the forensics sink's embedded ClickHouse keeps this run's rows (removed by stop()). */
+  readonly forensicsDir: string | null;
   stop(): Promise<void>;
 }
 
+export type PipelineStage = 'ingest' | 'processors' | 'bridge' | 'forensics-sink';
+
 /**
  * The edge alone (`stages: ['ingest']`) or the whole path. Rate limits are off: throughput, not
- * limiting, is measured (the limiter's own cost is in ratelimit.bench).
+ * limiting, is measured (the limiter's own cost is in ratelimit.bench). The forensics sink, when
+ * asked for, stores into an embedded ClickHouse of its own in a temp dir (chDB locks its directory,
+ * and the platform's store is not the bench's to fill).
  */
 export async function startSentinelPipeline(
   world: BenchWorld,
   options: {
-    readonly stages?: ReadonlyArray<'ingest' | 'processors' | 'bridge'>;
+    readonly stages?: readonly PipelineStage[];
     readonly ingestEnv?: Record<string, string>;
     /** Node.js flags for the services (e.g. --heapsnapshot-signal) and their working directory. */
     readonly nodeArgs?: readonly string[];
     readonly cwd?: string;
+    /** Each service is registered here as soon as it is spawned, so a failure at any point stops it. */
+    readonly cleanup?: ScenarioCleanup;
   } = {},
 ): Promise<SentinelPipeline> {
   const stages = options.stages ?? ['ingest', 'processors', 'bridge'];
@@ -72,13 +82,14 @@ export async function startSentinelPipeline(
     ingest: 'SENTINEL_INGEST_METRICS_PORT',
     processors: 'SENTINEL_PROCESSORS_METRICS_PORT',
     bridge: 'SENTINEL_BRIDGE_METRICS_PORT',
+    'forensics-sink': 'SENTINEL_FORENSICS_METRICS_PORT',
   } as const;
   const start = async (
     command: keyof typeof metricsPortSetting,
     env: Record<string, string>,
   ): Promise<RunningService> => {
     const metricsPort = await freePort();
-    return {
+    const service: RunningService = {
       name: command,
       metricsPort,
       process: spawn(
@@ -91,6 +102,8 @@ export async function startSentinelPipeline(
         },
       ),
     };
+    options.cleanup?.add(`${command} (pid ${service.process.pid})`, () => stopService(service));
+    return service;
   };
   const edgePort = await freePort();
   const ingest = await start('ingest', {
@@ -124,21 +137,32 @@ export async function startSentinelPipeline(
     });
     services.push(bridge);
   }
+  let forensicsSink: RunningService | null = null;
+  let forensicsDir: string | null = null;
+  if (stages.includes('forensics-sink')) {
+    const dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-forensics-'));
+    forensicsDir = dir;
+    // Registered before the sink, so undone after it stopped.
+    options.cleanup?.add(`forensic store ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
+    forensicsSink = await start('forensics-sink', {
+      SENTINEL_FORENSICS_GROUP_ID: `${world.id}-forensics`,
+      SENTINEL_CLICKHOUSE_URL: 'embedded',
+      SENTINEL_CLICKHOUSE_PATH: dir,
+      SENTINEL_FORENSICS_QUERY_PORT: '0',
+    });
+    services.push(forensicsSink);
+  }
+  const stop = async () => {
+    await Promise.all(services.map(stopService));
+    if (forensicsDir) rmSync(forensicsDir, { recursive: true, force: true });
+  };
   try {
     await Promise.all(services.map(waitReady));
   } catch (error) {
-    await Promise.all(services.map(stopService));
+    await stop();
     throw error;
   }
-  return {
-    edgePort,
-    ingest,
-    processors,
-    bridge,
-    async stop() {
-      await Promise.all(services.map(stopService));
-    },
-  };
+  return { edgePort, ingest, processors, bridge, forensicsSink, forensicsDir, stop };
 }
 
 export interface PlainMosquitto {

@@ -53,6 +53,102 @@ test('rate: a device flooding at over 10x its warmed-up baseline (50 msg/s again
   assert.ok(baseline.rateEwma < 20, `baseline stayed near 10 per window, got ${baseline.rateEwma}`);
 });
 
+/** `rate` messages per second from device `clientId` for `seconds`, from `start`. */
+function steadyRate(clientId: string, rate: number, seconds: number, start: number): PacketEvent[] {
+  return Array.from({ length: rate * seconds }, (_, i) =>
+    telemetry(
+      { temp: 20 + (i % 5) },
+      { clientId, topic: `devices/${clientId}/telemetry`, receivedAt: start + Math.floor((i * 1000) / rate) },
+    ),
+  );
+}
+
+const minutes = (n: number) => n * 60_000;
+
+test('rate: a device resuming its usual 20 msg/s after 5 idle minutes is not judged against the pause', () => {
+  const runtime = driver();
+  const before = steadyRate('d1', 20, 180, T0);
+  const after = steadyRate('d1', 20, 120, T0 + minutes(3) + minutes(5));
+  const findings = [...before, ...after].flatMap((event) => ruleIdsOf(runtime, event));
+  assert.deepEqual(findings, []);
+  const baseline = runtime.store('anomaly.device').get('d1') as DeviceBaseline;
+  assert.ok(
+    baseline.rateEwma > 150 && baseline.rateEwma <= 200,
+    `baseline stays the device's rate while it sends (200 per window), got ${baseline.rateEwma}`,
+  );
+});
+
+test('rate: pauses of every length between bursts at the usual rate never trip the baseline', () => {
+  for (const pauseMs of [3_000, 10_000, 15_000, 25_000, minutes(1), minutes(10), minutes(60 * 24)]) {
+    const runtime = driver();
+    let at = T0;
+    const findings: string[] = [];
+    // 20 bursts of 7 s at 20 msg/s: windows cut short by each pause, at every phase of the window.
+    for (let burst = 0; burst < 20; burst++) {
+      for (const event of steadyRate('d1', 20, 7, at)) findings.push(...ruleIdsOf(runtime, event));
+      at += 7_000 + pauseMs;
+    }
+    assert.deepEqual(findings, [], `pause ${pauseMs} ms`);
+  }
+});
+
+test('rate: a genuine flood over 10x the steady rate is quarantined from its first window, after a pause too', () => {
+  for (const pauseMs of [0, minutes(5)]) {
+    const runtime = driver();
+    // 1 msg/s for 3 minutes: baseline 10 per window, ceiling max(50, 10 x 10) = 100 per window.
+    for (const event of steadyRate('d1', 1, 180, T0)) assert.deepEqual(ruleIdsOf(runtime, event), []);
+    // 15 msg/s (150 per window) for 30 s: over the ceiling, under the absolute 100 msg/s.
+    const flood = steadyRate('d1', 15, 30, T0 + minutes(3) + pauseMs);
+    const ids = flood.map((event) => ruleIdsOf(runtime, event));
+    const first = ids.findIndex((found) => found.includes('ANOM-RATE-BASELINE'));
+    assert.equal(first, 100, `pause ${pauseMs} ms: the 101st message of the first flood window`);
+    assert.ok(ids.every((found) => !found.includes('ANOM-RATE-ABSOLUTE')));
+  }
+});
+
+/**
+ * The pipeline benchmark's workload: every device at 20 msg/s, a step at a higher total rate adds
+ * devices, a few seconds between steps (bench/pipeline.bench.ts, quick and full).
+ */
+function benchRun(start: number): PacketEvent[] {
+  const steps: Array<[rate: number, seconds: number]> = [
+    [200, 2],
+    [100, 6],
+    [1000, 6],
+    [250, 5],
+    [500, 5],
+    [1000, 5],
+    [2000, 5],
+  ];
+  const events: PacketEvent[] = [];
+  let at = start;
+  for (const [rate, seconds] of steps) {
+    for (let d = 0; d < rate / 20; d++) events.push(...steadyRate(`pb${d}`, 20, seconds, at + d));
+    at += seconds * 1000 + 3000;
+  }
+  return events.sort((x, y) => x.receivedAt - y.receivedAt);
+}
+
+const findingsByRule = (runtime: MemoryRuntime, events: readonly PacketEvent[]) => {
+  const counts: Record<string, number> = {};
+  for (const event of events) for (const id of ruleIdsOf(runtime, event)) counts[id] = (counts[id] ?? 0) + 1;
+  return counts;
+};
+
+test('rate: a rerun of a benchmark with the same device ids, state restored from the changelog, gives the same verdicts', () => {
+  const first = driver();
+  const firstRun = findingsByRule(first, benchRun(T0));
+  // The processors restart in between: the stores come back from their changelog.
+  const second = driver();
+  for (const name of first.storeNames())
+    for (const change of first.store(name).takeChanges()) second.store(name).restore(change);
+  const rerunSoon = findingsByRule(second, benchRun(T0 + minutes(3)));
+  const rerunLater = findingsByRule(second, benchRun(T0 + minutes(60 * 3)));
+  assert.deepEqual(firstRun, {});
+  assert.deepEqual(rerunSoon, firstRun, 'a rerun 2 minutes later');
+  assert.deepEqual(rerunLater, firstRun, 'a rerun 3 hours later');
+});
+
 test('rate: a new device is judged by the absolute per-second limit only', () => {
   const runtime = driver();
   const burst = Array.from({ length: 101 }, (_, i) => telemetry({ temp: 1 }, { receivedAt: T0 + i }));

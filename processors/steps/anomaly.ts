@@ -7,11 +7,12 @@ import { builtInFinding } from './validate.js';
 
 /**
  * Behaviour against per-device baselines, in event time (receivedAt) so that a replay of the log
- * gives the same verdicts. Per device: PUBLISH rate per window (EWMA of window counts), payload size
- * (EWMA mean), entropy (EWMA mean), auth failures. Per source address: CONNECTs per second and auth
- * failures. Baselines are used only after warm-up (warmupMessages and warmupMs both reached); before
- * that a new device is judged by the absolute limits only. Values that trip a baseline are clamped
- * before they are learnt, so a flood does not teach the baseline that floods are normal.
+ * gives the same verdicts. Per device: PUBLISH rate per window while the device is sending (EWMA of
+ * window counts, idle time left out: see closeWindows), payload size (EWMA mean), entropy (EWMA
+ * mean), auth failures. Per source address: CONNECTs per second and auth failures. Baselines are
+ * used only after warm-up (warmupMessages and warmupMs both reached); before that a new device is
+ * judged by the absolute limits only. Values that trip a baseline are clamped before they are
+ * learnt, so a flood does not teach the baseline that floods are normal.
  */
 export interface DeviceBaseline {
   firstSeenAt: number;
@@ -68,9 +69,6 @@ const ENTROPY_ALPHA = 0.1;
 /** Entropy rise over a low baseline that is worth a note (telemetry JSON is about 4.5-5.5 bits/byte). */
 const ENTROPY_SHIFT_BITS = 2;
 const ENTROPY_SHIFT_MAX_BASELINE = 5.5;
-/** Empty windows decayed one by one at most; beyond this the baseline has decayed to nothing anyway. */
-const MAX_DECAY_WINDOWS = 64;
-
 export function newDeviceBaseline(): DeviceBaseline {
   return {
     firstSeenAt: -1,
@@ -106,17 +104,32 @@ export function createAnomalyStep(options: {
   const a = policy.anomaly;
   const rules = ANOMALY_RULES;
 
+  /**
+   * Closes the window(s) that ended before `now` and learns from them. The baseline is the device's
+   * rate while it sends, so that a device resuming its usual rate after a pause is judged against
+   * that rate, not against a pause-deflated average (which once made 20 msg/s after five idle
+   * minutes look like ten times the normal rate, and made a rerun of a benchmark with the same
+   * device ids judge differently from the first run):
+   *  - windows in which the device sent nothing are neither learnt nor decay the baseline;
+   *  - the window the device went quiet in was probably cut short: it is learnt only when it does
+   *    not lower the baseline (a short window can understate the rate, never overstate it);
+   *  - after a pause the windows restart at the first message, so the counting does not depend on
+   *    where in a window the device happened to resume.
+   */
   function closeWindows(device: DeviceBaseline, now: number, warmed: boolean): void {
     const elapsed = Math.floor((now - device.windowStart) / a.rateWindowMs);
     if (elapsed < 1) return;
+    const wentQuiet = elapsed > 1;
     const ceiling = Math.max(a.rateMinPerWindow, a.rateFactor * device.rateEwma);
     const learnt = warmed ? Math.min(device.windowCount, ceiling) : device.windowCount;
-    device.rateEwma =
-      device.windowsSeen === 0 ? learnt : a.rateAlpha * learnt + (1 - a.rateAlpha) * device.rateEwma;
-    // Windows without messages are learnt as zero.
-    device.rateEwma *= (1 - a.rateAlpha) ** Math.min(elapsed - 1, MAX_DECAY_WINDOWS);
-    device.windowsSeen += Math.min(elapsed, MAX_DECAY_WINDOWS);
-    device.windowStart += elapsed * a.rateWindowMs;
+    if (device.windowsSeen === 0) {
+      device.rateEwma = learnt;
+      device.windowsSeen = 1;
+    } else if (!wentQuiet || learnt >= device.rateEwma) {
+      device.rateEwma = a.rateAlpha * learnt + (1 - a.rateAlpha) * device.rateEwma;
+      device.windowsSeen += 1;
+    }
+    device.windowStart = wentQuiet ? now : device.windowStart + a.rateWindowMs;
     device.windowCount = 0;
   }
 

@@ -1,9 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ensurePlatform, runCli } from '../helpers/platform.js';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import { commandLine, platformPids as platformProcesses, processTree } from '../../bench/lib/processes.js';
+import { isAlive } from '../../lib/stack/processes.js';
+import { projectRoot, type StackConfig } from '../../lib/stack/settings.js';
+import { ensurePlatform, registryUrl, runCli, testKafka } from '../helpers/platform.js';
 
 /**
  * `sentinel bench --quick`, the smoke run of the benchmark suite that CI executes: every scenario
@@ -27,12 +34,18 @@ interface BenchFile {
   quick: boolean;
   machine: { cores: number; versions: Record<string, string>; commit: string };
   summary: Summary;
+  comparison: Summary;
   retention: { retentionHours: number; replicationFactor: number; minInsyncReplicas: number };
   scenarios: {
     pipeline: {
-      latency: LatencyStep[];
+      latency: Array<LatencyStep & { cpuMsPerMessage: number }>;
       throughput: Array<{ target: string; steps: LatencyStep[] }>;
       eventsPerCpuSecond: Record<string, number>;
+    };
+    floor: {
+      latency: Array<LatencyStep & { cpuMsPerMessage: number }>;
+      throughput: { highestSustained: number | null; steps: LatencyStep[] };
+      relay: { relayed: number; relayFailed: number };
     };
     connections: {
       auth: Array<{ cache: string; accepted: number; attempted: number; connack: { count: number } }>;
@@ -46,18 +59,22 @@ interface BenchFile {
 }
 
 describe('sentinel bench --quick', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-test-'));
-  const out = join(dir, 'bench.json');
+  // Made in the hook, not here: a run filtered to other tests must not leave an empty dir behind.
+  let dir = '';
   let result: { code: number; stdout: string; stderr: string };
   let bench: BenchFile;
 
   before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-test-'));
+    const out = join(dir, 'bench.json');
     await ensurePlatform();
     result = await runCli(['bench', '--quick', '--out', out]);
     assert.equal(result.code, 0, `bench exited ${result.code}:\n${result.stderr.slice(-3000)}`);
     bench = JSON.parse(readFileSync(out, 'utf8')) as BenchFile;
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 
   it('describes the machine and the versions it measured', () => {
     assert.equal(bench.quick, true);
@@ -82,10 +99,51 @@ describe('sentinel bench --quick', () => {
         assert.ok(step.latency.p50Ms > 0 && step.latency.p50Ms <= step.latency.p99Ms);
       }
     }
-    for (const stage of ['ingest', 'processors', 'bridge', 'mosquitto']) {
+    for (const stage of ['ingest', 'processors', 'bridge', 'forensics', 'kafka', 'mosquitto']) {
       assert.ok((bench.scenarios.pipeline.eventsPerCpuSecond[stage] ?? 0) > 0, `${stage}: a per-stage cost`);
     }
     assert.ok(bench.scenarios.pipeline.throughput.every((t) => t.steps.length > 0));
+  });
+
+  it('relays the same rates through a bare two-hop Kafka relay (the floor), and counts every message', () => {
+    const floor = bench.scenarios.floor;
+    assert.deepEqual(
+      floor.latency.map((s) => s.rate),
+      [100, 1000],
+    );
+    for (const step of floor.latency) {
+      assert.equal(step.sent, step.rate * 3, `floor ${step.rate}/s: 3 s of messages sent`);
+      assert.equal(step.delivered, step.sent, `floor ${step.rate}/s: every message arrived`);
+      assert.equal(step.latency.count, step.delivered);
+      assert.ok(step.cpuMsPerMessage > 0, 'CPU of the relay and the brokers per message');
+    }
+    assert.ok(floor.throughput.steps.length > 0);
+    assert.equal(floor.relay.relayFailed, 0);
+    const sentinel = bench.scenarios.pipeline.latency.filter((s) => s.target === 'sentinel');
+    assert.ok(
+      sentinel.every((s) => s.cpuMsPerMessage > 0),
+      'pipeline CPU per message, every stage',
+    );
+  });
+
+  it('prints floor, pipeline and Mosquitto in one table with the pipeline / floor ratio', () => {
+    assert.deepEqual(bench.comparison.header, [
+      'rate msg/s',
+      'floor P50 / P99 ms',
+      'pipeline P50 / P99 ms',
+      'pipeline P99 / floor P99',
+      'Mosquitto P50 / P99 ms',
+    ]);
+    const byFigure = new Map(bench.comparison.rows.map((row) => [row[0], row]));
+    for (const rate of ['100', '1,000']) {
+      const row = byFigure.get(rate);
+      assert.ok(row, `a row for ${rate}/s`);
+      assert.match(row[3] ?? '', /^\d+\.\d+x$/, 'a pipeline / floor ratio');
+      assert.match(row[4] ?? '', /^[\d.]+ \/ [\d.]+$/, 'Mosquitto P50 / P99');
+    }
+    assert.ok([...byFigure.keys()].some((f) => /^sustained msg\/s/.test(f ?? '')));
+    assert.ok([...byFigure.keys()].some((f) => /^CPU ms per delivered message at 1,000\/s/.test(f ?? '')));
+    assert.match(result.stdout, /floor P50 \/ P99 ms\s+pipeline P50 \/ P99 ms/);
   });
 
   it('measures CONNECT auth on cache hits then misses, and holds the idle connections it opened', () => {
@@ -137,5 +195,160 @@ describe('sentinel bench --quick', () => {
     const atHundred = bench.summary.rows.find((row) => /device -> origin at 100\//.test(row[0] ?? ''));
     assert.match(atHundred?.[3] ?? '', /^\d+\.\d+x$/, 'a Sentinel / direct ratio');
     assert.match(result.stdout, /through Sentinel\s+direct Mosquitto/);
+  });
+});
+
+/**
+ * A bench that fails, or is stopped, leaves nothing behind: no process it started, no topic,
+ * consumer group, registry subject, device database, Redis key or temp dir of its run. The failure
+ * is provoked cheaply: SENTINEL_BENCH_TEST_FAIL_AT makes a scenario throw right after it started
+ * everything, and a signal stops one that is running.
+ */
+describe('sentinel bench after a failure', () => {
+  let platform: StackConfig;
+  before(async () => {
+    platform = await ensurePlatform();
+  });
+
+  /** The CLI as a user runs it, with every process below it noted (pid -> command line) while it runs. */
+  function watchedCli(args: readonly string[], env: Record<string, string> = {}) {
+    const child = spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const seen = new Map<number, string>();
+    const platformPids = new Set(Object.values(platformProcesses(platform.stateDir)).flat());
+    const noteOne = (pid: number) => {
+      if (pid > 0 && pid !== child.pid && !platformPids.has(pid) && !seen.has(pid) && isAlive(pid))
+        seen.set(pid, commandLine(pid));
+    };
+    // Every process below the CLI, and every pid its output names as started by the run.
+    const note = () => {
+      for (const pid of processTree(child.pid!)) noteOne(pid);
+      for (const match of output.matchAll(/\bpids? (\d+(?:, \d+)*)/g))
+        for (const pid of match[1]!.split(', ')) noteOne(Number(pid));
+    };
+    const timer = setInterval(note, 100);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      note();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const exited = once(child, 'exit').then(([code, signal]) => {
+      clearInterval(timer);
+      return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+    });
+    return {
+      child,
+      exited,
+      seen,
+      output: () => output,
+      /** Resolves once the output matches `pattern`; rejects if the CLI exits first. */
+      waitFor(pattern: RegExp): Promise<void> {
+        return new Promise((resolve, reject) => {
+          const check = () => {
+            if (!pattern.test(output)) return;
+            child.stdout.off('data', check);
+            child.stderr.off('data', check);
+            resolve();
+          };
+          child.stdout.on('data', check);
+          child.stderr.on('data', check);
+          void exited.then(() =>
+            reject(new Error(`exited before printing ${pattern}:\n${output.slice(-3000)}`)),
+          );
+          check();
+        });
+      },
+    };
+  }
+
+  /** Processes noted while the CLI ran that still run the same command. */
+  function leftRunning(run: ReturnType<typeof watchedCli>): string[] {
+    return [...run.seen]
+      .filter(([pid, command]) => isAlive(pid) && commandLine(pid) === command)
+      .map(([pid, command]) => `${pid} ${command}`);
+  }
+
+  async function leftInServices(id: string): Promise<string[]> {
+    const left: string[] = [];
+    const admin = testKafka(platform).admin();
+    await admin.connect();
+    try {
+      left.push(...(await admin.listTopics()).filter((t) => t.startsWith(id)).map((t) => `topic ${t}`));
+      left.push(
+        ...(await admin.listGroups()).groups
+          .filter((g) => g.groupId.startsWith(id))
+          .map((g) => `group ${g.groupId}`),
+      );
+    } finally {
+      await admin.disconnect();
+    }
+    const subjects = (await (await fetch(`${registryUrl(platform)}/subjects`)).json()) as string[];
+    left.push(...subjects.filter((s) => s.startsWith(id)).map((s) => `subject ${s}`));
+    const db = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root' });
+    try {
+      const [rows] = await db.query('SHOW DATABASES LIKE ?', [id]);
+      left.push(...(rows as unknown[]).map(() => `database ${id}`));
+    } finally {
+      await db.end();
+    }
+    const redis = new Redis(platform.redisUrl);
+    try {
+      const [, keys] = await redis.scan('0', 'MATCH', `${id}:*`, 'COUNT', 10_000);
+      left.push(...keys.map((k) => `redis key ${k}`));
+    } finally {
+      redis.disconnect();
+    }
+    return left;
+  }
+
+  it('a pipeline run that fails after starting everything stops its services and removes its topics, groups, database, keys and store', async () => {
+    const run = watchedCli(
+      [
+        'bench',
+        '--only',
+        'pipeline',
+        '--quick',
+        '--targets',
+        'sentinel',
+        '--out',
+        join(tmpdir(), 'never.json'),
+      ],
+      {
+        SENTINEL_BENCH_TEST_FAIL_AT: 'pipeline-sentinel-started',
+      },
+    );
+    const { code } = await run.exited;
+    const output = run.output();
+    assert.notEqual(code, 0, 'the run fails');
+    assert.match(output, /failing at "pipeline-sentinel-started"/);
+    assert.match(output, /sentinel: started for this run/, 'it says what it started');
+    assert.match(output, /limits: latency at 100, 1000 msg\/s/, 'and with which limits');
+    const id = /topics (bench_pipeline_\w+)\./.exec(output)?.[1];
+    assert.ok(id, `the run's id in:\n${output.slice(-2000)}`);
+    const store = /embedded ClickHouse in (\S+?)\)/.exec(output)?.[1];
+    assert.ok(store && !existsSync(store), `the forensic store ${store} is removed`);
+    assert.ok(run.seen.size >= 7, `services and load processes were seen running: ${run.seen.size}`);
+    assert.deepEqual(leftRunning(run), []);
+    assert.deepEqual(await leftInServices(id), []);
+  });
+
+  it('a floor run stopped with SIGINT, as Ctrl-C does, stops its relay processes and deletes its topics and groups', async () => {
+    const run = watchedCli(['bench', '--only', 'floor', '--quick', '--out', join(tmpdir(), 'never.json')]);
+    await run.waitFor(/floor: started for this run/);
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    const output = run.output();
+    assert.notEqual(code, 0);
+    assert.match(output, /bench: SIGINT: stopping the running scenario/);
+    assert.match(output, /floor: terminated \(SIGTERM\); stopping and removing what it started/);
+    const id = /topic (bench_floor_\w+)\.a/.exec(output)?.[1];
+    assert.ok(id);
+    assert.ok(run.seen.size >= 4, `scenario and its three hops were seen: ${run.seen.size}`);
+    assert.deepEqual(leftRunning(run), []);
+    assert.deepEqual(await leftInServices(id), []);
   });
 });
