@@ -1,11 +1,12 @@
 /**
- * Events per second ONE processor instance sustains on the local cluster with exactly-once
- * transactions (verdicts + approved + changelog + offsets per transaction, replication 3, acks=all).
+ * Events per second ONE processor instance sustains on the local cluster: verdicts and approved
+ * messages written at once (idempotent, replication 3, acks=all), state and offsets checkpointed in
+ * a transaction every `--checkpoint` ms.
  * N pre-encoded packet events (telemetry from many devices, with some attacks) are produced first;
  * then the processor starts and the clock runs until the group's committed offsets reach the end.
  *
  *   node dist/bench/processors.bench.js [--events 200000] [--devices 2000] [--partitions 12]
- *                                       [--batch 2000] [--concurrency 12]
+ *                                       [--max-batch 1000] [--checkpoint 1000]
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -27,8 +28,8 @@ const { values } = parseArgs({
     events: { type: 'string', default: '200000' },
     devices: { type: 'string', default: '2000' },
     partitions: { type: 'string', default: '12' },
-    batch: { type: 'string', default: '2000' },
-    concurrency: { type: 'string', default: '12' },
+    'max-batch': { type: 'string', default: '1000' },
+    checkpoint: { type: 'string', default: '1000' },
   },
 });
 const total = Number(values.events);
@@ -91,8 +92,8 @@ const config = loadConfig(processorsSchema, {
     SENTINEL_TOPIC_PREFIX: prefix,
     SENTINEL_PROCESSORS_GROUP_ID: groupId,
     SENTINEL_PROCESSORS_METRICS_PORT: '0',
-    SENTINEL_PROCESSORS_BATCH_SIZE: String(values.batch),
-    SENTINEL_PROCESSORS_CONCURRENCY: String(values.concurrency),
+    SENTINEL_PROCESSORS_MAX_BATCH: String(values['max-batch']),
+    SENTINEL_PROCESSORS_CHECKPOINT_INTERVAL_MS: String(values.checkpoint),
   },
 });
 const log = createLogger({ name: 'bench-processors', level: 'fatal' });
@@ -142,16 +143,16 @@ console.log(
       events: total,
       devices: deviceCount,
       partitions,
-      batchSize: Number(values.batch),
-      concurrency: Number(values.concurrency),
+      maxBatch: Number(values['max-batch']),
+      checkpointIntervalMs: Number(values.checkpoint),
       produceSeconds: Number(produceSeconds.toFixed(2)),
       startToFirstCommitSeconds: Number(((firstCommitAt - started) / 1000).toFixed(2)),
       drainSeconds: Number(((finished - started) / 1000).toFixed(2)),
       eventsPerSecondIncludingStart: Math.round(total / ((finished - started) / 1000)),
       eventsPerSecondSteady: Math.round((done - firstCommitted) / steadySeconds),
-      transactions,
-      meanEventsPerTransaction: Math.round(total / Math.max(1, transactions)),
-      meanTransactionMs: Number(
+      checkpoints: transactions,
+      meanEventsPerCheckpoint: Math.round(total / Math.max(1, transactions)),
+      meanCheckpointMs: Number(
         (histogramMean('sentinel_processor_transaction_duration_seconds') * 1000).toFixed(2),
       ),
       meanInspectMicros: Number(
