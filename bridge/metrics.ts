@@ -73,7 +73,7 @@ export function createBridgeMetrics(registry: Registry): BridgeMetrics {
     }),
     skipped: new Counter({
       name: 'sentinel_bridge_skipped_total',
-      help: 'approved records not delivered, by reason (undecodable)',
+      help: 'approved records not delivered, by reason (undecodable, empty, retained_replay)',
       labelNames: ['reason'],
       registers,
     }),
