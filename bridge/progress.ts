@@ -1,3 +1,9 @@
+/** Where a packet sits in sentinel.packets: what an approved record's `packetRef` points at. */
+export interface PacketPosition {
+  readonly partition: number;
+  readonly offset: number;
+}
+
 /**
  * Which offset of one approved partition may be committed. The consumer position moves ahead of
  * the commit: records are taken in offset order, acknowledged (origin PUBACK and delivery record
@@ -7,18 +13,27 @@
  * Only offsets that were taken are tracked, so gaps in a partition's offsets (records removed by
  * retention or compaction, aborted records and transaction markers of older transactional writers)
  * never hold the commit point back.
+ *
+ * A delivered record's packet position is handed to `settle` once the commit point has passed it:
+ * what `settle` collects is exactly the replay watermark of what lies below the commit point, the
+ * one that may be stored with the commit (after a restart everything from the commit point on is
+ * read again, so a watermark that included it would skip records never delivered).
  */
 export class PartitionProgress {
   /** Taken offsets in order; an entry is true once acknowledged. */
   private offsets: number[] = [];
   private done: boolean[] = [];
+  private packets: Array<PacketPosition | undefined> = [];
   private head = 0;
   private readonly indexOf = new Map<number, number>();
   /** Everything below this has been taken (handed to the origin link, or skipped). */
   private takenEnd: number;
   private highWatermark = -1;
 
-  constructor(start: number) {
+  constructor(
+    start: number,
+    private readonly settle: (packet: PacketPosition) => void = () => undefined,
+  ) {
     this.takenEnd = start;
   }
 
@@ -27,11 +42,12 @@ export class PartitionProgress {
     return offset < this.takenEnd;
   }
 
-  /** The record at `offset` goes to the origin. */
-  submitted(offset: number): void {
+  /** The record at `offset` goes to the origin; `packet` settles when the commit point passes it. */
+  submitted(offset: number, packet?: PacketPosition): void {
     this.indexOf.set(offset, this.offsets.length);
     this.offsets.push(offset);
     this.done.push(false);
+    this.packets.push(packet);
     this.takenEnd = offset + 1;
   }
 
@@ -73,11 +89,16 @@ export class PartitionProgress {
   }
 
   private advance(): void {
-    while (this.head < this.offsets.length && this.done[this.head]) this.head++;
+    while (this.head < this.offsets.length && this.done[this.head]) {
+      const packet = this.packets[this.head];
+      if (packet) this.settle(packet);
+      this.head++;
+    }
     // Compact now and then so the arrays do not grow with the partition's history.
     if (this.head > 1024 && this.head * 2 > this.offsets.length) {
       this.offsets = this.offsets.slice(this.head);
       this.done = this.done.slice(this.head);
+      this.packets = this.packets.slice(this.head);
       this.head = 0;
       this.indexOf.clear();
       for (let i = 0; i < this.offsets.length; i++) {

@@ -1,6 +1,7 @@
 import { describeError } from '../lib/errors.js';
 import type { KafkaConnection } from '../lib/kafka/client.js';
 import { BatchConsumer, type KafkaRecord } from '../lib/kafka/rdkafka.js';
+import { ReplayWatermark } from '../lib/kafka/replays.js';
 import type { Logger } from '../lib/log.js';
 import type { SchemaCatalog } from '../schemas/catalog.js';
 import type { ApprovedMessage, Delivery } from '../schemas/types.generated.js';
@@ -9,10 +10,15 @@ import type { OriginLink } from './origin-link.js';
 import { PartitionProgress } from './progress.js';
 
 /**
- * sentinel.approved -> origin, at least once, in per-client order.
+ * sentinel.approved -> origin, each packet once, in per-client order.
  *
  * - Partition p always goes through connection p mod N, and a connection sends in queue order, so
  *   the messages of one client (one partition) reach the origin in offset order.
+ * - Replays are skipped: the processors may write an approved record again after a crash or a
+ *   rebalance (same `packetRef`), and `ReplayWatermark` (lib/kafka/replays.ts) says which records
+ *   are such replays. The watermark of what lies below the commit point is stored in the commit's
+ *   metadata and restored when a partition is assigned, so a replay is recognised across restarts
+ *   and whichever instance owns the partition.
  * - An offset is committed only when the origin acknowledged every message before it AND the
  *   delivery record of each is stored (acks=all): a committed message always has its delivery record.
  * - While a connection is down (or holds more than `maxPending` uncommitted messages) its partitions
@@ -46,8 +52,14 @@ const finalCommitWaitMs = 5000;
 export class UplinkRelay {
   private readonly options: UplinkOptions;
   private readonly consumer: BatchConsumer;
+  /** Every packet taken for delivery: decides what is a replay. */
+  private readonly admitted = new ReplayWatermark();
+  /** The packets below the commit point: what the commit metadata carries (see PartitionProgress). */
+  private readonly settled = new ReplayWatermark();
   private readonly assigned = new Set<number>();
   private readonly progress = new Map<number, PartitionProgress>();
+  /** Watermarks being read from the group's commit metadata; a partition's records wait for it. */
+  private readonly restoring = new Map<number, Promise<void>>();
   /** The commit point last committed (or requested) per partition; dropped when that commit failed. */
   private readonly requested = new Map<number, number>();
   private commitsInFlight = 0;
@@ -99,7 +111,7 @@ export class UplinkRelay {
 
   /**
    * Stops fetching, waits up to `drainMs` for what was taken to be acknowledged and recorded,
-   * commits it and leaves the group.
+   * commits it (with the watermarks) and leaves the group.
    */
   async stop(drainMs: number): Promise<void> {
     if (this.stopping) return;
@@ -146,22 +158,36 @@ export class UplinkRelay {
 
   private async take(record: KafkaRecord): Promise<void> {
     const { partition, offset } = record;
+    const restoring = this.restoring.get(partition);
+    if (restoring) await restoring;
     if (this.progress.get(partition)?.alreadyTaken(offset)) return;
     const approved = await this.decode(record.value);
     // The partition may have been revoked while this record waited.
     if (this.stopping || !this.assigned.has(partition)) return;
-    let progress = this.progress.get(partition);
-    if (!progress) {
-      progress = new PartitionProgress(offset);
-      this.progress.set(partition, progress);
-    }
+    const progress = this.progress.get(partition) ?? this.track(partition, offset);
     if (progress.alreadyTaken(offset)) return;
     if (!approved) {
       progress.skipped(offset);
       return;
     }
-    progress.submitted(offset);
+    const packet = approved.packetRef;
+    if (!this.admitted.admit(partition, packet.partition, packet.offset)) {
+      this.options.metrics.replaysSkipped.inc();
+      progress.skipped(offset);
+      return;
+    }
+    progress.submitted(offset, { partition: packet.partition, offset: packet.offset });
     this.publish(partition, offset, progress, approved);
+  }
+
+  private track(partition: number, start: number): PartitionProgress {
+    const progress = new PartitionProgress(start, (packet) => {
+      // A revoked partition's late acknowledgements settle nothing: its next owner has its own marks.
+      if (this.progress.get(partition) === progress)
+        this.settled.raise(partition, packet.partition, packet.offset);
+    });
+    this.progress.set(partition, progress);
+    return progress;
   }
 
   private async decode(value: Buffer | null | undefined): Promise<ApprovedMessage | null> {
@@ -227,15 +253,48 @@ export class UplinkRelay {
     });
   }
 
+  /** Called before any record of `partitions` is handed over; their watermarks are restored first. */
   private onAssigned(partitions: readonly number[]): void {
     for (const partition of partitions) this.assigned.add(partition);
+    const restore: Promise<void> = this.restore(partitions).finally(() => {
+      for (const partition of partitions)
+        if (this.restoring.get(partition) === restore) this.restoring.delete(partition);
+    });
+    for (const partition of partitions) this.restoring.set(partition, restore);
     this.options.log.info({ partitions: [...partitions] }, 'approved partitions assigned');
     // After the assignment took effect (pausing a partition not yet assigned does nothing).
     setImmediate(() => this.applyFlowControl());
   }
 
+  /** Reads the watermarks (and commit points) the previous owner stored with its last commit. */
+  private async restore(partitions: readonly number[]): Promise<void> {
+    const { topic, log } = this.options;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const committed = await this.consumer.committed(
+          partitions.map((partition) => ({ topic, partition })),
+        );
+        for (const { partition, offset, metadata } of committed) {
+          if (!this.assigned.has(partition)) continue;
+          this.admitted.restore(partition, metadata);
+          this.settled.restore(partition, metadata);
+          if (offset >= 0) this.requested.set(partition, offset);
+        }
+        return;
+      } catch (err) {
+        if (this.stopping || !partitions.some((p) => this.assigned.has(p))) return;
+        // Without the watermarks a replay would be delivered again: the partitions' records wait.
+        log.warn(
+          { err: describeError(err), partitions: [...partitions], attempt },
+          'committed offsets not readable; retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * attempt)));
+      }
+    }
+  }
+
   /**
-   * Hands over what was acknowledged (commit point), drops the queued, unsent messages
+   * Hands over what was acknowledged (commit point and watermarks), drops the queued, unsent messages
    * (the next owner sends them), forgets the partitions' state.
    */
   private onRevoked(partitions: readonly number[]): void {
@@ -247,6 +306,9 @@ export class UplinkRelay {
       this.assigned.delete(partition);
       this.progress.delete(partition);
       this.requested.delete(partition);
+      this.restoring.delete(partition);
+      this.admitted.forget(partition);
+      this.settled.forget(partition);
       this.options.metrics.lag.remove({ partition: String(partition) });
     }
     this.options.log.info(
@@ -281,20 +343,20 @@ export class UplinkRelay {
   }
 
   /**
-   * Commits the commit point of each partition (all owned, or `only`) that moved. The result
-   * arrives in `onCommitted`.
+   * Commits the commit point of each partition (all owned, or `only`) that moved, with the
+   * watermarks below it. The result arrives in `onCommitted`.
    */
   private commit(only?: readonly number[]): void {
     if (!this.connected) return;
     const { topic, log } = this.options;
-    const offsets: Array<{ topic: string; partition: number; offset: number }> = [];
+    const offsets: Array<{ topic: string; partition: number; offset: number; metadata: string }> = [];
     for (const partition of only ?? this.progress.keys()) {
       const progress = this.progress.get(partition);
       if (!progress) continue;
       this.updateLag(partition, progress);
       const point = progress.commitPoint();
       if (point <= (this.requested.get(partition) ?? -1)) continue;
-      offsets.push({ topic, partition, offset: point });
+      offsets.push({ topic, partition, offset: point, metadata: this.settled.encode(partition) });
       this.requested.set(partition, point);
     }
     if (!only) this.applyFlowControl();

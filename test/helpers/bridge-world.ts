@@ -141,6 +141,8 @@ export class BridgeTestWorld {
   readonly groupId = `${this.id}-group`;
   readonly #bridges: RunningBridge[] = [];
   readonly #cleanups: Array<() => Promise<unknown>> = [];
+  /** Packet offsets handed out by `approved`, rising in creation order. */
+  #nextPacketOffset = 0;
   #platform: StackConfig | undefined;
   #catalog: SchemaCatalog | undefined;
   #kafka: Kafka | undefined;
@@ -207,6 +209,11 @@ export class BridgeTestWorld {
     await bridge.stop();
   }
 
+  /**
+   * An approved message as the processors write it. Its `packetRef` is the next packet position
+   * (packets partition 0, rising offsets): messages produced in the order they were made are new
+   * packets; producing one again is a replay (same `eventId` and `packetRef`), which the bridge skips.
+   */
   approved(
     clientId: string,
     topic: string,
@@ -225,7 +232,7 @@ export class BridgeTestWorld {
       proxyId: 'test-proxy',
       receivedAt: now,
       approvedAt: now,
-      packetRef: { topic: this.topics.packets, partition: 0, offset: 0 },
+      packetRef: { topic: this.topics.packets, partition: 0, offset: this.#nextPacketOffset++ },
       ...overrides,
     };
   }
