@@ -11,11 +11,7 @@
  *
  *   node dist/bench/bridge.bench.js [--seconds 10] [--backlog 50000] [--connections 2] [--only paced|sustained|crash]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { projectRoot } from '../lib/stack/settings.js';
 import type { ApprovedMessage } from '../schemas/types.generated.js';
 import { BridgeTestWorld } from '../test/helpers/bridge-world.js';
 import { uniqueName } from '../test/helpers/platform.js';
@@ -121,18 +117,7 @@ async function sustained(): Promise<void> {
 async function crash(): Promise<void> {
   const world = new BridgeTestWorld(12);
   await world.setUp();
-  const children: ChildProcess[] = [];
-  const spawnBridge = () => {
-    const child = spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), 'bridge'], {
-      env: {
-        ...process.env,
-        ...world.env({ SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'none', SENTINEL_LOG_LEVEL: 'warn' }),
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    children.push(child);
-    return child;
-  };
+  const spawnBridge = () => world.spawnBridge({ SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'none' });
   try {
     const tag = uniqueName('crash');
     const total = 20_000;
@@ -145,9 +130,8 @@ async function crash(): Promise<void> {
     const distinct = () => new Set(deliveries.records.map((r) => r.value.eventId)).size;
     const first = spawnBridge();
     await deliveries.until((rs) => rs.length >= total / 4);
-    const exited = once(first, 'exit');
-    first.kill('SIGKILL');
-    await exited;
+    first.child.kill('SIGKILL');
+    await first.exited;
     const atKill = deliveries.records.length;
     spawnBridge();
     await deliveries.until(() => distinct() >= total);
@@ -160,8 +144,7 @@ async function crash(): Promise<void> {
       `crash: bridge SIGKILLed after ${atKill} of ${total} deliveries and replaced: ${records - total} delivered twice (${total} distinct, none lost; commit interval 100 ms, ${connections} x 256 in flight)`,
     );
   } finally {
-    for (const child of children)
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    // Kills the bridge processes still running.
     await world.tearDown();
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Message } from 'kafkajs';
+import type { RecordToSend } from '../lib/kafka/rdkafka.js';
 import type { SchemaCatalog } from '../schemas/catalog.js';
 import type { DownlinkMessage } from '../schemas/types.generated.js';
 import type { InboundMessage } from './origin-link.js';
@@ -31,6 +31,6 @@ export function toDownlinkMessage(message: InboundMessage, bridgeId: string): Do
   };
 }
 
-export function downlinkRecord(catalog: SchemaCatalog, record: DownlinkMessage): Message {
-  return { key: record.targetClientId ?? record.topic, value: catalog.encode('downlink', record) };
+export function downlinkRecord(catalog: SchemaCatalog, topic: string, record: DownlinkMessage): RecordToSend {
+  return { topic, key: record.targetClientId ?? record.topic, value: catalog.encode('downlink', record) };
 }

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { type ConfigSources, loadConfig } from '../lib/config.js';
 import { resolveEndpoints } from '../lib/endpoints.js';
 import { describeError, SentinelError } from '../lib/errors.js';
-import { createKafka } from '../lib/kafka/client.js';
+import { createKafka, type KafkaConnection } from '../lib/kafka/client.js';
+import { RecordProducer } from '../lib/kafka/rdkafka.js';
 import { kafkaSecurityOf } from '../lib/kafka/security.js';
 import { describeTopics, topicNames } from '../lib/kafka/topics.js';
 import { createLogger, type Logger } from '../lib/log.js';
@@ -15,14 +16,16 @@ import { Backoff } from './backoff.js';
 import { downlinkRecord, toDownlinkMessage } from './downlink.js';
 import { createBridgeMetrics } from './metrics.js';
 import { type InboundMessage, OriginLink } from './origin-link.js';
-import { RecordWriter } from './record-writer.js';
 import { type BridgeConfig, bridgeSchema, downlinkFiltersOf, instanceIdOf } from './settings.js';
 import { UplinkRelay } from './uplink.js';
 
 /**
  * Composition root of `sentinel bridge`: settings -> origin account -> topics and schemas checked ->
- * Kafka producer (delivery and downlink records) -> N origin connections for the uplink and one for
- * the downlink subscription -> the approved consumer -> /metrics /healthz /readyz.
+ * Kafka producers (delivery records, downlink records) -> N origin connections for the uplink and one
+ * for the downlink subscription -> the approved consumer -> /metrics /healthz /readyz.
+ *
+ * Kafka: librdkafka (lib/kafka/rdkafka.ts) for the consumer and the producers, kafkajs for the
+ * topic check only.
  */
 export interface RunningBridge {
   readonly instanceId: string;
@@ -71,7 +74,16 @@ export function originAccountOf(config: BridgeConfig, sources: ConfigSources): O
   return { url, ...account, ...(ca ? { ca } : {}) };
 }
 
-export async function startBridge(sources: ConfigSources = {}, logger?: Logger): Promise<RunningBridge> {
+export interface BridgeOptions {
+  /** A Kafka client failed for good (fatal error): the service should exit so its supervisor restarts it. */
+  readonly onFatal?: (err: Error) => void;
+}
+
+export async function startBridge(
+  sources: ConfigSources = {},
+  logger?: Logger,
+  options: BridgeOptions = {},
+): Promise<RunningBridge> {
   const config = loadConfig(bridgeSchema, sources);
   const endpoints = resolveEndpoints(sources);
   const origin = originAccountOf(config, sources);
@@ -88,15 +100,22 @@ export async function startBridge(sources: ConfigSources = {}, logger?: Logger):
       );
     }
   };
+  let fatal: Error | null = null;
+  const onFatal = (err: Error) => {
+    if (fatal) return;
+    fatal = err;
+    log.fatal({ err: describeError(err) }, 'a Kafka client of the bridge failed for good');
+    options.onFatal?.(err);
+  };
 
   try {
-    const kafka = createKafka({
+    const connection: KafkaConnection = {
       brokers: endpoints.kafkaBrokers,
       clientId: `sentinel-bridge-${instanceId}`,
       logger: log,
       security: kafkaSecurityOf(config),
-    });
-    const admin = kafka.admin();
+    };
+    const admin = createKafka(connection).admin();
     await admin.connect();
     try {
       await describeTopics(admin, [topics.approved, topics.deliveries, topics.downlink]);
@@ -105,24 +124,19 @@ export async function startBridge(sources: ConfigSources = {}, logger?: Logger):
     }
     const catalog = await SchemaCatalog.connect(endpoints.registryUrl, topics);
 
-    const producer = kafka.producer({
-      allowAutoTopicCreation: false,
-      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
-    });
-    await producer.connect();
-    closers.push(() => producer.disconnect());
-    const writerOptions = {
-      producer,
-      lingerMs: config.deliveryLingerMs,
-      maxBatch: config.deliveryBatch,
-      log,
+    // Idempotent, acks=all, retried by librdkafka until stored: what waits for a record (an offset
+    // commit, an origin PUBACK) simply waits.
+    const startProducer = async (name: string, lingerMs: number): Promise<RecordProducer> => {
+      const producer = new RecordProducer({
+        connection: { ...connection, clientId: `${connection.clientId}-${name}` },
+        lingerMs,
+      });
+      producer.onFatal = onFatal;
+      await producer.connect();
+      closers.push(() => producer.disconnect());
+      return producer;
     };
-    const deliveries = new RecordWriter({ ...writerOptions, topic: topics.deliveries });
-    const downlinkWriter = new RecordWriter({ ...writerOptions, topic: topics.downlink });
-    closers.push(
-      () => deliveries.close(),
-      () => downlinkWriter.close(),
-    );
+    const deliveries = await startProducer('deliveries', config.deliveryLingerMs);
 
     const linkOptions = {
       url: origin.url,
@@ -151,6 +165,7 @@ export async function startBridge(sources: ConfigSources = {}, logger?: Logger):
 
     const filters = downlinkFiltersOf(config);
     if (filters.length > 0) {
+      const downlink = await startProducer('downlink', config.downlinkLingerMs);
       const onMessage = async (message: InboundMessage) => {
         // MQTT-3.3.1-9: RETAIN=1 towards a subscriber only marks a stored message replayed because of
         // a (re)subscription; the bridge resubscribes on every reconnect, so these are not new.
@@ -158,7 +173,7 @@ export async function startBridge(sources: ConfigSources = {}, logger?: Logger):
           metrics.skipped.inc({ reason: 'retained_replay' });
           return;
         }
-        await downlinkWriter.write(downlinkRecord(catalog, toDownlinkMessage(message, instanceId)));
+        await downlink.send(downlinkRecord(catalog, topics.downlink, toDownlinkMessage(message, instanceId)));
         metrics.downlink.inc();
       };
       allLinks.push(
@@ -182,29 +197,39 @@ export async function startBridge(sources: ConfigSources = {}, logger?: Logger):
     }
 
     const uplink = new UplinkRelay({
-      kafka,
+      connection,
       topic: topics.approved,
       groupId: config.groupId,
       catalog,
       links,
-      deliveries,
+      recordDelivery: (delivery) =>
+        deliveries.send({
+          topic: topics.deliveries,
+          key: delivery.clientId,
+          value: catalog.encode('deliveries', delivery),
+        }),
       bridgeId: instanceId,
       maxPending: config.maxPending,
       commitIntervalMs: config.commitIntervalMs,
       sessionTimeoutMs: config.sessionTimeoutMs,
+      fetchWaitMs: config.fetchWaitMs,
       metrics,
       log,
+      onFatal,
     });
-    await uplink.start();
+    // Stopped before the links and the producers (closers run in reverse): what is in flight is
+    // acknowledged and recorded, then committed.
     closers.push(() => uplink.stop(config.graceMs));
+    await uplink.start();
 
-    const ready = () => uplink.ready() && allLinks.every((link) => link.isReady);
+    const kafkaReady = () => fatal === null && uplink.ready();
+    const ready = () => kafkaReady() && allLinks.every((link) => link.isReady);
     const http: ServiceHttp = await startServiceHttp({
       host: config.metricsHost,
       port: config.metricsPort,
       registry,
       readiness: [
-        { name: 'kafka', check: () => uplink.ready() },
+        { name: 'kafka', check: kafkaReady },
         ...allLinks.map((link) => ({ name: `origin-${link.name}`, check: () => link.isReady })),
       ],
     });

@@ -14,6 +14,7 @@ export interface BridgeMetrics {
   readonly deliverySeconds: Histogram<string>;
   readonly downlink: Counter<string>;
   readonly skipped: Counter<'reason'>;
+  readonly replaysSkipped: Counter<string>;
   readonly pending: Gauge<string>;
   readonly commits: Counter<string>;
 }
@@ -73,8 +74,13 @@ export function createBridgeMetrics(registry: Registry): BridgeMetrics {
     }),
     skipped: new Counter({
       name: 'sentinel_bridge_skipped_total',
-      help: 'approved records not delivered, by reason (undecodable)',
+      help: 'approved records not delivered, by reason (undecodable, empty, retained_replay)',
       labelNames: ['reason'],
+      registers,
+    }),
+    replaysSkipped: new Counter({
+      name: 'sentinel_bridge_replays_skipped_total',
+      help: 'approved records not delivered because their packet was already delivered (a processors replay, lib/kafka/replays.ts)',
       registers,
     }),
     pending: new Gauge({

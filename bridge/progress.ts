@@ -1,44 +1,64 @@
+/** Where a packet sits in sentinel.packets: what an approved record's `packetRef` points at. */
+export interface PacketPosition {
+  readonly partition: number;
+  readonly offset: number;
+}
+
 /**
- * Which offsets of one partition may be committed. The consumer position moves ahead of the
- * commit: messages are submitted in offset order, acknowledged (origin PUBACK and delivery record
- * stored) in any order, and the commit point is the first offset not yet acknowledged.
+ * Which offset of one approved partition may be committed. The consumer position moves ahead of
+ * the commit: records are taken in offset order, acknowledged (origin PUBACK and delivery record
+ * stored, or skipped) in any order, and the commit point is the first offset not yet acknowledged,
+ * or the end of what was taken when nothing is outstanding.
  *
- * Offsets are not contiguous on sentinel.approved: the processors write it in transactions, so
- * commit markers (and aborted records) sit between messages. A fetched batch therefore reports
- * where it ended (`fetchedThrough`), which lets the commit point step over markers that follow the
- * last acknowledged message instead of leaving a lag of one behind every transaction.
+ * Only offsets that were taken are tracked, so gaps in a partition's offsets (records removed by
+ * retention or compaction, aborted records and transaction markers of older transactional writers)
+ * never hold the commit point back.
+ *
+ * A delivered record's packet position is handed to `settle` once the commit point has passed it:
+ * what `settle` collects is exactly the replay watermark of what lies below the commit point, the
+ * one that may be stored with the commit (after a restart everything from the commit point on is
+ * read again, so a watermark that included it would skip records never delivered).
  */
 export class PartitionProgress {
-  /** Submitted offsets in order; an entry is true once acknowledged. */
-  private readonly offsets: bigint[] = [];
-  private readonly done: boolean[] = [];
+  /** Taken offsets in order; an entry is true once acknowledged. */
+  private offsets: number[] = [];
+  private done: boolean[] = [];
+  private packets: Array<PacketPosition | undefined> = [];
   private head = 0;
-  private readonly indexOf = new Map<bigint, number>();
-  /** Everything below this has been handed to the origin link (or skipped). */
-  private submittedEnd: bigint;
-  /** End of the last fetched batch whose messages were all submitted. */
-  private fetchedEnd: bigint;
-  private highWatermark = -1n;
+  private readonly indexOf = new Map<number, number>();
+  /** Everything below this has been taken (handed to the origin link, or skipped). */
+  private takenEnd: number;
+  private highWatermark = -1;
 
-  constructor(start: bigint) {
-    this.submittedEnd = start;
-    this.fetchedEnd = start;
+  constructor(
+    start: number,
+    private readonly settle: (packet: PacketPosition) => void = () => undefined,
+  ) {
+    this.takenEnd = start;
   }
 
-  /** True when `offset` was already submitted by this process (a refetch after a rebalance or resume). */
-  alreadySubmitted(offset: bigint): boolean {
-    return offset < this.submittedEnd;
+  /** True when `offset` was already taken by this process (a refetch after a resume or a seek). */
+  alreadyTaken(offset: number): boolean {
+    return offset < this.takenEnd;
   }
 
-  submitted(offset: bigint): void {
+  /** The record at `offset` goes to the origin; `packet` settles when the commit point passes it. */
+  submitted(offset: number, packet?: PacketPosition): void {
     this.indexOf.set(offset, this.offsets.length);
     this.offsets.push(offset);
     this.done.push(false);
-    this.submittedEnd = offset + 1n;
+    this.packets.push(packet);
+    this.takenEnd = offset + 1;
+  }
+
+  /** The record at `offset` is not delivered (a replay, undecodable): nothing to wait for. */
+  skipped(offset: number): void {
+    this.submitted(offset);
+    this.acknowledged(offset);
   }
 
   /** The origin acknowledged the message at `offset` and its delivery record is stored. */
-  acknowledged(offset: bigint): void {
+  acknowledged(offset: number): void {
     const index = this.indexOf.get(offset);
     if (index === undefined) return;
     this.done[index] = true;
@@ -46,46 +66,43 @@ export class PartitionProgress {
     this.advance();
   }
 
-  /** A fetched batch ended at `end` (exclusive) and every message in it was submitted. */
-  fetchedThrough(end: bigint, highWatermark: bigint): void {
-    if (end > this.fetchedEnd) this.fetchedEnd = end;
-    if (end > this.submittedEnd) this.submittedEnd = end;
+  /** The partition's end as last seen (polled: librdkafka's records do not carry it). */
+  observeHighWatermark(highWatermark: number): void {
     if (highWatermark > this.highWatermark) this.highWatermark = highWatermark;
   }
 
-  /** The partition's end as last seen (fetch responses stop while it is paused, so it is also polled). */
-  observeHighWatermark(highWatermark: bigint): void {
-    if (highWatermark > this.highWatermark) this.highWatermark = highWatermark;
-  }
-
-  /** The offset to commit: every message before it is acknowledged. */
-  commitPoint(): bigint {
+  /** The offset to commit: every record before it is acknowledged. */
+  commitPoint(): number {
     const first = this.offsets[this.head];
-    return first !== undefined ? first : this.fetchedEnd;
+    return first !== undefined ? first : this.takenEnd;
   }
 
-  /** Messages in Kafka past the commit point (unsent, in flight or awaiting their delivery record). */
+  /** Records in Kafka past the commit point (unsent, in flight or awaiting their delivery record). */
   lag(): number {
-    if (this.highWatermark < 0n) return 0;
-    const lag = this.highWatermark - this.commitPoint();
-    return lag > 0n ? Number(lag) : 0;
+    if (this.highWatermark < 0) return 0;
+    return Math.max(0, this.highWatermark - this.commitPoint());
   }
 
-  /** Submitted and not yet acknowledged. */
+  /** Taken and not yet acknowledged. */
   outstanding(): number {
     return this.offsets.length - this.head;
   }
 
   private advance(): void {
-    while (this.head < this.offsets.length && this.done[this.head]) this.head++;
+    while (this.head < this.offsets.length && this.done[this.head]) {
+      const packet = this.packets[this.head];
+      if (packet) this.settle(packet);
+      this.head++;
+    }
     // Compact now and then so the arrays do not grow with the partition's history.
     if (this.head > 1024 && this.head * 2 > this.offsets.length) {
-      this.offsets.splice(0, this.head);
-      this.done.splice(0, this.head);
+      this.offsets = this.offsets.slice(this.head);
+      this.done = this.done.slice(this.head);
+      this.packets = this.packets.slice(this.head);
       this.head = 0;
       this.indexOf.clear();
       for (let i = 0; i < this.offsets.length; i++) {
-        if (!this.done[i]) this.indexOf.set(this.offsets[i] as bigint, i);
+        if (!this.done[i]) this.indexOf.set(this.offsets[i] as number, i);
       }
     }
   }

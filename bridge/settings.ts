@@ -104,16 +104,22 @@ export const bridgeSchema = {
     { pattern: /^[A-Za-z0-9_-]{0,64}$/ },
   ),
   deliveryLingerMs: settings.int(
-    'SENTINEL_BRIDGE_RECORD_LINGER_MS',
-    2,
-    'longest a delivery or downlink record waits for its batch before it is written to Kafka',
+    'SENTINEL_BRIDGE_DELIVERY_LINGER_MS',
+    20,
+    'longest a delivery record waits for others to share its produce request; written after the origin PUBACK, it delays only the offset commit, never a delivery',
     { min: 0, max: 1000, unit: 'ms' },
   ),
-  deliveryBatch: settings.int(
-    'SENTINEL_BRIDGE_RECORD_BATCH',
-    1000,
-    'most delivery or downlink records in one produce request',
-    { min: 1, max: 100_000, unit: 'records' },
+  downlinkLingerMs: settings.int(
+    'SENTINEL_BRIDGE_DOWNLINK_LINGER_MS',
+    2,
+    'longest a downlink record waits for others to share its produce request; it is on the origin -> device path (the PUBACK to the origin waits for it)',
+    { min: 0, max: 1000, unit: 'ms' },
+  ),
+  fetchWaitMs: settings.int(
+    'SENTINEL_BRIDGE_FETCH_WAIT_MS',
+    5,
+    'longest a broker holds a fetch of sentinel.approved that found nothing (a new record answers it at once); also how soon a resumed or newly assigned partition is fetched; shorter costs more idle fetches',
+    { min: 1, max: 1000, unit: 'ms' },
   ),
   commitIntervalMs: settings.int(
     'SENTINEL_BRIDGE_COMMIT_INTERVAL_MS',

@@ -321,6 +321,15 @@ export interface BatchConsumerOptions {
   readonly onAssigned?: (partitions: readonly number[], topic: string) => void;
   /** Called with partitions being taken away; after it returns no record of theirs is handed over. */
   readonly onRevoked?: (partitions: readonly number[], topic: string) => void;
+  /**
+   * Called with the outcome of every `commit`: `err` is null when the group stored `offsets`, so a
+   * caller can commit again what failed (a rebalance, a coordinator moving) instead of waiting for
+   * its next offset.
+   */
+  readonly onCommitted?: (
+    err: Error | null,
+    offsets: readonly (TopicPartition & { readonly offset?: number })[],
+  ) => void;
 }
 
 export interface CommitOffset {
@@ -362,8 +371,9 @@ export class BatchConsumer {
       'allow.auto.create.topics': false,
       'enable.partition.eof': false,
       rebalance_cb: (err: LibrdKafkaError, assignment: TopicPartition[]) => this.onRebalance(err, assignment),
-      offset_commit_cb: (err: LibrdKafkaError | null) => {
+      offset_commit_cb: (err: LibrdKafkaError | null | undefined, offsets: TopicPartition[] | undefined) => {
         if (err) options.connection.logger?.warn({ err: err.message }, 'offset commit failed');
+        options.onCommitted?.(asError(err, 'offset commit'), offsets ?? []);
       },
     };
     this.native = new KafkaConsumer(config, { 'auto.offset.reset': options.start });
@@ -414,7 +424,7 @@ export class BatchConsumer {
     return this.loop;
   }
 
-  /** Commits asynchronously; a failure is logged (the next commit covers it). */
+  /** Commits asynchronously; a failure is logged (the next commit covers it) and `onCommitted` hears the outcome. */
   commit(offsets: readonly CommitOffset[]): void {
     if (offsets.length === 0) return;
     this.native.commit(offsets.map((o) => ({ ...o, metadata: o.metadata ?? null })));

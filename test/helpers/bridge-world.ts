@@ -1,7 +1,11 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type RunningBridge, startBridge } from '../../bridge/main.js';
+import { readPartitionsToEnd } from '../../lib/kafka/rdkafka.js';
 import {
   createTopics,
   type TopicNames,
@@ -11,7 +15,7 @@ import {
 } from '../../lib/kafka/topics.js';
 import { createLogger } from '../../lib/log.js';
 import { originCredentials } from '../../lib/stack/origin.js';
-import { kafkaBootstrap, registryUrl, type StackConfig } from '../../lib/stack/settings.js';
+import { kafkaBootstrap, projectRoot, registryUrl, type StackConfig } from '../../lib/stack/settings.js';
 import { SchemaCatalog, type TopicValues } from '../../schemas/catalog.js';
 import type { ApprovedMessage } from '../../schemas/types.generated.js';
 import { ensurePlatform, testKafka, uniqueName } from './platform.js';
@@ -19,6 +23,7 @@ import { ensurePlatform, testKafka, uniqueName } from './platform.js';
 /** Records of one topic as they arrive, decoded; waiters wake on every batch. */
 export class TopicFollower<R extends TopicRole> {
   readonly records: Array<{ key: string; value: TopicValues[R] }> = [];
+  readonly groupId = uniqueName('follow');
   #waiters: Array<() => void> = [];
   #consumer: Consumer | null = null;
 
@@ -30,7 +35,7 @@ export class TopicFollower<R extends TopicRole> {
   ) {}
 
   async start(): Promise<void> {
-    const consumer = this.kafka.consumer({ groupId: uniqueName('follow'), maxWaitTimeInMs: 50 });
+    const consumer = this.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 50 });
     this.#consumer = consumer;
     await consumer.connect();
     await consumer.subscribe({ topic: this.topic, fromBeginning: true });
@@ -108,6 +113,22 @@ export class OriginSubscriber {
   }
 }
 
+/** `sentinel bridge` running as a child process (the built CLI), as in production. */
+export interface BridgeProcess {
+  readonly child: ChildProcess;
+  /** Resolves with the exit code and signal. */
+  readonly exited: Promise<[number | null, NodeJS.Signals | null]>;
+  /** The tail of its standard error (its log), for assertion messages. */
+  output(): string;
+}
+
+/** An approved record as stored: where it sits in sentinel.approved. */
+export interface StoredApproved {
+  readonly partition: number;
+  readonly offset: number;
+  readonly value: ApprovedMessage;
+}
+
 /** A bridge's settings for a test world on the local platform's origin; `extra` overrides them. */
 export function bridgeTestEnv(
   platform: StackConfig,
@@ -140,7 +161,11 @@ export class BridgeTestWorld {
   readonly topics: TopicNames = topicNames(this.topicPrefix);
   readonly groupId = `${this.id}-group`;
   readonly #bridges: RunningBridge[] = [];
+  readonly #children: BridgeProcess[] = [];
+  readonly #groups: string[] = [this.groupId];
   readonly #cleanups: Array<() => Promise<unknown>> = [];
+  /** Packet offsets handed out by `approved`, rising in creation order. */
+  #nextPacketOffset = 0;
   #platform: StackConfig | undefined;
   #catalog: SchemaCatalog | undefined;
   #kafka: Kafka | undefined;
@@ -201,12 +226,33 @@ export class BridgeTestWorld {
     return bridge;
   }
 
+  /** Starts `sentinel bridge` as a child process with this world's settings (`extra` overrides them). */
+  spawnBridge(extra: Record<string, string> = {}): BridgeProcess {
+    const child = spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), 'bridge'], {
+      env: { ...process.env, ...this.env({ SENTINEL_LOG_LEVEL: 'warn', ...extra }) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000);
+    });
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    const running: BridgeProcess = { child, exited, output: () => stderr };
+    this.#children.push(running);
+    return running;
+  }
+
   async stopBridge(bridge: RunningBridge): Promise<void> {
     const index = this.#bridges.indexOf(bridge);
     if (index >= 0) this.#bridges.splice(index, 1);
     await bridge.stop();
   }
 
+  /**
+   * An approved message as the processors write it. Its `packetRef` is the next packet position
+   * (packets partition 0, rising offsets): messages produced in the order they were made are new
+   * packets; producing one again is a replay (same `eventId` and `packetRef`), which the bridge skips.
+   */
   approved(
     clientId: string,
     topic: string,
@@ -225,7 +271,7 @@ export class BridgeTestWorld {
       proxyId: 'test-proxy',
       receivedAt: now,
       approvedAt: now,
-      packetRef: { topic: this.topics.packets, partition: 0, offset: 0 },
+      packetRef: { topic: this.topics.packets, partition: 0, offset: this.#nextPacketOffset++ },
       ...overrides,
     };
   }
@@ -238,8 +284,42 @@ export class BridgeTestWorld {
     });
   }
 
+  /** Every approved record stored now, with its partition and offset. */
+  async readApproved(): Promise<StoredApproved[]> {
+    const raw: Array<{ partition: number; offset: number; value: Buffer }> = [];
+    await readPartitionsToEnd({
+      connection: { brokers: kafkaBootstrap(this.platform), clientId: uniqueName('read-approved') },
+      topic: this.topics.approved,
+      partitions: Array.from({ length: this.partitions }, (_, p) => p),
+      timeoutMs: 30_000,
+      onRecord: (r) => {
+        if (r.value) raw.push({ partition: r.partition, offset: r.offset, value: r.value });
+      },
+    });
+    return Promise.all(
+      raw.map(async (r) => ({ ...r, value: await this.catalog.decode('approved', r.value) })),
+    );
+  }
+
+  /** The bridge group's committed offsets of sentinel.approved (with their metadata), by partition. */
+  async committed(): Promise<Map<number, { offset: number; metadata: string | null }>> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const [topic] = await admin.fetchOffsets({ groupId: this.groupId, topics: [this.topics.approved] });
+      const offsets = new Map<number, { offset: number; metadata: string | null }>();
+      for (const p of topic?.partitions ?? []) {
+        if (p.offset !== '-1') offsets.set(p.partition, { offset: Number(p.offset), metadata: p.metadata });
+      }
+      return offsets;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   async follow<R extends TopicRole>(role: R): Promise<TopicFollower<R>> {
     const follower = new TopicFollower(this.kafka, this.catalog, this.topics[role], role);
+    this.#groups.push(follower.groupId);
     this.#cleanups.push(() => follower.stop());
     await follower.start();
     return follower;
@@ -263,11 +343,16 @@ export class BridgeTestWorld {
 
   async tearDown(): Promise<void> {
     for (const bridge of this.#bridges.splice(0)) await bridge.stop().catch(() => undefined);
+    for (const { child, exited } of this.#children.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    }
     for (const cleanup of this.#cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
     await this.#producer?.disconnect().catch(() => undefined);
     if (this.#kafka) {
       const admin = this.kafka.admin();
       await admin.connect();
+      await admin.deleteGroups(this.#groups.splice(0)).catch(() => undefined);
       await admin
         .deleteTopics({ topics: topicRoles.map((role) => this.topics[role]) })
         .catch(() => undefined);

@@ -70,6 +70,84 @@ function perClientArrivals(messages: readonly OriginMessage[], tag: string): Map
   return byClient;
 }
 
+/** A bridge metric without labels of its own, read from its /metrics. */
+async function metricOf(bridge: RunningBridge, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${bridge.metricsPort}/metrics`)).text();
+  return Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+}
+
+/**
+ * A steady stream of approved messages, one round (a message per client) every 20 ms, until stopped.
+ * With `replayEvery`, every that many rounds a processor "restarts" and writes the last 5 rounds
+ * again (same eventId and packetRef), as the processors do after a crash or a rebalance.
+ */
+class SteadyLoad {
+  readonly produced: ApprovedMessage[] = [];
+  rounds = 0;
+  replays = 0;
+  #producing = true;
+  readonly #waiters: Array<() => void> = [];
+  readonly #done: Promise<void>;
+
+  constructor(world: BridgeTestWorld, tag: string, clients: number, replayEvery = 0) {
+    this.#done = (async () => {
+      while (this.#producing) {
+        const round = stream(world, tag, clients, 1, this.rounds++);
+        this.produced.push(...round);
+        const replay =
+          replayEvery > 0 && this.rounds % replayEvery === 0 ? this.produced.slice(-clients * 5) : [];
+        this.replays += replay.length;
+        await world.produceApproved([...round, ...replay]);
+        for (const wake of this.#waiters.splice(0)) wake();
+        // The load's pace, not a wait for a condition.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+  }
+
+  /** Resolves once `count` messages (replays not counted) have been produced. */
+  async untilProduced(count: number): Promise<void> {
+    while (this.produced.length < count) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.#producing = false;
+    await this.#done;
+  }
+
+  ids(): Set<string> {
+    return new Set(this.produced.map((m) => (JSON.parse(m.payload.toString()) as { id: string }).id));
+  }
+}
+
+/**
+ * Waits until every message of `load` reached the origin, then checks per client that the first
+ * arrivals are every round in order; returns the number of messages that arrived more than once.
+ */
+async function assertNoneLostInOrder(
+  subscriber: OriginSubscriber,
+  load: SteadyLoad,
+  tag: string,
+): Promise<number> {
+  const wanted = load.ids();
+  await subscriber.until((ms) => {
+    const got = new Set(ms.map((m) => payloadOf(m).id));
+    for (const id of wanted) if (!got.has(id)) return false;
+    return true;
+  });
+  let duplicates = 0;
+  for (const [client, seqs] of perClientArrivals(subscriber.messages, tag)) {
+    const firsts = seqs.filter((s, i) => seqs.indexOf(s) === i);
+    duplicates += seqs.length - firsts.length;
+    assert.deepEqual(
+      firsts,
+      Array.from({ length: load.rounds }, (_, i) => i),
+      `${client}: none lost, in order`,
+    );
+  }
+  return duplicates;
+}
+
 describe('bridge: approved messages to the origin over MQTT-over-WebSocket', () => {
   it('delivers topic, payload and retain to an origin subscriber, records each delivery, and commits only what the origin acknowledged', {
     timeout: 120_000,
@@ -148,6 +226,138 @@ describe('bridge: approved messages to the origin over MQTT-over-WebSocket', () 
     }
   });
 
+  it("skips the processors' replays (same packetRef): each packet reaches the origin once, also after a restart (watermark in the commit metadata)", {
+    timeout: 120_000,
+  }, async (t) => {
+    const world = new BridgeTestWorld();
+    await world.setUp();
+    const tag = uniqueName('r');
+    const clients = 6;
+    try {
+      const subscriber = await world.subscribeAtOrigin(['devices/+/telemetry']);
+      const ids = () => subscriber.messages.map((m) => payloadOf(m)).filter((p) => p.client.startsWith(tag));
+      /** Per-client order: a client's last message arriving proves everything before it in its partition was handled. */
+      const lastOfEachClient = (seq: number) => () =>
+        Array.from({ length: clients }, (_, c) => `${tag}-d${c}`).every((client) =>
+          ids().some((p) => p.client === client && p.seq === seq),
+        );
+      // A processor restarted after round 10 writes rounds 10..19 again (same eventId and packetRef).
+      const first = stream(world, tag, clients, 20);
+      const replayed = first.slice(clients * 10);
+      const next = stream(world, tag, clients, 5, 20);
+      await world.produceApproved([...first, ...replayed, ...next]);
+      const bridge = await world.startBridge({ SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'none' });
+      await subscriber.until(lastOfEachClient(24));
+      const delivered = ids().map((p) => p.id);
+      assert.equal(
+        delivered.length,
+        first.length + next.length,
+        'the replayed rounds were not delivered again',
+      );
+      assert.equal(new Set(delivered).size, delivered.length, 'each packet once');
+      assert.equal(await metricOf(bridge, 'sentinel_bridge_replays_skipped_total'), replayed.length);
+
+      // The watermark travels with the offset commit of each partition.
+      await world.stopBridge(bridge);
+      const committed = await world.committed();
+      assert.ok(committed.size > 0);
+      for (const [partition, { metadata }] of committed) {
+        assert.match(metadata ?? '', /^wm1:0=\d+/, `partition ${partition} commits its watermark`);
+      }
+
+      // After the restart the processors replay everything delivered so far; only the new rounds go out.
+      const later = stream(world, tag, clients, 3, 25);
+      await world.produceApproved([...first, ...next, ...later]);
+      const restarted = await world.startBridge({ SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'none' });
+      await subscriber.until(lastOfEachClient(27));
+      const all = ids().map((p) => p.id);
+      assert.equal(
+        all.length,
+        first.length + next.length + later.length,
+        'no replay delivered after the restart',
+      );
+      assert.equal(new Set(all).size, all.length);
+      for (const [client, seqs] of perClientArrivals(subscriber.messages, tag)) {
+        assert.deepEqual(
+          seqs,
+          Array.from({ length: 28 }, (_, i) => i),
+          `${client}: all, in order, once`,
+        );
+      }
+      assert.equal(
+        await metricOf(restarted, 'sentinel_bridge_replays_skipped_total'),
+        first.length + next.length,
+      );
+      t.diagnostic(
+        `${all.length} delivered once each; ${replayed.length} replays skipped, then ${first.length + next.length} after a restart`,
+      );
+    } finally {
+      await world.tearDown();
+    }
+  });
+
+  it('a bridge process killed with SIGKILL under a steady stream with replays, then restarted: none lost, duplicates only past its last commit', {
+    timeout: 180_000,
+  }, async (t) => {
+    const world = new BridgeTestWorld();
+    await world.setUp();
+    const tag = uniqueName('k');
+    let load: SteadyLoad | undefined;
+    try {
+      const subscriber = await world.subscribeAtOrigin(['devices/+/telemetry']);
+      const ours = () => subscriber.messages.filter((m) => payloadOf(m).client.startsWith(tag));
+      load = new SteadyLoad(world, tag, 6, 10);
+      const env = { SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'none' };
+      const killed = world.spawnBridge(env);
+      // Killed mid-stream, in a steady state: past the backlog of its start-up, and once its commits
+      // cover part of what it delivered (commits leave no event to await: the offsets are read until they do).
+      const committedTotal = async () =>
+        [...(await world.committed()).values()].reduce((n, c) => n + c.offset, 0);
+      await subscriber.until(() => ours().length >= 600);
+      while ((await committedTotal()) < 600) await new Promise((resolve) => setTimeout(resolve, 50));
+      killed.child.kill('SIGKILL');
+      const [, signal] = await killed.exited;
+      assert.equal(signal, 'SIGKILL', killed.output());
+      const atKill = ours().length;
+      // What the killed bridge had committed: everything below it was acknowledged by the origin.
+      const committedAtKill = await world.committed();
+
+      const restarted = world.spawnBridge(env);
+      // The stream goes on until the restarted bridge (after the dead member's session expired) delivers.
+      await subscriber.until(() => ours().length >= atKill + 300);
+      await load.stop();
+      const duplicates = await assertNoneLostInOrder(subscriber, load, tag);
+
+      // Every duplicate must be a record at or past the killed bridge's commit point: below it the
+      // restored watermark stops replays, past it the killed bridge's unfinished work is redone.
+      const firstAt = new Map<string, { partition: number; offset: number }>();
+      for (const r of await world.readApproved()) {
+        const id = (JSON.parse(r.value.payload.toString()) as { id: string }).id;
+        const seen = firstAt.get(id);
+        if (!seen || r.offset < seen.offset) firstAt.set(id, { partition: r.partition, offset: r.offset });
+      }
+      const arrivals = new Map<string, number>();
+      for (const m of ours()) arrivals.set(payloadOf(m).id, (arrivals.get(payloadOf(m).id) ?? 0) + 1);
+      const belowCommit = [...arrivals]
+        .filter(([id, n]) => {
+          const at = firstAt.get(id);
+          return n > 1 && at !== undefined && at.offset < (committedAtKill.get(at.partition)?.offset ?? 0);
+        })
+        .map(([id]) => id);
+      const committedRecords = [...committedAtKill.values()].reduce((n, c) => n + c.offset, 0);
+      const summary = `${load.produced.length} produced (+${load.replays} replays), none lost, ${duplicates} duplicates (${atKill} delivered before the kill, ${committedRecords} approved records below its last commit)`;
+      assert.deepEqual(belowCommit, [], `no duplicate below the killed bridge's commit point: ${summary}`);
+
+      restarted.child.kill('SIGTERM');
+      const [code] = await restarted.exited;
+      assert.equal(code, 0, `SIGTERM drains and exits 0: ${restarted.output()}`);
+      t.diagnostic(summary);
+    } finally {
+      await load?.stop();
+      await world.tearDown();
+    }
+  });
+
   it('origin stopped under a steady load, then restarted: every message arrives, per-client order kept', {
     timeout: 180_000,
   }, async (t) => {
@@ -156,7 +366,7 @@ describe('bridge: approved messages to the origin over MQTT-over-WebSocket', () 
     await world.setUp();
     world.onTearDown(() => origin.dispose());
     const tag = uniqueName('o');
-    let producing = true;
+    let load: SteadyLoad | undefined;
     try {
       await origin.start();
       const subscriber = await world.subscribeAtOrigin(
@@ -175,18 +385,7 @@ describe('bridge: approved messages to the origin over MQTT-over-WebSocket', () 
         SENTINEL_BRIDGE_RECONNECT_MIN_MS: '100',
       });
 
-      const clients = 6;
-      const produced: ApprovedMessage[] = [];
-      let seq = 0;
-      const load = (async () => {
-        while (producing) {
-          const batch = stream(world, tag, clients, 1, seq++);
-          produced.push(...batch);
-          await world.produceApproved(batch);
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-      })();
-
+      load = new SteadyLoad(world, tag, 6);
       await subscriber.until((ms) => ms.length >= 100);
       const disconnected = Promise.all(
         bridge.links.map(
@@ -195,9 +394,9 @@ describe('bridge: approved messages to the origin over MQTT-over-WebSocket', () 
       );
       await origin.stop();
       await disconnected;
-      const atStop = produced.length;
+      const atStop = load.produced.length;
       // The outage lasts while the load produces another 300 messages into Kafka.
-      while (produced.length < atStop + 300) await new Promise((resolve) => setTimeout(resolve, 50));
+      await load.untilProduced(atStop + 300);
       const metrics = await (await fetch(`http://127.0.0.1:${bridge.metricsPort}/metrics`)).text();
       assert.match(metrics, /sentinel_bridge_origin_connected\{connection="c0"[^}]*\} 0/);
       const lag = [...metrics.matchAll(/sentinel_bridge_consumer_lag\{partition="\d+"[^}]*\} (\d+)/g)].reduce(
@@ -206,39 +405,14 @@ describe('bridge: approved messages to the origin over MQTT-over-WebSocket', () 
       );
       assert.ok(lag > 0, `lag visible during the outage (${lag})`);
       await origin.start();
-      while (produced.length < atStop + 450) await new Promise((resolve) => setTimeout(resolve, 50));
-      producing = false;
-      await load;
-
-      const wanted = new Set(produced.map((m) => JSON.parse(m.payload.toString()).id as string));
-      await subscriber.until((ms) => {
-        const got = new Set(ms.map((m) => payloadOf(m).id));
-        for (const id of wanted) if (!got.has(id)) return false;
-        return true;
-      });
-      const arrivals = perClientArrivals(subscriber.messages, tag);
-      let duplicates = 0;
-      for (const [client, seqs] of arrivals) {
-        const firsts: number[] = [];
-        const seen = new Set<number>();
-        for (const s of seqs) {
-          if (seen.has(s)) duplicates++;
-          else {
-            seen.add(s);
-            firsts.push(s);
-          }
-        }
-        assert.deepEqual(
-          firsts,
-          Array.from({ length: seq }, (_, i) => i),
-          `${client}: none lost, in order`,
-        );
-      }
+      await load.untilProduced(atStop + 450);
+      await load.stop();
+      const duplicates = await assertNoneLostInOrder(subscriber, load, tag);
       t.diagnostic(
-        `${produced.length} produced (${lag} waiting in Kafka during the outage); all arrived in per-client order; ${duplicates} duplicates (re-sent, unacknowledged at the outage)`,
+        `${load.produced.length} produced (${lag} waiting in Kafka during the outage); all arrived in per-client order; ${duplicates} duplicates (re-sent, unacknowledged at the outage)`,
       );
     } finally {
-      producing = false;
+      await load?.stop();
       await world.tearDown();
     }
   });
