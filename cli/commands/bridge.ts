@@ -4,7 +4,7 @@ import { bridgeSchema } from '../../bridge/settings.js';
 import { addSettingFlags, loadConfig } from '../../lib/config.js';
 import { endpointSchema } from '../../lib/endpoints.js';
 import { createLogger } from '../../lib/log.js';
-import { onShutdown } from '../../lib/service/lifecycle.js';
+import { exitOnFatal, onShutdown } from '../../lib/service/lifecycle.js';
 import { stackSchema } from '../../lib/stack/settings.js';
 
 /**
@@ -23,7 +23,7 @@ export function bridgeCommand(): Command {
     const sources = { env: process.env, flags: cmd.opts() };
     const config = loadConfig(bridgeSchema, sources);
     const log = createLogger({ name: 'bridge' });
-    const bridge = await startBridge(sources, log);
+    const bridge = await startBridge(sources, log, { onFatal: exitOnFatal(log) });
     console.log(`bridge: origin ${bridge.originUrl} over ${bridge.links.length} WebSocket connection(s)`);
     console.log(
       `bridge: metrics http://127.0.0.1:${bridge.metricsPort}/metrics (instance ${bridge.instanceId})`,
