@@ -111,12 +111,7 @@ export class EdgeProxy implements EdgeServices {
   }
 
   record(event: PacketEvent, onStored?: (error?: Error) => void): boolean {
-    return this.#deps.writer.write(
-      event.clientId,
-      this.#deps.catalog.encode('packets', event),
-      event.receivedAt,
-      onStored,
-    );
+    return this.#deps.writer.write(event.clientId, this.#deps.catalog.encode('packets', event), onStored);
   }
 
   recordDrained(): Promise<void> {
@@ -348,8 +343,8 @@ export class EdgeProxy implements EdgeServices {
     this.#sweep.unref();
   }
 
-  /** Stops accepting, closes every connection, and waits until their events are in Kafka. */
-  async shutdown(): Promise<void> {
+  /** Stops accepting, closes every connection, and waits up to `graceMs` until their events are in Kafka. */
+  async shutdown(graceMs: number): Promise<void> {
     // server.close() calls back only once every connection has ended, so the connections are
     // closed before it is awaited, not after.
     const listenersClosed = Promise.all(
@@ -357,7 +352,7 @@ export class EdgeProxy implements EdgeServices {
     );
     for (const connection of this.#connections) connection.shutdown();
     if (this.#sweep) clearInterval(this.#sweep);
-    await this.#deps.writer.flush();
+    await this.#deps.writer.flush(graceMs);
     await listenersClosed;
   }
 }
