@@ -489,7 +489,19 @@ export class DeviceConnection {
     this.#close('taken_over');
   }
 
-  /** Graceful shutdown of the proxy: stop reading; the socket closes once pending writes finish. */
+  /**
+   * First step of the proxy's shutdown: read and handle nothing more, but keep the socket open so
+   * the PUBACKs of PUBLISHes Kafka is still acknowledging reach the device.
+   */
+  stopReading(): void {
+    if (this.#phase !== 'open') return;
+    this.#queue = [];
+    this.#blocked = true;
+    this.#pauses++;
+    this.#socket.pause();
+  }
+
+  /** Graceful shutdown of the proxy: the socket closes once pending writes finish. */
   shutdown(): void {
     this.#close('proxy_shutdown');
   }

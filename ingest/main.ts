@@ -244,6 +244,9 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
       edge,
       ready,
       async stop() {
+        // Devices first: stop reading and drain their events into Kafka while everything the
+        // drain needs still runs, then close the rest.
+        await running.shutdown(config.graceMs);
         await closeAll();
       },
     };
