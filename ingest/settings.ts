@@ -119,7 +119,7 @@ export const ingestSchema = {
   kafkaMaxUnackedBytes: settings.int(
     'SENTINEL_INGEST_KAFKA_MAX_UNACKED_BYTES',
     64 * 1024 * 1024,
-    'packet events sent to Kafka and not yet acknowledged, counted as key + value + 256 bytes each; past it the proxy stops reading from devices (TCP backpressure) until half of it is acknowledged; nothing is dropped',
+    'packet events sent to Kafka and not yet acknowledged, counted as key + value + 1 KiB each; past it the proxy stops reading from devices (TCP backpressure) until half of it is acknowledged; nothing is dropped',
     { min: 64 * 1024, max: 4 * 1024 * 1024 * 1024, unit: 'bytes' },
   ),
   kafkaStallMs: settings.int(
@@ -229,7 +229,7 @@ export const retiredIngestSettings: Readonly<Record<string, string>> = {
   SENTINEL_INGEST_INFLIGHT_BATCHES:
     'the idempotent producer keeps per-client order with several requests in flight; remove it',
   SENTINEL_INGEST_BUFFER_BYTES:
-    'renamed SENTINEL_INGEST_KAFKA_MAX_UNACKED_BYTES (the same bound, now counted per event including a 256-byte overhead)',
+    'renamed SENTINEL_INGEST_KAFKA_MAX_UNACKED_BYTES (the same bound, now counting 1 KiB of bookkeeping per event on top of its bytes)',
 };
 
 /** Refuses a retired setting still present in the environment, naming it and what replaced it. */
