@@ -22,7 +22,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '20' },
     idle: { type: 'string', default: '10000' },
-    // The edge closes a connection past SENTINEL_MQTT_MAX_INFLIGHT (100) unfinished QoS 1 exchanges.
+    // Past SENTINEL_MQTT_MAX_INFLIGHT (100) PUBLISHes waiting for Kafka the edge stops reading the
+    // connection until one is stored; a window under it measures the edge, not that pause.
     window: { type: 'string', default: '64' },
   },
 });

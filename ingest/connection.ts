@@ -37,6 +37,11 @@ import {
  *
  * Every inbound packet becomes a packet event. A QoS 1 PUBACK (QoS 2 PUBREC) is sent only from the
  * event writer's callback, i.e. after Kafka acknowledged the event with acks=all.
+ *
+ * A slow Kafka slows the device down, it never disconnects it: reading stops while the device has
+ * `maxInboundInFlight` PUBLISHes waiting for Kafka, or while the proxy holds its bound of
+ * unacknowledged event bytes, and starts again when Kafka catches up (TCP backpressure). The
+ * device's Keep Alive does not run while the proxy is not reading.
  */
 export interface DeviceAccess {
   canPublish(topic: string): boolean;
@@ -57,9 +62,9 @@ export interface EdgeServices {
     decision: Extract<AuthDecision, { allow: true }>,
     identity: { clientId: string; username: string | null },
   ): DeviceAccess;
-  /** Encodes and queues an event; false means the Kafka buffer is over its bound (pause reading). */
+  /** Encodes and sends an event; false means the unacknowledged events are over their bound (pause reading). */
   record(event: PacketEvent, onStored?: (error?: Error) => void): boolean;
-  /** Resolves when the Kafka buffer is under its bound again. */
+  /** Resolves when the unacknowledged events are back under their bound. */
   recordDrained(): Promise<void>;
   /** Claims the client id across proxies; older connections with it are closed. */
   claimSession(
@@ -75,6 +80,15 @@ export interface EdgeServices {
 }
 
 type Phase = 'open' | 'closing' | 'closed';
+
+/** A packet read and not handled yet; `admitted` once it passed the rate limits (it waits for a store slot). */
+type QueuedPacket = InboundPacket & { readonly admitted?: boolean };
+
+/**
+ * Why reading stopped: a step in progress (authentication, a rate-limit delay), or backpressure from
+ * Kafka, which is the proxy's doing and so does not count against the device's Keep Alive.
+ */
+type PauseReason = 'step' | 'store_window' | 'kafka_unacked';
 
 const subackFailure = 0x80;
 
@@ -94,9 +108,14 @@ export class DeviceConnection {
   #accepted = false;
   /** Filter -> granted QoS of this session. */
   readonly subscriptions = new Map<string, number>();
-  #queue: Array<InboundPacket | { refusal: Refusal; frame?: Frame }> = [];
+  #queue: Array<QueuedPacket | { refusal: Refusal; frame?: Frame }> = [];
   #blocked = false;
   #pauses = 0;
+  /** Pauses for backpressure in progress: while any, the Keep Alive deadline is not enforced. */
+  #backpressure = 0;
+  #awaitingUnackedDrain = false;
+  /** Woken when one of this connection's PUBLISHes is stored (a store slot is free). */
+  #storeWaiters: Array<() => void> = [];
   #deadline = Number.POSITIVE_INFINITY;
 
   constructor(socket: Duplex, identity: ConnectionIdentity, listener: string, edge: EdgeServices) {
@@ -160,24 +179,26 @@ export class DeviceConnection {
     }
   }
 
-  #onPacket(item: InboundPacket): void {
+  #onPacket(item: QueuedPacket): void {
     const { packet, frame } = item;
     const now = this.#edge.now();
-    this.#edge.metrics.packet(packetTypeOf[packet.cmd], 'inbound', frame.bytes.length);
-    const qos = packet.cmd === 'publish' ? packet.qos : undefined;
-    const rate = this.#edge.checkRate(
-      {
-        ip: this.identity.sourceIp,
-        clientId: this.#clientId,
-        packetType: frame.type,
-        bytes: frame.bytes.length,
-        ...(qos === undefined ? {} : { qos }),
-      },
-      now,
-    );
-    if (!rate.allowed) {
-      this.#onRateLimited(item, rate);
-      return;
+    if (!item.admitted) {
+      this.#edge.metrics.packet(packetTypeOf[packet.cmd], 'inbound', frame.bytes.length);
+      const qos = packet.cmd === 'publish' ? packet.qos : undefined;
+      const rate = this.#edge.checkRate(
+        {
+          ip: this.identity.sourceIp,
+          clientId: this.#clientId,
+          packetType: frame.type,
+          bytes: frame.bytes.length,
+          ...(qos === undefined ? {} : { qos }),
+        },
+        now,
+      );
+      if (!rate.allowed) {
+        this.#onRateLimited(item, rate);
+        return;
+      }
     }
     const actions = this.#session.receive(packet, now);
     this.#deadline = this.#session.deadlineMs();
@@ -212,6 +233,11 @@ export class DeviceConnection {
           break;
         case 'defer':
           this.#queue.unshift({ packet: action.packet, frame: frame ?? emptyFrame });
+          break;
+        case 'wait-for-store':
+          // Handled again, without a second rate-limit check, once one of its predecessors is stored.
+          this.#queue.unshift({ packet: action.packet, frame: frame ?? emptyFrame, admitted: true });
+          this.#pauseFor(new Promise<void>((resolve) => this.#storeWaiters.push(resolve)), 'store_window');
           break;
         case 'close':
           if (action.will) this.#publishWill(action.will);
@@ -372,6 +398,7 @@ export class DeviceConnection {
         (performance.now() - started) / 1000,
       );
       this.#apply(this.#session.inboundStored(packetId));
+      for (const wake of this.#storeWaiters.splice(0)) wake();
     });
   }
 
@@ -446,6 +473,8 @@ export class DeviceConnection {
   /** Called by the proxy's sweep: closes when the CONNECT or keep-alive deadline passed. */
   expire(nowMs: number): void {
     if (nowMs < this.#deadline || this.#phase !== 'open') return;
+    // Not reading because Kafka is slow: the device cannot be heard, so it is not judged silent.
+    if (this.#backpressure > 0 && this.#session.phase === 'connected') return;
     this.#apply(this.#session.expire(nowMs));
     this.#deadline = this.#session.deadlineMs();
   }
@@ -460,13 +489,33 @@ export class DeviceConnection {
     this.#close('taken_over');
   }
 
-  /** Graceful shutdown of the proxy: stop reading; the socket closes once pending writes finish. */
+  /**
+   * First step of the proxy's shutdown: read and handle nothing more, but keep the socket open so
+   * the PUBACKs of PUBLISHes Kafka is still acknowledging reach the device.
+   */
+  stopReading(): void {
+    if (this.#phase !== 'open') return;
+    this.#queue = [];
+    this.#blocked = true;
+    this.#pauses++;
+    this.#socket.pause();
+  }
+
+  /** Graceful shutdown of the proxy: the socket closes once pending writes finish. */
   shutdown(): void {
     this.#close('proxy_shutdown');
   }
 
   #record(event: PacketEvent, onStored?: (error?: Error) => void): void {
-    if (!this.#edge.record(event, onStored)) this.#blockFor(this.#edge.recordDrained(), false);
+    if (this.#edge.record(event, onStored) || this.#awaitingUnackedDrain) return;
+    // Packets already read are still handled; only reading more waits.
+    this.#awaitingUnackedDrain = true;
+    this.#pauseFor(
+      this.#edge.recordDrained().finally(() => {
+        this.#awaitingUnackedDrain = false;
+      }),
+      'kafka_unacked',
+    );
   }
 
   #send(packet: Packet): void {
@@ -476,9 +525,22 @@ export class DeviceConnection {
     this.#socket.write(bytes);
   }
 
-  /** Stops handling packets (and, unless told otherwise, reading) until `until` settles. */
-  #blockFor(until: Promise<unknown>, stopHandling = true): void {
+  /** Stops handling packets until `until` settles, and reading until then. */
+  #blockFor(until: Promise<unknown>): void {
+    this.#pauseFor(until, 'step');
+  }
+
+  /**
+   * Stops reading until `until` settles; handling stops too, except while waiting for the proxy's
+   * unacknowledged events to drain (the packets already read are handled meanwhile).
+   */
+  #pauseFor(until: Promise<unknown>, reason: PauseReason): void {
+    const stopHandling = reason !== 'kafka_unacked';
     if (stopHandling) this.#blocked = true;
+    if (reason !== 'step') {
+      this.#backpressure++;
+      this.#edge.metrics.connectionsPaused.inc({ reason });
+    }
     this.#pauses++;
     this.#socket.pause();
     until
@@ -488,6 +550,13 @@ export class DeviceConnection {
       })
       .finally(() => {
         if (stopHandling) this.#blocked = false;
+        if (reason !== 'step') {
+          this.#edge.metrics.connectionsPaused.dec({ reason });
+          if (--this.#backpressure === 0) {
+            this.#session.resumeListening(this.#edge.now());
+            this.#deadline = this.#session.deadlineMs();
+          }
+        }
         if (--this.#pauses === 0 && this.#phase === 'open') this.#socket.resume();
         this.#drain();
       });
@@ -497,6 +566,8 @@ export class DeviceConnection {
     if (this.#phase !== 'open') return;
     this.#phase = 'closing';
     this.#queue = [];
+    // Settle the pauses waiting for a store slot: nothing will be stored for a closed session.
+    for (const wake of this.#storeWaiters.splice(0)) wake();
     this.#edge.metrics.connectionsClosed.inc({ reason: reason.split(':')[0] ?? reason });
     this.#socket.end();
     // A peer that never reads must not keep the socket (and its buffers) alive.
@@ -513,6 +584,7 @@ export class DeviceConnection {
       this.#edge.metrics.connectionsClosed.inc({ reason: 'transport_closed' });
     }
     this.#phase = 'closed';
+    for (const wake of this.#storeWaiters.splice(0)) wake();
     if (this.#accepted) {
       this.#edge.metrics.sessionsActive.dec();
       this.#edge.releaseSession(this);

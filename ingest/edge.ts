@@ -75,6 +75,7 @@ export class EdgeProxy implements EdgeServices {
   readonly #servers: Array<Server | TlsServer> = [];
   #sweep: NodeJS.Timeout | undefined;
   #connectionSeq = 0;
+  #shutdown: Promise<void> | undefined;
 
   constructor(deps: EdgeDependencies) {
     this.#deps = deps;
@@ -111,12 +112,7 @@ export class EdgeProxy implements EdgeServices {
   }
 
   record(event: PacketEvent, onStored?: (error?: Error) => void): boolean {
-    return this.#deps.writer.write(
-      event.clientId,
-      this.#deps.catalog.encode('packets', event),
-      event.receivedAt,
-      onStored,
-    );
+    return this.#deps.writer.write(event.clientId, this.#deps.catalog.encode('packets', event), onStored);
   }
 
   recordDrained(): Promise<void> {
@@ -348,16 +344,40 @@ export class EdgeProxy implements EdgeServices {
     this.#sweep.unref();
   }
 
-  /** Stops accepting, closes every connection, and waits until their events are in Kafka. */
-  async shutdown(): Promise<void> {
+  /**
+   * SIGTERM: stops accepting and reading, waits up to `graceMs` for Kafka to acknowledge every event
+   * already sent (the PUBACKs of those PUBLISHes still reach their devices), then closes every
+   * connection. A PUBLISH read but not acknowledged by then gets no PUBACK: its device sends it
+   * again, to another proxy.
+   */
+  shutdown(graceMs: number): Promise<void> {
+    this.#shutdown ??= this.#drainAndClose(graceMs);
+    return this.#shutdown;
+  }
+
+  async #drainAndClose(graceMs: number): Promise<void> {
     // server.close() calls back only once every connection has ended, so the connections are
     // closed before it is awaited, not after.
     const listenersClosed = Promise.all(
       this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
     );
-    for (const connection of this.#connections) connection.shutdown();
     if (this.#sweep) clearInterval(this.#sweep);
-    await this.#deps.writer.flush();
+    for (const connection of this.#connections) connection.stopReading();
+    const started = performance.now();
+    const waiting = this.#deps.writer.unackedEvents;
+    const left = await this.#deps.writer.flush(graceMs);
+    if (left > 0) {
+      this.log.error(
+        { unacknowledged: left, graceMs },
+        'shutting down with packet events Kafka has not acknowledged: they are lost from the log; QoS 1/2 devices got no PUBACK and send them again',
+      );
+    } else if (waiting > 0) {
+      this.log.info(
+        { events: waiting, ms: Math.round(performance.now() - started) },
+        'every packet event acknowledged by Kafka before shutdown',
+      );
+    }
+    for (const connection of this.#connections) connection.shutdown();
     await listenersClosed;
   }
 }

@@ -1,229 +1,265 @@
-import type { Producer } from 'kafkajs';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { RecordToSend } from '../lib/kafka/rdkafka.js';
 import type { Logger } from '../lib/log.js';
 
 /**
- * The edge's path into Kafka. Awaiting one produce per packet caps a producer at a few thousand
- * messages/s, so events from every connection are batched: a batch leaves when it is full or when
- * the oldest event has waited `lingerMs`, with at most `maxInFlightBatches` unacknowledged.
- * Each event's callback runs when Kafka acknowledged its batch with acks=all; only then may a
- * QoS 1 PUBACK (QoS 2 PUBREC) go to the device.
+ * The edge's path into Kafka: every packet event goes to `sentinel.packets` through an idempotent
+ * librdkafka producer (acks=all, lib/kafka/rdkafka.ts), which puts every record sent within its
+ * linger (1-2 ms) into one request whichever connection sent it, and keeps per-partition order
+ * across its own retries. An event's callback runs once the in-sync replicas acknowledged it; only
+ * then may a QoS 1 PUBACK (QoS 2 PUBREC) go to the device.
  *
- * Kafka unreachable: a failed batch goes back to the head of the queue and is retried with
- * backoff; nothing is acknowledged meanwhile. The queue is bounded in bytes: past
- * `maxBufferedBytes` `write` returns false and the caller stops reading from devices (TCP
- * backpressure) until `onDrain` fires.
+ * Kafka slow or down: librdkafka retries for ever (nothing is given up while the process lives) and
+ * nothing is acknowledged meanwhile. What the proxy holds is bounded in bytes: past
+ * `maxUnackedBytes`, `write` returns false and the caller stops reading from devices (TCP
+ * backpressure) until `onDrain` resolves, when the unacknowledged bytes are back under half the
+ * bound (so one acknowledgement does not pause and resume every socket).
+ *
+ * Kafka is "up" while the oldest unacknowledged event is younger than `stallMs`: a produce that
+ * neither succeeds nor fails (a broker gone silent, a leader election) is a stall too.
  */
 export interface EventWriterOptions {
-  readonly producer: Producer;
+  readonly producer: PacketEventSink;
   readonly topic: string;
-  readonly lingerMs: number;
-  readonly maxBatchEvents: number;
-  readonly maxInFlightBatches: number;
-  readonly maxBufferedBytes: number;
+  /** Bytes of events sent and not yet acknowledged, past which devices are no longer read. */
+  readonly maxUnackedBytes: number;
+  /** Age of the oldest unacknowledged event past which Kafka counts as stalled (not ready). */
+  readonly stallMs: number;
   readonly registry: Registry;
   readonly log: Logger;
+  /** Monotonic clock in ms; tests pass their own. */
+  readonly now?: () => number;
+}
+
+/** What the writer needs of a producer: lib/kafka/rdkafka.ts's RecordProducer, or a test double. */
+export interface PacketEventSink {
+  /** Resolves when the record is acknowledged (acks=all); rejects only if it never will be. */
+  send(record: RecordToSend): Promise<unknown>;
 }
 
 export type StoredCallback = (error?: Error) => void;
 
-interface QueuedEvent {
-  readonly key: string;
-  readonly value: Buffer;
-  readonly timestamp: string;
-  readonly queuedAt: number;
-  readonly onStored: StoredCallback | undefined;
-}
+/**
+ * Counted per event on top of its key and value, so that the bound is about memory and small
+ * events (PINGREQ, PUBACK) are not undercounted: about 700 bytes of JavaScript heap (this writer's
+ * entry, the producer's delivery promise and pending entry, the callbacks; measured with
+ * --expose-gc over 200,000 unacknowledged events) plus librdkafka's own record.
+ */
+export const recordOverheadBytes = 1024;
 
-const retryBackoffMs = [100, 250, 500, 1000, 2000, 5000] as const;
+interface Unacknowledged {
+  readonly bytes: number;
+  readonly sentAt: number;
+}
 
 export class PacketEventWriter {
   readonly #options: EventWriterOptions;
-  #queue: QueuedEvent[] = [];
-  #bufferedBytes = 0;
-  #inFlight = 0;
-  #lingerTimer: NodeJS.Timeout | undefined;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #failures = 0;
+  readonly #now: () => number;
+  /** In send order (a Map iterates in insertion order): the first entry is the oldest. */
+  readonly #unacked = new Map<number, Unacknowledged>();
+  #nextId = 0;
+  #unackedBytes = 0;
+  #full = false;
+  #fullSince = 0;
+  #stalled = false;
+  #fatal: Error | undefined;
   #drainWaiters: Array<() => void> = [];
   #idleWaiters: Array<() => void> = [];
-  #full = false;
   readonly #ackSeconds: Histogram;
-  readonly #batchEvents: Histogram;
-  readonly #batches: Counter<'outcome'>;
-  readonly #events: Counter;
-  readonly #kafkaUp: Gauge;
+  readonly #acknowledged: Counter;
+  readonly #failed: Counter;
+  readonly #backpressureSeconds: Counter;
 
   constructor(options: EventWriterOptions) {
     this.#options = options;
+    this.#now = options.now ?? (() => performance.now());
     const registers = [options.registry];
     this.#ackSeconds = new Histogram({
       name: 'sentinel_ingest_kafka_ack_seconds',
-      help: 'Time from an event entering the edge queue to its acks=all acknowledgement by Kafka',
-      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      help: 'Time from an event handed to the producer to its acks=all acknowledgement by Kafka',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.#batchEvents = new Histogram({
-      name: 'sentinel_ingest_kafka_batch_events',
-      help: 'Events per produce batch',
-      buckets: [1, 10, 50, 100, 250, 500, 1000, 2000, 5000],
-      registers,
-    });
-    this.#batches = new Counter({
-      name: 'sentinel_ingest_kafka_batches_total',
-      help: 'Produce batches by outcome (ok, or error then retried)',
-      labelNames: ['outcome'],
-      registers,
-    });
-    this.#events = new Counter({
+    this.#acknowledged = new Counter({
       name: 'sentinel_ingest_kafka_events_total',
       help: 'Packet events acknowledged by Kafka',
       registers,
     });
-    this.#kafkaUp = new Gauge({
-      name: 'sentinel_ingest_kafka_up',
-      help: '1 while the last produce succeeded, 0 while batches are failing and being retried',
+    this.#failed = new Counter({
+      name: 'sentinel_ingest_kafka_failed_total',
+      help: 'Packet events Kafka will never acknowledge (producer failed for good, or closed at shutdown); no PUBACK was sent for them',
       registers,
     });
-    this.#kafkaUp.set(1);
+    this.#backpressureSeconds = new Counter({
+      name: 'sentinel_ingest_kafka_backpressure_seconds_total',
+      help: 'Time the proxy held more than SENTINEL_INGEST_KAFKA_MAX_UNACKED_BYTES and did not read from devices',
+      registers,
+    });
     const writer = this;
     new Gauge({
-      name: 'sentinel_ingest_kafka_buffered_bytes',
-      help: 'Bytes of packet events waiting for Kafka (queued and in flight)',
+      name: 'sentinel_ingest_kafka_up',
+      help: '1 while the oldest packet event waiting for Kafka is younger than SENTINEL_INGEST_KAFKA_STALL_MS (or none waits); 0 while Kafka stalls or the producer failed',
       registers,
       collect() {
-        this.set(writer.#bufferedBytes);
+        this.set(writer.kafkaUp ? 1 : 0);
       },
     });
     new Gauge({
-      name: 'sentinel_ingest_kafka_buffered_events',
-      help: 'Packet events waiting for Kafka (queued, not yet in flight)',
+      name: 'sentinel_ingest_kafka_oldest_unacked_seconds',
+      help: 'Age of the oldest packet event sent to Kafka and not acknowledged yet; 0 when none waits',
       registers,
       collect() {
-        this.set(writer.#queue.length);
+        this.set(writer.oldestUnackedMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'sentinel_ingest_kafka_buffered_bytes',
+      help: 'Bytes of packet events sent to Kafka and not acknowledged yet (key, value and a fixed per-event overhead), bounded by SENTINEL_INGEST_KAFKA_MAX_UNACKED_BYTES',
+      registers,
+      collect() {
+        this.set(writer.#unackedBytes);
+      },
+    });
+    new Gauge({
+      name: 'sentinel_ingest_kafka_unacked_events',
+      help: 'Packet events sent to Kafka and not acknowledged yet',
+      registers,
+      collect() {
+        this.set(writer.#unacked.size);
+      },
+    });
+    new Gauge({
+      name: 'sentinel_ingest_kafka_backpressure',
+      help: '1 while the proxy holds more than SENTINEL_INGEST_KAFKA_MAX_UNACKED_BYTES and does not read from devices',
+      registers,
+      collect() {
+        this.set(writer.#full ? 1 : 0);
       },
     });
   }
 
-  get bufferedBytes(): number {
-    return this.#bufferedBytes;
+  /** The producer failed for good: nothing sent from now on is acknowledged. */
+  failed(err: Error): void {
+    if (this.#fatal) return;
+    this.#fatal = err;
+    this.#options.log.fatal(
+      { err, unacknowledged: this.#unacked.size },
+      'the Kafka producer failed for good: no packet event is acknowledged any more, so no PUBACK is sent; restart the proxy',
+    );
   }
 
-  /** True while the last produce attempt succeeded. */
-  get kafkaUp(): boolean {
-    return this.#failures === 0;
+  get unackedBytes(): number {
+    return this.#unackedBytes;
+  }
+
+  get unackedEvents(): number {
+    return this.#unacked.size;
+  }
+
+  /** How long the oldest unacknowledged event has waited (ms); 0 when none waits. */
+  get oldestUnackedMs(): number {
+    const oldest = this.#unacked.values().next();
+    return oldest.done ? 0 : Math.max(0, this.#now() - oldest.value.sentAt);
   }
 
   /**
-   * Queues one encoded event. Returns false when the buffer is over its bound: the event is still
-   * queued (nothing is dropped), and the caller should pause its sources until onDrain.
+   * Kafka keeps up: the oldest unacknowledged event is younger than the stall threshold (an idle
+   * proxy has nothing waiting, so it counts as up). Read by /readyz and the metric.
    */
-  write(key: string, value: Buffer, timestampMs: number, onStored?: StoredCallback): boolean {
-    this.#queue.push({ key, value, timestamp: String(timestampMs), queuedAt: performance.now(), onStored });
-    this.#bufferedBytes += value.length + key.length;
-    if (this.#queue.length >= this.#options.maxBatchEvents) this.#pump();
-    else this.#lingerTimer ??= setTimeout(() => this.#onLinger(), this.#options.lingerMs);
-    if (this.#bufferedBytes > this.#options.maxBufferedBytes) this.#full = true;
+  get kafkaUp(): boolean {
+    if (this.#fatal) return false;
+    return !this.#checkStall();
+  }
+
+  /** Whether Kafka stalls now; logs when that changes (noticed on a readiness probe, a scrape or an ack). */
+  #checkStall(): boolean {
+    const oldestMs = this.oldestUnackedMs;
+    const stalled = oldestMs >= this.#options.stallMs;
+    if (stalled !== this.#stalled) {
+      const state = { oldestUnackedMs: Math.round(oldestMs), unacknowledged: this.#unacked.size };
+      if (stalled)
+        this.#options.log.error(
+          state,
+          'Kafka stalls: packet events wait unacknowledged, PUBACKs are withheld',
+        );
+      else this.#options.log.info(state, 'Kafka acknowledges packet events again');
+      this.#stalled = stalled;
+    }
+    return stalled;
+  }
+
+  /**
+   * Sends one encoded event, keyed by client id (one partition per client: per-client order).
+   * Returns false when the unacknowledged bytes are over the bound: the event is still sent
+   * (nothing is dropped), and the caller should stop reading until onDrain.
+   */
+  write(key: string, value: Buffer, onStored?: StoredCallback): boolean {
+    const id = this.#nextId++;
+    const bytes = key.length + value.length + recordOverheadBytes;
+    const sentAt = this.#now();
+    this.#unacked.set(id, { bytes, sentAt });
+    this.#unackedBytes += bytes;
+    this.#options.producer.send({ topic: this.#options.topic, key, value }).then(
+      () => this.#settled(id, undefined, onStored),
+      (err: unknown) => this.#settled(id, err instanceof Error ? err : new Error(String(err)), onStored),
+    );
+    if (!this.#full && this.#unackedBytes > this.#options.maxUnackedBytes) {
+      this.#full = true;
+      this.#fullSince = this.#now();
+      this.#options.log.warn(
+        { unackedBytes: this.#unackedBytes, unacknowledged: this.#unacked.size },
+        'Kafka is behind: no longer reading from devices until it catches up',
+      );
+    }
     return !this.#full;
   }
 
-  /** Resolves when the buffer is back under half its bound. */
+  /** Resolves when the unacknowledged bytes are back under half their bound. */
   onDrain(): Promise<void> {
     if (!this.#full) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
-  /** Sends everything queued and resolves when Kafka acknowledged it all (for shutdown). */
-  async flush(): Promise<void> {
-    this.#pump();
-    if (this.#queue.length === 0 && this.#inFlight === 0) return;
-    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  /**
+   * Waits until Kafka acknowledged every event sent so far, or `timeoutMs` passed (shutdown).
+   * Returns how many are still unacknowledged.
+   */
+  async flush(timeoutMs: number): Promise<number> {
+    if (this.#unacked.size === 0) return 0;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return this.#unacked.size;
   }
 
-  #onLinger(): void {
-    this.#lingerTimer = undefined;
-    this.#pump();
-  }
-
-  #pump(): void {
-    if (this.#retryTimer !== undefined) return;
-    while (this.#queue.length > 0 && this.#inFlight < this.#options.maxInFlightBatches) {
-      const batch = this.#queue.splice(0, this.#options.maxBatchEvents);
-      this.#inFlight++;
-      void this.#send(batch);
+  #settled(id: number, error: Error | undefined, onStored: StoredCallback | undefined): void {
+    const entry = this.#unacked.get(id);
+    if (!entry) return;
+    this.#unacked.delete(id);
+    this.#unackedBytes -= entry.bytes;
+    const now = this.#now();
+    if (error) {
+      this.#failed.inc();
+    } else {
+      this.#acknowledged.inc();
+      this.#ackSeconds.observe((now - entry.sentAt) / 1000);
+      if (this.#stalled) this.#checkStall();
     }
-    if (this.#queue.length === 0 && this.#lingerTimer !== undefined) {
-      clearTimeout(this.#lingerTimer);
-      this.#lingerTimer = undefined;
-    } else if (
-      this.#queue.length > 0 &&
-      this.#lingerTimer === undefined &&
-      this.#inFlight < this.#options.maxInFlightBatches
-    ) {
-      this.#lingerTimer = setTimeout(() => this.#onLinger(), this.#options.lingerMs);
-    }
-  }
-
-  async #send(batch: QueuedEvent[]): Promise<void> {
-    try {
-      await this.#options.producer.send({
-        topic: this.#options.topic,
-        acks: -1,
-        messages: batch.map((e) => ({ key: e.key, value: e.value, timestamp: e.timestamp })),
-      });
-    } catch (err) {
-      this.#inFlight--;
-      this.#onBatchFailed(batch, err as Error);
-      return;
-    }
-    this.#inFlight--;
-    if (this.#failures > 0)
-      this.#options.log.info({ after: this.#failures }, 'Kafka accepts packet events again');
-    this.#failures = 0;
-    this.#kafkaUp.set(1);
-    this.#batches.inc({ outcome: 'ok' });
-    this.#batchEvents.observe(batch.length);
-    this.#events.inc(batch.length);
-    const now = performance.now();
-    let bytes = 0;
-    for (const event of batch) {
-      bytes += event.value.length + event.key.length;
-      this.#ackSeconds.observe((now - event.queuedAt) / 1000);
-      event.onStored?.();
-    }
-    this.#bufferedBytes -= bytes;
-    this.#afterProgress();
-  }
-
-  #onBatchFailed(batch: QueuedEvent[], err: Error): void {
-    this.#batches.inc({ outcome: 'error' });
-    this.#kafkaUp.set(0);
-    const backoff = retryBackoffMs[Math.min(this.#failures, retryBackoffMs.length - 1)]!;
-    if (this.#failures === 0 || this.#failures % 10 === 0) {
-      this.#options.log.error(
-        { err: err.message, events: batch.length, buffered: this.#bufferedBytes, retryInMs: backoff },
-        'Kafka refused a batch of packet events; retrying',
-      );
-    }
-    this.#failures++;
-    // Back to the head, in order, so per-client order survives the retry.
-    this.#queue = batch.concat(this.#queue);
-    if (this.#retryTimer === undefined) {
-      this.#retryTimer = setTimeout(() => {
-        this.#retryTimer = undefined;
-        this.#pump();
-      }, backoff);
-    }
-  }
-
-  #afterProgress(): void {
-    if (this.#full && this.#bufferedBytes <= this.#options.maxBufferedBytes / 2) {
+    onStored?.(error);
+    if (this.#full && this.#unackedBytes <= this.#options.maxUnackedBytes / 2) {
       this.#full = false;
+      this.#backpressureSeconds.inc((now - this.#fullSince) / 1000);
+      this.#options.log.info(
+        { pausedMs: Math.round(now - this.#fullSince) },
+        'Kafka caught up: reading from devices again',
+      );
       for (const resolve of this.#drainWaiters.splice(0)) resolve();
     }
-    this.#pump();
-    if (this.#queue.length === 0 && this.#inFlight === 0) {
-      for (const resolve of this.#idleWaiters.splice(0)) resolve();
-    }
+    if (this.#unacked.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
 }

@@ -5,7 +5,8 @@ import type { Registry } from 'prom-client';
 import { type ConfigSources, loadConfig } from '../lib/config.js';
 import { resolveEndpoints } from '../lib/endpoints.js';
 import { SentinelError } from '../lib/errors.js';
-import { createKafka } from '../lib/kafka/client.js';
+import { createKafka, type KafkaConnection } from '../lib/kafka/client.js';
+import { RecordProducer } from '../lib/kafka/rdkafka.js';
 import { describeKafkaSecurity, kafkaSecurityOf, kafkaSecuritySchema } from '../lib/kafka/security.js';
 import { topicNames } from '../lib/kafka/topics.js';
 import { createLogger, type Logger } from '../lib/log.js';
@@ -20,7 +21,7 @@ import { createRateLimitRedis, RateLimiter, rateLimitPolicyFrom, rateLimitSchema
 import { IngestMetrics } from './metrics.js';
 import { TrustedProxies } from './proxy-protocol.js';
 import { SessionRegistry } from './session-registry.js';
-import { ingestSchema, protocolPolicyOf, proxyIdOf } from './settings.js';
+import { ingestSchema, protocolPolicyOf, proxyIdOf, refuseRetiredSettings } from './settings.js';
 
 /**
  * Composition root of one edge proxy (`sentinel ingest`): validates every setting, then wires the
@@ -51,6 +52,7 @@ function readPem(path: string, setting: string): Buffer {
 }
 
 export async function startIngest(sources: ConfigSources = {}, logger?: Logger): Promise<RunningIngest> {
+  refuseRetiredSettings(sources.env ?? process.env);
   const config = loadConfig(ingestSchema, sources);
   const authConfig = loadConfig(authSchema, sources);
   const rateConfig = loadConfig(rateLimitSchema, sources);
@@ -82,29 +84,34 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
 
   try {
     const catalog = await SchemaCatalog.connect(endpoints.registryUrl, topics);
-    const kafka = createKafka({
+    const kafkaConnection: KafkaConnection = {
       brokers: endpoints.kafkaBrokers,
       clientId: `sentinel-ingest-${proxyId}`,
       logger: log,
       security: kafkaSecurity,
-    });
+    };
+    const kafka = createKafka(kafkaConnection);
     log.info({ kafka: describeKafkaSecurity(kafkaSecurity) }, 'Kafka connection security');
-    const producer = kafka.producer({
-      allowAutoTopicCreation: false,
-      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+    // librdkafka retries a record for ever (deliveryTimeoutMs 0): the proxy bounds what it holds
+    // in bytes and stops reading from devices instead of giving events up.
+    const producer = new RecordProducer({
+      connection: kafkaConnection,
+      lingerMs: config.lingerMs,
+      deliveryTimeoutMs: 0,
     });
     await producer.connect();
-    closers.push(() => producer.disconnect());
+    // By the time this runs (last), the edge's shutdown has waited up to graceMs for every
+    // acknowledgement; records still pending then are failed, their PUBACKs never sent.
+    closers.push(() => producer.disconnect(1000));
     const writer = new PacketEventWriter({
       producer,
       topic: topics.packets,
-      lingerMs: config.lingerMs,
-      maxBatchEvents: config.batchEvents,
-      maxInFlightBatches: config.inFlightBatches,
-      maxBufferedBytes: config.bufferBytes,
+      maxUnackedBytes: config.kafkaMaxUnackedBytes,
+      stallMs: config.kafkaStallMs,
       registry,
       log,
     });
+    producer.onFatal = (err) => writer.failed(err);
 
     const auth = await openAuth(
       { ...authConfig, mysqlUrl: endpoints.mysqlUrl, redisUrl: endpoints.redisUrl },
@@ -184,7 +191,7 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
           }),
     });
     const running = edge;
-    closers.push(() => running.shutdown());
+    closers.push(() => running.shutdown(config.graceMs));
 
     let downlink: DownlinkConsumer | undefined;
     if (config.downlink) {
@@ -237,6 +244,9 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
       edge,
       ready,
       async stop() {
+        // Devices first: stop reading and drain their events into Kafka while everything the
+        // drain needs still runs, then close the rest.
+        await running.shutdown(config.graceMs);
         await closeAll();
       },
     };

@@ -25,6 +25,7 @@ export class IngestMetrics {
   readonly protocolEvents: Counter<'code'>;
   readonly aclDenied: Counter<'action'>;
   readonly downlinkDropped: Counter<'reason'>;
+  readonly connectionsPaused: Gauge<'reason'>;
   readonly prereadSeconds: Histogram;
   readonly forwardSeconds: Histogram<'direction'>;
   readonly connectionSetupSeconds: Histogram;
@@ -91,6 +92,12 @@ export class IngestMetrics {
     this.downlinkDropped = new Counter({
       name: 'sentinel_ingest_downlink_dropped_total',
       help: 'Downlink messages not delivered to a subscriber, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.connectionsPaused = new Gauge({
+      name: 'sentinel_ingest_connections_paused',
+      help: 'Device connections not being read because Kafka is slow, by reason (store_window: the device has SENTINEL_MQTT_MAX_INFLIGHT PUBLISHes waiting for Kafka; kafka_unacked: the proxy holds SENTINEL_INGEST_KAFKA_MAX_UNACKED_BYTES)',
       labelNames: ['reason'],
       registers,
     });

@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
 import { type ConfigOf, ParseRefusal, type Setting, settings } from '../lib/config.js';
+import { SentinelError } from '../lib/errors.js';
+import { defaultLingerMs } from '../lib/kafka/rdkafka.js';
 import { defaultProtocolPolicy, type ProtocolPolicy } from './protocol/index.js';
 import { parseCidrList } from './proxy-protocol.js';
 
@@ -106,31 +108,31 @@ export const ingestSchema = {
   ),
   lingerMs: settings.int(
     'SENTINEL_INGEST_LINGER_MS',
-    2,
-    'longest time a packet event waits for its batch to fill before it is sent to Kafka',
+    defaultLingerMs,
+    'longest time a packet event waits for others to share its produce request (librdkafka linger.ms), whichever connections they come from',
     {
       min: 0,
       max: 1000,
       unit: 'ms',
     },
   ),
-  batchEvents: settings.int(
-    'SENTINEL_INGEST_BATCH_EVENTS',
-    2000,
-    'most packet events in one produce request',
-    { min: 1, max: 100_000 },
-  ),
-  inFlightBatches: settings.int(
-    'SENTINEL_INGEST_INFLIGHT_BATCHES',
-    1,
-    'produce requests awaiting Kafka at once; above 1, a retried batch could overtake a later one and break per-client order',
-    { min: 1, max: 16 },
-  ),
-  bufferBytes: settings.int(
-    'SENTINEL_INGEST_BUFFER_BYTES',
+  kafkaMaxUnackedBytes: settings.int(
+    'SENTINEL_INGEST_KAFKA_MAX_UNACKED_BYTES',
     64 * 1024 * 1024,
-    'packet events held while Kafka is slow or down; past it the proxy stops reading from devices',
-    { min: 1024 * 1024, max: 4 * 1024 * 1024 * 1024, unit: 'bytes' },
+    'packet events sent to Kafka and not yet acknowledged, counted as key + value + 1 KiB each; past it the proxy stops reading from devices (TCP backpressure) until half of it is acknowledged; nothing is dropped',
+    { min: 64 * 1024, max: 4 * 1024 * 1024 * 1024, unit: 'bytes' },
+  ),
+  kafkaStallMs: settings.int(
+    'SENTINEL_INGEST_KAFKA_STALL_MS',
+    5000,
+    'Kafka counts as down (/readyz 503, sentinel_ingest_kafka_up 0) while the oldest unacknowledged packet event is older than this',
+    { min: 100, max: 600_000, unit: 'ms' },
+  ),
+  graceMs: settings.int(
+    'SENTINEL_INGEST_GRACE_MS',
+    20_000,
+    'time a SIGTERM gives unacknowledged packet events to reach Kafka (their PUBACKs still go out) before connections close; keep it under the 30 s the ingest command waits in all',
+    { min: 100, max: 600_000, unit: 'ms' },
   ),
   downlink: settings.bool(
     'SENTINEL_INGEST_DOWNLINK',
@@ -207,7 +209,7 @@ export const ingestSchema = {
   maxInFlight: settings.int(
     'SENTINEL_MQTT_MAX_INFLIGHT',
     defaultProtocolPolicy.maxInboundInFlight,
-    'unfinished QoS 1/2 exchanges per connection and direction',
+    "per connection: QoS 1/2 PUBLISHes waiting for Kafka (more are left unread, not refused), QoS 2 exchanges awaiting the device's PUBREL (more close the connection), and downlink messages awaiting the device's acknowledgement",
     {
       min: 1,
       max: 65_535,
@@ -216,6 +218,30 @@ export const ingestSchema = {
 } as const;
 
 export type IngestConfig = ConfigOf<typeof ingestSchema>;
+
+/**
+ * Settings the edge had and has no more, with what to do instead. One still set stops the proxy:
+ * an operator who tuned it believes it acts, and it does not.
+ */
+export const retiredIngestSettings: Readonly<Record<string, string>> = {
+  SENTINEL_INGEST_BATCH_EVENTS:
+    'the librdkafka producer puts every event sent within SENTINEL_INGEST_LINGER_MS into one request; remove it',
+  SENTINEL_INGEST_INFLIGHT_BATCHES:
+    'the idempotent producer keeps per-client order with several requests in flight; remove it',
+  SENTINEL_INGEST_BUFFER_BYTES:
+    'renamed SENTINEL_INGEST_KAFKA_MAX_UNACKED_BYTES (the same bound, now counting 1 KiB of bookkeeping per event on top of its bytes)',
+};
+
+/** Refuses a retired setting still present in the environment, naming it and what replaced it. */
+export function refuseRetiredSettings(env: Readonly<Record<string, string | undefined>>): void {
+  // An empty value counts as unset, as everywhere in lib/config.ts.
+  const present = Object.keys(retiredIngestSettings).filter((name) => (env[name] ?? '') !== '');
+  if (present.length === 0) return;
+  throw new SentinelError(
+    'SNT_CONFIG_UNKNOWN',
+    present.map((name) => `setting ${name} is retired: ${retiredIngestSettings[name]}`).join('; '),
+  );
+}
 
 export function protocolPolicyOf(config: IngestConfig): ProtocolPolicy {
   return {

@@ -32,7 +32,11 @@ export interface ProtocolPolicy {
   readonly keepAliveOutOfPolicy: 'cap' | 'refuse';
   /** Time from connection open to a complete CONNECT, milliseconds. */
   readonly connectTimeoutMs: number;
-  /** Unfinished inbound QoS 1/2 exchanges one client may hold open. */
+  /**
+   * Inbound QoS 1/2 PUBLISHes of one client stored at once (past it the connection stops reading
+   * until one is stored: backpressure), and QoS 2 exchanges the client leaves awaiting PUBREL (past
+   * it the connection is refused: state exhaustion).
+   */
   readonly maxInboundInFlight: number;
   /** Unacknowledged QoS 1/2 messages sent to one client at a time. */
   readonly maxOutboundInFlight: number;

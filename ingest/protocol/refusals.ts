@@ -169,8 +169,8 @@ export const refusalCatalog = {
     summary: 'PUBREL for a QoS 2 PUBLISH that has not been acknowledged with PUBREC yet',
   },
   SNT_MQTT_INFLIGHT_LIMIT: {
-    clause: '§4.3 (policy, MQTT 5 Receive Maximum semantics)',
-    summary: 'more unfinished QoS 1/2 exchanges from the client than the configured maximum',
+    clause: '§4.3.3 (policy: QoS 2 state exhaustion)',
+    summary: 'more QoS 2 exchanges left awaiting PUBREL by the client than the configured maximum',
   },
   SNT_MQTT_CONNECT_TIMEOUT: {
     clause: '§3.1.4',

@@ -164,11 +164,35 @@ describe('ConnectionSession: inbound QoS', () => {
     assert.equal(refusalOf(session.receive(publish(1, 9), 2)), 'SNT_MQTT_PACKET_ID_IN_USE');
   });
 
-  it('closes past the in-flight cap', () => {
+  it('holds a PUBLISH past the store window instead of refusing it: the server is the slow party', () => {
     const session = connected();
     session.receive(publish(1, 1), 1);
     session.receive(publish(2, 2), 1);
-    assert.equal(refusalOf(session.receive(publish(1, 3), 1)), 'SNT_MQTT_INFLIGHT_LIMIT');
+    assert.equal(session.inboundStoring, 2);
+    const third = publish(1, 3);
+    const waiting = session.receive(third, 1);
+    assert.deepEqual(kinds(waiting), ['wait-for-store']);
+    assert.equal(waiting[0]?.kind === 'wait-for-store' ? waiting[0].packet : undefined, third);
+    assert.equal(session.phase, 'connected');
+    assert.deepEqual(kinds(session.inboundStored(1)), ['send:puback']);
+    assert.deepEqual(kinds(session.receive(third, 2)), ['deliver']);
+  });
+
+  it('lets QoS 0 through while the store window is full', () => {
+    const session = connected();
+    session.receive(publish(1, 1), 1);
+    session.receive(publish(1, 2), 1);
+    assert.deepEqual(kinds(session.receive(publish(0), 1)), ['deliver']);
+  });
+
+  it('closes past the in-flight cap of QoS 2 exchanges the client leaves awaiting PUBREL', () => {
+    const session = connected();
+    for (const id of [1, 2]) {
+      session.receive(publish(2, id), 1);
+      assert.deepEqual(kinds(session.inboundStored(id)), ['send:pubrec']);
+    }
+    assert.equal(session.inboundStoring, 0);
+    assert.equal(refusalOf(session.receive(publish(2, 3), 1)), 'SNT_MQTT_INFLIGHT_LIMIT');
   });
 });
 
@@ -220,6 +244,17 @@ describe('ConnectionSession: deadlines', () => {
     assert.equal(refusalOf(actions), 'SNT_MQTT_KEEPALIVE_EXPIRED');
     const close = actions.find((action) => action.kind === 'close');
     assert.ok(close?.kind === 'close' && close.will !== undefined);
+  });
+
+  it('does not count the time the server was not reading against Keep Alive', () => {
+    const session = connected(0);
+    session.receive(publish(1, 1), 10_000);
+    // The connection stopped reading at 10 s (Kafka slow) and starts again at 200 s.
+    session.resumeListening(200_000);
+    assert.equal(session.deadlineMs(), 200_000 + 90_000);
+    assert.deepEqual(session.expire(289_999), []);
+    session.resumeListening(5_000);
+    assert.equal(session.deadlineMs(), 290_000, 'a resume in the past moves nothing back');
   });
 
   it('caps Keep Alive 0 and 65,535 and records it (SlowITe)', () => {

@@ -38,6 +38,11 @@ export type SessionAction =
   | { readonly kind: 'record'; readonly event: ProtocolEvent }
   /** Received while authenticating: hand it to receive() again after the CONNECT decision. */
   | { readonly kind: 'defer'; readonly packet: Packet }
+  /**
+   * A QoS 1/2 PUBLISH while the server still stores `maxInboundInFlight` earlier ones: the server is
+   * the slow party, so stop reading and hand it to receive() again after the next inboundStored().
+   */
+  | { readonly kind: 'wait-for-store'; readonly packet: IPublishPacket }
   | {
       readonly kind: 'close';
       readonly reason: CloseReason;
@@ -70,6 +75,8 @@ export class ConnectionSession {
   #keepAliveSeconds = 0;
   #lastPacketAtMs: number;
   readonly #inbound = new Map<number, InboundExchange>();
+  /** Inbound exchanges waiting for the server (Kafka), as opposed to waiting for the client's PUBREL. */
+  #storing = 0;
   readonly #outbound = new Map<number, OutboundExchange>();
   #nextOutboundId = 1;
 
@@ -96,6 +103,11 @@ export class ConnectionSession {
     return this.#outbound.size;
   }
 
+  /** Inbound QoS 1/2 PUBLISHes received and not yet stored (their PUBACK / PUBREC waits for Kafka). */
+  get inboundStoring(): number {
+    return this.#storing;
+  }
+
   /** When the connection must be closed if no further packet arrives (ms), or Infinity. */
   deadlineMs(): number {
     switch (this.#phase) {
@@ -111,6 +123,15 @@ export class ConnectionSession {
       case 'closed':
         return Number.POSITIVE_INFINITY;
     }
+  }
+
+  /**
+   * The server stopped reading from this client (backpressure: Kafka is slow) and starts again at
+   * `nowMs`. MQTT-3.1.2-24 is about what the server receives; while it was not reading it could not
+   * receive anything, so that silence does not count against the client's Keep Alive.
+   */
+  resumeListening(nowMs: number): void {
+    if (nowMs > this.#lastPacketAtMs) this.#lastPacketAtMs = nowMs;
   }
 
   /** Call when the clock reaches deadlineMs(); closes if nothing arrived meanwhile. */
@@ -205,10 +226,12 @@ export class ConnectionSession {
     const exchange = this.#inbound.get(packetId);
     if (exchange === 'storing-qos1') {
       this.#inbound.delete(packetId);
+      this.#storing--;
       return [{ kind: 'send', packet: { cmd: 'puback', messageId: packetId } }];
     }
     if (exchange === 'storing-qos2') {
       this.#inbound.set(packetId, 'awaiting-pubrel');
+      this.#storing--;
       return [{ kind: 'send', packet: { cmd: 'pubrec', messageId: packetId } }];
     }
     return noActions;
@@ -297,15 +320,21 @@ export class ConnectionSession {
         actions.push({ kind: 'send', packet: { cmd: 'pubrec', messageId: packetId } });
       return actions;
     }
-    if (this.#inbound.size >= this.#policy.maxInboundInFlight) {
+    // MQTT 3.1.1 gives a client no receive maximum: many PUBLISHes waiting for their PUBACK are
+    // normal when the server is slow. Only exchanges the client itself leaves open (QoS 2 without
+    // PUBREL) are held against it; those waiting for Kafka slow the client down instead.
+    if (this.#inbound.size - this.#storing >= this.#policy.maxInboundInFlight) {
       return this.refuse(
         refuse(
           'SNT_MQTT_INFLIGHT_LIMIT',
-          `more than ${this.#policy.maxInboundInFlight} unfinished QoS 1/2 exchanges`,
+          `more than ${this.#policy.maxInboundInFlight} QoS 2 exchanges awaiting PUBREL`,
         ),
       );
     }
+    if (this.#storing >= this.#policy.maxInboundInFlight)
+      return [{ kind: 'wait-for-store', packet: publish }];
     this.#inbound.set(packetId, publish.qos === 1 ? 'storing-qos1' : 'storing-qos2');
+    this.#storing++;
     return [{ kind: 'deliver', publish }];
   }
 
@@ -382,6 +411,7 @@ export class ConnectionSession {
     this.#phase = 'closed';
     this.#connect = undefined;
     this.#inbound.clear();
+    this.#storing = 0;
     return [
       {
         kind: 'close',

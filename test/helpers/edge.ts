@@ -1,12 +1,18 @@
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createConnection, type Socket } from 'node:net';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import type { Consumer } from 'kafkajs';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import type mysql from 'mysql2/promise';
 import { createDevicePool, DeviceStore, type NewDevice } from '../../ingest/auth/device-store.js';
 import { type RunningIngest, startIngest } from '../../ingest/main.js';
 import { migrateDeviceDb, parseMysqlUrl } from '../../lib/devicedb/migrations.js';
 import { createTopics, type TopicNames, topicNames, topicRoles } from '../../lib/kafka/topics.js';
 import { createLogger } from '../../lib/log.js';
-import { kafkaBootstrap, registryUrl, type StackConfig } from '../../lib/stack/settings.js';
+import { kafkaBootstrap, projectRoot, registryUrl, type StackConfig } from '../../lib/stack/settings.js';
 import { SchemaCatalog } from '../../schemas/catalog.js';
 import type { PacketEvent } from '../../schemas/types.generated.js';
 import { ensurePlatform, testKafka, uniqueName } from './platform.js';
@@ -17,6 +23,8 @@ import { ensurePlatform, testKafka, uniqueName } from './platform.js';
  */
 export class EdgeTestWorld {
   readonly id = uniqueName('edge').replaceAll('-', '_');
+  /** Partitions of the world's topics (1 puts every client behind one leader, for fault tests). */
+  readonly partitions: number;
   readonly topicPrefix = `${this.id}.`;
   readonly topics: TopicNames = topicNames(this.topicPrefix);
   readonly database = `st_${this.id}`;
@@ -29,6 +37,10 @@ export class EdgeTestWorld {
   #platform: StackConfig | undefined;
   readonly events: PacketEvent[] = [];
   readonly #eventWaiters: Array<() => void> = [];
+
+  constructor(options: { partitions?: number } = {}) {
+    this.partitions = options.partitions ?? 3;
+  }
 
   get platform(): StackConfig {
     if (!this.#platform) throw new Error('EdgeTestWorld.setUp() first');
@@ -66,7 +78,7 @@ export class EdgeTestWorld {
     await createTopics(
       admin,
       topicRoles.map((role) => this.topics[role]),
-      3,
+      this.partitions,
     );
     await admin.disconnect();
     await migrateDeviceDb(parseMysqlUrl(this.mysqlUrl));
@@ -92,6 +104,29 @@ export class EdgeTestWorld {
     this.#edges.push(edge);
     for (let i = 0; i < 200 && !edge.ready(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
     return edge;
+  }
+
+  /**
+   * `sentinel ingest` in a process of its own (a real SIGTERM, a second proxy); resolves once it
+   * listens, with its MQTT port. The caller ends it.
+   */
+  async spawnEdgeProcess(
+    extra: Record<string, string> = {},
+  ): Promise<{ child: ChildProcessByStdio<null, Readable, Readable>; port: number }> {
+    const child = spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), 'ingest'], {
+      env: { ...process.env, ...this.env({ SENTINEL_LOG_LEVEL: 'warn', ...extra }) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        const match = /ingest: mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+        if (match) resolve(Number(match[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`the proxy exited with ${code}: ${stdout}`)));
+    });
+    return { child, port };
   }
 
   /** Reads the world's packets topic from the start, decoding every event through the registry. */
@@ -147,4 +182,108 @@ export function listenerPort(edge: RunningIngest, name: 'mqtt' | 'mqtts'): numbe
   const listener = edge.listeners.find((l) => l.name === name);
   if (!listener) throw new Error(`edge has no ${name} listener`);
   return listener.port;
+}
+
+/**
+ * A device speaking MQTT 3.1.1 over a raw socket, so a test decides every byte it sends and when
+ * (no automatic PINGREQ or retransmission), and sees every packet the proxy answers.
+ */
+export class RawDevice {
+  readonly socket: Socket;
+  readonly received: Packet[] = [];
+  #closed = false;
+  readonly #waiters: Array<() => void> = [];
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    parser.on('packet', (packet: Packet) => {
+      this.received.push(packet);
+      this.#wake();
+    });
+    socket.on('data', (chunk) => parser.parse(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.#closed = true;
+      this.#wake();
+    });
+  }
+
+  /** Connects and completes CONNECT; fails unless CONNACK 0. */
+  static async connect(
+    port: number,
+    connect: { clientId: string; password: string; keepalive?: number },
+  ): Promise<RawDevice> {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    await once(socket, 'connect');
+    const device = new RawDevice(socket);
+    device.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      keepalive: connect.keepalive ?? 60,
+      clientId: connect.clientId,
+      username: connect.clientId,
+      password: Buffer.from(connect.password),
+    });
+    const connack = await device.waitFor((p) => p.cmd === 'connack');
+    if (connack.cmd !== 'connack' || connack.returnCode !== 0)
+      throw new Error(`${connect.clientId}: CONNACK ${JSON.stringify(connack)}`);
+    return device;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  send(...packets: Packet[]): void {
+    this.socket.write(Buffer.concat(packets.map((packet) => mqttPacket.generate(packet))));
+  }
+
+  /** The PUBACKs received so far, by packet identifier. */
+  pubacks(): number[] {
+    return this.received.flatMap((p) => (p.cmd === 'puback' ? [p.messageId ?? 0] : []));
+  }
+
+  /** Resolves with the first packet received (or already received) that matches; rejects if the socket closes first. */
+  waitFor(predicate: (packet: Packet) => boolean): Promise<Packet> {
+    return this.until(() => this.received.find(predicate));
+  }
+
+  /** Resolves once `check` returns a value, re-checked on every packet; rejects if the socket closes first. */
+  until<T>(check: () => T | undefined | false): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const test = () => {
+        const value = check();
+        if (value !== undefined && value !== false) resolve(value);
+        else if (this.#closed) reject(new Error('the proxy closed the connection'));
+        else this.#waiters.push(test);
+      };
+      test();
+    });
+  }
+
+  /** PINGREQ answered by PINGRESP: the marker that the proxy still serves this connection. */
+  async ping(): Promise<void> {
+    const before = this.received.filter((p) => p.cmd === 'pingresp').length;
+    this.send({ cmd: 'pingreq' });
+    await this.until(() => this.received.filter((p) => p.cmd === 'pingresp').length > before);
+  }
+
+  /** Resolves when the proxy closed the connection. */
+  whenClosed(): Promise<void> {
+    return new Promise((resolve) => {
+      const test = () => (this.#closed ? resolve() : this.#waiters.push(test));
+      test();
+    });
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  #wake(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
 }

@@ -15,7 +15,7 @@ import { createKafka } from '../../lib/kafka/client.js';
 import { runToCompletion } from '../../lib/process/run.js';
 import { freePort } from '../../lib/stack/processes.js';
 import { kafkaBootstrap, projectRoot as projectRootForTests } from '../../lib/stack/settings.js';
-import { EdgeTestWorld, listenerPort } from '../helpers/edge.js';
+import { EdgeTestWorld, listenerPort, RawDevice } from '../helpers/edge.js';
 import { uniqueName } from '../helpers/platform.js';
 import { connectBytes as connectBytesOf, sendRaw as sendRawTo } from '../helpers/raw-mqtt.js';
 
@@ -48,7 +48,16 @@ const connectBytes = (clientId: string, extra: Partial<mqttPacket.IConnectPacket
 
 before(async () => {
   await world.setUp();
-  for (const id of ['dev-a', 'dev-b', 'dev-c', 'dev-will', 'dev-takeover', 'dev-raw', 'dev-tls']) {
+  for (const id of [
+    'dev-a',
+    'dev-b',
+    'dev-c',
+    'dev-will',
+    'dev-takeover',
+    'dev-raw',
+    'dev-tls',
+    'dev-drain',
+  ]) {
     await world.addDevice({
       clientId: id,
       username: id,
@@ -265,20 +274,8 @@ describe('edge refuses malformed packets: connection closed, event recorded, oth
 
 describe('sessions across proxies', () => {
   it('a CONNECT with the same client id on another proxy process disconnects the first (MQTT-3.1.4-2)', async () => {
-    const child = spawn(process.execPath, [join(projectRootForTests, 'dist', 'cli', 'main.js'), 'ingest'], {
-      env: { ...process.env, ...world.env({ SENTINEL_LOG_LEVEL: 'warn' }) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const { child, port: otherPort } = await world.spawnEdgeProcess();
     try {
-      let stdout = '';
-      const otherPort = await new Promise<number>((resolve, reject) => {
-        child.stdout.on('data', (chunk: Buffer) => {
-          stdout += chunk.toString();
-          const match = /ingest: mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
-          if (match) resolve(Number(match[1]));
-        });
-        child.once('exit', (code) => reject(new Error(`second proxy exited with ${code}: ${stdout}`)));
-      });
       const first = await connectClient('dev-takeover');
       const closed = new Promise<void>((resolve) => first.once('close', () => resolve()));
       const second = await connectClient('dev-takeover', {}, otherPort);
@@ -485,6 +482,59 @@ describe('edge worker processes', () => {
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
+    }
+  });
+});
+
+describe('edge shutdown', () => {
+  it('SIGTERM: the events in hand reach Kafka and their PUBACKs the device before the proxy exits 0', async () => {
+    const { child, port: childPort } = await world.spawnEdgeProcess();
+    const exited = once(child, 'exit');
+    let device: RawDevice | undefined;
+    try {
+      device = await RawDevice.connect(childPort, { clientId: 'dev-drain', password });
+      // More than the store window (100) in one write: when SIGTERM comes, events are in flight to
+      // Kafka and PUBLISHes wait unread behind them.
+      const count = 1000;
+      device.send(
+        ...Array.from({ length: count }, (_, i) => ({
+          cmd: 'publish' as const,
+          topic: 'devices/dev-drain/telemetry',
+          payload: Buffer.from(`drain-${i + 1}`),
+          qos: 1 as const,
+          messageId: i + 1,
+          retain: false,
+          dup: false,
+        })),
+      );
+      await device.waitFor((p) => p.cmd === 'puback');
+      child.kill('SIGTERM');
+      await device.whenClosed();
+      const [code] = await exited;
+      assert.equal(code, 0, 'drained within the grace period');
+
+      // A marker from the same client id, through the other proxy: it lands behind every event the
+      // stopped proxy stored (one partition per client), so once it is read, all of those are.
+      const marker = await connectClient('dev-drain');
+      await marker.publishAsync('devices/dev-drain/telemetry', 'drain-marker', { qos: 1 });
+      await marker.endAsync();
+      await world.waitForEvent((e) => e.clientId === 'dev-drain' && e.payload?.toString() === 'drain-marker');
+      const stored = world.events
+        .filter((e) => e.clientId === 'dev-drain' && e.packetType === 'PUBLISH' && e.payload !== null)
+        .map((e) => e.payload!.toString())
+        .filter((payload) => payload !== 'drain-marker')
+        .map((payload) => Number(payload.slice('drain-'.length)));
+      const acknowledged = device.pubacks();
+      assert.ok(acknowledged.length > 0 && acknowledged.length <= count);
+      assert.deepEqual(
+        [...stored].sort((a, b) => a - b),
+        [...acknowledged].sort((a, b) => a - b),
+        'every stored PUBLISH was acknowledged to the device, and every acknowledged one is stored, once',
+      );
+    } finally {
+      device?.destroy();
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
     }
   });
 });

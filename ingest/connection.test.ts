@@ -1,0 +1,232 @@
+import assert from 'node:assert/strict';
+import { Duplex } from 'node:stream';
+import { describe, it } from 'node:test';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { Registry } from 'prom-client';
+import { createLogger } from '../lib/log.js';
+import type { PacketEvent } from '../schemas/types.generated.js';
+import { DeviceAclPolicy } from './auth/index.js';
+import { DeviceConnection, type EdgeServices } from './connection.js';
+import { IngestMetrics } from './metrics.js';
+import { defaultProtocolPolicy } from './protocol/index.js';
+
+/**
+ * DeviceConnection over an in-memory duplex, with a Kafka the test acknowledges by hand and a clock
+ * it moves: how the connection answers a slow Kafka, without sockets or brokers.
+ */
+class SlowKafkaEdge implements EdgeServices {
+  readonly proxyId = 'proxy-test';
+  readonly policy = { ...defaultProtocolPolicy, maxInboundInFlight: 4 };
+  readonly log = createLogger({ name: 'connection-test', level: 'silent' });
+  readonly metrics = new IngestMetrics(new Registry());
+  clock = 0;
+  /** Events sent to Kafka and not acknowledged, in order. */
+  readonly pending: Array<{ event: PacketEvent; onStored?: (error?: Error) => void }> = [];
+  /** Whether the proxy holds more unacknowledged bytes than its bound. */
+  over = false;
+  #drainWaiters: Array<() => void> = [];
+
+  now(): number {
+    return this.clock;
+  }
+  checkRate() {
+    return { allowed: true } as const;
+  }
+  async authenticate() {
+    return {
+      allow: true,
+      result: 'allowed',
+      acls: { publish: ['devices/%c/#'], subscribe: [] },
+      connackCode: 0,
+    } as const;
+  }
+  accessOf(_decision: unknown, identity: { clientId: string }) {
+    return new DeviceAclPolicy({ publish: ['devices/%c/#'], subscribe: [] }, { clientId: identity.clientId });
+  }
+  record(event: PacketEvent, onStored?: (error?: Error) => void): boolean {
+    this.pending.push(onStored ? { event, onStored } : { event });
+    return !this.over;
+  }
+  recordDrained(): Promise<void> {
+    return this.over ? new Promise((resolve) => this.#drainWaiters.push(resolve)) : Promise.resolve();
+  }
+  /** Kafka acknowledges the `count` oldest events. */
+  acknowledge(count = this.pending.length): void {
+    for (const { onStored } of this.pending.splice(0, count)) onStored?.();
+  }
+  drained(): void {
+    this.over = false;
+    for (const resolve of this.#drainWaiters.splice(0)) resolve();
+  }
+  async claimSession() {
+    return { sessionPresent: false, subscriptions: new Map<string, number>() };
+  }
+  releaseSession(): void {}
+  subscriptionsChanged(): void {}
+  assignClientId(): string {
+    return 'assigned';
+  }
+}
+
+/** The device end of an in-memory connection. */
+function connectDevice(edge: SlowKafkaEdge) {
+  const answered: Packet[] = [];
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  parser.on('packet', (packet: Packet) => answered.push(packet));
+  let closed = false;
+  const socket = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      parser.parse(chunk);
+      callback();
+    },
+    final(callback) {
+      closed = true;
+      callback();
+    },
+  });
+  const connection = new DeviceConnection(
+    socket,
+    {
+      proxyId: edge.proxyId,
+      connectionId: 'c1',
+      sourceIp: '10.0.0.1',
+      sourcePort: 1,
+      tlsClientSubject: null,
+    },
+    'mqtt',
+    edge,
+  );
+  /** One chunk, as one TCP segment would bring them. */
+  const send = (...packets: Packet[]) => {
+    socket.push(Buffer.concat(packets.map((packet) => mqttPacket.generate(packet))));
+  };
+  return {
+    connection,
+    answered,
+    send,
+    closed: () => closed,
+    pubacks: () => answered.flatMap((p) => (p.cmd === 'puback' ? [p.messageId] : [])),
+  };
+}
+
+/** Lets stream and promise callbacks run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function publish(messageId: number, qos: 0 | 1 = 1): Packet {
+  return {
+    cmd: 'publish',
+    topic: 'devices/dev-1/telemetry',
+    payload: Buffer.from(`m${messageId}`),
+    qos,
+    dup: false,
+    retain: false,
+    ...(qos === 0 ? {} : { messageId }),
+  };
+}
+
+async function connected(edge: SlowKafkaEdge, keepalive = 2) {
+  const device = connectDevice(edge);
+  device.send({
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 4,
+    clean: true,
+    keepalive,
+    clientId: 'dev-1',
+  });
+  await settle();
+  await settle();
+  assert.deepEqual(
+    device.answered.map((p) => p.cmd),
+    ['connack'],
+  );
+  edge.acknowledge();
+  return device;
+}
+
+describe('DeviceConnection under a slow Kafka', () => {
+  it('acknowledges a QoS 1 PUBLISH only once Kafka stored its event; QoS 0 is written without waiting', async () => {
+    const edge = new SlowKafkaEdge();
+    const device = await connected(edge);
+    device.send(publish(1), publish(2, 0));
+    await settle();
+    assert.deepEqual(
+      edge.pending.map((p) => p.event.messageId),
+      [1, null],
+    );
+    assert.deepEqual(device.pubacks(), []);
+    edge.acknowledge();
+    assert.deepEqual(device.pubacks(), [1]);
+  });
+
+  it('past the store window it stops reading instead of refusing, and takes the rest in order as Kafka stores', async () => {
+    const edge = new SlowKafkaEdge();
+    const device = await connected(edge);
+    device.send(...[1, 2, 3, 4, 5, 6, 7].map((id) => publish(id)), { cmd: 'pingreq' });
+    await settle();
+    assert.equal(edge.pending.length, 4, 'the window (4) is sent to Kafka, the rest waits unread');
+    assert.equal(device.closed(), false);
+    assert.equal(await edge.metrics.connectionsPaused.get().then((m) => m.values[0]?.value), 1);
+    edge.acknowledge(1);
+    await settle();
+    assert.deepEqual(device.pubacks(), [1]);
+    assert.deepEqual(
+      edge.pending.map((p) => p.event.messageId),
+      [2, 3, 4, 5],
+      'one stored, one more taken',
+    );
+    while (edge.pending.some((p) => p.onStored)) {
+      edge.acknowledge();
+      await settle();
+    }
+    assert.deepEqual(device.pubacks(), [1, 2, 3, 4, 5, 6, 7]);
+    assert.ok(
+      device.answered.some((p) => p.cmd === 'pingresp'),
+      'the PINGREQ behind them is answered',
+    );
+    assert.equal(device.closed(), false);
+  });
+
+  it('does not expire a device for the silence of a long stall, and counts Keep Alive again from the resume', async () => {
+    const edge = new SlowKafkaEdge();
+    const device = await connected(edge, 2);
+    device.send(...[1, 2, 3, 4, 5].map((id) => publish(id)));
+    await settle();
+    // Kafka stalls for a minute; the proxy's sweep runs as usual.
+    for (edge.clock = 0; edge.clock <= 60_000; edge.clock += 250) device.connection.expire(edge.clock);
+    assert.equal(device.closed(), false, 'the proxy stopped reading: the device was not silent');
+    edge.acknowledge();
+    await settle();
+    edge.acknowledge();
+    await settle();
+    assert.deepEqual(device.pubacks(), [1, 2, 3, 4, 5]);
+    device.connection.expire(edge.clock + 2999);
+    assert.equal(device.closed(), false, 'within 1.5 x Keep Alive of the resume');
+    device.connection.expire(edge.clock + 3000);
+    assert.equal(
+      device.closed(),
+      true,
+      'a device silent for 1.5 x Keep Alive while read is closed (MQTT-3.1.2-24)',
+    );
+  });
+
+  it('past the bound of unacknowledged bytes it handles what it read but reads no more until Kafka drains', async () => {
+    const edge = new SlowKafkaEdge();
+    const device = await connected(edge);
+    edge.over = true;
+    device.send(publish(1, 0), publish(2, 0));
+    await settle();
+    assert.equal(edge.pending.length, 2, 'both read in one chunk, both handled');
+    device.send(publish(3, 0));
+    await settle();
+    assert.equal(edge.pending.length, 2, 'nothing more read while over the bound');
+    for (edge.clock = 0; edge.clock <= 30_000; edge.clock += 250) device.connection.expire(edge.clock);
+    assert.equal(device.closed(), false);
+    edge.drained();
+    await settle();
+    await settle();
+    assert.equal(edge.pending.length, 3);
+    assert.equal(device.closed(), false);
+  });
+});
