@@ -236,11 +236,11 @@ async function rowsPhase(catalog: SchemaCatalog): Promise<void> {
     encoded.deliveries.push(catalog.encode('deliveries', deliveryOf(p, at(j))));
   }
   // What the sink does per record: decode through the catalog, build the row, serialise it the way
-  // @clickhouse/client does for JSONEachRow (JSON.stringify + newline).
+  // @clickhouse/client does for JSONCompactEachRow (JSON.stringify of the value list + newline).
   const textOf = async (role: 'packets' | 'verdicts' | 'deliveries', buffers: Buffer[]) => {
     const lines: string[] = [];
     for (let i = 0; i < buffers.length; i++) {
-      const coordinates = { partition: i % 6, offset: String(i) };
+      const coordinates = { partition: i % 6, offset: i };
       const buffer = buffers[i] as Buffer;
       const row =
         role === 'packets'

@@ -9,7 +9,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Producer } from 'kafkajs';
 import { applyForensicDdl } from '../../forensics/ddl.js';
 import { ownerFileOf } from '../../forensics/owner.js';
-import { packetRow } from '../../forensics/rows.js';
+import { packetRow, sinkColumns } from '../../forensics/rows.js';
 import { batchToken, insertBatch } from '../../forensics/sink.js';
 import { createClickHouse } from '../../lib/clickhouse/client.js';
 import { createTopics, type TopicNames, topicNames } from '../../lib/kafka/topics.js';
@@ -289,14 +289,18 @@ describe('forensics: Kafka -> embedded ClickHouse, queried through the sink', { 
     const store = createClickHouse({ url: 'embedded', embeddedPath: dir });
     try {
       await applyForensicDdl(store);
-      const batch = bulk
-        .slice(0, 10)
-        .map((event, i) => packetRow(event, { partition: 1, offset: String(100 + i) }));
+      const batch = bulk.slice(0, 10).map((event, i) => packetRow(event, { partition: 1, offset: 100 + i }));
       const token = batchToken(topics.packets, 1, 100n, 109n);
-      await insertBatch(store, 'sentinel.packets', batch, token);
-      await insertBatch(store, 'sentinel.packets', batch, token);
+      await insertBatch(store, 'sentinel.packets', sinkColumns.packets, batch, token);
+      await insertBatch(store, 'sentinel.packets', sinkColumns.packets, batch, token);
       assert.equal(await countOf(store, 'sentinel.packets'), 10);
-      await insertBatch(store, 'sentinel.packets', batch, batchToken(topics.packets, 1, 100n, 110n));
+      await insertBatch(
+        store,
+        'sentinel.packets',
+        sinkColumns.packets,
+        batch,
+        batchToken(topics.packets, 1, 100n, 110n),
+      );
       assert.equal(await countOf(store, 'sentinel.packets'), 20, 'a different token is a different batch');
     } finally {
       await store.close();
