@@ -41,6 +41,8 @@ let platform: StackConfig;
 let catalog: SchemaCatalog;
 let producer: Producer;
 let sequence = 0;
+/** Packet offsets for crafted verdicts: rising in production order, like the processors' within a partition. */
+let packetOffset = 0;
 
 function packet(overrides: Partial<PacketEvent>): PacketEvent {
   sequence += 1;
@@ -81,7 +83,7 @@ function verdictOf(
     decision,
     mode: 'enforce',
     findings,
-    packetRef: { topic: topics.packets, partition: 0, offset: 0 },
+    packetRef: { topic: topics.packets, partition: 0, offset: packetOffset++ },
     receivedAt: event.receivedAt,
     decidedAt: event.receivedAt + latencyMs,
     processingLatencyMs: latencyMs,
@@ -251,11 +253,10 @@ describe('forensics: Kafka -> embedded ClickHouse, queried through the sink', { 
     }
     await produce(bulk);
 
-    // The first sink dies by SIGKILL right after its first batch insert, before it commits. One
-    // partition at a time and no time-cut batches: that insert holds exactly 50 rows.
+    // The first sink dies by SIGKILL right after its first batch insert, before it commits. No
+    // time-cut batches: that insert holds exactly 50 rows (of any of the three partitions).
     const crashing = await startSink({
       SENTINEL_FORENSICS_TEST_CRASH_AFTER_INSERTS: '1',
-      SENTINEL_FORENSICS_CONCURRENCY: '1',
       SENTINEL_FORENSICS_BATCH_MAX_MS: '600000',
     });
     const [, signal] = await crashing.exited;
@@ -290,17 +291,13 @@ describe('forensics: Kafka -> embedded ClickHouse, queried through the sink', { 
     try {
       await applyForensicDdl(store);
       const batch = bulk.slice(0, 10).map((event, i) => packetRow(event, { partition: 1, offset: 100 + i }));
-      const token = batchToken(topics.packets, 1, 100n, 109n);
-      await insertBatch(store, 'sentinel.packets', sinkColumns.packets, batch, token);
-      await insertBatch(store, 'sentinel.packets', sinkColumns.packets, batch, token);
+      const insert = (token: string) =>
+        insertBatch(store, 'sentinel.packets', sinkColumns.packets, batch, token);
+      const token = batchToken(topics.packets, [{ partition: 1, first: 100, last: 109 }]);
+      await insert(token);
+      await insert(token);
       assert.equal(await countOf(store, 'sentinel.packets'), 10);
-      await insertBatch(
-        store,
-        'sentinel.packets',
-        sinkColumns.packets,
-        batch,
-        batchToken(topics.packets, 1, 100n, 110n),
-      );
+      await insert(batchToken(topics.packets, [{ partition: 1, first: 100, last: 110 }]));
       assert.equal(await countOf(store, 'sentinel.packets'), 20, 'a different token is a different batch');
     } finally {
       await store.close();
