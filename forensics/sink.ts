@@ -4,6 +4,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { KafkaConnection } from '../lib/kafka/client.js';
 import { BatchConsumer, type CommitOffset, type KafkaRecord } from '../lib/kafka/rdkafka.js';
+import { ReplayWatermark } from '../lib/kafka/replays.js';
 import type { TopicNames } from '../lib/kafka/topics.js';
 import type { Logger } from '../lib/log.js';
 import type { SchemaCatalog } from '../schemas/catalog.js';
@@ -11,7 +12,8 @@ import { type SinkRole, sinkTables } from './ddl.js';
 import { deliveryRow, packetRow, type Row, sinkColumns, verdictRow } from './rows.js';
 
 /**
- * sentinel.packets, sentinel.verdicts, sentinel.deliveries -> ClickHouse, each record once.
+ * sentinel.packets, sentinel.verdicts, sentinel.deliveries -> ClickHouse, each record once and each
+ * verdict once per packet.
  *
  * One consumer (librdkafka) reads the three topics and hands over batches of whatever it fetched;
  * fetches wait for 64 KiB or 500 ms (forensics is not on the device-to-origin path). Rows gather per
@@ -34,9 +36,21 @@ import { deliveryRow, packetRow, type Row, sinkColumns, verdictRow } from './row
  *     first attempt landed.
  *  3. ReplacingMergeTree keyed by the Kafka coordinates: whatever still arrives twice (two owners
  *     racing through a rebalance) collapses at merge, and FINAL reads never count it twice.
+ *
+ * Replayed verdicts (issue 13): the processors write verdicts at once and checkpoint later, so after
+ * a crash or rebalance a verdict is written again with the same packet reference, at a new offset,
+ * where 1-3 do not see it. ReplayWatermark (lib/kafka/replays.ts) is the rule: per verdicts
+ * partition and packets partition the highest packet offset accepted; a verdict at or below it is
+ * skipped and counted. The watermarks are rebuilt from the rows (max packet_offset per
+ * kafka_partition and packet_partition), not kept in the commit metadata: the rows are written
+ * before the commit, so after a crash between the two the metadata would be behind the store, and
+ * a replay of a verdict in the uncommitted batch would be accepted a second time. The rows are
+ * exactly what was stored, read at the same moment as the resume point, so the resume point and
+ * the watermarks always agree.
  */
 export interface SinkMetrics {
   readonly rowsInserted: Counter<'table'>;
+  readonly replaysSkipped: Counter<'table'>;
   readonly insertDuration: Histogram<'table'>;
   readonly batchRows: Histogram<'table'>;
   readonly lag: Gauge<'topic' | 'partition'>;
@@ -50,6 +64,12 @@ export function createSinkMetrics(registry: Registry): SinkMetrics {
     rowsInserted: new Counter({
       name: 'sentinel_forensics_rows_inserted_total',
       help: 'rows inserted into the forensic store, by table',
+      labelNames: ['table'],
+      registers,
+    }),
+    replaysSkipped: new Counter({
+      name: 'sentinel_forensics_replays_skipped_total',
+      help: 'records skipped as replays: a verdict for a packet already stored from the same verdicts partition (ReplayWatermark), by table',
       labelNames: ['table'],
       registers,
     }),
@@ -196,6 +216,7 @@ export class ForensicSink {
   private readonly owned = new Map<string, OwnedPartition>();
   private readonly tables: ReadonlyMap<SinkRole, TableState>;
   private readonly roleOf: ReadonlyMap<string, SinkRole>;
+  private readonly replays = new ReplayWatermark();
   private running: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   /** Serialises batches handed over, timed flushes and the final flush. */
@@ -328,6 +349,7 @@ export class ForensicSink {
         table.size -= rows.rows.length;
         table.open.delete(partition);
       }
+      if (role === 'verdicts') this.replays.forget(partition);
       this.o.metrics.lag.remove({ topic: role, partition: String(partition) });
     }
     this.o.metrics.assignedPartitions.set(this.owned.size);
@@ -369,8 +391,8 @@ export class ForensicSink {
   }
 
   /**
-   * Reads the resume points of the partitions met for the first time since their assignment, one
-   * query per table; retried until the store answers.
+   * Reads the resume points (and, for verdicts, the replay watermarks) of the partitions met for the
+   * first time since their assignment, one query per table; retried until the store answers.
    */
   private async resume(records: readonly KafkaRecord[]): Promise<void> {
     const waiting = new Map<SinkRole, OwnedPartition[]>();
@@ -397,20 +419,38 @@ export class ForensicSink {
 
   private async readResumePoints(role: SinkRole, partitions: readonly OwnedPartition[]): Promise<void> {
     const table = (this.tables.get(role) as TableState).table;
-    const result = await this.o.store.query({
-      query: `SELECT kafka_partition AS k, max(kafka_offset) AS m FROM ${table}
-        WHERE kafka_partition IN {ps:Array(UInt16)} GROUP BY k`,
-      query_params: { ps: partitions.map((p) => p.partition) },
-      format: 'JSONEachRow',
-    });
+    const params = { ps: partitions.map((p) => p.partition) };
     const stored = new Map<number, number>();
-    for (const row of await result.json<{ k: number | string; m: string }>()) {
-      stored.set(Number(row.k), Number(row.m));
+    if (role === 'verdicts') {
+      // Resume point and replay watermarks from one read of the same rows, so they agree.
+      const result = await this.o.store.query({
+        query: `SELECT kafka_partition AS k, packet_partition AS p, max(packet_offset) AS o, max(kafka_offset) AS m
+          FROM ${table} WHERE kafka_partition IN {ps:Array(UInt16)} GROUP BY k, p`,
+        query_params: params,
+        format: 'JSONEachRow',
+      });
+      const rows = await result.json<{ k: number | string; p: number | string; o: string; m: string }>();
+      for (const owned of partitions) this.replays.forget(owned.partition);
+      for (const row of rows) {
+        const k = Number(row.k);
+        this.replays.raise(k, Number(row.p), Number(row.o));
+        stored.set(k, Math.max(stored.get(k) ?? -1, Number(row.m)));
+      }
+    } else {
+      const result = await this.o.store.query({
+        query: `SELECT kafka_partition AS k, max(kafka_offset) AS m FROM ${table}
+          WHERE kafka_partition IN {ps:Array(UInt16)} GROUP BY k`,
+        query_params: params,
+        format: 'JSONEachRow',
+      });
+      for (const row of await result.json<{ k: number | string; m: string }>()) {
+        stored.set(Number(row.k), Number(row.m));
+      }
     }
     for (const owned of partitions) owned.storedUpTo = stored.get(owned.partition) ?? -1;
   }
 
-  /** The row of a record; null when it cannot be decoded. */
+  /** The row of a record; null when it is skipped (cannot be decoded, or a replayed verdict). */
   private async rowOf(owned: OwnedPartition, record: KafkaRecord): Promise<Row | null> {
     const at = { partition: owned.partition, offset: record.offset };
     try {
@@ -422,8 +462,15 @@ export class ForensicSink {
           return packetRow(await catalog.decode('packets', value), at);
         case 'deliveries':
           return deliveryRow(await catalog.decode('deliveries', value), at);
-        case 'verdicts':
-          return verdictRow(await catalog.decode('verdicts', value), at);
+        case 'verdicts': {
+          const verdict = await catalog.decode('verdicts', value);
+          const { partition, offset } = verdict.packetRef;
+          if (!this.replays.admit(owned.partition, partition, offset)) {
+            this.o.metrics.replaysSkipped.inc({ table: 'verdicts' });
+            return null;
+          }
+          return verdictRow(verdict, at);
+        }
       }
     } catch (err) {
       // A record that cannot be decoded is evidence of something, but not a row: count, log, go on.

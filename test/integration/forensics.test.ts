@@ -628,4 +628,83 @@ describe('forensics: Kafka -> embedded ClickHouse, queried through the sink', { 
     );
     assert.equal(seen.at(-1), before + more.length);
   });
+
+  describe('replayed verdicts (issue 13): one row per packet, also across a crash between insert and commit', () => {
+    // The processors write verdicts at once and checkpoint later: after a crash they write some again
+    // with the same packetRef, at new offsets. One device, so one verdicts partition, in order.
+    const device = 'replay-cam';
+    const events = Array.from({ length: 21 }, (_, i) =>
+      packet({ clientId: device, receivedAt: t0 - 4 * hour + i * 1000 }),
+    );
+    const verdictsOf = (from: number, to: number): Verdict[] =>
+      events.slice(from, to).map((event, i) => ({
+        ...verdictOf(event, 'allow', [], 2),
+        packetRef: { topic: topics.packets, partition: 2, offset: 5000 + from + i },
+      }));
+
+    async function storedOnce(last: number): Promise<void> {
+      // The verdict of the last packet comes after every replay in the partition: once it is stored,
+      // the replays before it have been read.
+      const lastEvent = events[last]?.eventId as string;
+      await until('the last verdict stored', async () => {
+        const [row] = await rows<{ n: string }>(
+          client,
+          'SELECT count() AS n FROM verdicts WHERE event_id = {e:String}',
+          { e: lastEvent },
+        );
+        return row?.n === '1' ? true : undefined;
+      });
+      // Without FINAL: not collapsed at merge, never written twice.
+      const perPacket = await rows<{ o: string; n: string; events: string }>(
+        client,
+        `SELECT packet_offset AS o, count() AS n, uniqExact(event_id) AS events FROM verdicts
+         WHERE client_id = {c:String} GROUP BY o ORDER BY o`,
+        { c: device },
+      );
+      assert.deepEqual(
+        perPacket.map((r) => [Number(r.o), Number(r.n), Number(r.events)]),
+        Array.from({ length: last + 1 }, (_, i) => [5000 + i, 1, 1]),
+      );
+    }
+
+    it('stores a replayed range once and counts the skips', async () => {
+      await produce([], [...verdictsOf(0, 10), ...verdictsOf(5, 10), ...verdictsOf(10, 12)]);
+      await storedOnce(11);
+      const running = sink as RunningSink;
+      assert.equal(
+        await metric(running.metricsPort, 'sentinel_forensics_replays_skipped_total', 'table="verdicts"'),
+        5,
+      );
+    });
+
+    it('after a crash between an insert and its commit, replays of that batch and of older verdicts are skipped', async () => {
+      const previous = sink as RunningSink;
+      previous.child.kill('SIGTERM');
+      await previous.exited;
+      // New verdicts 12-19, then replays of them and of 0-4 (stored by the sink before), then 20.
+      await produce(
+        [],
+        [...verdictsOf(12, 20), ...verdictsOf(12, 20), ...verdictsOf(0, 5), ...verdictsOf(20, 21)],
+      );
+      // This sink stores 12-19 as its first insert and dies before it commits them.
+      const crashing = await startSink({
+        SENTINEL_FORENSICS_TEST_CRASH_AFTER_INSERTS: '1',
+        SENTINEL_FORENSICS_BATCH_ROWS: '8',
+        SENTINEL_FORENSICS_BATCH_MAX_MS: '600000',
+      });
+      const [, signal] = await crashing.exited;
+      assert.equal(signal, 'SIGKILL');
+
+      sink = await startSink();
+      await ready(sink);
+      await client.close();
+      client = createClickHouse({ url: queryUrl(), embeddedPath: '', database: 'sentinel' });
+      await storedOnce(20);
+      // The restarted sink rebuilt its watermarks from the stored rows: 8 + 5 replays skipped.
+      assert.equal(
+        await metric(sink.metricsPort, 'sentinel_forensics_replays_skipped_total', 'table="verdicts"'),
+        13,
+      );
+    });
+  });
 });
