@@ -66,6 +66,14 @@ function named(columns: readonly string[], row: Row): Record<string, unknown> {
 describe('Kafka records as forensic rows', () => {
   it('writes times as UTC text with milliseconds and addresses as IPv6', () => {
     assert.equal(utcText(1_795_000_000_123), '2026-11-18 11:06:40.123');
+    // Leap days, century rules, year ends and the first and last instants, then any instant: as Date says.
+    const edges = [
+      0, 951_782_400_000, 951_868_799_999, 4_107_542_400_000, 1_704_067_199_999, 253_402_300_799_999,
+    ];
+    const random = Array.from({ length: 20_000 }, () => Math.floor(Math.random() * 253_402_300_800_000));
+    for (const ms of [...edges, ...random]) {
+      assert.equal(utcText(ms), new Date(ms).toISOString().replace('T', ' ').replace('Z', ''), String(ms));
+    }
     assert.equal(ipv6Text('10.0.0.1'), '::ffff:10.0.0.1');
     assert.equal(ipv6Text('2001:db8::1'), '2001:db8::1');
     assert.equal(ipv6Text('not an address'), '::');

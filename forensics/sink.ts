@@ -164,8 +164,6 @@ export interface ForensicSinkOptions {
 
 /** One owned topic partition. A new object per assignment: a revoked one is never touched again. */
 interface OwnedPartition {
-  readonly topic: string;
-  readonly role: SinkRole;
   readonly partition: number;
   /** Highest offset the table holds for this partition (-1: none); null until asked. */
   storedUpTo: number | null;
@@ -194,11 +192,13 @@ interface SealedBatch {
   paused: number[];
 }
 
+/** One topic and the table it goes to. */
 interface TableState {
   readonly role: SinkRole;
   readonly topic: string;
   readonly table: string;
   readonly columns: readonly string[];
+  readonly owned: Map<number, OwnedPartition>;
   /** Rows gathering, per partition (a revoked partition's rows are dropped before they are sealed). */
   readonly open: Map<number, PartitionRows>;
   size: number;
@@ -213,9 +213,8 @@ const maxRetryMs = 5000;
 export class ForensicSink {
   private readonly o: ForensicSinkOptions;
   private readonly consumer: BatchConsumer;
-  private readonly owned = new Map<string, OwnedPartition>();
-  private readonly tables: ReadonlyMap<SinkRole, TableState>;
-  private readonly roleOf: ReadonlyMap<string, SinkRole>;
+  /** By topic name: looked up per record without building a key. */
+  private readonly tables: ReadonlyMap<string, TableState>;
   private readonly replays = new ReplayWatermark();
   private running: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -229,15 +228,15 @@ export class ForensicSink {
   constructor(options: ForensicSinkOptions) {
     this.o = options;
     const roles: SinkRole[] = ['packets', 'verdicts', 'deliveries'];
-    this.roleOf = new Map(roles.map((role) => [options.topics[role], role]));
     this.tables = new Map(
       roles.map((role) => [
-        role,
+        options.topics[role],
         {
           role,
           topic: options.topics[role],
           table: `${options.database}.${sinkTables[role]}`,
           columns: sinkColumns[role],
+          owned: new Map(),
           open: new Map(),
           size: 0,
           openedAt: 0,
@@ -248,7 +247,7 @@ export class ForensicSink {
     this.consumer = new BatchConsumer({
       connection: options.connection,
       groupId: options.groupId,
-      topics: [...this.roleOf.keys()],
+      topics: [...this.tables.keys()],
       start: 'earliest',
       // Only records of committed transactions are evidence (and every non-transactional one).
       readCommitted: true,
@@ -288,7 +287,7 @@ export class ForensicSink {
       if (this.failed) return;
       for (const table of this.tables.values()) {
         let failures = 0;
-        while (table.sealed || table.size > 0 || this.uncommitted(table.topic)) {
+        while (table.sealed || table.size > 0 || uncommitted(table)) {
           if (await this.store(table)) continue;
           if (++failures >= 3) break;
           await sleep(1000);
@@ -312,24 +311,19 @@ export class ForensicSink {
     this.o.onFatal?.(error);
   }
 
-  private key(topic: string, partition: number): string {
-    return `${topic}\u0000${partition}`;
+  private countAssigned(): void {
+    let n = 0;
+    for (const table of this.tables.values()) n += table.owned.size;
+    this.o.metrics.assignedPartitions.set(n);
   }
 
   private assigned(topic: string, partitions: readonly number[]): void {
-    const role = this.roleOf.get(topic);
-    if (!role) return;
+    const table = this.tables.get(topic);
+    if (!table) return;
     for (const partition of partitions) {
-      this.owned.set(this.key(topic, partition), {
-        topic,
-        role,
-        partition,
-        storedUpTo: null,
-        next: -1,
-        committed: -1,
-      });
+      table.owned.set(partition, { partition, storedUpTo: null, next: -1, committed: -1 });
     }
-    this.o.metrics.assignedPartitions.set(this.owned.size);
+    this.countAssigned();
     this.o.log.info({ topic, partitions }, 'partitions assigned');
   }
 
@@ -339,38 +333,37 @@ export class ForensicSink {
    * the engine if the next owner stores them too) but commits nothing for the revoked partition.
    */
   private revoked(topic: string, partitions: readonly number[]): void {
-    const role = this.roleOf.get(topic);
-    if (!role) return;
-    const table = this.tables.get(role) as TableState;
+    const table = this.tables.get(topic);
+    if (!table) return;
     for (const partition of partitions) {
-      this.owned.delete(this.key(topic, partition));
+      table.owned.delete(partition);
       const rows = table.open.get(partition);
       if (rows) {
         table.size -= rows.rows.length;
         table.open.delete(partition);
       }
-      if (role === 'verdicts') this.replays.forget(partition);
-      this.o.metrics.lag.remove({ topic: role, partition: String(partition) });
+      if (table.role === 'verdicts') this.replays.forget(partition);
+      this.o.metrics.lag.remove({ topic: table.role, partition: String(partition) });
     }
-    this.o.metrics.assignedPartitions.set(this.owned.size);
+    this.countAssigned();
     this.o.log.info({ topic, partitions }, 'partitions revoked');
   }
 
   /** Takes one batch of records: resume points first, then rows, inserting whenever a table's batch is full. */
   private async take(records: KafkaRecord[]): Promise<void> {
     if (this.stopping || this.failed) return;
-    await this.resume(records);
+    for (const table of this.tables.values()) await this.resume(table);
     for (const record of records) {
       if (this.stopping) return;
-      const owned = this.owned.get(this.key(record.topic, record.partition));
+      const table = this.tables.get(record.topic) as TableState;
+      const owned = table.owned.get(record.partition);
       // Revoked while in hand, or its resume point unknown (stopping while the store was down).
       if (!owned || owned.storedUpTo === null) continue;
       const offset = record.offset;
       owned.next = offset + 1;
       if (offset <= owned.storedUpTo) continue;
-      const row = await this.rowOf(owned, record);
-      if (row === null || this.owned.get(this.key(record.topic, record.partition)) !== owned) continue;
-      const table = this.tables.get(owned.role) as TableState;
+      const row = await this.rowOf(table.role, owned, record);
+      if (row === null || table.owned.get(record.partition) !== owned) continue;
       const rows = table.open.get(owned.partition);
       if (rows) {
         rows.rows.push(row);
@@ -391,37 +384,30 @@ export class ForensicSink {
   }
 
   /**
-   * Reads the resume points (and, for verdicts, the replay watermarks) of the partitions met for the
-   * first time since their assignment, one query per table; retried until the store answers.
+   * Reads the resume points (and, for verdicts, the replay watermarks) of the table's partitions
+   * assigned since the last read, in one query; retried until the store answers.
    */
-  private async resume(records: readonly KafkaRecord[]): Promise<void> {
-    const waiting = new Map<SinkRole, OwnedPartition[]>();
-    for (const record of records) {
-      const owned = this.owned.get(this.key(record.topic, record.partition));
-      if (!owned || owned.storedUpTo !== null) continue;
-      const list = waiting.get(owned.role) ?? [];
-      if (!list.includes(owned)) list.push(owned);
-      waiting.set(owned.role, list);
-    }
-    for (const [role, partitions] of waiting) {
-      for (let attempt = 1; !this.stopping; attempt++) {
-        try {
-          await this.readResumePoints(role, partitions);
-          break;
-        } catch (err) {
-          this.o.metrics.errors.inc({ kind: 'resume' });
-          this.o.log.error({ err, table: sinkTables[role], attempt }, 'store does not answer; retrying');
-          await sleep(Math.min(maxRetryMs, 250 * 2 ** attempt));
-        }
+  private async resume(table: TableState): Promise<void> {
+    const partitions: OwnedPartition[] = [];
+    for (const owned of table.owned.values()) if (owned.storedUpTo === null) partitions.push(owned);
+    if (partitions.length === 0) return;
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        await this.readResumePoints(table, partitions);
+        return;
+      } catch (err) {
+        this.o.metrics.errors.inc({ kind: 'resume' });
+        this.o.log.error({ err, table: table.table, attempt }, 'store does not answer; retrying');
+        await sleep(Math.min(maxRetryMs, 250 * 2 ** attempt));
       }
     }
   }
 
-  private async readResumePoints(role: SinkRole, partitions: readonly OwnedPartition[]): Promise<void> {
-    const table = (this.tables.get(role) as TableState).table;
+  private async readResumePoints(state: TableState, partitions: readonly OwnedPartition[]): Promise<void> {
+    const { table } = state;
     const params = { ps: partitions.map((p) => p.partition) };
     const stored = new Map<number, number>();
-    if (role === 'verdicts') {
+    if (state.role === 'verdicts') {
       // Resume point and replay watermarks from one read of the same rows, so they agree.
       const result = await this.o.store.query({
         query: `SELECT kafka_partition AS k, packet_partition AS p, max(packet_offset) AS o, max(kafka_offset) AS m
@@ -451,13 +437,13 @@ export class ForensicSink {
   }
 
   /** The row of a record; null when it is skipped (cannot be decoded, or a replayed verdict). */
-  private async rowOf(owned: OwnedPartition, record: KafkaRecord): Promise<Row | null> {
+  private async rowOf(role: SinkRole, owned: OwnedPartition, record: KafkaRecord): Promise<Row | null> {
     const at = { partition: owned.partition, offset: record.offset };
     try {
       const value = record.value;
       if (value === null) throw new Error('record has no value');
       const { catalog } = this.o;
-      switch (owned.role) {
+      switch (role) {
         case 'packets':
           return packetRow(await catalog.decode('packets', value), at);
         case 'deliveries':
@@ -475,7 +461,7 @@ export class ForensicSink {
     } catch (err) {
       // A record that cannot be decoded is evidence of something, but not a row: count, log, go on.
       this.o.metrics.errors.inc({ kind: 'decode' });
-      this.o.log.warn({ err, topic: owned.topic, ...at }, 'record skipped: cannot decode');
+      this.o.log.warn({ err, topic: record.topic, ...at }, 'record skipped: cannot decode');
       return null;
     }
   }
@@ -489,21 +475,13 @@ export class ForensicSink {
         ? now >= table.sealed.retryAt
         : table.size > 0
           ? now - table.openedAt >= this.o.batchMaxMs
-          : this.uncommitted(table.topic);
+          : uncommitted(table);
       if (due) work.push(table);
     }
     this.updateLag();
     return (async () => {
       for (const table of work) await this.store(table);
     })();
-  }
-
-  /** Whether a partition of the topic has taken records (all skipped) past its last commit. */
-  private uncommitted(topic: string): boolean {
-    for (const owned of this.owned.values()) {
-      if (owned.topic === topic && owned.next > owned.committed) return true;
-    }
-    return false;
   }
 
   /**
@@ -513,7 +491,7 @@ export class ForensicSink {
    */
   private async store(table: TableState): Promise<boolean> {
     if (!table.sealed) {
-      if (table.size === 0 && !this.uncommitted(table.topic)) return true;
+      if (table.size === 0 && !uncommitted(table)) return true;
       table.sealed = this.seal(table);
     }
     const batch = table.sealed;
@@ -548,8 +526,8 @@ export class ForensicSink {
     const commits: CommitOffset[] = [];
     for (const { owned, offset } of batch.commits) {
       // A partition revoked meanwhile is the next owner's to commit.
-      if (this.owned.get(this.key(owned.topic, owned.partition)) !== owned) continue;
-      commits.push({ topic: owned.topic, partition: owned.partition, offset });
+      if (table.owned.get(owned.partition) !== owned) continue;
+      commits.push({ topic: table.topic, partition: owned.partition, offset });
       owned.committed = offset;
     }
     this.consumer.commit(commits);
@@ -565,9 +543,8 @@ export class ForensicSink {
       parts.push(rows.rows);
     }
     const commits: { owned: OwnedPartition; offset: number }[] = [];
-    for (const owned of this.owned.values()) {
-      if (owned.topic === table.topic && owned.next > owned.committed)
-        commits.push({ owned, offset: owned.next });
+    for (const owned of table.owned.values()) {
+      if (owned.next > owned.committed) commits.push({ owned, offset: owned.next });
     }
     table.open.clear();
     table.size = 0;
@@ -583,14 +560,22 @@ export class ForensicSink {
   }
 
   private updateLag(): void {
-    for (const owned of this.owned.values()) {
-      const high = this.consumer.fetchedHighWatermark(owned.topic, owned.partition);
-      const position = owned.committed >= 0 ? owned.committed : owned.next;
-      if (high === undefined || position < 0) continue;
-      this.o.metrics.lag.set(
-        { topic: owned.role, partition: String(owned.partition) },
-        Math.max(0, high - position),
-      );
+    for (const table of this.tables.values()) {
+      for (const owned of table.owned.values()) {
+        const high = this.consumer.fetchedHighWatermark(table.topic, owned.partition);
+        const position = owned.committed >= 0 ? owned.committed : owned.next;
+        if (high === undefined || position < 0) continue;
+        this.o.metrics.lag.set(
+          { topic: table.role, partition: String(owned.partition) },
+          Math.max(0, high - position),
+        );
+      }
     }
   }
+}
+
+/** Whether a partition of the table's topic has taken records (say, all skipped) past its last commit. */
+function uncommitted(table: TableState): boolean {
+  for (const owned of table.owned.values()) if (owned.next > owned.committed) return true;
+  return false;
 }
