@@ -189,7 +189,12 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
     let downlink: DownlinkConsumer | undefined;
     if (config.downlink) {
       downlink = await startDownlink({
-        kafka,
+        connection: {
+          brokers: endpoints.kafkaBrokers,
+          clientId: `sentinel-ingest-${proxyId}-downlink`,
+          logger: log,
+          security: kafkaSecurity,
+        },
         topic: topics.downlink,
         groupId: `${endpoints.topicPrefix}ingest-downlink.${proxyId}`,
         catalog,
