@@ -283,6 +283,14 @@ describe('forensics: Kafka -> embedded ClickHouse, queried through the sink', { 
       return value > 0 ? value : undefined;
     });
     assert.equal(insertedByRestart, bulk.length - 50);
+    // Everything stored is committed: no packets partition is behind its high watermark.
+    await until('the lag of every packets partition reported as 0', async () => {
+      const text = await (await fetch(`http://127.0.0.1:${sink?.metricsPort}/metrics`)).text();
+      const lags = text
+        .split('\n')
+        .filter((l) => l.startsWith('sentinel_forensics_sink_lag{') && l.includes('topic="packets"'));
+      return lags.length === 3 && lags.every((l) => l.endsWith(' 0')) ? true : undefined;
+    });
   });
 
   it('drops a batch inserted twice with the same deduplication token', async () => {
