@@ -125,12 +125,14 @@ export async function startForensicsSink(
       );
     }
 
-    const kafka = createKafka({
+    const connection = {
       brokers: brokersOf(config),
       clientId: `sentinel-forensics-${instanceId}`,
       logger: log,
       security: kafkaSecurity,
-    });
+    };
+    // kafkajs checks the topics (administration); the sink itself reads through librdkafka.
+    const kafka = createKafka(connection);
     const topics = topicNames(config.topicPrefix);
     const admin = kafka.admin();
     await admin.connect();
@@ -142,7 +144,7 @@ export async function startForensicsSink(
     const catalog = await SchemaCatalog.connect(registryUrlOf(config), topics);
 
     const sink = new ForensicSink({
-      kafka,
+      connection,
       catalog,
       topics,
       store,
@@ -150,7 +152,8 @@ export async function startForensicsSink(
       groupId: config.groupId,
       batchRows: config.batchRows,
       batchMaxMs: config.batchMaxMs,
-      concurrency: config.concurrency,
+      fetchWaitMs: config.fetchWaitMs,
+      fetchMinBytes: config.fetchMinBytes,
       sessionTimeoutMs: config.sessionTimeoutMs,
       metrics: createSinkMetrics(registry),
       log,

@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import { type ConfigSources, loadConfig } from '../lib/config.js';
 import { resolveEndpoints } from '../lib/endpoints.js';
 import { SentinelError } from '../lib/errors.js';
-import { createKafka, type KafkaConnection } from '../lib/kafka/client.js';
+import type { KafkaConnection } from '../lib/kafka/client.js';
 import { RecordProducer } from '../lib/kafka/rdkafka.js';
 import { describeKafkaSecurity, kafkaSecurityOf, kafkaSecuritySchema } from '../lib/kafka/security.js';
 import { topicNames } from '../lib/kafka/topics.js';
@@ -90,7 +90,6 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
       logger: log,
       security: kafkaSecurity,
     };
-    const kafka = createKafka(kafkaConnection);
     log.info({ kafka: describeKafkaSecurity(kafkaSecurity) }, 'Kafka connection security');
     // librdkafka retries a record for ever (deliveryTimeoutMs 0): the proxy bounds what it holds
     // in bytes and stops reading from devices instead of giving events up.
@@ -196,7 +195,12 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
     let downlink: DownlinkConsumer | undefined;
     if (config.downlink) {
       downlink = await startDownlink({
-        kafka,
+        connection: {
+          brokers: endpoints.kafkaBrokers,
+          clientId: `sentinel-ingest-${proxyId}-downlink`,
+          logger: log,
+          security: kafkaSecurity,
+        },
         topic: topics.downlink,
         groupId: `${endpoints.topicPrefix}ingest-downlink.${proxyId}`,
         catalog,

@@ -475,6 +475,20 @@ export class BatchConsumer {
     return queryWatermarks(this.native, topic, partition, timeoutMs);
   }
 
+  /**
+   * The high watermark librdkafka learned with its last fetch of a partition, without asking the
+   * broker (cheap enough for a lag gauge on every tick); undefined before the first fetch.
+   */
+  fetchedHighWatermark(topic: string, partition: number): number | undefined {
+    try {
+      const { highOffset } = this.native.getWatermarkOffsets(topic, partition);
+      return highOffset >= 0 ? highOffset : undefined;
+    } catch {
+      // Not fetched yet, or no longer assigned: librdkafka has nothing cached.
+      return undefined;
+    }
+  }
+
   /** Stops handing over batches and waits for the one in hand; still a member (a final commit may follow). */
   async stopFetching(): Promise<void> {
     this.running = false;

@@ -315,8 +315,8 @@ export class KafkaRuntime {
     }
     for (const task of this.tasks.values()) {
       if (!task.settled) continue;
-      const { highOffset: high } = this.consumer.native.getWatermarkOffsets(o.topics.packets, task.partition);
-      if (high >= 0)
+      const high = this.consumer.fetchedHighWatermark(o.topics.packets, task.partition);
+      if (high !== undefined)
         o.metrics.consumerLag.set({ partition: String(task.partition) }, Math.max(0, high - task.next));
     }
     // Bounded memory: fetching waits while too many outputs are unacknowledged.

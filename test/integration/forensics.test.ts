@@ -9,7 +9,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Producer } from 'kafkajs';
 import { applyForensicDdl } from '../../forensics/ddl.js';
 import { ownerFileOf } from '../../forensics/owner.js';
-import { packetRow } from '../../forensics/rows.js';
+import { packetRow, sinkColumns } from '../../forensics/rows.js';
 import { batchToken, insertBatch } from '../../forensics/sink.js';
 import { createClickHouse } from '../../lib/clickhouse/client.js';
 import { createTopics, type TopicNames, topicNames } from '../../lib/kafka/topics.js';
@@ -41,6 +41,8 @@ let platform: StackConfig;
 let catalog: SchemaCatalog;
 let producer: Producer;
 let sequence = 0;
+/** Packet offsets for crafted verdicts: rising in production order, like the processors' within a partition. */
+let packetOffset = 0;
 
 function packet(overrides: Partial<PacketEvent>): PacketEvent {
   sequence += 1;
@@ -81,7 +83,7 @@ function verdictOf(
     decision,
     mode: 'enforce',
     findings,
-    packetRef: { topic: topics.packets, partition: 0, offset: 0 },
+    packetRef: { topic: topics.packets, partition: 0, offset: packetOffset++ },
     receivedAt: event.receivedAt,
     decidedAt: event.receivedAt + latencyMs,
     processingLatencyMs: latencyMs,
@@ -251,11 +253,10 @@ describe('forensics: Kafka -> embedded ClickHouse, queried through the sink', { 
     }
     await produce(bulk);
 
-    // The first sink dies by SIGKILL right after its first batch insert, before it commits. One
-    // partition at a time and no time-cut batches: that insert holds exactly 50 rows.
+    // The first sink dies by SIGKILL right after its first batch insert, before it commits. No
+    // time-cut batches: that insert holds exactly 50 rows (of any of the three partitions).
     const crashing = await startSink({
       SENTINEL_FORENSICS_TEST_CRASH_AFTER_INSERTS: '1',
-      SENTINEL_FORENSICS_CONCURRENCY: '1',
       SENTINEL_FORENSICS_BATCH_MAX_MS: '600000',
     });
     const [, signal] = await crashing.exited;
@@ -282,6 +283,14 @@ describe('forensics: Kafka -> embedded ClickHouse, queried through the sink', { 
       return value > 0 ? value : undefined;
     });
     assert.equal(insertedByRestart, bulk.length - 50);
+    // Everything stored is committed: no packets partition is behind its high watermark.
+    await until('the lag of every packets partition reported as 0', async () => {
+      const text = await (await fetch(`http://127.0.0.1:${sink?.metricsPort}/metrics`)).text();
+      const lags = text
+        .split('\n')
+        .filter((l) => l.startsWith('sentinel_forensics_sink_lag{') && l.includes('topic="packets"'));
+      return lags.length === 3 && lags.every((l) => l.endsWith(' 0')) ? true : undefined;
+    });
   });
 
   it('drops a batch inserted twice with the same deduplication token', async () => {
@@ -289,14 +298,14 @@ describe('forensics: Kafka -> embedded ClickHouse, queried through the sink', { 
     const store = createClickHouse({ url: 'embedded', embeddedPath: dir });
     try {
       await applyForensicDdl(store);
-      const batch = bulk
-        .slice(0, 10)
-        .map((event, i) => packetRow(event, { partition: 1, offset: String(100 + i) }));
-      const token = batchToken(topics.packets, 1, 100n, 109n);
-      await insertBatch(store, 'sentinel.packets', batch, token);
-      await insertBatch(store, 'sentinel.packets', batch, token);
+      const batch = bulk.slice(0, 10).map((event, i) => packetRow(event, { partition: 1, offset: 100 + i }));
+      const insert = (token: string) =>
+        insertBatch(store, 'sentinel.packets', sinkColumns.packets, batch, token);
+      const token = batchToken(topics.packets, [{ partition: 1, first: 100, last: 109 }]);
+      await insert(token);
+      await insert(token);
       assert.equal(await countOf(store, 'sentinel.packets'), 10);
-      await insertBatch(store, 'sentinel.packets', batch, batchToken(topics.packets, 1, 100n, 110n));
+      await insert(batchToken(topics.packets, [{ partition: 1, first: 100, last: 110 }]));
       assert.equal(await countOf(store, 'sentinel.packets'), 20, 'a different token is a different batch');
     } finally {
       await store.close();
@@ -626,5 +635,84 @@ describe('forensics: Kafka -> embedded ClickHouse, queried through the sink', { 
       'counts only grow',
     );
     assert.equal(seen.at(-1), before + more.length);
+  });
+
+  describe('replayed verdicts (issue 13): one row per packet, also across a crash between insert and commit', () => {
+    // The processors write verdicts at once and checkpoint later: after a crash they write some again
+    // with the same packetRef, at new offsets. One device, so one verdicts partition, in order.
+    const device = 'replay-cam';
+    const events = Array.from({ length: 21 }, (_, i) =>
+      packet({ clientId: device, receivedAt: t0 - 4 * hour + i * 1000 }),
+    );
+    const verdictsOf = (from: number, to: number): Verdict[] =>
+      events.slice(from, to).map((event, i) => ({
+        ...verdictOf(event, 'allow', [], 2),
+        packetRef: { topic: topics.packets, partition: 2, offset: 5000 + from + i },
+      }));
+
+    async function storedOnce(last: number): Promise<void> {
+      // The verdict of the last packet comes after every replay in the partition: once it is stored,
+      // the replays before it have been read.
+      const lastEvent = events[last]?.eventId as string;
+      await until('the last verdict stored', async () => {
+        const [row] = await rows<{ n: string }>(
+          client,
+          'SELECT count() AS n FROM verdicts WHERE event_id = {e:String}',
+          { e: lastEvent },
+        );
+        return row?.n === '1' ? true : undefined;
+      });
+      // Without FINAL: not collapsed at merge, never written twice.
+      const perPacket = await rows<{ o: string; n: string; events: string }>(
+        client,
+        `SELECT packet_offset AS o, count() AS n, uniqExact(event_id) AS events FROM verdicts
+         WHERE client_id = {c:String} GROUP BY o ORDER BY o`,
+        { c: device },
+      );
+      assert.deepEqual(
+        perPacket.map((r) => [Number(r.o), Number(r.n), Number(r.events)]),
+        Array.from({ length: last + 1 }, (_, i) => [5000 + i, 1, 1]),
+      );
+    }
+
+    it('stores a replayed range once and counts the skips', async () => {
+      await produce([], [...verdictsOf(0, 10), ...verdictsOf(5, 10), ...verdictsOf(10, 12)]);
+      await storedOnce(11);
+      const running = sink as RunningSink;
+      assert.equal(
+        await metric(running.metricsPort, 'sentinel_forensics_replays_skipped_total', 'table="verdicts"'),
+        5,
+      );
+    });
+
+    it('after a crash between an insert and its commit, replays of that batch and of older verdicts are skipped', async () => {
+      const previous = sink as RunningSink;
+      previous.child.kill('SIGTERM');
+      await previous.exited;
+      // New verdicts 12-19, then replays of them and of 0-4 (stored by the sink before), then 20.
+      await produce(
+        [],
+        [...verdictsOf(12, 20), ...verdictsOf(12, 20), ...verdictsOf(0, 5), ...verdictsOf(20, 21)],
+      );
+      // This sink stores 12-19 as its first insert and dies before it commits them.
+      const crashing = await startSink({
+        SENTINEL_FORENSICS_TEST_CRASH_AFTER_INSERTS: '1',
+        SENTINEL_FORENSICS_BATCH_ROWS: '8',
+        SENTINEL_FORENSICS_BATCH_MAX_MS: '600000',
+      });
+      const [, signal] = await crashing.exited;
+      assert.equal(signal, 'SIGKILL');
+
+      sink = await startSink();
+      await ready(sink);
+      await client.close();
+      client = createClickHouse({ url: queryUrl(), embeddedPath: '', database: 'sentinel' });
+      await storedOnce(20);
+      // The restarted sink rebuilt its watermarks from the stored rows: 8 + 5 replays skipped.
+      assert.equal(
+        await metric(sink.metricsPort, 'sentinel_forensics_replays_skipped_total', 'table="verdicts"'),
+        13,
+      );
+    });
   });
 });
