@@ -5,7 +5,7 @@
  *   source --produce--> topic A --consume--> relay --produce--> topic B --consume--> sink
  *
  * Same client and settings as the pipeline (lib/kafka/rdkafka.ts: idempotent producer, acks=all,
- * linger `defaultLingerMs`; batch consumer, 5 ms fetch wait), topics as the contract makes them
+ * linger `defaultLingerMs`; batch consumer, 100 ms fetch wait as the processors and the bridge), topics as the contract makes them
  * (3 partitions here, replication 3, min ISR 2), no inspection, no transactions, no schema. Each
  * end is a process of its own (bench/load/kafka-hop.ts), as each service is.
  *
@@ -52,7 +52,7 @@ const { values } = parseArgs({
     ...scheduleOptions,
     partitions: { type: 'string', default: '3' },
     'payload-bytes': { type: 'string', default: '100' },
-    'fetch-wait-ms': { type: 'string', default: '5' },
+    'fetch-wait-ms': { type: 'string', default: '100' },
     keys: { type: 'string', default: '64' },
   },
 });

@@ -117,7 +117,7 @@ export const bridgeSchema = {
   ),
   fetchWaitMs: settings.int(
     'SENTINEL_BRIDGE_FETCH_WAIT_MS',
-    5,
+    100,
     'longest a broker holds a fetch of sentinel.approved that found nothing (a new record answers it at once); also how soon a resumed or newly assigned partition is fetched; shorter costs more idle fetches',
     { min: 1, max: 1000, unit: 'ms' },
   ),

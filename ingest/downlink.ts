@@ -49,7 +49,7 @@ export async function startDownlink(options: DownlinkOptions): Promise<DownlinkC
     groupId: options.groupId,
     topics: [topic],
     start: 'latest',
-    fetchWaitMs: options.fetchWaitMs ?? 10,
+    fetchWaitMs: options.fetchWaitMs ?? 100,
     sessionTimeoutMs: 10_000,
     // After incrementalAssign, which runs when this returns.
     onAssigned: (partitions) => {

@@ -63,8 +63,8 @@ export const processorsSchema = {
   ),
   fetchWaitMs: settings.int(
     'SENTINEL_PROCESSORS_FETCH_WAIT_MS',
-    5,
-    'how long a fetch waits on the broker for new events (fetch.wait.max.ms); lower cuts latency, costs broker requests when idle',
+    100,
+    'longest a broker holds a fetch that found nothing (fetch.wait.max.ms); a new event answers it at once, so this costs no latency; shorter only costs idle fetches',
     { min: 1, max: 10_000, unit: 'ms' },
   ),
   lingerMs: settings.int(

@@ -2,7 +2,7 @@
  * One hop of the bare Kafka relay that is the pipeline's floor (bench/floor.bench.ts), in a process
  * of its own so that each end has its own event loop, as the pipeline's services do. With the same
  * client and settings as the pipeline (lib/kafka/rdkafka.ts: idempotent acks=all producer with its
- * default linger, batch consumer with a 5 ms fetch wait), and nothing else: no inspection, no
+ * default linger, batch consumer with the fetch wait it is given), and nothing else: no inspection, no
  * transactions, no schema.
  *
  *  - source: produces the benchmark messages on a schedule (message i is due at start + i / rate,
