@@ -246,7 +246,7 @@ export class Authenticator {
     );
   }
 
-  /** Steps 2 and 3 for one set of credentials; callers presenting the same ones at once share it. */
+  /** Steps 2-5 for one set of credentials; callers presenting the same ones at once share it. */
   private async resolve(
     request: AuthRequest,
     credentials: CredentialMaterial,
@@ -310,14 +310,12 @@ export class Authenticator {
       if (computed === 'kdf_busy') return busy('kdf_busy');
       failed = !computed.allow && computed.reason !== 'disabled';
 
-      if (cache && epoch !== undefined) {
-        try {
-          await cache.store(credentials, epoch, computed);
-        } catch (err) {
-          this.cacheFailed(err);
-        }
-      }
       if (fill) this.deps.local?.put(fill, tag, computed);
+      if (cache && epoch !== undefined) {
+        // The CONNACK does not wait for this write: Redis runs one connection's commands in order,
+        // so a later lookup from this proxy sees it, and the compare-and-set needs nobody waiting.
+        cache.store(credentials, epoch, computed).catch((err: unknown) => this.cacheFailed(err));
+      }
       return computed.allow
         ? { allow: true, result: 'allowed', acls: computed.acls, connackCode: 0 }
         : deny(computed.reason, 'denied');
