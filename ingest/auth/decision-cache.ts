@@ -224,13 +224,20 @@ export function invalidationChannel(prefix: string): string {
  * the listeners are told to drop everything (`all`); between the cut and that moment, an entry kept
  * in memory ends with its TTL at the latest, which is the bound docs/ingest-auth.md states.
  */
+/** What the feed uses of its ioredis subscriber connection (a fake one in unit tests). */
+export interface SubscriberConnection {
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  on(event: 'close' | 'ready', listener: () => void): unknown;
+  subscribe(channel: string): Promise<unknown>;
+}
+
 export class RedisInvalidationFeed implements InvalidationFeed {
   readonly #listeners = new Set<InvalidationListener>();
   readonly #channel: string;
   #cut = false;
 
   constructor(
-    private readonly subscriber: Redis,
+    private readonly subscriber: SubscriberConnection,
     prefix: string,
   ) {
     this.#channel = invalidationChannel(prefix);
