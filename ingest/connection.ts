@@ -325,6 +325,7 @@ export class DeviceConnection {
           username: connect.username,
           password: connect.password,
           certificateCn: tlsCn,
+          sourceAddress: this.identity.sourceIp,
         })
         .then(async (decision) => {
           // A CONNECT's preread phase ends with its auth decision.

@@ -1,7 +1,9 @@
 /**
  * `npm test`: every test in one `node --test` run, so the runner prints one summary.
  * Unit tests (beside their modules) come first, then integration tests against the real local
- * platform, then fault tests that stop and restart brokers. The platform is started first when it
+ * platform, then fault tests that stop and restart brokers. Contract suites (test/contract/) run
+ * once per implementation: `<interface>.memory.test.ts` holds a test double to the contract and
+ * needs no service, so it is a unit test; the others (MySQL, Redis...) are integration tests. The platform is started first when it
  * is not already running, and stopped again at the end only if this run started it.
  * Flags: --unit (unit tests only, no platform), --keep (leave a platform this run started).
  */
@@ -26,6 +28,7 @@ function findTests(dir: string): string[] {
 function phaseOf(path: string): number {
   const rel = relative(distRoot, path).split(sep);
   if (rel[0] !== 'test') return 0;
+  if (rel[1] === 'contract' && rel.at(-1)?.endsWith('.memory.test.js')) return 0;
   return rel[1] === 'fault' ? 2 : 1;
 }
 

@@ -2,86 +2,112 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { SentinelError } from '../../lib/errors.js';
 import type { DeviceAcls } from './acl.js';
 import {
   Authenticator,
+  type AuthenticatorDeps,
   type AuthRequest,
   certificateIdentityMatches,
   type IdentityMode,
 } from './authenticator.js';
-import {
-  type CachedDecision,
-  type CacheLookup,
-  credentialTag,
-  type DecisionCache,
-} from './decision-cache.js';
-import type { DeviceCredentials, DeviceDirectory } from './device-store.js';
+import type { DeviceCredentials } from './device-store.js';
+import { AddressFailureThrottle } from './failure-throttle.js';
+import { KdfQueue } from './kdf-queue.js';
+import { LocalDecisionCache } from './local-cache.js';
+import { MemoryDecisionCache } from './memory-decision-cache.js';
+import { MemoryDeviceStore } from './memory-device-store.js';
 import { createDummyHash, hashPassword } from './password.js';
 
 const cheap = { log2N: 10, r: 1, p: 1 };
 const silent = pino({ level: 'silent' });
 const acls: DeviceAcls = { publish: ['devices/%c/up'], subscribe: ['clients/%c/alerts'] };
 
-/** The device DB as a map; `down` makes every read fail the way an unreachable DB does. */
-class MemoryDevices implements DeviceDirectory {
-  down = false;
-  lookups = 0;
-  constructor(readonly rows: Map<string, DeviceCredentials>) {}
-  async findForAuth(clientId: string): Promise<DeviceCredentials | undefined> {
-    this.lookups++;
-    if (this.down) throw new SentinelError('SNT_DEVICE_DB_UNAVAILABLE', 'down');
-    return this.rows.get(clientId);
-  }
-}
-
-class MemoryCache implements DecisionCache {
-  down = false;
-  readonly entries = new Map<string, CachedDecision>();
-  async lookup(credentials: Parameters<DecisionCache['lookup']>[0]): Promise<CacheLookup> {
-    if (this.down) throw new Error('ECONNREFUSED');
-    return { decision: this.entries.get(credentialTag('k', credentials)), epoch: null };
-  }
-  async store(
-    credentials: Parameters<DecisionCache['store']>[0],
-    _epoch: string | null,
-    decision: CachedDecision,
-  ) {
-    if (this.down) throw new Error('ECONNREFUSED');
-    this.entries.set(credentialTag('k', credentials), decision);
-  }
-  async invalidateDevice(): Promise<void> {
-    this.entries.clear();
-  }
-}
-
 let dummyHash: string;
-let rows: Map<string, DeviceCredentials>;
+let rows: DeviceCredentials[];
 
 before(async () => {
   dummyHash = await createDummyHash(cheap);
   const hash = await hashPassword('right-password-1', cheap);
-  rows = new Map([
-    ['dev-1', { clientId: 'dev-1', username: 'fleet', passwordHash: hash, enabled: true, acls }],
-    ['dev-off', { clientId: 'dev-off', username: 'fleet', passwordHash: hash, enabled: false, acls }],
-    [
-      'dev-bad-hash',
-      { clientId: 'dev-bad-hash', username: 'fleet', passwordHash: 'md5$x', enabled: true, acls },
-    ],
-  ]);
+  rows = [
+    { clientId: 'dev-1', username: 'fleet', passwordHash: hash, enabled: true, acls },
+    { clientId: 'dev-off', username: 'fleet', passwordHash: hash, enabled: false, acls },
+    { clientId: 'dev-bad-hash', username: 'fleet', passwordHash: 'md5$x', enabled: true, acls },
+  ];
 });
 
-function setup(identity: IdentityMode = 'password', withCache = true) {
-  const devices = new MemoryDevices(rows);
-  const cache = withCache ? new MemoryCache() : undefined;
-  const registry = new Registry();
-  const authenticator = new Authenticator({ devices, cache, registry, logger: silent, dummyHash, identity });
+/** The device DB and Redis as their contract-tested doubles (test/contract/), seeded with `rows`. */
+function doubles(withCache = true) {
+  const devices = new MemoryDeviceStore();
+  for (const row of rows) devices.seed(row);
+  const cache = withCache ? new MemoryDecisionCache({ ttlSeconds: 60 }) : undefined;
+  return { devices, cache };
+}
+
+function setup(
+  identity: IdentityMode = 'password',
+  withCache = true,
+  extra: Partial<Pick<AuthenticatorDeps, 'local' | 'kdf' | 'throttle'>> = {},
+  registry = new Registry(),
+) {
+  const { devices, cache } = doubles(withCache);
+  const authenticator = new Authenticator({
+    devices,
+    cache,
+    registry,
+    logger: silent,
+    dummyHash,
+    identity,
+    ...extra,
+  });
   const count = async (result: string) => {
     const metric = (await registry.getSingleMetric('sentinel_auth_requests_total')?.get())?.values ?? [];
     return metric.find((v) => v.labels.result === result)?.value ?? 0;
   };
   const gauge = async (name: string) => (await registry.getSingleMetric(name)?.get())?.values[0]?.value;
-  return { devices, cache, authenticator, count, gauge };
+  const metric = async (name: string, labels: Record<string, string> = {}) =>
+    (await registry.getSingleMetric(name)?.get())?.values.find((v) =>
+      Object.entries(labels).every(([k, value]) => v.labels[k] === value),
+    )?.value ?? 0;
+  return { devices, cache, authenticator, count, gauge, metric, registry };
+}
+
+/** A fake monotonic clock and an in-process cache on it, TTL 10 s. */
+function localCache(registry = new Registry()) {
+  const clock = { now: 0 };
+  const local = new LocalDecisionCache({
+    ttlMs: 10_000,
+    maxAllowedDevices: 100,
+    maxDeniedDevices: 100,
+    now: () => clock.now,
+    registry,
+  });
+  return { clock, local };
+}
+
+/** A promise the test opens by hand: work held "in flight" without timers. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
+
+/**
+ * Holds every device DB answer until the gate opens (the row is read at once, as the DB would when
+ * the query arrives), so concurrent CONNECTs pile up on it.
+ */
+function holdReads(devices: MemoryDeviceStore) {
+  const held = gate();
+  const firstRead = gate();
+  const read = devices.findForAuth.bind(devices);
+  devices.findForAuth = async (clientId) => {
+    const row = await read(clientId);
+    firstRead.open();
+    await held.opened;
+    return row;
+  };
+  return { open: held.open, read: firstRead.opened };
 }
 
 describe('Authenticator: decisions from the device DB (password identity)', () => {
@@ -206,14 +232,7 @@ describe('Authenticator: cache and failure policy', () => {
   });
 
   it('records the decision time in sentinel_auth_duration_seconds', async () => {
-    const registry = new Registry();
-    const authenticator = new Authenticator({
-      devices: new MemoryDevices(rows),
-      cache: undefined,
-      registry,
-      logger: silent,
-      dummyHash,
-    });
+    const { authenticator, registry } = setup('password', false);
     await authenticator.authenticate(good);
     const text = await registry.metrics();
     assert.match(text, /sentinel_auth_duration_seconds_count\{result="allowed"\} 1/);
@@ -247,5 +266,266 @@ describe('certificate identity', () => {
     assert.deepEqual([other.allow, !other.allow && other.reason], [false, 'identity_mismatch']);
     const off = await authenticator.authenticate({ clientId: 'dev-off', certificateCn: 'dev-off' });
     assert.deepEqual([off.allow, !off.allow && off.reason], [false, 'disabled']);
+  });
+});
+
+describe('a cache outage is not a stampede: the in-process cache', () => {
+  const good = { clientId: 'dev-1', username: 'fleet', password: 'right-password-1' };
+
+  it('keeps answering from memory, without the DB, while Redis is down', async () => {
+    const registry = new Registry();
+    const { clock, local } = localCache(registry);
+    const { authenticator, devices, cache, metric } = setup('password', true, { local }, registry);
+    assert.equal((await authenticator.authenticate(good)).result, 'allowed');
+    cache!.down = true;
+    const lookups = devices.lookups;
+    clock.now += 9_999;
+    for (let i = 0; i < 5; i++) {
+      const decision = await authenticator.authenticate(good);
+      assert.deepEqual([decision.allow, decision.result], [true, 'cache_hit']);
+    }
+    assert.equal(devices.lookups, lookups);
+    assert.equal(await metric('sentinel_auth_local_cache_hits_total'), 5);
+  });
+
+  it('past its TTL asks again: one DB lookup per device and TTL while Redis is down, not one per CONNECT', async () => {
+    const { clock, local } = localCache();
+    const { authenticator, devices, cache } = setup('password', true, { local });
+    cache!.down = true;
+    await authenticator.authenticate(good);
+    clock.now += 10_000;
+    await authenticator.authenticate(good);
+    await authenticator.authenticate(good);
+    assert.equal(devices.lookups, 2);
+  });
+
+  it('a revoked device is refused on its next CONNECT once the invalidation is heard', async () => {
+    const { local } = localCache();
+    const { authenticator, devices, cache } = setup('password', true, { local });
+    cache!.watch({
+      device: (clientId) => authenticator.invalidateDevice(clientId),
+      all: () => authenticator.invalidateAll(),
+    });
+    assert.equal((await authenticator.authenticate(good)).allow, true);
+    assert.equal((await authenticator.authenticate(good)).result, 'cache_hit');
+    await devices.disable('dev-1', 'stolen');
+    await cache!.invalidateDevice('dev-1');
+    await Promise.resolve(); // Pub/Sub delivers after the publisher's reply
+    const after = await authenticator.authenticate(good);
+    assert.deepEqual(
+      [after.allow, after.result, !after.allow && after.reason],
+      [false, 'denied', 'disabled'],
+    );
+  });
+
+  it('a lost invalidation admits a revoked device for at most the in-process TTL', async () => {
+    const { clock, local } = localCache();
+    const { authenticator, devices, cache } = setup('password', true, { local });
+    await authenticator.authenticate(good);
+    await devices.disable('dev-1');
+    await cache!.invalidateDevice('dev-1'); // nobody watches the feed: the message is lost
+    clock.now += 9_999;
+    assert.equal((await authenticator.authenticate(good)).allow, true, 'within the documented bound');
+    clock.now += 1;
+    assert.equal((await authenticator.authenticate(good)).allow, false);
+  });
+
+  it('a copy never outlives the Redis entry it came from', async () => {
+    const { clock, local } = localCache();
+    const wall = { now: 1_000_000 };
+    const cache = new MemoryDecisionCache({ ttlSeconds: 60, now: () => wall.now });
+    const { devices } = doubles(false);
+    const first = new Authenticator({ devices, cache, registry: new Registry(), logger: silent, dummyHash });
+    await first.authenticate(good);
+    wall.now += 55_000; // 5 s left in Redis
+    const second = new Authenticator({
+      devices,
+      cache,
+      local,
+      registry: new Registry(),
+      logger: silent,
+      dummyHash,
+    });
+    assert.equal((await second.authenticate(good)).result, 'cache_hit');
+    cache.down = true;
+    clock.now += 4_999;
+    assert.equal((await second.authenticate(good)).result, 'cache_hit');
+    clock.now += 1;
+    assert.equal((await second.authenticate(good)).result, 'allowed', 'from the DB again');
+  });
+
+  it('does not keep a decision computed while the device was being revoked', async () => {
+    const { local } = localCache();
+    const { authenticator, devices, cache } = setup('password', true, { local });
+    const held = holdReads(devices);
+    const pending = authenticator.authenticate(good);
+    await held.read;
+    await devices.disable('dev-1');
+    authenticator.invalidateDevice('dev-1');
+    held.open();
+    assert.equal((await pending).allow, true, 'it read the row before the change');
+    cache!.down = true;
+    const next = await authenticator.authenticate(good);
+    assert.deepEqual([next.allow, next.result], [false, 'denied'], 'not served from memory');
+  });
+
+  it('the feed being cut drops everything kept in memory', async () => {
+    const { local } = localCache();
+    const { authenticator, devices, cache } = setup('password', true, { local });
+    cache!.watch({
+      device: (clientId) => authenticator.invalidateDevice(clientId),
+      all: () => authenticator.invalidateAll(),
+    });
+    await authenticator.authenticate(good);
+    cache!.down = true;
+    cache!.cutFeed();
+    const lookups = devices.lookups;
+    assert.equal((await authenticator.authenticate(good)).result, 'allowed');
+    assert.equal(devices.lookups, lookups + 1);
+  });
+});
+
+describe('a cache outage is not a stampede: concurrent misses coalesce', () => {
+  const good = { clientId: 'dev-1', username: 'fleet', password: 'right-password-1' };
+
+  it('ten concurrent CONNECTs with the same credentials make one DB lookup and one scrypt', async () => {
+    const registry = new Registry();
+    const kdf = new KdfQueue({ concurrency: 4, maxQueued: 100, registry });
+    const { authenticator, devices, cache, metric } = setup('password', true, { kdf }, registry);
+    cache!.down = true;
+    const held = holdReads(devices);
+    const verifications = countRuns(kdf);
+    const pending = Array.from({ length: 10 }, () => authenticator.authenticate(good));
+    held.open();
+    const decisions = await Promise.all(pending);
+    assert.ok(decisions.every((d) => d.allow));
+    assert.equal(devices.lookups, 1);
+    assert.equal(verifications(), 1);
+    assert.equal(await metric('sentinel_auth_coalesced_total', { stage: 'decision' }), 9);
+  });
+
+  it('different credentials for one device share the row but each pays its own scrypt', async () => {
+    const registry = new Registry();
+    const kdf = new KdfQueue({ concurrency: 4, maxQueued: 100, registry });
+    const { authenticator, devices, cache, metric } = setup('password', false, { kdf }, registry);
+    assert.equal(cache, undefined);
+    const held = holdReads(devices);
+    const verifications = countRuns(kdf);
+    const pending = [good, { ...good, password: 'guess-1' }, { ...good, password: 'guess-2' }].map((r) =>
+      authenticator.authenticate(r),
+    );
+    held.open();
+    const decisions = await Promise.all(pending);
+    assert.deepEqual(
+      decisions.map((d) => d.allow),
+      [true, false, false],
+    );
+    assert.equal(devices.lookups, 1);
+    assert.equal(verifications(), 3);
+    assert.equal(await metric('sentinel_auth_coalesced_total', { stage: 'device_db' }), 2);
+  });
+
+  it('a CONNECT arriving after a revocation does not join a lookup begun before it', async () => {
+    const { authenticator, devices } = setup('password', false);
+    const held = holdReads(devices);
+    const early = authenticator.authenticate(good);
+    await held.read;
+    await devices.disable('dev-1');
+    authenticator.invalidateDevice('dev-1');
+    const late = authenticator.authenticate(good);
+    held.open();
+    assert.equal((await early).allow, true);
+    assert.equal((await late).allow, false);
+    assert.equal(devices.lookups, 2);
+  });
+});
+
+/** Counts the verifications that reach the KDF queue. */
+function countRuns(kdf: KdfQueue): () => number {
+  let runs = 0;
+  const run = kdf.run.bind(kdf);
+  kdf.run = (work) => {
+    runs++;
+    return run(work);
+  };
+  return () => runs;
+}
+
+describe('a flood of failing devices does not slow cached devices', () => {
+  const good = { clientId: 'dev-1', username: 'fleet', password: 'right-password-1' };
+
+  it('a cached decision is answered while the KDF queue is full; an uncached one is refused with 0x03', async () => {
+    const registry = new Registry();
+    const kdf = new KdfQueue({ concurrency: 1, maxQueued: 0, registry });
+    const { local } = localCache(registry);
+    const { authenticator, devices, metric } = setup('password', true, { kdf, local }, registry);
+    await authenticator.authenticate(good);
+    const busy = gate();
+    const occupying = kdf.run(() => busy.opened);
+    const lookups = devices.lookups;
+
+    const cached = await authenticator.authenticate(good);
+    assert.deepEqual([cached.allow, cached.result], [true, 'cache_hit']);
+    const uncached = await authenticator.authenticate({ ...good, password: 'another-password' });
+    assert.deepEqual(uncached, { allow: false, result: 'error', reason: 'kdf_busy', connackCode: 3 });
+    assert.equal(devices.lookups, lookups, 'refused before the device DB was asked');
+    assert.equal(await metric('sentinel_auth_denials_total', { reason: 'kdf_busy' }), 1);
+    busy.open();
+    await occupying;
+  });
+
+  it('refuses with 0x03 when the queue fills while the row is being read', async () => {
+    const registry = new Registry();
+    const kdf = new KdfQueue({ concurrency: 1, maxQueued: 0, registry });
+    const { authenticator, devices, metric } = setup('password', false, { kdf }, registry);
+    const held = holdReads(devices);
+    const pending = authenticator.authenticate(good);
+    const busy = gate();
+    const occupying = kdf.run(() => busy.opened);
+    held.open();
+    const decision = await pending;
+    assert.deepEqual(
+      [decision.allow, decision.connackCode, !decision.allow && decision.reason],
+      [false, 3, 'kdf_busy'],
+    );
+    assert.equal(await metric('sentinel_auth_kdf_refused_total'), 1);
+    busy.open();
+    await occupying;
+  });
+
+  it('an address with repeated failures is refused before the DB and scrypt; its cached devices still connect', async () => {
+    const { local } = localCache();
+    const throttle = new AddressFailureThrottle({ burst: 2, perMinute: 6, maxAddresses: 10, now: () => 0 });
+    const { authenticator, devices } = setup('password', false, { local, throttle });
+    const from = (sourceAddress: string, password: string) =>
+      authenticator.authenticate({ ...good, password, sourceAddress });
+    assert.equal((await from('198.51.100.7', 'right-password-1')).allow, true, 'now cached');
+    assert.equal((await from('198.51.100.7', 'guess-1')).allow, false);
+    assert.equal((await from('198.51.100.7', 'guess-2')).allow, false);
+    const lookups = devices.lookups;
+    const throttled = await from('198.51.100.7', 'guess-3');
+    assert.deepEqual(throttled, {
+      allow: false,
+      result: 'error',
+      reason: 'address_throttled',
+      connackCode: 3,
+    });
+    assert.equal(devices.lookups, lookups, 'no DB lookup, no scrypt');
+    assert.equal((await from('198.51.100.7', 'right-password-1')).result, 'cache_hit');
+    const other = await from('203.0.113.9', 'guess-3');
+    assert.deepEqual(
+      [other.allow, !other.allow && other.reason],
+      [false, 'bad_credentials'],
+      'another address is not',
+    );
+  });
+
+  it('successes do not count against an address (a NAT full of good devices)', async () => {
+    const throttle = new AddressFailureThrottle({ burst: 1, perMinute: 6, maxAddresses: 10, now: () => 0 });
+    const { authenticator } = setup('password', false, { throttle });
+    for (let i = 0; i < 5; i++) {
+      const decision = await authenticator.authenticate({ ...good, sourceAddress: '198.51.100.7' });
+      assert.equal(decision.allow, true);
+    }
   });
 });

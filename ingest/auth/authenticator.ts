@@ -1,14 +1,20 @@
+import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { describeError, isSentinelError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { DeviceAcls } from './acl.js';
-import type {
-  CachedDecision,
-  CachedDenyReason,
-  CredentialMaterial,
-  DecisionCache,
+import {
+  type CachedDecision,
+  type CachedDenyReason,
+  type CredentialMaterial,
+  credentialTag,
+  type DecisionCache,
 } from './decision-cache.js';
-import type { DeviceDirectory } from './device-store.js';
+import type { DeviceCredentials, DeviceDirectory } from './device-store.js';
+import type { AddressFailureThrottle } from './failure-throttle.js';
+import type { KdfQueue } from './kdf-queue.js';
+import type { LocalDecisionCache, LocalFill } from './local-cache.js';
+import { metricOf } from './metrics.js';
 import {
   createDummyHash,
   defaultScryptParams,
@@ -16,14 +22,23 @@ import {
   type ScryptParams,
   verifyPassword,
 } from './password.js';
+import { SingleFlight } from './single-flight.js';
 
 /**
- * The CONNECT auth decision: Redis decision cache, then the device DB.
+ * The CONNECT auth decision, cheapest answer first:
+ *   1. the in-process cache (LocalDecisionCache): no I/O at all;
+ *   2. the Redis decision cache, shared by every proxy;
+ *   3. the device DB and a password verification (scrypt), queued in the KdfQueue, after the
+ *      per-address failure tier (AddressFailureThrottle) let the CONNECT spend one.
+ * Concurrent CONNECTs with the same credentials share steps 2-3 (single-flight), and concurrent
+ * lookups of one device's row share one query, so a reconnect storm costs one decision per device.
  *
- * Failure policy (brief): Redis unreachable -> the device DB decides (sentinel_auth_cache_up 0, one
- * log line per change); device DB unreachable -> only a cached decision is used, otherwise the
- * CONNECT is refused (fail closed) with result "error" and CONNACK 0x03 (server unavailable), so
- * well-behaved devices retry later instead of treating it as bad credentials.
+ * Failure policy (brief): Redis unreachable or slow -> decisions still come from the in-process
+ * cache, misses go to the device DB (sentinel_auth_cache_up 0, one log line per change); device DB
+ * unreachable -> only a cached decision is used, otherwise the CONNECT is refused (fail closed) with
+ * result "error" and CONNACK 0x03 (server unavailable), so well-behaved devices retry later instead
+ * of treating it as bad credentials. The KDF queue full, or the address throttled, refuse the same
+ * way: nothing was checked, so the device is told to come back, not that it is wrong.
  */
 export type AuthResult = 'allowed' | 'denied' | 'cache_hit' | 'error';
 
@@ -32,7 +47,9 @@ export type AuthDenyReason =
   | 'no_credentials'
   | 'identity_mismatch'
   | 'device_db_unavailable'
-  | 'hash_invalid';
+  | 'hash_invalid'
+  | 'kdf_busy'
+  | 'address_throttled';
 
 export type IdentityMode = 'password' | 'certificate';
 
@@ -42,6 +59,8 @@ export interface AuthRequest {
   readonly password?: PasswordInput | undefined;
   /** Subject CN of a verified TLS client certificate, when the TLS layer has one. */
   readonly certificateCn?: string | undefined;
+  /** The device's address (after PROXY protocol), for the per-address failure tier. */
+  readonly sourceAddress?: string | undefined;
 }
 
 export type AuthDecision =
@@ -60,14 +79,24 @@ export interface AuthMetrics {
   readonly denials: Counter<'reason'>;
   readonly cacheUp: Gauge;
   readonly deviceDbUp: Gauge;
+  readonly coalesced: Counter<'stage'>;
 }
 
 /** Declares the auth metrics in `registry`; a second authenticator on the same registry shares them. */
 export function declareAuthMetrics(registry: Registry): AuthMetrics {
   const registers = [registry];
-  const reuse = <T>(name: string, make: (name: string) => T): T =>
-    (registry.getSingleMetric(name) as T | undefined) ?? make(name);
+  const reuse = <T>(name: string, make: (name: string) => T): T => metricOf(registry, name, make);
   return {
+    coalesced: reuse(
+      'sentinel_auth_coalesced_total',
+      (name) =>
+        new Counter({
+          name,
+          help: 'CONNECTs that joined a lookup already running instead of starting one: decision (same credentials: Redis, DB and scrypt shared), device_db (same device, one row query shared)',
+          labelNames: ['stage'],
+          registers,
+        }),
+    ),
     requests: reuse(
       'sentinel_auth_requests_total',
       (name) =>
@@ -126,12 +155,24 @@ export interface AuthenticatorDeps {
   readonly devices: DeviceDirectory;
   /** Undefined runs without a cache (every CONNECT asks the device DB). */
   readonly cache: DecisionCache | undefined;
+  /** In-process decisions in front of `cache`; feed it invalidations through `invalidateDevice`/`invalidateAll`. */
+  readonly local?: LocalDecisionCache;
+  /** Where password verifications wait; without one they run at once, unbounded. */
+  readonly kdf?: KdfQueue;
+  /** Per-address failure tier before the KDF; without one, none. */
+  readonly throttle?: AddressFailureThrottle;
   readonly registry: Registry;
   readonly logger: Logger;
   /** Verified against when a device does not exist; see `createDummyHash`. */
   readonly dummyHash: string;
   readonly identity?: IdentityMode;
 }
+
+/** The device DB's answer, or why the KDF did not run. */
+type Computed = CachedDecision | 'kdf_busy';
+
+/** NUL never occurs in an MQTT client id (MQTT-1.5.3-2), so it separates the id from the tag. */
+const keySeparator = '\u0000';
 
 type Health = 'up' | 'down' | 'unknown';
 
@@ -140,12 +181,20 @@ export class Authenticator {
   private readonly identity: IdentityMode;
   private cacheHealth: Health = 'unknown';
   private dbHealth: Health = 'unknown';
+  /** Keys credentials in memory (local cache, flights) without holding the password. */
+  readonly #tagSecret = randomBytes(32);
+  /** Per credentials (client id + tag): the whole decision after the in-process cache. */
+  readonly #decisions: SingleFlight<AuthDecision>;
+  /** Per client id: the device row, shared by different credentials presented at once. */
+  readonly #rows: SingleFlight<DeviceCredentials | undefined>;
 
   constructor(private readonly deps: AuthenticatorDeps) {
     this.metrics = declareAuthMetrics(deps.registry);
     this.identity = deps.identity ?? 'password';
     this.metrics.cacheUp.set(deps.cache ? 1 : 0);
     this.metrics.deviceDbUp.set(1);
+    this.#decisions = new SingleFlight(() => this.metrics.coalesced.inc({ stage: 'decision' }));
+    this.#rows = new SingleFlight(() => this.metrics.coalesced.inc({ stage: 'device_db' }));
   }
 
   async authenticate(request: AuthRequest): Promise<AuthDecision> {
@@ -158,19 +207,65 @@ export class Authenticator {
     return decision;
   }
 
-  private async decide(request: AuthRequest): Promise<AuthDecision> {
+  /**
+   * The device's credentials or ACLs changed (heard on the invalidation feed): its in-process
+   * decisions go, decisions being computed for it are not kept, and later CONNECTs do not join a
+   * lookup that began before the change.
+   */
+  invalidateDevice(clientId: string): void {
+    this.deps.local?.invalidateDevice(clientId);
+    const prefix = `${clientId}${keySeparator}`;
+    this.#decisions.forget((key) => key.startsWith(prefix));
+    this.#rows.forget((key) => key === clientId);
+  }
+
+  /** Invalidations may have been missed: forget every in-process decision and lookup. */
+  invalidateAll(): void {
+    this.deps.local?.clear();
+    this.#decisions.forget(() => true);
+    this.#rows.forget(() => true);
+  }
+
+  private decide(request: AuthRequest): Promise<AuthDecision> {
     let credentials: CredentialMaterial;
     if (this.identity === 'certificate') {
       if (!certificateIdentityMatches(request.clientId, request.certificateCn)) {
-        return deny('identity_mismatch', 'denied');
+        return Promise.resolve(deny('identity_mismatch', 'denied'));
       }
       credentials = { clientId: request.clientId, certificateCn: request.certificateCn };
     } else {
       if (request.username === undefined || request.password === undefined)
-        return deny('no_credentials', 'denied');
+        return Promise.resolve(deny('no_credentials', 'denied'));
       credentials = { clientId: request.clientId, username: request.username, password: request.password };
     }
+    const tag = credentialTag(this.#tagSecret, credentials);
+    const local = this.deps.local?.get(request.clientId, tag);
+    if (local) return Promise.resolve(fromCache(local));
+    return this.#decisions.run(`${request.clientId}${keySeparator}${tag}`, () =>
+      this.resolve(request, credentials, tag),
+    );
+  }
 
+  /** Steps 2-5 for one set of credentials; callers presenting the same ones at once share it. */
+  private async resolve(
+    request: AuthRequest,
+    credentials: CredentialMaterial,
+    tag: string,
+  ): Promise<AuthDecision> {
+    const fill = this.deps.local?.begin(request.clientId);
+    try {
+      return await this.resolveWith(request, credentials, tag, fill);
+    } finally {
+      if (fill) this.deps.local?.end(fill);
+    }
+  }
+
+  private async resolveWith(
+    request: AuthRequest,
+    credentials: CredentialMaterial,
+    tag: string,
+    fill: LocalFill | undefined,
+  ): Promise<AuthDecision> {
     const cache = this.deps.cache;
     // undefined: the cache cannot be used for this request (none configured, or Redis failed).
     let epoch: string | null | undefined;
@@ -178,59 +273,81 @@ export class Authenticator {
       try {
         const found = await cache.lookup(credentials);
         this.cacheAnswered();
-        if (found.decision) return fromCache(found.decision);
+        if (found.decision) {
+          if (fill) this.deps.local?.put(fill, tag, found.decision, found.remainingMs);
+          return fromCache(found.decision);
+        }
         epoch = found.epoch;
       } catch (err) {
         this.cacheFailed(err);
       }
     }
 
-    let computed: CachedDecision;
+    // The per-address failure tier and the KDF queue act before the device DB is even asked.
+    const needsKdf = this.identity === 'password';
+    // An unknown address ('') is not a bucket every such device would share.
+    const address =
+      needsKdf && this.deps.throttle && request.sourceAddress ? request.sourceAddress : undefined;
+    if (address !== undefined && !this.deps.throttle?.admit(address)) return busy('address_throttled');
+    let failed = false;
     try {
-      computed = await this.consultDeviceDb(request);
-      this.dbAnswered();
-    } catch (err) {
-      if (isSentinelError(err, 'SNT_AUTH_HASH_INVALID')) {
-        this.deps.logger.error(
-          { clientId: request.clientId, err: describeError(err) },
-          'auth: stored hash unusable',
-        );
-        return deny('hash_invalid', 'error');
-      }
-      this.dbFailed(err);
-      return { allow: false, result: 'error', reason: 'device_db_unavailable', connackCode: 3 };
-    }
-
-    if (cache && epoch !== undefined) {
+      if (needsKdf && this.deps.kdf && !this.deps.kdf.hasRoom) return busy('kdf_busy');
+      let computed: Computed;
       try {
-        await cache.store(credentials, epoch, computed);
+        computed = await this.consultDeviceDb(request);
+        this.dbAnswered();
       } catch (err) {
-        this.cacheFailed(err);
+        if (isSentinelError(err, 'SNT_AUTH_HASH_INVALID')) {
+          this.deps.logger.error(
+            { clientId: request.clientId, err: describeError(err) },
+            'auth: stored hash unusable',
+          );
+          return deny('hash_invalid', 'error');
+        }
+        this.dbFailed(err);
+        return { allow: false, result: 'error', reason: 'device_db_unavailable', connackCode: 3 };
       }
+      if (computed === 'kdf_busy') return busy('kdf_busy');
+      failed = !computed.allow && computed.reason !== 'disabled';
+
+      if (fill) this.deps.local?.put(fill, tag, computed);
+      if (cache && epoch !== undefined) {
+        // The CONNACK does not wait for this write: Redis runs one connection's commands in order,
+        // so a later lookup from this proxy sees it, and the compare-and-set needs nobody waiting.
+        cache.store(credentials, epoch, computed).catch((err: unknown) => this.cacheFailed(err));
+      }
+      return computed.allow
+        ? { allow: true, result: 'allowed', acls: computed.acls, connackCode: 0 }
+        : deny(computed.reason, 'denied');
+    } finally {
+      if (address !== undefined) this.deps.throttle?.settle(address, failed);
     }
-    return computed.allow
-      ? { allow: true, result: 'allowed', acls: computed.acls, connackCode: 0 }
-      : deny(computed.reason, 'denied');
   }
 
   /** Same work for "no such device" and "wrong password"; "disabled" only once the password is right. */
-  private async consultDeviceDb(request: AuthRequest): Promise<CachedDecision> {
-    const device = await this.deps.devices.findForAuth(request.clientId);
+  private async consultDeviceDb(request: AuthRequest): Promise<Computed> {
+    const device = await this.#rows.run(request.clientId, () =>
+      this.deps.devices.findForAuth(request.clientId),
+    );
     if (this.identity === 'certificate') {
       if (!device) return { allow: false, reason: 'unknown_device' };
       if (!device.enabled) return { allow: false, reason: 'disabled' };
       return { allow: true, acls: device.acls };
     }
     const password = request.password ?? '';
-    if (!device) {
-      await verifyPassword(password, this.deps.dummyHash);
-      return { allow: false, reason: 'unknown_device' };
-    }
-    const passwordOk = await verifyPassword(password, device.passwordHash);
+    const passwordOk = await this.verify(password, device?.passwordHash ?? this.deps.dummyHash);
+    if (passwordOk === undefined) return 'kdf_busy';
+    if (!device) return { allow: false, reason: 'unknown_device' };
     if (!passwordOk || device.username !== request.username)
       return { allow: false, reason: 'bad_credentials' };
     if (!device.enabled) return { allow: false, reason: 'disabled' };
     return { allow: true, acls: device.acls };
+  }
+
+  /** scrypt through the KDF queue; undefined when the queue refused it. */
+  private verify(password: PasswordInput, hash: string): Promise<boolean> | undefined {
+    const kdf = this.deps.kdf;
+    return kdf ? kdf.run(() => verifyPassword(password, hash)) : verifyPassword(password, hash);
   }
 
   private cacheAnswered(): void {
@@ -274,6 +391,11 @@ export class Authenticator {
 
 function deny(reason: AuthDenyReason, result: AuthResult): AuthDecision {
   return { allow: false, result, reason, connackCode: 5 };
+}
+
+/** Refused before any credential was checked: CONNACK 0x03, so the device retries later. */
+function busy(reason: 'kdf_busy' | 'address_throttled'): AuthDecision {
+  return { allow: false, result: 'error', reason, connackCode: 3 };
 }
 
 function fromCache(decision: CachedDecision): AuthDecision {

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { type CredentialMaterial, credentialTag, parseCachedDecision } from './decision-cache.js';
+import {
+  type CredentialMaterial,
+  credentialTag,
+  parseCachedDecision,
+  RedisInvalidationFeed,
+  type SubscriberConnection,
+} from './decision-cache.js';
 
 describe('credentialTag binds the exact credentials', () => {
   const base: CredentialMaterial = { clientId: 'dev-1', username: 'fleet', password: 'secret-1' };
@@ -46,4 +53,50 @@ describe('parseCachedDecision: anything unexpected is a miss, never an allow', (
       assert.deepEqual(parseCachedDecision(json), expected);
     });
   }
+});
+
+/** An ioredis subscriber as the feed sees it: events the test emits, SUBSCRIBEs it answers. */
+class FakeSubscriber extends EventEmitter implements SubscriberConnection {
+  readonly subscribes: Array<() => void> = [];
+  subscribe(_channel: string): Promise<unknown> {
+    return new Promise((resolve) => this.subscribes.push(() => resolve(1)));
+  }
+}
+
+describe('RedisInvalidationFeed', () => {
+  function setup() {
+    const subscriber = new FakeSubscriber();
+    const feed = new RedisInvalidationFeed(subscriber, 'p:');
+    const heard: string[] = [];
+    feed.watch({ device: (id) => heard.push(id), all: () => heard.push('*all*') });
+    return { subscriber, feed, heard };
+  }
+
+  it('passes on the client ids published on <prefix>invalidations, and nothing from other channels', () => {
+    const { subscriber, heard } = setup();
+    subscriber.emit('message', 'p:invalidations', 'dev-1');
+    subscriber.emit('message', 'other', 'dev-2');
+    assert.deepEqual(heard, ['dev-1']);
+  });
+
+  it('after a cut, tells listeners to drop everything once the subscription is confirmed again', async () => {
+    const { subscriber, heard } = setup();
+    subscriber.emit('ready');
+    assert.deepEqual(heard, [], 'the first connection is no cut');
+    subscriber.emit('close');
+    subscriber.emit('ready');
+    assert.deepEqual(heard, [], 'not before Redis confirmed the SUBSCRIBE');
+    subscriber.subscribes.at(-1)?.();
+    await Promise.resolve();
+    assert.deepEqual(heard, ['*all*']);
+  });
+
+  it('a listener that stopped watching hears nothing', () => {
+    const { subscriber, feed } = setup();
+    const late: string[] = [];
+    const stop = feed.watch({ device: (id) => late.push(id), all: () => undefined });
+    stop();
+    subscriber.emit('message', 'p:invalidations', 'dev-1');
+    assert.deepEqual(late, []);
+  });
 });

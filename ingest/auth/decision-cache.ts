@@ -17,6 +17,9 @@ import type { PasswordInput } from './password.js';
  * never reused, so a lost or evicted epoch key turns every cached decision into a miss (safe), and
  * the store is a compare-and-set against the epoch read before the DB lookup, so a decision computed
  * from a row that was disabled meanwhile is never stored.
+ *
+ * An invalidation is also published on `<prefix>invalidations` (the client id as the message), so
+ * every proxy drops the device from its in-process cache (local-cache.ts) at once.
  */
 export type CachedDenyReason = 'unknown_device' | 'bad_credentials' | 'disabled';
 
@@ -36,13 +39,32 @@ export interface CacheLookup {
   readonly decision: CachedDecision | undefined;
   /** The device's epoch at lookup time (null: none yet); pass it back to `store`. */
   readonly epoch: string | null;
+  /** With a decision: milliseconds it has left to live, so a copy kept elsewhere does not outlive it. */
+  readonly remainingMs?: number;
 }
 
-/** What the authenticator needs from a cache; a Redis implementation below. */
+/**
+ * What the authenticator needs from a cache: a Redis implementation below, an in-memory one in
+ * memory-decision-cache.ts, both held to test/contract/decision-cache.contract.ts.
+ */
 export interface DecisionCache {
   lookup(credentials: CredentialMaterial): Promise<CacheLookup>;
   store(credentials: CredentialMaterial, epoch: string | null, decision: CachedDecision): Promise<void>;
+  /** Every decision cached for the device stops counting, and watchers of the feed are told. */
   invalidateDevice(clientId: string): Promise<void>;
+}
+
+/** Hears invalidations made anywhere (any proxy, the CLI). */
+export interface InvalidationListener {
+  /** One device's decisions stopped counting. */
+  device(clientId: string): void;
+  /** Invalidations may have been missed (the feed was cut): drop everything. */
+  all(): void;
+}
+
+export interface InvalidationFeed {
+  /** Starts telling `listener`; the returned function stops. */
+  watch(listener: InvalidationListener): () => void;
 }
 
 export interface RedisDecisionCacheOptions {
@@ -134,13 +156,24 @@ export class RedisDecisionCache implements DecisionCache {
   }
 
   async lookup(credentials: CredentialMaterial): Promise<CacheLookup> {
-    const [epoch, stored] = await this.redis.mget(
-      this.epochKey(credentials.clientId),
-      this.decisionKey(credentials),
-    );
+    const decisionKey = this.decisionKey(credentials);
+    // One round trip: both keys, and what the decision has left to live.
+    const replies = await this.redis
+      .pipeline()
+      .mget(this.epochKey(credentials.clientId), decisionKey)
+      .pttl(decisionKey)
+      .exec();
+    const [[mgetError, values] = [], [pttlError, pttl] = []] = replies ?? [];
+    if (mgetError || pttlError || !replies) {
+      throw mgetError ?? pttlError ?? new Error('Redis answered no replies to the lookup');
+    }
+    const [epoch, stored] = values as Array<string | null>;
     if (epoch === null || epoch === undefined) return { decision: undefined, epoch: null };
     if (!stored?.startsWith(`${epoch}\n`)) return { decision: undefined, epoch };
-    return { decision: parseCachedDecision(stored.slice(epoch.length + 1)), epoch };
+    const decision = parseCachedDecision(stored.slice(epoch.length + 1));
+    // PTTL: -1 no expiry (never written so), -2 gone since the MGET; either way keep no copy.
+    const remainingMs = typeof pttl === 'number' ? Math.max(0, pttl) : 0;
+    return decision ? { decision, epoch, remainingMs } : { decision: undefined, epoch };
   }
 
   async store(
@@ -160,9 +193,85 @@ export class RedisDecisionCache implements DecisionCache {
     );
   }
 
-  /** Every decision cached for the device stops counting at once (disable, enable, add). */
+  /** The channel invalidations are published on. */
+  get invalidationChannel(): string {
+    return invalidationChannel(this.options.prefix);
+  }
+
+  /**
+   * Every decision cached for the device stops counting at once (disable, enable, add), in Redis
+   * and, through the invalidation channel, in every proxy's memory. The epoch is replaced before the
+   * message goes out, so a proxy that hears it and asks Redis again finds the new epoch.
+   */
   async invalidateDevice(clientId: string): Promise<void> {
-    await this.redis.set(this.epochKey(clientId), newEpoch(), 'EX', invalidationTtlSeconds);
+    const replies = await this.redis
+      .multi()
+      .set(this.epochKey(clientId), newEpoch(), 'EX', invalidationTtlSeconds)
+      .publish(this.invalidationChannel, clientId)
+      .exec();
+    const failed = replies?.find(([err]) => err)?.[0];
+    if (!replies || failed) throw failed ?? new Error('Redis discarded the invalidation transaction');
+  }
+}
+
+export function invalidationChannel(prefix: string): string {
+  return `${prefix}invalidations`;
+}
+
+/**
+ * The invalidation channel, heard over a subscriber connection of its own. Redis Pub/Sub delivers at
+ * most once: a message sent while the connection is down is lost. So when the connection comes back
+ * the listeners are told to drop everything (`all`); between the cut and that moment, an entry kept
+ * in memory ends with its TTL at the latest, which is the bound docs/ingest-auth.md states.
+ */
+/** What the feed uses of its ioredis subscriber connection (a fake one in unit tests). */
+export interface SubscriberConnection {
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  on(event: 'close' | 'ready', listener: () => void): unknown;
+  subscribe(channel: string): Promise<unknown>;
+}
+
+export class RedisInvalidationFeed implements InvalidationFeed {
+  readonly #listeners = new Set<InvalidationListener>();
+  readonly #channel: string;
+  #cut = false;
+
+  constructor(
+    private readonly subscriber: SubscriberConnection,
+    prefix: string,
+  ) {
+    this.#channel = invalidationChannel(prefix);
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel !== this.#channel) return;
+      for (const listener of this.#listeners) listener.device(message);
+    });
+    subscriber.on('close', () => {
+      this.#cut = true;
+    });
+    // ioredis subscribes again after it reports ready; our own SUBSCRIBE is answered after its one,
+    // so once it is, the channel is live again and whatever came before is dropped by `all`.
+    subscriber.on('ready', () => {
+      if (!this.#cut) return;
+      this.#cut = false;
+      subscriber.subscribe(this.#channel).then(
+        () => {
+          for (const listener of this.#listeners) listener.all();
+        },
+        () => {
+          this.#cut = true;
+        },
+      );
+    });
+  }
+
+  /** Subscribes; resolves once Redis confirmed the subscription. */
+  async start(): Promise<void> {
+    await this.subscriber.subscribe(this.#channel);
+  }
+
+  watch(listener: InvalidationListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 }
 
@@ -185,6 +294,21 @@ export function createCacheRedis(url: string, options: CacheRedisOptions): Redis
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
   });
   // Failures surface on each command (and in sentinel_auth_cache_up); the event itself is not news.
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+/**
+ * The subscriber connection of `RedisInvalidationFeed`: no command deadline (a subscription waits
+ * for messages by design) and a queue for the SUBSCRIBE sent before the connection is up.
+ */
+export function createInvalidationSubscriber(url: string): Redis {
+  const redis = new Redis(url, {
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    connectTimeout: 2000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+  });
   redis.on('error', () => undefined);
   return redis;
 }

@@ -43,7 +43,20 @@ export interface DeviceSummary {
 
 /** The read on the CONNECT path; the authenticator depends on this, not on SQL. */
 export interface DeviceDirectory {
+  /** The device whose client id is exactly `clientId` (case and trailing spaces included). */
   findForAuth(clientId: string): Promise<DeviceCredentials | undefined>;
+}
+
+/**
+ * The whole device directory as `sentinel devices` uses it: `DeviceStore` over MySQL here, and
+ * `MemoryDeviceStore` for tests, both held to test/contract/device-directory.contract.ts.
+ */
+export interface DeviceRegistry extends DeviceDirectory {
+  add(device: NewDevice): Promise<void>;
+  list(): Promise<DeviceSummary[]>;
+  disable(clientId: string, reason?: string): Promise<void>;
+  enable(clientId: string): Promise<void>;
+  loadAcls(clientId: string): Promise<DeviceAcls>;
 }
 
 export interface DevicePoolOptions {
@@ -72,9 +85,10 @@ export function createDevicePool(url: string, options: DevicePoolOptions): mysql
 
 export const minPasswordLength = 12;
 const maxUsernameLength = 128;
-const maxReasonLength = 255;
+export const maxReasonLength = 255;
 
-type Action = 'publish' | 'subscribe' | 'all';
+export type AclAction = 'publish' | 'subscribe' | 'all';
+type Action = AclAction;
 
 interface DeviceRow extends mysql.RowDataPacket {
   client_id: string;
@@ -117,11 +131,13 @@ function unavailable(what: string, err: unknown): SentinelError {
   );
 }
 
-function invalid(message: string): SentinelError {
+export function invalid(message: string): SentinelError {
   return new SentinelError('SNT_DEVICE_INVALID', message);
 }
 
-function collectAcls(rows: readonly AclRow[]): { publish: string[]; subscribe: string[] } {
+export function collectAcls(
+  rows: ReadonlyArray<{ readonly action: AclAction; readonly topic_pattern: string }>,
+): { publish: string[]; subscribe: string[] } {
   const publish: string[] = [];
   const subscribe: string[] = [];
   for (const row of rows) {
@@ -151,7 +167,12 @@ export function checkNewDevice(device: NewDevice): void {
   }
 }
 
-export class DeviceStore implements DeviceDirectory {
+export function checkDisableReason(reason: string | null): void {
+  if (reason !== null && reason.length > maxReasonLength)
+    throw invalid(`reason over ${maxReasonLength} characters`);
+}
+
+export class DeviceStore implements DeviceRegistry {
   constructor(
     private readonly pool: mysql.Pool,
     private readonly options: { readonly hashParams?: ScryptParams; readonly queryTimeoutMs?: number } = {},
@@ -238,8 +259,7 @@ export class DeviceStore implements DeviceDirectory {
   /** Disables a device (idempotent); SNT_DEVICE_UNKNOWN if there is no such device. */
   async disable(clientId: string, reason?: string): Promise<void> {
     const text = reason ?? null;
-    if (text !== null && text.length > maxReasonLength)
-      throw invalid(`reason over ${maxReasonLength} characters`);
+    checkDisableReason(text);
     await this.update(clientId, 'UPDATE devices SET enabled = 0, disabled_reason = ? WHERE client_id = ?', [
       text,
       clientId,
@@ -265,7 +285,8 @@ export class DeviceStore implements DeviceDirectory {
       [clientId],
     );
     const row = rows[0];
-    if (!row) return undefined;
+    // The collation (utf8mb4_bin, PAD SPACE) finds "dev-1" for "dev-1 "; a device is its exact id.
+    if (!row || row.client_id !== clientId) return undefined;
     return {
       clientId: row.client_id,
       username: row.username,
@@ -291,7 +312,9 @@ export class DeviceStore implements DeviceDirectory {
       'SELECT client_id FROM devices WHERE client_id = ?',
       [clientId],
     );
-    if (found.length === 0) throw new SentinelError('SNT_DEVICE_UNKNOWN', `no device "${clientId}"`);
+    // Exact, as in findForAuth: the collation would match "dev-1 " to "dev-1".
+    if (!found.some((row) => row.client_id === clientId))
+      throw new SentinelError('SNT_DEVICE_UNKNOWN', `no device "${clientId}"`);
     try {
       await this.pool.execute({ sql, timeout: this.timeout }, values);
     } catch (err) {

@@ -2,10 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { setTimeout } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
+import { describeError, SentinelError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { type Authenticator, createAuthenticator } from './authenticator.js';
-import { createCacheRedis, RedisDecisionCache } from './decision-cache.js';
+import {
+  createCacheRedis,
+  createInvalidationSubscriber,
+  RedisDecisionCache,
+  RedisInvalidationFeed,
+} from './decision-cache.js';
 import { createDevicePool, DeviceStore } from './device-store.js';
+import { AddressFailureThrottle } from './failure-throttle.js';
+import { KdfQueue } from './kdf-queue.js';
+import { LocalDecisionCache } from './local-cache.js';
 import { type AuthConfig, scryptParamsOf } from './settings.js';
 
 export { type AclIdentity, DeviceAclPolicy, type DeviceAcls } from './acl.js';
@@ -19,8 +28,22 @@ export {
   createAuthenticator,
   declareAuthMetrics,
 } from './authenticator.js';
-export { type DecisionCache, RedisDecisionCache } from './decision-cache.js';
-export { type DeviceDirectory, DeviceStore, type DeviceSummary, type NewDevice } from './device-store.js';
+export {
+  type DecisionCache,
+  type InvalidationFeed,
+  RedisDecisionCache,
+  RedisInvalidationFeed,
+} from './decision-cache.js';
+export {
+  type DeviceDirectory,
+  type DeviceRegistry,
+  DeviceStore,
+  type DeviceSummary,
+  type NewDevice,
+} from './device-store.js';
+export { AddressFailureThrottle } from './failure-throttle.js';
+export { KdfQueue } from './kdf-queue.js';
+export { LocalDecisionCache } from './local-cache.js';
 export { hashPassword, type ScryptParams, verifyPassword } from './password.js';
 export { type AuthConfig, authSchema } from './settings.js';
 
@@ -36,6 +59,7 @@ export async function openAuth(
   config: AuthConfig,
   deps: { readonly registry: Registry; readonly logger: Logger },
 ): Promise<OpenAuth> {
+  checkAuthConfig(config);
   const pool = createDevicePool(config.mysqlUrl, { timeoutMs: config.dbTimeoutMs });
   const redis = createCacheRedis(config.redisUrl, { commandTimeoutMs: config.cacheTimeoutMs });
   // Give Redis a moment so the first CONNECTs do not report it down; starting without it is allowed.
@@ -58,21 +82,68 @@ export async function openAuth(
     hashParams: scryptParamsOf(config),
     queryTimeoutMs: config.dbTimeoutMs,
   });
+  const now = () => performance.now();
   const authenticator = await createAuthenticator({
     devices,
     cache,
+    ...(config.localCacheTtlSeconds > 0
+      ? {
+          local: new LocalDecisionCache({
+            ttlMs: config.localCacheTtlSeconds * 1000,
+            maxAllowedDevices: config.localCacheDevices,
+            maxDeniedDevices: config.localCacheDeniedDevices,
+            now,
+            registry: deps.registry,
+          }),
+        }
+      : {}),
+    kdf: new KdfQueue({
+      concurrency: config.kdfConcurrency,
+      maxQueued: config.kdfQueue,
+      registry: deps.registry,
+    }),
+    throttle: new AddressFailureThrottle({
+      burst: config.addressFailureBurst,
+      perMinute: config.addressFailuresPerMinute,
+      maxAddresses: config.addressFailureTracked,
+      now,
+    }),
     registry: deps.registry,
     logger: deps.logger,
     identity: config.identity,
     hashParams: scryptParamsOf(config),
+  });
+  // Revocations reach this proxy's memory over Redis Pub/Sub (`sentinel devices` publishes them).
+  const subscriber = createInvalidationSubscriber(config.redisUrl);
+  const feed = new RedisInvalidationFeed(subscriber, config.cachePrefix);
+  feed.watch({
+    device: (clientId) => authenticator.invalidateDevice(clientId),
+    all: () => authenticator.invalidateAll(),
+  });
+  feed.start().catch((err: unknown) => {
+    deps.logger.warn(
+      { err: describeError(err) },
+      `auth: not subscribed to cache invalidations; a revoked device may connect from this proxy's memory for up to ${config.localCacheTtlSeconds} s`,
+    );
   });
   return {
     authenticator,
     devices,
     cache,
     async close() {
+      subscriber.disconnect();
       redis.disconnect();
       await pool.end();
     },
   };
+}
+
+/** Settings that bound each other; each alone was checked by the schema. */
+export function checkAuthConfig(config: AuthConfig): void {
+  if (config.localCacheTtlSeconds > config.cacheTtlSeconds) {
+    throw new SentinelError(
+      'SNT_CONFIG_INVALID',
+      `setting SENTINEL_AUTH_LOCAL_CACHE_TTL_SECONDS (${config.localCacheTtlSeconds}) must not exceed SENTINEL_AUTH_CACHE_TTL_SECONDS (${config.cacheTtlSeconds}): a decision kept in memory would outlive the cache lifetime operators are told about`,
+    );
+  }
 }

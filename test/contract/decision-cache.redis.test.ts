@@ -1,0 +1,36 @@
+import { once } from 'node:events';
+import {
+  createCacheRedis,
+  createInvalidationSubscriber,
+  RedisDecisionCache,
+  RedisInvalidationFeed,
+} from '../../ingest/auth/decision-cache.js';
+import { uniqueName } from '../helpers/platform.js';
+import { decisionCacheContract } from './decision-cache.contract.js';
+
+/** The machine's Redis, under a key prefix (and so a channel) of this run's own, deleted afterwards. */
+decisionCacheContract('RedisDecisionCache on Redis', async () => {
+  const url = 'redis://127.0.0.1:6379';
+  const prefix = `${uniqueName('contract-auth')}:`;
+  const redis = createCacheRedis(url, { commandTimeoutMs: 2000 });
+  if (redis.status !== 'ready') await once(redis, 'ready');
+  const subscriber = createInvalidationSubscriber(url);
+  const feed = new RedisInvalidationFeed(subscriber, prefix);
+  await feed.start();
+  const ttlSeconds = 60;
+  return {
+    cache: new RedisDecisionCache(redis, { prefix, ttlSeconds, secret: 'contract-secret-'.repeat(2) }),
+    feed,
+    ttlSeconds,
+    async close() {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await redis.del(...keys);
+      } while (cursor !== '0');
+      subscriber.disconnect();
+      redis.disconnect();
+    },
+  };
+});
