@@ -26,7 +26,6 @@ import {
   InboundPacketReader,
   type ProtocolPolicy,
   type Refusal,
-  refuse,
   type SessionAction,
 } from './protocol/index.js';
 
@@ -89,6 +88,15 @@ type QueuedPacket = InboundPacket & { readonly admitted?: boolean };
  * Kafka, which is the proxy's doing and so does not count against the device's Keep Alive.
  */
 type PauseReason = 'step' | 'store_window' | 'kafka_unacked';
+
+/**
+ * Code of a failure inside the edge (a lookup that threw, a bug): the device did nothing wrong, so
+ * it is neither a protocol refusal nor a CONNECT timeout.
+ */
+export const internalErrorCode = 'SNT_INGEST_INTERNAL_ERROR';
+
+/** Where an internal failure happened: logged, and in the event's edgeAction (`internal_error:<step>`). */
+type InternalStep = 'read' | 'handle' | 'authenticate' | 'session_claim' | 'pause';
 
 const subackFailure = 0x80;
 
@@ -160,7 +168,13 @@ export class DeviceConnection {
   #onData(chunk: Buffer): void {
     if (this.#phase !== 'open') return;
     const started = performance.now();
-    const read = this.#reader.push(chunk);
+    let read: ReturnType<InboundPacketReader['push']>;
+    try {
+      read = this.#reader.push(chunk);
+    } catch (error: unknown) {
+      this.#failInternally(error, 'read');
+      return;
+    }
     for (const packet of read.packets) this.#queue.push(packet);
     if (read.refusal)
       this.#queue.push(
@@ -174,9 +188,22 @@ export class DeviceConnection {
   #drain(): void {
     while (!this.#blocked && this.#phase === 'open' && this.#queue.length > 0) {
       const item = this.#queue.shift()!;
-      if ('refusal' in item) this.#onRefusal(item.refusal, item.frame);
-      else this.#onPacket(item);
+      try {
+        if ('refusal' in item) this.#onRefusal(item.refusal, item.frame);
+        else this.#onPacket(item);
+      } catch (error: unknown) {
+        // A bug must cost this connection, not the process and its other devices.
+        this.#failInternally(
+          error,
+          'handle',
+          'refusal' in item ? undefined : () => this.#eventOf(item.packet, item.frame.bytes.length),
+        );
+      }
     }
+  }
+
+  #eventOf(packet: Packet, packetSize: number, receivedAt = this.#edge.now()): PacketEvent {
+    return packetEventOf(this.identity, this.#sessionIdentity(), packet, packetSize, receivedAt);
   }
 
   #onPacket(item: QueuedPacket): void {
@@ -205,7 +232,7 @@ export class DeviceConnection {
     // CONNECT, PUBLISH and SUBSCRIBE are recorded where their outcome is known (auth result, Kafka
     // callback, ACL decision).
     if (packet.cmd !== 'connect' && packet.cmd !== 'publish' && packet.cmd !== 'subscribe') {
-      this.#record(packetEventOf(this.identity, this.#sessionIdentity(), packet, frame.bytes.length, now));
+      this.#record(this.#eventOf(packet, frame.bytes.length, now));
     }
     this.#apply(actions, frame);
   }
@@ -273,7 +300,7 @@ export class DeviceConnection {
     // The global tier exists to protect the core: what it refuses is counted, not logged per packet.
     // A delayed packet is not refused: it is recorded when it is handled.
     if (rate.tier !== 'global' && rate.action !== 'delay') {
-      const event = packetEventOf(this.identity, this.#sessionIdentity(), packet, frame.bytes.length, now);
+      const event = this.#eventOf(packet, frame.bytes.length, now);
       // A flood is not stored: the refused packet is recorded without its payload.
       event.payload = null;
       markRefused(event, 'rate_limited', `rate_limited:${rate.tier}:${rate.action}`);
@@ -318,6 +345,11 @@ export class DeviceConnection {
     const receivedAt = this.#edge.now();
     const started = performance.now();
     const tlsCn = this.identity.tlsClientSubject ?? undefined;
+    // The CONNECT's event is recorded once its outcome is known, so that a failure on the way is
+    // recorded as what it is (an internal error), in the one event of this CONNECT.
+    let step: Extract<InternalStep, 'authenticate' | 'session_claim'> = 'authenticate';
+    let event: PacketEvent | undefined;
+    let recorded = false;
     this.#blockFor(
       this.#edge
         .authenticate({
@@ -333,17 +365,12 @@ export class DeviceConnection {
           this.#cleanSession = connect.clean !== false;
           this.#clientId = connect.clientId === '' ? this.#edge.assignClientId() : connect.clientId;
           this.#username = connect.username ?? null;
-          const event = packetEventOf(
-            this.identity,
-            this.#sessionIdentity(),
-            { ...connect, clientId: this.#clientId },
-            packetSize,
-            receivedAt,
-          );
+          event = this.#eventOf({ ...connect, clientId: this.#clientId }, packetSize, receivedAt);
           event.authResult =
             decision.result === 'cache_hit' ? (decision.allow ? 'allowed' : 'denied') : decision.result;
           if (!decision.allow) {
             markRefused(event, 'auth_denied', `auth_denied:${decision.reason}`);
+            recorded = true;
             this.#record(event);
             this.#edge.metrics.connectionsRejected.inc({
               reason: decision.connackCode === 3 ? 'auth_error' : 'auth_failed',
@@ -351,27 +378,45 @@ export class DeviceConnection {
             this.#apply(this.#session.connectRefused(decision.connackCode));
             return;
           }
+          step = 'session_claim';
           this.#access = this.#edge.accessOf(decision, {
             clientId: this.#clientId,
             username: this.#username,
           });
           event.acl = this.#access.granted();
-          this.#record(event);
           const restored = await this.#edge.claimSession(this);
-          if (this.#phase !== 'open') return;
+          recorded = true;
+          this.#record(event);
+          if (this.#phase !== 'open') {
+            // Closed while the session was claimed (the device left, the deadline passed): the
+            // claim is given back, or the proxy would route to a connection that is gone.
+            this.#edge.releaseSession(this);
+            return;
+          }
           for (const [filter, qos] of restored.subscriptions) this.subscriptions.set(filter, qos);
           this.#accepted = true;
           this.#apply(this.#session.connectAccepted(restored.sessionPresent, this.#edge.now()));
           this.#deadline = this.#session.deadlineMs();
           this.#edge.metrics.sessionsActive.inc();
           this.#edge.metrics.connectionSetupSeconds.observe((this.#edge.now() - this.#openedAt) / 1000);
+        })
+        .catch((error: unknown) => {
+          if (step === 'session_claim' && !this.#accepted) this.#edge.releaseSession(this);
+          const decided = event;
+          // Without a decision, authentication could not be decided: authResult 'error'.
+          const undecided = () => {
+            const connectEvent = this.#eventOf(connect, packetSize, receivedAt);
+            connectEvent.authResult = 'error';
+            return connectEvent;
+          };
+          this.#failInternally(error, step, recorded ? undefined : decided ? () => decided : undecided);
         }),
     );
   }
 
   #deliver(publish: IPublishPacket, packetSize: number): void {
     const receivedAt = this.#edge.now();
-    const event = packetEventOf(this.identity, this.#sessionIdentity(), publish, packetSize, receivedAt);
+    const event = this.#eventOf(publish, packetSize, receivedAt);
     if (!this.#access?.canPublish(publish.topic)) {
       // MQTT 3.1.1 §3.3.5: a server may acknowledge and discard; it must not leave a QoS 1/2 PUBLISH unanswered.
       // The payload stays in the event: an analyst sees what the device tried to write where.
@@ -417,13 +462,7 @@ export class DeviceConnection {
       added.set(topic, qos);
       granted.push(qos);
     });
-    const event = packetEventOf(
-      this.identity,
-      this.#sessionIdentity(),
-      subscribe,
-      packetSize,
-      this.#edge.now(),
-    );
+    const event = this.#eventOf(subscribe, packetSize);
     if (denied.length > 0) markRefused(event, 'acl_denied', `acl_denied:suback_failure:${denied.join(',')}`);
     this.#record(event);
     if (added.size > 0) this.#edge.subscriptionsChanged(this, added, []);
@@ -448,7 +487,7 @@ export class DeviceConnection {
       retain: will.retain ?? false,
       dup: false,
     };
-    const event = packetEventOf(this.identity, this.#sessionIdentity(), publish, 0, this.#edge.now());
+    const event = this.#eventOf(publish, 0);
     if (!this.#access?.canPublish(will.topic)) {
       this.#edge.metrics.aclDenied.inc({ action: 'will' });
       markRefused(event, 'acl_denied', 'will:acl_denied');
@@ -544,10 +583,7 @@ export class DeviceConnection {
     this.#pauses++;
     this.#socket.pause();
     until
-      .catch((err: unknown) => {
-        this.#edge.log.error({ err, connectionId: this.identity.connectionId }, 'connection step failed');
-        this.#onRefusal(refuse('SNT_MQTT_CONNECT_TIMEOUT', 'internal error while handling the packet'));
-      })
+      .catch((error: unknown) => this.#failInternally(error, 'pause'))
       .finally(() => {
         if (stopHandling) this.#blocked = false;
         if (reason !== 'step') {
@@ -560,6 +596,39 @@ export class DeviceConnection {
         if (--this.#pauses === 0 && this.#phase === 'open') this.#socket.resume();
         this.#drain();
       });
+  }
+
+  /**
+   * A failure inside the edge (a lookup that threw, a bug) ends this connection under its own code:
+   * logged with the error, counted as rejection reason `internal_error` before CONNECT completed,
+   * and recorded as the packet it interrupted, refused with `internal_error` (never as a MALFORMED
+   * packet the device did not send). A CONNECT read gets CONNACK 0x03 first.
+   */
+  #failInternally(error: unknown, step: InternalStep, event?: () => PacketEvent): void {
+    this.#edge.log.error(
+      {
+        err: error,
+        code: internalErrorCode,
+        step,
+        connectionId: this.identity.connectionId,
+        clientId: this.#clientId,
+      },
+      'internal error: closing the connection',
+    );
+    if (this.#phase !== 'open') return;
+    try {
+      if (this.#session.phase !== 'connected')
+        this.#edge.metrics.connectionsRejected.inc({ reason: 'internal_error' });
+      if (event) this.#record(markRefused(event(), 'internal_error', `internal_error:${step}`));
+      this.#apply(this.#session.internalError());
+    } catch (again: unknown) {
+      this.#edge.log.error(
+        { err: again, code: internalErrorCode, connectionId: this.identity.connectionId },
+        'internal error while closing after an internal error',
+      );
+    } finally {
+      this.#close('internal-error');
+    }
   }
 
   #close(reason: string): void {

@@ -50,7 +50,7 @@ export class IngestMetrics {
     });
     this.connectionsRejected = new Counter({
       name: 'sentinel_ingest_connections_rejected_total',
-      help: 'Connections refused before or at CONNECT, by reason (auth_failed, auth_error, rate_limited, protocol_error, connect_timeout, tls_error, proxy_protocol)',
+      help: 'Connections refused before or at CONNECT, by reason (auth_failed, auth_error, rate_limited, protocol_error, connect_timeout, internal_error: the edge failed, tls_error, proxy_protocol)',
       labelNames: ['reason'],
       registers,
     });
