@@ -326,3 +326,84 @@ describe('DeviceConnection when the edge itself fails', () => {
     assert.deepEqual(await counted(edge.metrics.connectionsClosed), { 'internal-error': 1 });
   });
 });
+
+describe('DeviceConnection: acknowledged-and-dropped PUBLISHes go through the session', () => {
+  const limitedPublishes = (check: RateCheck): RateDecision =>
+    check.packetType === 3 ? { allowed: false, tier: 'publish', action: 'ack-and-drop' } : { allowed: true };
+
+  it('a rate-limited QoS 2 PUBLISH: PUBREC once its refused event is stored, then its PUBREL is expected (PUBCOMP, no PUBREL_UNKNOWN_ID)', async () => {
+    const edge = new SlowKafkaEdge();
+    const device = await connected(edge);
+    edge.limit = limitedPublishes;
+    device.send(publish(7, 2));
+    await settle();
+    assert.deepEqual(heard(device.answered), ['connack:0'], 'no PUBREC before its event is stored');
+    const [recorded] = edge.pending;
+    assert.equal(recorded?.event.refusal, 'rate_limited');
+    assert.equal(recorded?.event.edgeAction, 'rate_limited:publish:ack-and-drop');
+    assert.equal(recorded?.event.payload, null, 'a flood is recorded without its payload');
+    edge.acknowledge();
+    assert.deepEqual(heard(device.answered), ['connack:0', 'pubrec:7']);
+    device.send({ cmd: 'pubrel', messageId: 7 });
+    await settle();
+    assert.deepEqual(heard(device.answered), ['connack:0', 'pubrec:7', 'pubcomp:7']);
+    assert.deepEqual(await counted(edge.metrics.protocolEvents), {});
+    assert.equal(device.closed(), false);
+  });
+
+  it('a rate-limited QoS 2 PUBLISH sent again before its PUBREL is a duplicate: PUBREC again, recorded once (MQTT-4.3.3-2)', async () => {
+    const edge = new SlowKafkaEdge();
+    const device = await connected(edge);
+    edge.limit = limitedPublishes;
+    device.send(publish(7, 2));
+    await settle();
+    edge.acknowledge();
+    device.send({ ...publish(7, 2), dup: true } as Packet);
+    await settle();
+    assert.deepEqual(heard(device.answered), ['connack:0', 'pubrec:7', 'pubrec:7']);
+    assert.deepEqual(await counted(edge.metrics.protocolEvents), {
+      SNT_MQTT_DUPLICATE_PUBLISH_SUPPRESSED: 1,
+    });
+  });
+
+  it('PUBACKs keep the order of their PUBLISHes when one of them is rate limited or outside the ACL (MQTT-4.6.0-2)', async () => {
+    const edge = new SlowKafkaEdge();
+    const device = await connected(edge);
+    let publishes = 0;
+    // The second PUBLISH is over the client tier.
+    edge.limit = (check) =>
+      check.packetType === 3 && ++publishes === 2
+        ? { allowed: false, tier: 'client', action: 'ack-and-drop' }
+        : { allowed: true };
+    device.send(publish(1), publish(2), publish(30, 1, 'elsewhere/x'), publish(4));
+    await settle();
+    assert.deepEqual(device.pubacks(), [], 'nothing is acknowledged before its event is stored');
+    assert.deepEqual(
+      edge.pending.map((p) => [p.event.messageId, p.event.refusal]),
+      [
+        [1, null],
+        [2, 'rate_limited'],
+        [30, 'acl_denied'],
+        [4, null],
+      ],
+    );
+    edge.acknowledge(1);
+    assert.deepEqual(device.pubacks(), [1]);
+    edge.acknowledge();
+    assert.deepEqual(device.pubacks(), [1, 2, 30, 4]);
+  });
+
+  it('a PUBLISH refused by the global tier is not recorded and still gets its PUBREC and PUBCOMP through the session', async () => {
+    const edge = new SlowKafkaEdge();
+    const device = await connected(edge);
+    edge.limit = (check) =>
+      check.packetType === 3 ? { allowed: false, tier: 'global', action: 'ack-and-drop' } : { allowed: true };
+    device.send(publish(9, 2));
+    await settle();
+    assert.deepEqual(edge.pending, []);
+    device.send({ cmd: 'pubrel', messageId: 9 });
+    await settle();
+    assert.deepEqual(heard(device.answered), ['connack:0', 'pubrec:9', 'pubcomp:9']);
+    assert.deepEqual(await counted(edge.metrics.protocolEvents), {});
+  });
+});

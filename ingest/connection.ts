@@ -80,8 +80,18 @@ export interface EdgeServices {
 
 type Phase = 'open' | 'closing' | 'closed';
 
-/** A packet read and not handled yet; `admitted` once it passed the rate limits (it waits for a store slot). */
-type QueuedPacket = InboundPacket & { readonly admitted?: boolean };
+/**
+ * A rate-limit refusal a QoS 1/2 PUBLISH is acknowledged and dropped for: the packet still goes
+ * through the session like any other (its identifier, duplicates, PUBREL), only its message is not
+ * delivered.
+ */
+type AckAndDrop = Extract<RateDecision, { allowed: false }> & { readonly action: 'ack-and-drop' };
+
+/**
+ * A packet read and not handled yet; `admitted` once it passed the rate limits (it waits for a
+ * store slot), with `dropped` the limit it is acknowledged and dropped for.
+ */
+type QueuedPacket = InboundPacket & { readonly admitted?: boolean; readonly dropped?: AckAndDrop };
 
 /**
  * Why reading stopped: a step in progress (authentication, a rate-limit delay), or backpressure from
@@ -209,6 +219,7 @@ export class DeviceConnection {
   #onPacket(item: QueuedPacket): void {
     const { packet, frame } = item;
     const now = this.#edge.now();
+    let dropped = item.dropped;
     if (!item.admitted) {
       this.#edge.metrics.packet(packetTypeOf[packet.cmd], 'inbound', frame.bytes.length);
       const qos = packet.cmd === 'publish' ? packet.qos : undefined;
@@ -223,8 +234,11 @@ export class DeviceConnection {
         now,
       );
       if (!rate.allowed) {
-        this.#onRateLimited(item, rate);
-        return;
+        if (rate.action !== 'ack-and-drop') {
+          this.#onRateLimited(item, rate);
+          return;
+        }
+        dropped = rate as AckAndDrop;
       }
     }
     const actions = this.#session.receive(packet, now);
@@ -234,10 +248,11 @@ export class DeviceConnection {
     if (packet.cmd !== 'connect' && packet.cmd !== 'publish' && packet.cmd !== 'subscribe') {
       this.#record(this.#eventOf(packet, frame.bytes.length, now));
     }
-    this.#apply(actions, frame);
+    this.#apply(actions, frame, dropped);
   }
 
-  #apply(actions: readonly SessionAction[], frame?: Frame): void {
+  /** `dropped`: the packet the actions answer is a PUBLISH acknowledged and dropped for this limit. */
+  #apply(actions: readonly SessionAction[], frame?: Frame, dropped?: AckAndDrop): void {
     for (const action of actions) {
       switch (action.kind) {
         case 'send':
@@ -247,7 +262,7 @@ export class DeviceConnection {
           this.#authenticate(action.connect, frame?.bytes.length ?? 0);
           break;
         case 'deliver':
-          this.#deliver(action.publish, frame?.bytes.length ?? 0);
+          this.#deliver(action.publish, frame?.bytes.length ?? 0, dropped);
           break;
         case 'subscribe':
           this.#subscribe(action.subscribe, frame?.bytes.length ?? 0);
@@ -263,7 +278,12 @@ export class DeviceConnection {
           break;
         case 'wait-for-store':
           // Handled again, without a second rate-limit check, once one of its predecessors is stored.
-          this.#queue.unshift({ packet: action.packet, frame: frame ?? emptyFrame, admitted: true });
+          this.#queue.unshift({
+            packet: action.packet,
+            frame: frame ?? emptyFrame,
+            admitted: true,
+            ...(dropped ? { dropped } : {}),
+          });
           this.#pauseFor(new Promise<void>((resolve) => this.#storeWaiters.push(resolve)), 'store_window');
           break;
         case 'close':
@@ -327,11 +347,7 @@ export class DeviceConnection {
         }
         return;
       case 'ack-and-drop':
-        if (packet.cmd === 'publish' && packet.qos === 1)
-          this.#send({ cmd: 'puback', messageId: packet.messageId ?? 0 });
-        // QoS 2: PUBREC now; the session answers the PUBREL for an identifier it does not hold with PUBCOMP.
-        if (packet.cmd === 'publish' && packet.qos === 2)
-          this.#send({ cmd: 'pubrec', messageId: packet.messageId ?? 0 });
+        // Not reached: an acknowledged-and-dropped PUBLISH goes through the session (#deliver).
         return;
       case 'drop':
         return;
@@ -414,11 +430,30 @@ export class DeviceConnection {
     );
   }
 
-  #deliver(publish: IPublishPacket, packetSize: number): void {
+  /**
+   * A PUBLISH the session accepted: recorded, and for QoS 1/2 acknowledged once Kafka stored its
+   * event. One refused by a rate limit or the ACL is acknowledged and dropped (MQTT 3.1.1 §3.3.5:
+   * a server may acknowledge and discard; it must not leave a QoS 1/2 PUBLISH unanswered) the same
+   * way: its refused event is stored first, so PUBACKs keep the order of their PUBLISHes
+   * (MQTT-4.6.0-2) and a QoS 2 exchange awaits its PUBREL like any other.
+   */
+  #deliver(publish: IPublishPacket, packetSize: number, dropped?: AckAndDrop): void {
     const receivedAt = this.#edge.now();
     const event = this.#eventOf(publish, packetSize, receivedAt);
+    const packetId = publish.messageId ?? 0;
+    if (dropped) {
+      // A flood is not stored: the refused packet is recorded without its payload. The global
+      // tier protects the core: what it refuses is counted, not recorded, and acknowledged at once.
+      if (dropped.tier === 'global') {
+        this.#apply(this.#session.inboundStored(packetId));
+        return;
+      }
+      event.payload = null;
+      markRefused(event, 'rate_limited', `rate_limited:${dropped.tier}:ack-and-drop`);
+      this.#recordThenAcknowledge(event, packetId);
+      return;
+    }
     if (!this.#access?.canPublish(publish.topic)) {
-      // MQTT 3.1.1 §3.3.5: a server may acknowledge and discard; it must not leave a QoS 1/2 PUBLISH unanswered.
       // The payload stays in the event: an analyst sees what the device tried to write where.
       this.#edge.metrics.aclDenied.inc({ action: 'publish' });
       markRefused(
@@ -426,22 +461,28 @@ export class DeviceConnection {
         'acl_denied',
         publish.qos > 0 ? 'acl_denied:acked_and_dropped' : 'acl_denied:dropped',
       );
-      this.#record(event);
-      if (publish.qos > 0) this.#apply(this.#session.inboundStored(publish.messageId ?? 0));
+      if (publish.qos > 0) this.#recordThenAcknowledge(event, packetId);
+      else this.#record(event);
       return;
     }
     if (publish.qos === 0) {
       this.#record(event);
       return;
     }
-    const packetId = publish.messageId ?? 0;
     const started = performance.now();
-    this.#record(event, (error) => {
-      if (error || this.#phase !== 'open') return;
+    this.#recordThenAcknowledge(event, packetId, () =>
       this.#edge.metrics.forwardSeconds.observe(
         { direction: 'inbound' },
         (performance.now() - started) / 1000,
-      );
+      ),
+    );
+  }
+
+  /** Records a QoS 1/2 PUBLISH's event; its PUBACK (PUBREC) goes out once Kafka acknowledged it. */
+  #recordThenAcknowledge(event: PacketEvent, packetId: number, onStored?: () => void): void {
+    this.#record(event, (error) => {
+      if (error || this.#phase !== 'open') return;
+      onStored?.();
       this.#apply(this.#session.inboundStored(packetId));
       for (const wake of this.#storeWaiters.splice(0)) wake();
     });
