@@ -106,7 +106,7 @@ type PauseReason = 'step' | 'store_window' | 'kafka_unacked';
 export const internalErrorCode = 'SNT_INGEST_INTERNAL_ERROR';
 
 /** Where an internal failure happened: logged, and in the event's edgeAction (`internal_error:<step>`). */
-type InternalStep = 'read' | 'handle' | 'authenticate' | 'session_claim' | 'pause';
+type InternalStep = 'read' | 'handle' | 'authenticate' | 'session_claim' | 'pause' | 'expire';
 
 const subackFailure = 0x80;
 
@@ -135,6 +135,8 @@ export class DeviceConnection {
   /** Woken when one of this connection's PUBLISHes is stored (a store slot is free). */
   #storeWaiters: Array<() => void> = [];
   #deadline = Number.POSITIVE_INFINITY;
+  /** Whether anything was written to the socket: a close with nothing to deliver need not linger. */
+  #written = false;
 
   constructor(socket: Duplex, identity: ConnectionIdentity, listener: string, edge: EdgeServices) {
     this.#socket = socket;
@@ -555,7 +557,11 @@ export class DeviceConnection {
     if (nowMs < this.#deadline || this.#phase !== 'open') return;
     // Not reading because Kafka is slow: the device cannot be heard, so it is not judged silent.
     if (this.#backpressure > 0 && this.#session.phase === 'connected') return;
-    this.#apply(this.#session.expire(nowMs));
+    try {
+      this.#apply(this.#session.expire(nowMs));
+    } catch (error: unknown) {
+      this.#failInternally(error, 'expire');
+    }
     this.#deadline = this.#session.deadlineMs();
   }
 
@@ -602,6 +608,7 @@ export class DeviceConnection {
     if (this.#phase === 'closed') return;
     const bytes = mqttPacket.generate(packet);
     this.#edge.metrics.packet(packetTypeOf[packet.cmd], 'outbound', bytes.length);
+    this.#written = true;
     this.#socket.write(bytes);
   }
 
@@ -679,6 +686,12 @@ export class DeviceConnection {
     // Settle the pauses waiting for a store slot: nothing will be stored for a closed session.
     for (const wake of this.#storeWaiters.splice(0)) wake();
     this.#edge.metrics.connectionsClosed.inc({ reason: reason.split(':')[0] ?? reason });
+    if (!this.#written) {
+      // Nothing to deliver (a socket silent until its CONNECT deadline): its memory goes now,
+      // without a timer of its own.
+      this.#socket.destroy();
+      return;
+    }
     this.#socket.end();
     // A peer that never reads must not keep the socket (and its buffers) alive.
     setTimeout(() => this.#socket.destroy(), 2000).unref();

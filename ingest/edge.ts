@@ -12,6 +12,7 @@ import type { SchemaCatalog } from '../schemas/catalog.js';
 import type { DownlinkMessage, PacketEvent } from '../schemas/types.generated.js';
 import { type AuthDecision, type AuthRequest, DeviceAclPolicy } from './auth/index.js';
 import { type DeviceAccess, DeviceConnection, type EdgeServices } from './connection.js';
+import { DeadlineSweep } from './deadline-sweep.js';
 import type { PacketEventWriter } from './event-writer.js';
 import type { RateCheck, RateDecision } from './limits/index.js';
 import type { IngestMetrics } from './metrics.js';
@@ -62,6 +63,8 @@ export interface ListenerAddress {
 }
 
 const sweepIntervalMs = 250;
+/** Connections closed for a passed deadline in one event-loop turn (each records an event and closes a socket). */
+const expiriesPerTurn = 100;
 
 export class EdgeProxy implements EdgeServices {
   readonly proxyId: string;
@@ -73,7 +76,7 @@ export class EdgeProxy implements EdgeServices {
   readonly #byClientId = new Map<string, DeviceConnection>();
   readonly #index = new SubscriptionIndex<DeviceConnection>();
   readonly #servers: Array<Server | TlsServer> = [];
-  #sweep: NodeJS.Timeout | undefined;
+  readonly #sweep: DeadlineSweep<DeviceConnection>;
   #connectionSeq = 0;
   #shutdown: Promise<void> | undefined;
 
@@ -83,6 +86,12 @@ export class EdgeProxy implements EdgeServices {
     this.policy = deps.policy;
     this.log = deps.log;
     this.metrics = deps.metrics;
+    this.#sweep = new DeadlineSweep({
+      items: () => this.#connections,
+      now: () => this.now(),
+      intervalMs: sweepIntervalMs,
+      perTurn: expiriesPerTurn,
+    });
   }
 
   get connectionCount(): number {
@@ -247,15 +256,22 @@ export class EdgeProxy implements EdgeServices {
     // address, so the header's address waits in `stated`, keyed by that address and port.
     const stated = new Map<string, ProxiedAddress | undefined>();
     const keyOf = (socket: Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
-    const tlsServer = createTlsServer({ ...tls, minVersion: 'TLSv1.2' }, (socket) => {
-      const key = keyOf(socket);
-      const peer = stated.get(key);
-      stated.delete(key);
-      this.accept(socket, 'mqtts', peer);
-    });
+    const tlsServer = createTlsServer(
+      // A handshake is part of the way to a CONNECT: it gets no longer than the CONNECT itself
+      // (Node's default is 120 s).
+      { handshakeTimeout: this.policy.connectTimeoutMs, ...tls, minVersion: 'TLSv1.2' },
+      (socket) => {
+        const key = keyOf(socket);
+        const peer = stated.get(key);
+        stated.delete(key);
+        this.accept(socket, 'mqtts', peer);
+      },
+    );
     tlsServer.on('tlsClientError', (_error, socket) => {
       stated.delete(keyOf(socket));
       this.metrics.connectionsRejected.inc({ reason: 'tls_error' });
+      // A handshake timeout only reports the error: the socket stays open until closed here.
+      socket.destroy();
     });
     if (!this.#deps.proxyProtocol) return this.#listen(tlsServer, 'mqtts', host, port);
     const server = createServer({ noDelay: true }, (socket) => {
@@ -330,18 +346,9 @@ export class EdgeProxy implements EdgeServices {
       server.listen({ host, port, backlog: 4096 }, () => resolve());
     });
     this.#servers.push(server);
-    this.#startSweep();
+    this.#sweep.start();
     const address = server.address() as AddressInfo;
     return { name, host, port: address.port };
-  }
-
-  #startSweep(): void {
-    if (this.#sweep) return;
-    this.#sweep = setInterval(() => {
-      const now = this.now();
-      for (const connection of this.#connections) if (connection.deadline <= now) connection.expire(now);
-    }, sweepIntervalMs);
-    this.#sweep.unref();
   }
 
   /**
@@ -361,7 +368,7 @@ export class EdgeProxy implements EdgeServices {
     const listenersClosed = Promise.all(
       this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
     );
-    if (this.#sweep) clearInterval(this.#sweep);
+    this.#sweep.stop();
     for (const connection of this.#connections) connection.stopReading();
     const started = performance.now();
     const waiting = this.#deps.writer.unackedEvents;
