@@ -81,8 +81,11 @@ class SlowKafkaEdge implements EdgeServices {
   }
 }
 
-/** The device end of an in-memory connection. */
-function connectDevice(edge: SlowKafkaEdge) {
+/**
+ * The device end of an in-memory connection; `pending` counts the connection among those that
+ * have not completed CONNECT (the proxy's PendingConnects).
+ */
+function connectDevice(edge: SlowKafkaEdge, pending?: { release(): void }) {
   const answered: Packet[] = [];
   const parser = mqttPacket.parser({ protocolVersion: 4 });
   parser.on('packet', (packet: Packet) => answered.push(packet));
@@ -109,6 +112,7 @@ function connectDevice(edge: SlowKafkaEdge) {
     },
     'mqtt',
     edge,
+    pending,
   );
   /** One chunk, as one TCP segment would bring them. */
   const send = (...packets: Packet[]) => {
@@ -118,7 +122,10 @@ function connectDevice(edge: SlowKafkaEdge) {
     connection,
     answered,
     send,
-    closed: () => closed,
+    /** Ended by the proxy (after what it wrote), or destroyed at once. */
+    closed: () => closed || socket.destroyed,
+    /** Destroyed without an end: nothing was left to deliver. */
+    destroyed: () => socket.destroyed && !closed,
     pubacks: () => answered.flatMap((p) => (p.cmd === 'puback' ? [p.messageId] : [])),
   };
 }
@@ -405,5 +412,58 @@ describe('DeviceConnection: acknowledged-and-dropped PUBLISHes go through the se
     await settle();
     assert.deepEqual(heard(device.answered), ['connack:0', 'pubrec:9', 'pubcomp:9']);
     assert.deepEqual(await counted(edge.metrics.protocolEvents), {});
+  });
+});
+
+describe('DeviceConnection before CONNECT completes', () => {
+  function pendingPlace() {
+    const place = { released: 0, release: () => place.released++ };
+    return place;
+  }
+
+  it('a socket silent until its CONNECT deadline is destroyed at once, its pending place given back, a connect timeout recorded', async () => {
+    const edge = new SlowKafkaEdge();
+    const place = pendingPlace();
+    const device = connectDevice(edge, place);
+    device.connection.expire(defaultProtocolPolicy.connectTimeoutMs - 1);
+    assert.equal(device.closed(), false);
+    device.connection.expire(defaultProtocolPolicy.connectTimeoutMs);
+    await settle();
+    assert.equal(device.destroyed(), true, 'nothing to deliver: no lingering end, no timer');
+    assert.equal(place.released, 1);
+    assert.deepEqual(
+      edge.pending.map(({ event }) => [event.packetType, event.malformedReason]),
+      [['MALFORMED', 'SNT_MQTT_CONNECT_TIMEOUT']],
+    );
+    assert.deepEqual(await counted(edge.metrics.connectionsRejected), { connect_timeout: 1 });
+  });
+
+  it('an accepted CONNECT gives its pending place back at CONNACK, once', async () => {
+    const edge = new SlowKafkaEdge();
+    const place = pendingPlace();
+    const device = connectDevice(edge, place);
+    device.send(connect);
+    await settle();
+    await settle();
+    assert.deepEqual(heard(device.answered), ['connack:0']);
+    assert.equal(place.released, 1);
+    device.send({ cmd: 'disconnect' });
+    await settle();
+    assert.equal(device.closed(), true);
+    assert.equal(place.released, 1);
+  });
+
+  it('a refused CONNECT is answered with its CONNACK before the socket ends, and gives its place back', async () => {
+    const edge = new SlowKafkaEdge();
+    edge.decide = async () => ({ allow: false, result: 'denied', reason: 'bad_credentials', connackCode: 5 });
+    const place = pendingPlace();
+    const device = connectDevice(edge, place);
+    device.send(connect);
+    await settle();
+    await settle();
+    assert.deepEqual(heard(device.answered), ['connack:5']);
+    assert.equal(device.closed(), true);
+    assert.equal(device.destroyed(), false, 'ended, so the CONNACK is delivered');
+    assert.equal(place.released, 1);
   });
 });

@@ -135,11 +135,20 @@ export class DeviceConnection {
   /** Woken when one of this connection's PUBLISHes is stored (a store slot is free). */
   #storeWaiters: Array<() => void> = [];
   #deadline = Number.POSITIVE_INFINITY;
+  /** This socket's place among those that have not completed CONNECT; given back at CONNACK or close. */
+  #pending: { release(): void } | undefined;
   /** Whether anything was written to the socket: a close with nothing to deliver need not linger. */
   #written = false;
 
-  constructor(socket: Duplex, identity: ConnectionIdentity, listener: string, edge: EdgeServices) {
+  constructor(
+    socket: Duplex,
+    identity: ConnectionIdentity,
+    listener: string,
+    edge: EdgeServices,
+    pending?: { release(): void },
+  ) {
     this.#socket = socket;
+    this.#pending = pending;
     this.identity = identity;
     this.listener = listener;
     this.#edge = edge;
@@ -413,6 +422,7 @@ export class DeviceConnection {
           }
           for (const [filter, qos] of restored.subscriptions) this.subscriptions.set(filter, qos);
           this.#accepted = true;
+          this.#releasePending();
           this.#apply(this.#session.connectAccepted(restored.sessionPresent, this.#edge.now()));
           this.#deadline = this.#session.deadlineMs();
           this.#edge.metrics.sessionsActive.inc();
@@ -686,6 +696,7 @@ export class DeviceConnection {
     // Settle the pauses waiting for a store slot: nothing will be stored for a closed session.
     for (const wake of this.#storeWaiters.splice(0)) wake();
     this.#edge.metrics.connectionsClosed.inc({ reason: reason.split(':')[0] ?? reason });
+    this.#releasePending();
     if (!this.#written) {
       // Nothing to deliver (a socket silent until its CONNECT deadline): its memory goes now,
       // without a timer of its own.
@@ -695,6 +706,11 @@ export class DeviceConnection {
     this.#socket.end();
     // A peer that never reads must not keep the socket (and its buffers) alive.
     setTimeout(() => this.#socket.destroy(), 2000).unref();
+  }
+
+  #releasePending(): void {
+    this.#pending?.release();
+    this.#pending = undefined;
   }
 
   #onTransportClosed(): void {
@@ -707,6 +723,7 @@ export class DeviceConnection {
       this.#edge.metrics.connectionsClosed.inc({ reason: 'transport_closed' });
     }
     this.#phase = 'closed';
+    this.#releasePending();
     for (const wake of this.#storeWaiters.splice(0)) wake();
     if (this.#accepted) {
       this.#edge.metrics.sessionsActive.dec();
