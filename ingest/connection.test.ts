@@ -9,7 +9,7 @@ import { type AuthDecision, DeviceAclPolicy } from './auth/index.js';
 import { DeviceConnection, type EdgeServices, internalErrorCode } from './connection.js';
 import type { RateCheck, RateDecision } from './limits/index.js';
 import { IngestMetrics } from './metrics.js';
-import { defaultProtocolPolicy } from './protocol/index.js';
+import { defaultProtocolPolicy, PacketType } from './protocol/index.js';
 
 /**
  * DeviceConnection over an in-memory duplex, with a Kafka the test acknowledges by hand, a clock it
@@ -336,7 +336,9 @@ describe('DeviceConnection when the edge itself fails', () => {
 
 describe('DeviceConnection: acknowledged-and-dropped PUBLISHes go through the session', () => {
   const limitedPublishes = (check: RateCheck): RateDecision =>
-    check.packetType === 3 ? { allowed: false, tier: 'publish', action: 'ack-and-drop' } : { allowed: true };
+    check.packetType === PacketType.PUBLISH
+      ? { allowed: false, tier: 'publish', action: 'ack-and-drop' }
+      : { allowed: true };
 
   it('a rate-limited QoS 2 PUBLISH: PUBREC once its refused event is stored, then its PUBREL is expected (PUBCOMP, no PUBREL_UNKNOWN_ID)', async () => {
     const edge = new SlowKafkaEdge();
@@ -379,7 +381,7 @@ describe('DeviceConnection: acknowledged-and-dropped PUBLISHes go through the se
     let publishes = 0;
     // The second PUBLISH is over the client tier.
     edge.limit = (check) =>
-      check.packetType === 3 && ++publishes === 2
+      check.packetType === PacketType.PUBLISH && ++publishes === 2
         ? { allowed: false, tier: 'client', action: 'ack-and-drop' }
         : { allowed: true };
     device.send(publish(1), publish(2), publish(30, 1, 'elsewhere/x'), publish(4));
@@ -404,7 +406,9 @@ describe('DeviceConnection: acknowledged-and-dropped PUBLISHes go through the se
     const edge = new SlowKafkaEdge();
     const device = await connected(edge);
     edge.limit = (check) =>
-      check.packetType === 3 ? { allowed: false, tier: 'global', action: 'ack-and-drop' } : { allowed: true };
+      check.packetType === PacketType.PUBLISH
+        ? { allowed: false, tier: 'global', action: 'ack-and-drop' }
+        : { allowed: true };
     device.send(publish(9, 2));
     await settle();
     assert.deepEqual(edge.pending, []);
