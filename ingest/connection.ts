@@ -26,7 +26,6 @@ import {
   InboundPacketReader,
   type ProtocolPolicy,
   type Refusal,
-  refuse,
   type SessionAction,
 } from './protocol/index.js';
 
@@ -81,14 +80,33 @@ export interface EdgeServices {
 
 type Phase = 'open' | 'closing' | 'closed';
 
-/** A packet read and not handled yet; `admitted` once it passed the rate limits (it waits for a store slot). */
-type QueuedPacket = InboundPacket & { readonly admitted?: boolean };
+/**
+ * A rate-limit refusal a QoS 1/2 PUBLISH is acknowledged and dropped for: the packet still goes
+ * through the session like any other (its identifier, duplicates, PUBREL), only its message is not
+ * delivered.
+ */
+type AckAndDrop = Extract<RateDecision, { allowed: false }> & { readonly action: 'ack-and-drop' };
+
+/**
+ * A packet read and not handled yet; `admitted` once it passed the rate limits (it waits for a
+ * store slot), with `dropped` the limit it is acknowledged and dropped for.
+ */
+type QueuedPacket = InboundPacket & { readonly admitted?: boolean; readonly dropped?: AckAndDrop };
 
 /**
  * Why reading stopped: a step in progress (authentication, a rate-limit delay), or backpressure from
  * Kafka, which is the proxy's doing and so does not count against the device's Keep Alive.
  */
 type PauseReason = 'step' | 'store_window' | 'kafka_unacked';
+
+/**
+ * Code of a failure inside the edge (a lookup that threw, a bug): the device did nothing wrong, so
+ * it is neither a protocol refusal nor a CONNECT timeout.
+ */
+export const internalErrorCode = 'SNT_INGEST_INTERNAL_ERROR';
+
+/** Where an internal failure happened: logged, and in the event's edgeAction (`internal_error:<step>`). */
+type InternalStep = 'read' | 'handle' | 'authenticate' | 'session_claim' | 'pause' | 'expire';
 
 const subackFailure = 0x80;
 
@@ -117,9 +135,20 @@ export class DeviceConnection {
   /** Woken when one of this connection's PUBLISHes is stored (a store slot is free). */
   #storeWaiters: Array<() => void> = [];
   #deadline = Number.POSITIVE_INFINITY;
+  /** This socket's place among those that have not completed CONNECT; given back at CONNACK or close. */
+  #pending: { release(): void } | undefined;
+  /** Whether anything was written to the socket: a close with nothing to deliver need not linger. */
+  #written = false;
 
-  constructor(socket: Duplex, identity: ConnectionIdentity, listener: string, edge: EdgeServices) {
+  constructor(
+    socket: Duplex,
+    identity: ConnectionIdentity,
+    listener: string,
+    edge: EdgeServices,
+    pending?: { release(): void },
+  ) {
     this.#socket = socket;
+    this.#pending = pending;
     this.identity = identity;
     this.listener = listener;
     this.#edge = edge;
@@ -160,7 +189,13 @@ export class DeviceConnection {
   #onData(chunk: Buffer): void {
     if (this.#phase !== 'open') return;
     const started = performance.now();
-    const read = this.#reader.push(chunk);
+    let read: ReturnType<InboundPacketReader['push']>;
+    try {
+      read = this.#reader.push(chunk);
+    } catch (error: unknown) {
+      this.#failInternally(error, 'read');
+      return;
+    }
     for (const packet of read.packets) this.#queue.push(packet);
     if (read.refusal)
       this.#queue.push(
@@ -174,14 +209,28 @@ export class DeviceConnection {
   #drain(): void {
     while (!this.#blocked && this.#phase === 'open' && this.#queue.length > 0) {
       const item = this.#queue.shift()!;
-      if ('refusal' in item) this.#onRefusal(item.refusal, item.frame);
-      else this.#onPacket(item);
+      try {
+        if ('refusal' in item) this.#onRefusal(item.refusal, item.frame);
+        else this.#onPacket(item);
+      } catch (error: unknown) {
+        // A bug must cost this connection, not the process and its other devices.
+        this.#failInternally(
+          error,
+          'handle',
+          'refusal' in item ? undefined : () => this.#eventOf(item.packet, item.frame.bytes.length),
+        );
+      }
     }
+  }
+
+  #eventOf(packet: Packet, packetSize: number, receivedAt = this.#edge.now()): PacketEvent {
+    return packetEventOf(this.identity, this.#sessionIdentity(), packet, packetSize, receivedAt);
   }
 
   #onPacket(item: QueuedPacket): void {
     const { packet, frame } = item;
     const now = this.#edge.now();
+    let dropped = item.dropped;
     if (!item.admitted) {
       this.#edge.metrics.packet(packetTypeOf[packet.cmd], 'inbound', frame.bytes.length);
       const qos = packet.cmd === 'publish' ? packet.qos : undefined;
@@ -196,8 +245,11 @@ export class DeviceConnection {
         now,
       );
       if (!rate.allowed) {
-        this.#onRateLimited(item, rate);
-        return;
+        if (rate.action !== 'ack-and-drop') {
+          this.#onRateLimited(item, rate);
+          return;
+        }
+        dropped = rate as AckAndDrop;
       }
     }
     const actions = this.#session.receive(packet, now);
@@ -205,12 +257,13 @@ export class DeviceConnection {
     // CONNECT, PUBLISH and SUBSCRIBE are recorded where their outcome is known (auth result, Kafka
     // callback, ACL decision).
     if (packet.cmd !== 'connect' && packet.cmd !== 'publish' && packet.cmd !== 'subscribe') {
-      this.#record(packetEventOf(this.identity, this.#sessionIdentity(), packet, frame.bytes.length, now));
+      this.#record(this.#eventOf(packet, frame.bytes.length, now));
     }
-    this.#apply(actions, frame);
+    this.#apply(actions, frame, dropped);
   }
 
-  #apply(actions: readonly SessionAction[], frame?: Frame): void {
+  /** `dropped`: the packet the actions answer is a PUBLISH acknowledged and dropped for this limit. */
+  #apply(actions: readonly SessionAction[], frame?: Frame, dropped?: AckAndDrop): void {
     for (const action of actions) {
       switch (action.kind) {
         case 'send':
@@ -220,7 +273,7 @@ export class DeviceConnection {
           this.#authenticate(action.connect, frame?.bytes.length ?? 0);
           break;
         case 'deliver':
-          this.#deliver(action.publish, frame?.bytes.length ?? 0);
+          this.#deliver(action.publish, frame?.bytes.length ?? 0, dropped);
           break;
         case 'subscribe':
           this.#subscribe(action.subscribe, frame?.bytes.length ?? 0);
@@ -236,7 +289,12 @@ export class DeviceConnection {
           break;
         case 'wait-for-store':
           // Handled again, without a second rate-limit check, once one of its predecessors is stored.
-          this.#queue.unshift({ packet: action.packet, frame: frame ?? emptyFrame, admitted: true });
+          this.#queue.unshift({
+            packet: action.packet,
+            frame: frame ?? emptyFrame,
+            admitted: true,
+            ...(dropped ? { dropped } : {}),
+          });
           this.#pauseFor(new Promise<void>((resolve) => this.#storeWaiters.push(resolve)), 'store_window');
           break;
         case 'close':
@@ -273,7 +331,7 @@ export class DeviceConnection {
     // The global tier exists to protect the core: what it refuses is counted, not logged per packet.
     // A delayed packet is not refused: it is recorded when it is handled.
     if (rate.tier !== 'global' && rate.action !== 'delay') {
-      const event = packetEventOf(this.identity, this.#sessionIdentity(), packet, frame.bytes.length, now);
+      const event = this.#eventOf(packet, frame.bytes.length, now);
       // A flood is not stored: the refused packet is recorded without its payload.
       event.payload = null;
       markRefused(event, 'rate_limited', `rate_limited:${rate.tier}:${rate.action}`);
@@ -300,11 +358,7 @@ export class DeviceConnection {
         }
         return;
       case 'ack-and-drop':
-        if (packet.cmd === 'publish' && packet.qos === 1)
-          this.#send({ cmd: 'puback', messageId: packet.messageId ?? 0 });
-        // QoS 2: PUBREC now; the session answers the PUBREL for an identifier it does not hold with PUBCOMP.
-        if (packet.cmd === 'publish' && packet.qos === 2)
-          this.#send({ cmd: 'pubrec', messageId: packet.messageId ?? 0 });
+        // Not reached: an acknowledged-and-dropped PUBLISH goes through the session (#deliver).
         return;
       case 'drop':
         return;
@@ -318,6 +372,11 @@ export class DeviceConnection {
     const receivedAt = this.#edge.now();
     const started = performance.now();
     const tlsCn = this.identity.tlsClientSubject ?? undefined;
+    // The CONNECT's event is recorded once its outcome is known, so that a failure on the way is
+    // recorded as what it is (an internal error), in the one event of this CONNECT.
+    let step: Extract<InternalStep, 'authenticate' | 'session_claim'> = 'authenticate';
+    let event: PacketEvent | undefined;
+    let recorded = false;
     this.#blockFor(
       this.#edge
         .authenticate({
@@ -334,17 +393,12 @@ export class DeviceConnection {
           this.#cleanSession = connect.clean !== false;
           this.#clientId = connect.clientId === '' ? this.#edge.assignClientId() : connect.clientId;
           this.#username = connect.username ?? null;
-          const event = packetEventOf(
-            this.identity,
-            this.#sessionIdentity(),
-            { ...connect, clientId: this.#clientId },
-            packetSize,
-            receivedAt,
-          );
+          event = this.#eventOf({ ...connect, clientId: this.#clientId }, packetSize, receivedAt);
           event.authResult =
             decision.result === 'cache_hit' ? (decision.allow ? 'allowed' : 'denied') : decision.result;
           if (!decision.allow) {
             markRefused(event, 'auth_denied', `auth_denied:${decision.reason}`);
+            recorded = true;
             this.#record(event);
             this.#edge.metrics.connectionsRejected.inc({
               reason: decision.connackCode === 3 ? 'auth_error' : 'auth_failed',
@@ -352,29 +406,67 @@ export class DeviceConnection {
             this.#apply(this.#session.connectRefused(decision.connackCode));
             return;
           }
+          step = 'session_claim';
           this.#access = this.#edge.accessOf(decision, {
             clientId: this.#clientId,
             username: this.#username,
           });
           event.acl = this.#access.granted();
-          this.#record(event);
           const restored = await this.#edge.claimSession(this);
-          if (this.#phase !== 'open') return;
+          recorded = true;
+          this.#record(event);
+          if (this.#phase !== 'open') {
+            // Closed while the session was claimed (the device left, the deadline passed): the
+            // claim is given back, or the proxy would route to a connection that is gone.
+            this.#edge.releaseSession(this);
+            return;
+          }
           for (const [filter, qos] of restored.subscriptions) this.subscriptions.set(filter, qos);
           this.#accepted = true;
+          this.#releasePending();
           this.#apply(this.#session.connectAccepted(restored.sessionPresent, this.#edge.now()));
           this.#deadline = this.#session.deadlineMs();
           this.#edge.metrics.sessionsActive.inc();
           this.#edge.metrics.connectionSetupSeconds.observe((this.#edge.now() - this.#openedAt) / 1000);
+        })
+        .catch((error: unknown) => {
+          if (step === 'session_claim' && !this.#accepted) this.#edge.releaseSession(this);
+          const decided = event;
+          // Without a decision, authentication could not be decided: authResult 'error'.
+          const undecided = () => {
+            const connectEvent = this.#eventOf(connect, packetSize, receivedAt);
+            connectEvent.authResult = 'error';
+            return connectEvent;
+          };
+          this.#failInternally(error, step, recorded ? undefined : decided ? () => decided : undecided);
         }),
     );
   }
 
-  #deliver(publish: IPublishPacket, packetSize: number): void {
+  /**
+   * A PUBLISH the session accepted: recorded, and for QoS 1/2 acknowledged once Kafka stored its
+   * event. One refused by a rate limit or the ACL is acknowledged and dropped (MQTT 3.1.1 §3.3.5:
+   * a server may acknowledge and discard; it must not leave a QoS 1/2 PUBLISH unanswered) the same
+   * way: its refused event is stored first, so PUBACKs keep the order of their PUBLISHes
+   * (MQTT-4.6.0-2) and a QoS 2 exchange awaits its PUBREL like any other.
+   */
+  #deliver(publish: IPublishPacket, packetSize: number, dropped?: AckAndDrop): void {
     const receivedAt = this.#edge.now();
-    const event = packetEventOf(this.identity, this.#sessionIdentity(), publish, packetSize, receivedAt);
+    const event = this.#eventOf(publish, packetSize, receivedAt);
+    const packetId = publish.messageId ?? 0;
+    if (dropped) {
+      // A flood is not stored: the refused packet is recorded without its payload. The global
+      // tier protects the core: what it refuses is counted, not recorded, and acknowledged at once.
+      if (dropped.tier === 'global') {
+        this.#apply(this.#session.inboundStored(packetId));
+        return;
+      }
+      event.payload = null;
+      markRefused(event, 'rate_limited', `rate_limited:${dropped.tier}:ack-and-drop`);
+      this.#recordThenAcknowledge(event, packetId);
+      return;
+    }
     if (!this.#access?.canPublish(publish.topic)) {
-      // MQTT 3.1.1 §3.3.5: a server may acknowledge and discard; it must not leave a QoS 1/2 PUBLISH unanswered.
       // The payload stays in the event: an analyst sees what the device tried to write where.
       this.#edge.metrics.aclDenied.inc({ action: 'publish' });
       markRefused(
@@ -382,22 +474,28 @@ export class DeviceConnection {
         'acl_denied',
         publish.qos > 0 ? 'acl_denied:acked_and_dropped' : 'acl_denied:dropped',
       );
-      this.#record(event);
-      if (publish.qos > 0) this.#apply(this.#session.inboundStored(publish.messageId ?? 0));
+      if (publish.qos > 0) this.#recordThenAcknowledge(event, packetId);
+      else this.#record(event);
       return;
     }
     if (publish.qos === 0) {
       this.#record(event);
       return;
     }
-    const packetId = publish.messageId ?? 0;
     const started = performance.now();
-    this.#record(event, (error) => {
-      if (error || this.#phase !== 'open') return;
+    this.#recordThenAcknowledge(event, packetId, () =>
       this.#edge.metrics.forwardSeconds.observe(
         { direction: 'inbound' },
         (performance.now() - started) / 1000,
-      );
+      ),
+    );
+  }
+
+  /** Records a QoS 1/2 PUBLISH's event; its PUBACK (PUBREC) goes out once Kafka acknowledged it. */
+  #recordThenAcknowledge(event: PacketEvent, packetId: number, onStored?: () => void): void {
+    this.#record(event, (error) => {
+      if (error || this.#phase !== 'open') return;
+      onStored?.();
       this.#apply(this.#session.inboundStored(packetId));
       for (const wake of this.#storeWaiters.splice(0)) wake();
     });
@@ -418,13 +516,7 @@ export class DeviceConnection {
       added.set(topic, qos);
       granted.push(qos);
     });
-    const event = packetEventOf(
-      this.identity,
-      this.#sessionIdentity(),
-      subscribe,
-      packetSize,
-      this.#edge.now(),
-    );
+    const event = this.#eventOf(subscribe, packetSize);
     if (denied.length > 0) markRefused(event, 'acl_denied', `acl_denied:suback_failure:${denied.join(',')}`);
     this.#record(event);
     if (added.size > 0) this.#edge.subscriptionsChanged(this, added, []);
@@ -449,7 +541,7 @@ export class DeviceConnection {
       retain: will.retain ?? false,
       dup: false,
     };
-    const event = packetEventOf(this.identity, this.#sessionIdentity(), publish, 0, this.#edge.now());
+    const event = this.#eventOf(publish, 0);
     if (!this.#access?.canPublish(will.topic)) {
       this.#edge.metrics.aclDenied.inc({ action: 'will' });
       markRefused(event, 'acl_denied', 'will:acl_denied');
@@ -476,7 +568,11 @@ export class DeviceConnection {
     if (nowMs < this.#deadline || this.#phase !== 'open') return;
     // Not reading because Kafka is slow: the device cannot be heard, so it is not judged silent.
     if (this.#backpressure > 0 && this.#session.phase === 'connected') return;
-    this.#apply(this.#session.expire(nowMs));
+    try {
+      this.#apply(this.#session.expire(nowMs));
+    } catch (error: unknown) {
+      this.#failInternally(error, 'expire');
+    }
     this.#deadline = this.#session.deadlineMs();
   }
 
@@ -523,6 +619,7 @@ export class DeviceConnection {
     if (this.#phase === 'closed') return;
     const bytes = mqttPacket.generate(packet);
     this.#edge.metrics.packet(packetTypeOf[packet.cmd], 'outbound', bytes.length);
+    this.#written = true;
     this.#socket.write(bytes);
   }
 
@@ -545,10 +642,7 @@ export class DeviceConnection {
     this.#pauses++;
     this.#socket.pause();
     until
-      .catch((err: unknown) => {
-        this.#edge.log.error({ err, connectionId: this.identity.connectionId }, 'connection step failed');
-        this.#onRefusal(refuse('SNT_MQTT_CONNECT_TIMEOUT', 'internal error while handling the packet'));
-      })
+      .catch((error: unknown) => this.#failInternally(error, 'pause'))
       .finally(() => {
         if (stopHandling) this.#blocked = false;
         if (reason !== 'step') {
@@ -563,6 +657,39 @@ export class DeviceConnection {
       });
   }
 
+  /**
+   * A failure inside the edge (a lookup that threw, a bug) ends this connection under its own code:
+   * logged with the error, counted as rejection reason `internal_error` before CONNECT completed,
+   * and recorded as the packet it interrupted, refused with `internal_error` (never as a MALFORMED
+   * packet the device did not send). A CONNECT read gets CONNACK 0x03 first.
+   */
+  #failInternally(error: unknown, step: InternalStep, event?: () => PacketEvent): void {
+    this.#edge.log.error(
+      {
+        err: error,
+        code: internalErrorCode,
+        step,
+        connectionId: this.identity.connectionId,
+        clientId: this.#clientId,
+      },
+      'internal error: closing the connection',
+    );
+    if (this.#phase !== 'open') return;
+    try {
+      if (this.#session.phase !== 'connected')
+        this.#edge.metrics.connectionsRejected.inc({ reason: 'internal_error' });
+      if (event) this.#record(markRefused(event(), 'internal_error', `internal_error:${step}`));
+      this.#apply(this.#session.internalError());
+    } catch (again: unknown) {
+      this.#edge.log.error(
+        { err: again, code: internalErrorCode, connectionId: this.identity.connectionId },
+        'internal error while closing after an internal error',
+      );
+    } finally {
+      this.#close('internal-error');
+    }
+  }
+
   #close(reason: string): void {
     if (this.#phase !== 'open') return;
     this.#phase = 'closing';
@@ -570,9 +697,21 @@ export class DeviceConnection {
     // Settle the pauses waiting for a store slot: nothing will be stored for a closed session.
     for (const wake of this.#storeWaiters.splice(0)) wake();
     this.#edge.metrics.connectionsClosed.inc({ reason: reason.split(':')[0] ?? reason });
+    this.#releasePending();
+    if (!this.#written) {
+      // Nothing to deliver (a socket silent until its CONNECT deadline): its memory goes now,
+      // without a timer of its own.
+      this.#socket.destroy();
+      return;
+    }
     this.#socket.end();
     // A peer that never reads must not keep the socket (and its buffers) alive.
     setTimeout(() => this.#socket.destroy(), 2000).unref();
+  }
+
+  #releasePending(): void {
+    this.#pending?.release();
+    this.#pending = undefined;
   }
 
   #onTransportClosed(): void {
@@ -585,6 +724,7 @@ export class DeviceConnection {
       this.#edge.metrics.connectionsClosed.inc({ reason: 'transport_closed' });
     }
     this.#phase = 'closed';
+    this.#releasePending();
     for (const wake of this.#storeWaiters.splice(0)) wake();
     if (this.#accepted) {
       this.#edge.metrics.sessionsActive.dec();

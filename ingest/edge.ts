@@ -12,9 +12,16 @@ import type { SchemaCatalog } from '../schemas/catalog.js';
 import type { DownlinkMessage, PacketEvent } from '../schemas/types.generated.js';
 import { type AuthDecision, type AuthRequest, DeviceAclPolicy } from './auth/index.js';
 import { type DeviceAccess, DeviceConnection, type EdgeServices } from './connection.js';
+import { DeadlineSweep } from './deadline-sweep.js';
 import type { PacketEventWriter } from './event-writer.js';
 import type { RateCheck, RateDecision } from './limits/index.js';
 import type { IngestMetrics } from './metrics.js';
+import {
+  type PendingConnectLimits,
+  PendingConnects,
+  type PendingRefusal,
+  type PendingSlot,
+} from './pending-connects.js';
 import type { ProtocolPolicy } from './protocol/index.js';
 import {
   type ProxiedAddress,
@@ -30,7 +37,8 @@ import { SubscriptionIndex } from './subscription-index.js';
  * One edge proxy: its listeners, its connections, and the services they share (auth, limits, the
  * event writer, the session registry, the downlink routing). Connections are plain objects driven
  * by socket events; one sweep per proxy enforces every CONNECT and keep-alive deadline, so an idle
- * connection costs no timer.
+ * connection costs no timer. Sockets that have not completed CONNECT are bounded in total and per
+ * source address from the moment they are accepted (PendingConnects).
  */
 export interface EdgeDependencies {
   readonly proxyId: string;
@@ -42,6 +50,8 @@ export interface EdgeDependencies {
   readonly writer: PacketEventWriter;
   readonly catalog: SchemaCatalog;
   readonly sessions: SessionRegistry | undefined;
+  /** Bounds on sockets that have not completed CONNECT; over one, a socket is closed at accept. */
+  readonly pendingConnects: PendingConnectLimits;
   /** Read a PROXY protocol header before MQTT (or TLS) on every listener; absent = off. */
   readonly proxyProtocol?: ProxyProtocolPolicy;
   readonly now?: () => number;
@@ -62,6 +72,8 @@ export interface ListenerAddress {
 }
 
 const sweepIntervalMs = 250;
+/** Connections closed for a passed deadline in one event-loop turn (each records an event and closes a socket). */
+const expiriesPerTurn = 100;
 
 export class EdgeProxy implements EdgeServices {
   readonly proxyId: string;
@@ -73,7 +85,8 @@ export class EdgeProxy implements EdgeServices {
   readonly #byClientId = new Map<string, DeviceConnection>();
   readonly #index = new SubscriptionIndex<DeviceConnection>();
   readonly #servers: Array<Server | TlsServer> = [];
-  #sweep: NodeJS.Timeout | undefined;
+  readonly #pending: PendingConnects;
+  readonly #sweep: DeadlineSweep<DeviceConnection>;
   #connectionSeq = 0;
   #shutdown: Promise<void> | undefined;
 
@@ -83,10 +96,24 @@ export class EdgeProxy implements EdgeServices {
     this.policy = deps.policy;
     this.log = deps.log;
     this.metrics = deps.metrics;
+    this.#pending = new PendingConnects(deps.pendingConnects, (pending) =>
+      this.metrics.pendingConnects.set(pending),
+    );
+    this.#sweep = new DeadlineSweep({
+      items: () => this.#connections,
+      now: () => this.now(),
+      intervalMs: sweepIntervalMs,
+      perTurn: expiriesPerTurn,
+    });
   }
 
   get connectionCount(): number {
     return this.#connections.size;
+  }
+
+  /** Sockets that have not completed CONNECT, and the source addresses they are counted under. */
+  get pendingConnects(): { readonly sockets: number; readonly addresses: number } {
+    return { sockets: this.#pending.size, addresses: this.#pending.addresses };
   }
 
   now(): number {
@@ -201,9 +228,16 @@ export class EdgeProxy implements EdgeServices {
 
   /**
    * A device connection from an accepted socket. `peer` is the device's address stated by a PROXY
-   * protocol header; without one the socket's own peer is the device.
+   * protocol header; without one the socket's own peer is the device. `pending` is the socket's
+   * place among those that have not completed CONNECT, taken at accept; the connection gives it
+   * back at CONNACK or close.
    */
-  accept(socket: Socket | TLSSocket, listener: 'mqtt' | 'mqtts', peer?: ProxiedAddress): DeviceConnection {
+  accept(
+    socket: Socket | TLSSocket,
+    listener: 'mqtt' | 'mqtts',
+    peer?: ProxiedAddress,
+    pending?: PendingSlot,
+  ): DeviceConnection {
     socket.setNoDelay(true);
     const tlsSocket = listener === 'mqtts' ? (socket as TLSSocket) : undefined;
     const certificate = tlsSocket?.authorized ? tlsSocket.getPeerCertificate() : undefined;
@@ -219,22 +253,59 @@ export class EdgeProxy implements EdgeServices {
       },
       listener,
       this,
+      pending,
     );
     this.#connections.add(connection);
     this.metrics.connectionsOpened.inc({ listener });
     this.metrics.connectionsActive.inc({ listener });
-    socket.once('close', () => this.#connections.delete(connection));
+    socket.once('close', () => {
+      this.#connections.delete(connection);
+      pending?.release();
+    });
     return connection;
+  }
+
+  /**
+   * Counts a socket just accepted among those that have not completed CONNECT, or closes it at
+   * once when a bound is reached. `address` undefined: the device's address comes later, from a
+   * PROXY protocol header.
+   */
+  #admit(socket: Socket, address: string | undefined): PendingSlot | undefined {
+    const slot = this.#pending.admit(address);
+    if (typeof slot === 'string') {
+      this.#refuseAtAccept(socket, slot);
+      return undefined;
+    }
+    socket.once('close', () => slot.release());
+    return slot;
+  }
+
+  /** Over a bound on pending sockets: closed at once, nothing read, counted by which bound. */
+  #refuseAtAccept(socket: Socket, reason: PendingRefusal): void {
+    this.metrics.connectionsRejected.inc({ reason });
+    socket.on('error', () => undefined);
+    socket.destroy();
+  }
+
+  /** The device behind a PROXY protocol header counts against its own address's bound. */
+  #assignStatedAddress(socket: Socket, slot: PendingSlot, peer: ProxiedAddress | undefined): boolean {
+    const refused = peer ? slot.assignAddress(peer.ip) : undefined;
+    if (refused) this.#refuseAtAccept(socket, refused);
+    return refused === undefined;
   }
 
   async listenTcp(host: string, port: number): Promise<ListenerAddress> {
     const server = createServer({ noDelay: true }, (socket) => {
       if (!this.#deps.proxyProtocol) {
-        this.accept(socket, 'mqtt');
+        const slot = this.#admit(socket, socket.remoteAddress);
+        if (slot) this.accept(socket, 'mqtt', undefined, slot);
         return;
       }
+      const slot = this.#admit(socket, undefined);
+      if (!slot) return;
       this.#readProxyHeader(socket, (peer) => {
-        this.accept(socket, 'mqtt', peer);
+        if (!this.#assignStatedAddress(socket, slot, peer)) return;
+        this.accept(socket, 'mqtt', peer, slot);
         socket.resume();
       });
     });
@@ -242,30 +313,50 @@ export class EdgeProxy implements EdgeServices {
   }
 
   async listenTls(host: string, port: number, tls: TlsOptions): Promise<ListenerAddress> {
-    // The PROXY header precedes the TLS handshake, in clear: a TCP listener reads it, then hands
-    // the socket to a TLS server that does not listen itself. The TLS socket reports the balancer's
-    // address, so the header's address waits in `stated`, keyed by that address and port.
-    const stated = new Map<string, ProxiedAddress | undefined>();
+    // A TCP listener accepts, counts the socket among the pending ones and reads the PROXY header
+    // if any (it precedes the TLS handshake, in clear), then hands the socket to a TLS server that
+    // does not listen itself. The TLS socket reports the same peer address and port as the TCP
+    // socket, so what the TCP side learned waits in `handshaking`, keyed by them.
+    const handshaking = new Map<string, { peer: ProxiedAddress | undefined; slot: PendingSlot }>();
     const keyOf = (socket: Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
-    const tlsServer = createTlsServer({ ...tls, minVersion: 'TLSv1.2' }, (socket) => {
-      const key = keyOf(socket);
-      const peer = stated.get(key);
-      stated.delete(key);
-      this.accept(socket, 'mqtts', peer);
-    });
-    tlsServer.on('tlsClientError', (_error, socket) => {
-      stated.delete(keyOf(socket));
-      this.metrics.connectionsRejected.inc({ reason: 'tls_error' });
-    });
-    if (!this.#deps.proxyProtocol) return this.#listen(tlsServer, 'mqtts', host, port);
-    const server = createServer({ noDelay: true }, (socket) => {
-      this.#readProxyHeader(socket, (peer) => {
+    const tlsServer = createTlsServer(
+      // A handshake is part of the way to a CONNECT: it gets no longer than the CONNECT itself
+      // (Node's default is 120 s), so a silent socket does not hold its pending slot for minutes.
+      { handshakeTimeout: this.policy.connectTimeoutMs, ...tls, minVersion: 'TLSv1.2' },
+      (socket) => {
         const key = keyOf(socket);
-        stated.set(key, peer);
-        socket.once('close', () => stated.delete(key));
-        // tls.Server documents emitting 'connection' to inject a socket; the bytes after the
-        // header, unshifted back, are read by the TLS layer first.
-        tlsServer.emit('connection', socket);
+        const waiting = handshaking.get(key);
+        handshaking.delete(key);
+        this.accept(socket, 'mqtts', waiting?.peer, waiting?.slot);
+      },
+    );
+    tlsServer.on('tlsClientError', (_error, socket) => {
+      // The TCP socket under a failed handshake does not always report its close: release here.
+      const key = keyOf(socket);
+      handshaking.get(key)?.slot.release();
+      handshaking.delete(key);
+      this.metrics.connectionsRejected.inc({ reason: 'tls_error' });
+      // A handshake timeout only reports the error: the socket stays open until closed here.
+      socket.destroy();
+    });
+    const handshake = (socket: Socket, slot: PendingSlot, peer: ProxiedAddress | undefined) => {
+      const key = keyOf(socket);
+      handshaking.set(key, { peer, slot });
+      socket.once('close', () => handshaking.delete(key));
+      // tls.Server documents emitting 'connection' to inject a socket; bytes after a PROXY
+      // header, unshifted back, are read by the TLS layer first.
+      tlsServer.emit('connection', socket);
+    };
+    const server = createServer({ noDelay: true }, (socket) => {
+      if (!this.#deps.proxyProtocol) {
+        const slot = this.#admit(socket, socket.remoteAddress);
+        if (slot) handshake(socket, slot, undefined);
+        return;
+      }
+      const slot = this.#admit(socket, undefined);
+      if (!slot) return;
+      this.#readProxyHeader(socket, (peer) => {
+        if (this.#assignStatedAddress(socket, slot, peer)) handshake(socket, slot, peer);
       });
     });
     return this.#listen(server, 'mqtts', host, port);
@@ -330,18 +421,9 @@ export class EdgeProxy implements EdgeServices {
       server.listen({ host, port, backlog: 4096 }, () => resolve());
     });
     this.#servers.push(server);
-    this.#startSweep();
+    this.#sweep.start();
     const address = server.address() as AddressInfo;
     return { name, host, port: address.port };
-  }
-
-  #startSweep(): void {
-    if (this.#sweep) return;
-    this.#sweep = setInterval(() => {
-      const now = this.now();
-      for (const connection of this.#connections) if (connection.deadline <= now) connection.expire(now);
-    }, sweepIntervalMs);
-    this.#sweep.unref();
   }
 
   /**
@@ -361,7 +443,7 @@ export class EdgeProxy implements EdgeServices {
     const listenersClosed = Promise.all(
       this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
     );
-    if (this.#sweep) clearInterval(this.#sweep);
+    this.#sweep.stop();
     for (const connection of this.#connections) connection.stopReading();
     const started = performance.now();
     const waiting = this.#deps.writer.unackedEvents;

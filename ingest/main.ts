@@ -179,6 +179,10 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
       writer,
       catalog,
       sessions,
+      pendingConnects: {
+        maxTotal: config.maxPendingConnects,
+        maxPerAddress: config.maxPendingConnectsPerAddress,
+      },
       ...(config.proxyProtocol === 'off'
         ? {}
         : {

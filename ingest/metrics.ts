@@ -26,6 +26,7 @@ export class IngestMetrics {
   readonly aclDenied: Counter<'action'>;
   readonly downlinkDropped: Counter<'reason'>;
   readonly connectionsPaused: Gauge<'reason'>;
+  readonly pendingConnects: Gauge;
   readonly prereadSeconds: Histogram;
   readonly forwardSeconds: Histogram<'direction'>;
   readonly connectionSetupSeconds: Histogram;
@@ -50,7 +51,7 @@ export class IngestMetrics {
     });
     this.connectionsRejected = new Counter({
       name: 'sentinel_ingest_connections_rejected_total',
-      help: 'Connections refused before or at CONNECT, by reason (auth_failed, auth_error, rate_limited, protocol_error, connect_timeout, tls_error, proxy_protocol)',
+      help: 'Connections refused before or at CONNECT, by reason (auth_failed, auth_error, rate_limited, protocol_error, connect_timeout, internal_error: the edge failed, tls_error, proxy_protocol, pending_connects and pending_connects_per_address: refused at accept over a bound on sockets without CONNECT)',
       labelNames: ['reason'],
       registers,
     });
@@ -99,6 +100,11 @@ export class IngestMetrics {
       name: 'sentinel_ingest_connections_paused',
       help: 'Device connections not being read because Kafka is slow, by reason (store_window: the device has SENTINEL_MQTT_MAX_INFLIGHT PUBLISHes waiting for Kafka; kafka_unacked: the proxy holds SENTINEL_INGEST_KAFKA_MAX_UNACKED_BYTES)',
       labelNames: ['reason'],
+      registers,
+    });
+    this.pendingConnects = new Gauge({
+      name: 'sentinel_ingest_pending_connects',
+      help: 'Sockets accepted that have not completed CONNECT (TLS handshake and PROXY header included), bounded by SENTINEL_MQTT_MAX_PENDING_CONNECTS and, per source address, SENTINEL_MQTT_MAX_PENDING_CONNECTS_PER_ADDRESS',
       registers,
     });
     this.prereadSeconds = new Histogram({

@@ -20,9 +20,10 @@ export interface SessionIdentity {
 
 /**
  * Why the edge refused a packet. A refused packet is recorded (forensics) and is final: the
- * processors never approve it, so nothing of it reaches the origin.
+ * processors never approve it, so nothing of it reaches the origin. `internal_error`: the edge
+ * failed while handling it (a lookup threw, a bug), not the device.
  */
-export type EdgeRefusal = 'acl_denied' | 'rate_limited' | 'auth_denied' | 'protocol';
+export type EdgeRefusal = 'acl_denied' | 'rate_limited' | 'auth_denied' | 'protocol' | 'internal_error';
 
 /** Marks an event refused; `action` is the edgeAction text that says what the edge answered. */
 export function markRefused(event: PacketEvent, refusal: EdgeRefusal, action: string): PacketEvent {

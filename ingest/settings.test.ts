@@ -22,6 +22,22 @@ describe('ingest settings', () => {
     assert.equal(defaults.kafkaStallMs, 5000);
   });
 
+  it('bounds sockets without CONNECT in total and per address, 5000 and 500 unless set', () => {
+    const defaults = loadConfig(ingestSchema, { env: {} });
+    assert.deepEqual([defaults.maxPendingConnects, defaults.maxPendingConnectsPerAddress], [5000, 500]);
+    const set = loadConfig(ingestSchema, {
+      env: {
+        SENTINEL_MQTT_MAX_PENDING_CONNECTS: '100',
+        SENTINEL_MQTT_MAX_PENDING_CONNECTS_PER_ADDRESS: '10',
+      },
+    });
+    assert.deepEqual([set.maxPendingConnects, set.maxPendingConnectsPerAddress], [100, 10]);
+    assert.throws(
+      () => loadConfig(ingestSchema, { env: { SENTINEL_MQTT_MAX_PENDING_CONNECTS: '0' } }),
+      /SENTINEL_MQTT_MAX_PENDING_CONNECTS/,
+    );
+  });
+
   const retired = Object.keys(retiredIngestSettings);
   for (const name of retired) {
     it(`refuses the retired ${name}, naming it and what replaced it`, () => {

@@ -206,6 +206,18 @@ export const ingestSchema = {
       unit: 'ms',
     },
   ),
+  maxPendingConnects: settings.int(
+    'SENTINEL_MQTT_MAX_PENDING_CONNECTS',
+    5000,
+    'sockets of this process that have not completed CONNECT (TLS handshake and PROXY header included); one more is closed at accept. Bounds what silent sockets take (about 5 KiB each) and leaves file descriptors to devices that connect',
+    { min: 1, max: 1_000_000 },
+  ),
+  maxPendingConnectsPerAddress: settings.int(
+    'SENTINEL_MQTT_MAX_PENDING_CONNECTS_PER_ADDRESS',
+    500,
+    'of those, from one source address (an IPv6 /64; behind a PROXY protocol balancer, the address its header states); one more is closed at accept. The default is the CONNECT-per-IP tier burst: devices behind one NAT may connect together',
+    { min: 1, max: 1_000_000 },
+  ),
   maxInFlight: settings.int(
     'SENTINEL_MQTT_MAX_INFLIGHT',
     defaultProtocolPolicy.maxInboundInFlight,

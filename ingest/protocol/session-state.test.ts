@@ -80,6 +80,22 @@ describe('ConnectionSession: packet order', () => {
     assert.deepEqual(kinds(session.connectRefused(5)), ['send:connack', 'close']);
   });
 
+  it('an internal failure answers a CONNECT being decided with CONNACK 0x03 and closes without a refusal; a session just closes, with its will', () => {
+    const deciding = new ConnectionSession(policy, 0);
+    deciding.receive(connect, 0);
+    const actions = deciding.internalError();
+    assert.deepEqual(actions, [
+      { kind: 'send', packet: { cmd: 'connack', returnCode: 3, sessionPresent: false } },
+      { kind: 'close', reason: 'internal-error' },
+    ]);
+    assert.deepEqual(deciding.internalError(), []);
+    assert.deepEqual(new ConnectionSession(policy, 0).internalError(), [
+      { kind: 'close', reason: 'internal-error' },
+    ]);
+    const [close] = connected().internalError();
+    assert.equal(close?.kind === 'close' ? close.will?.topic : undefined, 'clients/dev1/status');
+  });
+
   it('sends CONNACK 0x01 before closing for an unsupported level, only on a first CONNECT', () => {
     const first = new ConnectionSession(policy, 0);
     const refusal = {

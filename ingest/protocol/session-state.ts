@@ -24,7 +24,13 @@ export interface ProtocolEvent {
   readonly packetId?: number;
 }
 
-export type CloseReason = 'refused' | 'client-disconnect' | 'connect-refused' | 'transport-closed';
+export type CloseReason =
+  | 'refused'
+  | 'client-disconnect'
+  | 'connect-refused'
+  | 'transport-closed'
+  /** The server could not go on (a lookup failed, a bug): not the client's doing. */
+  | 'internal-error';
 
 /** What the connection should do; the state machine itself never touches a socket or a timer. */
 export type SessionAction =
@@ -218,6 +224,20 @@ export class ConnectionSession {
       { kind: 'send', packet: connack(returnCode, false) },
       { kind: 'close', reason: 'connect-refused' },
     ];
+  }
+
+  /**
+   * The server cannot go on with this connection (a lookup threw, a bug): the client did nothing
+   * wrong. A CONNECT read and not answered yet gets CONNACK 0x03, server unavailable (§3.2.2.3: the
+   * client may try again later), rather than a silent close; then the connection closes. An
+   * accepted session's will is published, as for any close without DISCONNECT (MQTT-3.1.2-8).
+   */
+  internalError(): readonly SessionAction[] {
+    if (this.#phase === 'closed') return noActions;
+    const actions: SessionAction[] = [];
+    if (this.#phase === 'authenticating') actions.push({ kind: 'send', packet: connack(3, false) });
+    actions.push(...this.#close('internal-error'));
+    return actions;
   }
 
   /** Kafka acknowledged the inbound QoS 1/2 PUBLISH with this identifier: acknowledge it to the client. */

@@ -92,6 +92,19 @@ export class EdgeTestWorld {
     await this.#devices!.add(device);
   }
 
+  /** Devices whose user name is their client id, all with one password and one ACL. */
+  async addDevices(
+    clientIds: readonly string[],
+    password: string,
+    acl: Pick<NewDevice, 'publish' | 'subscribe'> = {
+      publish: ['devices/%c/#'],
+      subscribe: ['clients/%c/#'],
+    },
+  ): Promise<void> {
+    for (const clientId of clientIds)
+      await this.addDevice({ clientId, username: clientId, password, ...acl });
+  }
+
   get catalog(): SchemaCatalog {
     return this.#catalog!;
   }

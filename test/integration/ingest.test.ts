@@ -363,15 +363,7 @@ describe('rate-limit tiers at the edge', () => {
   let limitedPort: number;
 
   before(async () => {
-    for (const id of ['rl-1', 'rl-2', 'rl-3']) {
-      await world.addDevice({
-        clientId: id,
-        username: id,
-        password,
-        publish: ['devices/%c/#'],
-        subscribe: ['clients/%c/#'],
-      });
-    }
+    await world.addDevices(['rl-1', 'rl-2', 'rl-3', 'rl-4'], password);
     limited = await world.startEdge({
       SENTINEL_RATE_PUBLISH_PER_SECOND: '1',
       SENTINEL_RATE_PUBLISH_BURST: '1',
@@ -392,6 +384,39 @@ describe('rate-limit tiers at the edge', () => {
       assert.equal(event.payload, null, 'a limited packet is recorded without its payload');
     } finally {
       await client.endAsync();
+    }
+  });
+
+  it('PUBLISH tier: a QoS 2 PUBLISH over the limit is acknowledged and dropped through the session: PUBREC, then PUBCOMP for its PUBREL, no PUBREL_UNKNOWN_ID', async () => {
+    const device = await RawDevice.connect(limitedPort, { clientId: 'rl-4', password });
+    try {
+      const qos2 = (messageId: number) =>
+        ({
+          cmd: 'publish',
+          topic: 'devices/rl-4/telemetry',
+          payload: Buffer.from(`m${messageId}`),
+          qos: 2,
+          dup: false,
+          retain: false,
+          messageId,
+        }) as const;
+      for (const messageId of [1, 2]) {
+        device.send(qos2(messageId));
+        await device.waitFor((p) => p.cmd === 'pubrec' && p.messageId === messageId);
+        device.send({ cmd: 'pubrel', messageId });
+        await device.waitFor((p) => p.cmd === 'pubcomp' && p.messageId === messageId);
+      }
+      const event = await world.waitForEvent(
+        (e) => e.clientId === 'rl-4' && e.edgeAction === 'rate_limited:publish:ack-and-drop',
+      );
+      assert.equal(event.messageId, 2);
+      const events = await limited.registry.getSingleMetric('sentinel_ingest_protocol_events_total')?.get();
+      assert.deepEqual(
+        events?.values.filter((v) => v.labels.code === 'SNT_MQTT_PUBREL_UNKNOWN_ID'),
+        [],
+      );
+    } finally {
+      device.destroy();
     }
   });
 
