@@ -65,8 +65,8 @@ export const authSchema = {
   ),
   kdfQueue: settings.int(
     'SENTINEL_AUTH_KDF_QUEUE',
-    128,
-    'password verifications that may wait for a slot; past it an uncached CONNECT gets CONNACK 0x03 (server unavailable) at once. 128 at ~3 ms each on 2 slots is ~200 ms of waiting',
+    4000,
+    'password verifications that may wait for a slot; past it an uncached CONNECT gets CONNACK 0x03 (server unavailable) at once. 4,000 at ~3 ms each on 2 slots is ~6 s of waiting, inside the 10 s CONNECT deadline: a fleet reconnecting at once is served, not refused',
     { min: 0, max: 100_000 },
   ),
   addressFailureBurst: settings.int(
