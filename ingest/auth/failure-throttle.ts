@@ -7,9 +7,11 @@ import { BucketTable } from '../limits/bucket-table.js';
  * The CONNECT-per-IP rate tier (ingest/limits) counts CONNECTs, good and bad alike, at 10/s per
  * address; issue 14's flood came from 64 addresses at well under that, each CONNECT costing a DB
  * lookup and a scrypt. This tier counts only what failed: every address has a bucket of `burst`
- * failures refilled at `perMinute`; a CONNECT that would need the KDF reserves one, and gets it back
- * unless its credentials turn out wrong. An address with an empty bucket has its uncached CONNECTs
- * refused without any KDF work; its cached devices still connect (the caches answer before this
+ * failures refilled at `perMinute`; a CONNECT that would need the KDF is let through while the bucket
+ * is not empty, and takes one failure from it when its credentials turn out wrong. Nothing is
+ * reserved up front: devices behind one address (a NAT, a gateway) connecting at the same moment
+ * must all be served, and the CONNECT-per-IP tier already bounds how many arrive at once. An address
+ * with an empty bucket has its uncached CONNECTs refused without any KDF work; its cached devices still connect (the caches answer before this
  * tier is asked). IPv6 addresses count per /64, the block one subscriber usually holds.
  */
 export interface AddressFailureThrottleOptions {
@@ -40,23 +42,21 @@ export class AddressFailureThrottle {
     return this.#table?.size ?? 0;
   }
 
-  /** Reserves one failure for a CONNECT from `address` that needs the KDF; false: throttled. */
+  /** Whether a CONNECT from `address` that needs the KDF may go on; false: throttled. */
   admit(address: string): boolean {
     const table = this.#table;
     if (!table) return true;
     const slot = table.slot(addressKey(address), this.options.now());
-    if (!table.canPay(slot, lane, 1)) return false;
-    table.debit(slot, lane, 1);
-    return true;
+    return table.canPay(slot, lane, 1);
   }
 
-  /** Ends an admitted CONNECT: the reservation is kept when the credentials were wrong, else returned. */
+  /** Ends an admitted CONNECT: wrong credentials take one failure from the address's bucket. */
   settle(address: string, failed: boolean): void {
     const table = this.#table;
-    if (!table || failed) return;
+    if (!table || !failed) return;
     // Looked up again: the slot may have been reused for another address meanwhile.
     const slot = table.slot(addressKey(address), this.options.now());
-    if (table.available(slot, lane) + 1 <= this.options.burst) table.debit(slot, lane, -1);
+    if (table.canPay(slot, lane, 1)) table.debit(slot, lane, 1);
   }
 }
 
