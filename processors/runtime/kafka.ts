@@ -282,7 +282,7 @@ export class KafkaRuntime {
       o.restoreTimeoutMs,
     );
     const offsets = new Map<number, number>();
-    for (const tp of committed) offsets.set(tp.partition, tp.offset >= 0 ? tp.offset : 0);
+    for (const tp of committed) offsets.set(tp.partition, Math.max(tp.offset, 0));
     const restored = await readPartitionsToEnd({
       connection: { ...o.connection, clientId: `${o.connection.clientId}-restore` },
       topic: o.changelogTopic,
