@@ -71,8 +71,8 @@ export const authSchema = {
   ),
   addressFailureBurst: settings.int(
     'SENTINEL_AUTH_ADDRESS_FAILURE_BURST',
-    10,
-    'failed password checks a source address (IPv6: its /64) may have in a row before its uncached CONNECTs are refused (CONNACK 0x03) without a DB lookup or scrypt; 0 turns the tier off',
+    0,
+    'failed password checks a source address (IPv6: its /64) may have in a row before its uncached CONNECTs are refused (CONNACK 0x03) without a DB lookup or scrypt; 0 (the default) turns the tier off: every device behind the address (a NAT, a gateway, a test host) is refused with it, so turn it on where devices have addresses of their own',
     { min: 0, max: 100_000 },
   ),
   addressFailuresPerMinute: settings.int(
