@@ -282,7 +282,10 @@ export class KafkaRuntime {
       o.restoreTimeoutMs,
     );
     const offsets = new Map<number, number>();
-    for (const tp of committed) offsets.set(tp.partition, Math.max(tp.offset, 0));
+    for (const tp of committed) {
+      // A partition the group never committed comes back without an offset (or a negative one): start at 0.
+      offsets.set(tp.partition, Math.max(tp.offset ?? -1, 0));
+    }
     const restored = await readPartitionsToEnd({
       connection: { ...o.connection, clientId: `${o.connection.clientId}-restore` },
       topic: o.changelogTopic,
