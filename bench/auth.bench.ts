@@ -14,6 +14,7 @@ import { createCacheRedis, RedisDecisionCache } from '../ingest/auth/decision-ca
 import { createDevicePool, DeviceStore } from '../ingest/auth/device-store.js';
 import { defaultScryptParams } from '../ingest/auth/password.js';
 import { migrateDeviceDb, parseMysqlUrl } from '../lib/devicedb/migrations.js';
+import { deleteKeysWithPrefix } from '../test/helpers/redis-keys.js';
 import { writeJsonResult } from './lib/output.js';
 
 const { values } = parseArgs({
@@ -134,12 +135,7 @@ try {
   console.log(JSON.stringify({ bench: 'auth', scrypt: defaultScryptParams, results }));
   writeJsonResult(values.json, { bench: 'auth', scrypt: defaultScryptParams, devices: deviceCount, results });
 } finally {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await deleteKeysWithPrefix(redis, prefix);
   redis.disconnect();
   await pool.query(`DROP DATABASE IF EXISTS \`${parseMysqlUrl(mysqlUrl).database}\``);
   await pool.end();

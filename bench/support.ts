@@ -8,6 +8,7 @@ import { createKafka } from '../lib/kafka/client.js';
 import { createTopics, type TopicNames, topicNames, topicRoles } from '../lib/kafka/topics.js';
 import { kafkaBootstrap, registryUrl, type StackConfig, stackSchema } from '../lib/stack/settings.js';
 import { stackUp } from '../lib/stack/stack.js';
+import { deleteKeysWithPrefix } from '../test/helpers/redis-keys.js';
 import type { ScenarioCleanup } from './lib/cleanup.js';
 import { deleteGroupsNamed, deleteTopicsNamed } from './lib/leftovers.js';
 
@@ -125,12 +126,7 @@ async function removeWorld(world: {
     const redis = new Redis(world.platform.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
       await redis.connect();
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${id}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.unlink(...keys);
-      } while (cursor !== '0');
+      await deleteKeysWithPrefix(redis, `${id}:`);
     } finally {
       redis.disconnect();
     }

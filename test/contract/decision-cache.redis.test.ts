@@ -6,6 +6,7 @@ import {
   RedisInvalidationFeed,
 } from '../../ingest/auth/decision-cache.js';
 import { uniqueName } from '../helpers/platform.js';
+import { deleteKeysWithPrefix } from '../helpers/redis-keys.js';
 import { decisionCacheContract } from './decision-cache.contract.js';
 
 /** The machine's Redis, under a key prefix (and so a channel) of this run's own, deleted afterwards. */
@@ -23,12 +24,7 @@ decisionCacheContract('RedisDecisionCache on Redis', async () => {
     feed,
     ttlSeconds,
     async close() {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
+      await deleteKeysWithPrefix(redis, prefix);
       subscriber.disconnect();
       redis.disconnect();
     },

@@ -14,6 +14,7 @@ import { createDummyHash } from '../../ingest/auth/password.js';
 import { migrateDeviceDb, parseMysqlUrl } from '../../lib/devicedb/migrations.js';
 import { isSentinelError } from '../../lib/errors.js';
 import { runCli, uniqueName } from '../helpers/platform.js';
+import { keysWithPrefix } from '../helpers/redis-keys.js';
 
 /**
  * Device auth against the machine's real MariaDB and Redis: a database and a key prefix of its own
@@ -64,16 +65,7 @@ function authenticatorWith(devices: DeviceStore, decisionCache: RedisDecisionCac
   return { authenticator, value };
 }
 
-async function keysUnderPrefix(): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
-  return keys;
-}
+const keysUnderPrefix = () => keysWithPrefix(redis, prefix);
 
 const runCliStdin = (args: readonly string[], input: string) => runCli(args, cliEnv, input);
 

@@ -11,6 +11,7 @@ import { commandLine, platformPids as platformProcesses, processTree } from '../
 import { isAlive } from '../../lib/stack/processes.js';
 import { projectRoot, type StackConfig } from '../../lib/stack/settings.js';
 import { ensurePlatform, registryUrl, runCli, testKafka } from '../helpers/platform.js';
+import { keysWithPrefix } from '../helpers/redis-keys.js';
 
 /**
  * `sentinel bench --quick`, the smoke run of the benchmark suite that CI executes: every scenario
@@ -297,7 +298,7 @@ describe('sentinel bench after a failure', () => {
     }
     const redis = new Redis(platform.redisUrl);
     try {
-      const [, keys] = await redis.scan('0', 'MATCH', `${id}:*`, 'COUNT', 10_000);
+      const keys = await keysWithPrefix(redis, `${id}:`);
       left.push(...keys.map((k) => `redis key ${k}`));
     } finally {
       redis.disconnect();

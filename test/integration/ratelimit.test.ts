@@ -17,6 +17,7 @@ import {
 import { PacketType } from '../../ingest/protocol/fixed-header.js';
 import type { Logger } from '../../lib/log.js';
 import { uniqueName } from '../helpers/platform.js';
+import { deleteKeysWithPrefix } from '../helpers/redis-keys.js';
 
 /**
  * The global tier across proxies, against the machine's real Redis (127.0.0.1:6379, never stopped:
@@ -31,12 +32,7 @@ after(async () => {
   for (const limiter of limiters) await limiter.close();
   const admin = createRateLimitRedis(redisUrl);
   await once(admin, 'ready');
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await admin.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeysWithPrefix(admin, keyPrefix);
   admin.disconnect();
   for (const client of clients) client.disconnect();
 });
