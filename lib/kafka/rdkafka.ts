@@ -66,10 +66,8 @@ export function rdkafkaConnectionConfig(
   return config;
 }
 
-function asError(err: LibrdKafkaError | Error | null | undefined, what: string): Error | null {
-  if (!err) return null;
-  const e = err instanceof Error ? err : new Error(`${what}: ${(err as LibrdKafkaError).message}`);
-  return e;
+function asError(err: LibrdKafkaError | Error, what: string): Error {
+  return err instanceof Error ? err : new Error(`${what}: ${err.message}`);
 }
 
 /** The part of both clients' event API used for logging (their typings do not unify). */
@@ -176,14 +174,14 @@ export class RecordProducer {
     });
     logEvents(this.producer, options.connection.logger, options.connection.clientId);
     this.producer.on('event.error', (err: LibrdKafkaError) => {
-      if (err.isFatal) this.fail(asError(err, 'producer') as Error);
+      if (err.isFatal) this.fail(asError(err, 'producer'));
     });
     this.producer.on('delivery-report', (err, report) => {
       const opaque = report.opaque as number;
       const waiting = this.pending.get(opaque);
       if (!waiting) return;
       this.pending.delete(opaque);
-      if (err) waiting.reject(asError(err, `delivery to ${report.topic}`) as Error);
+      if (err) waiting.reject(asError(err, `delivery to ${report.topic}`));
       else waiting.resolve({ partition: report.partition, offset: report.offset });
     });
   }
@@ -230,7 +228,7 @@ export class RecordProducer {
       }
       const waiting = this.pending.get(opaque);
       this.pending.delete(opaque);
-      waiting?.reject(asError(err as Error, `produce to ${record.topic}`) as Error);
+      waiting?.reject(asError(err as Error, `produce to ${record.topic}`));
     }
   }
 
@@ -373,7 +371,7 @@ export class BatchConsumer {
       rebalance_cb: (err: LibrdKafkaError, assignment: TopicPartition[]) => this.onRebalance(err, assignment),
       offset_commit_cb: (err: LibrdKafkaError | null | undefined, offsets: TopicPartition[] | undefined) => {
         if (err) options.connection.logger?.warn({ err: err.message }, 'offset commit failed');
-        options.onCommitted?.(asError(err, 'offset commit'), offsets ?? []);
+        options.onCommitted?.(err ? asError(err, 'offset commit') : null, offsets ?? []);
       },
     };
     this.native = new KafkaConsumer(config, { 'auto.offset.reset': options.start });
