@@ -95,6 +95,8 @@ interface PartitionTask {
   committed: number;
   /** Deliveries of the outputs sent since the last checkpoint snapshot. */
   acks: Promise<Delivered>[];
+  /** When the oldest event not yet in a checkpoint snapshot was fetched (performance.now()); null: none. */
+  fetchedSince: number | null;
   /** Revoked: never inspects or commits again. */
   retired: boolean;
 }
@@ -105,6 +107,8 @@ interface PartitionCheckpoint {
   readonly next: number;
   readonly changes: ReadonlyArray<{ store: StateStore<unknown>; key: string; value: string | null }>;
   readonly acks: Promise<Delivered>[];
+  /** When its oldest event was fetched; null when only state changed. */
+  readonly fetchedSince: number | null;
 }
 
 export class KafkaRuntime {
@@ -194,7 +198,7 @@ export class KafkaRuntime {
     await this.consumer.stopFetching();
     await this.loop;
     await this.checkpointInHand;
-    if (!this.failed) await this.checkpoint(true);
+    await this.checkpoint();
     await this.consumer.disconnect();
     for (const task of this.tasks.values()) this.retire(task);
     this.tasks.clear();
@@ -236,6 +240,7 @@ export class KafkaRuntime {
         next: 0,
         committed: 0,
         acks: [],
+        fetchedSince: null,
         retired: false,
       };
       // A failed restore fails the instance: its partitions must go to one that can read their state.
@@ -309,11 +314,13 @@ export class KafkaRuntime {
 
   private async onRecords(records: readonly KafkaRecord[]): Promise<void> {
     const o = this.options;
+    const fetchedAt = performance.now();
     for (const record of records) {
       const task = this.tasks.get(record.partition);
       if (!task || task.retired) continue;
       if (!task.settled) await task.ready;
       if (task.retired || record.offset < task.next) continue;
+      task.fetchedSince ??= fetchedAt;
       await this.inspect(task, record);
     }
     for (const task of this.tasks.values()) {
@@ -340,15 +347,6 @@ export class KafkaRuntime {
       offset: String(message.offset),
     };
     const key = message.key?.toString() ?? '';
-    const send = (topic: string, clientId: string, value: Buffer): void => {
-      task.acks.push(this.outputs.send({ topic, key: clientId, value }));
-    };
-    const verdict = (value: VerdictRecord): void => {
-      send(o.topics.verdicts, value.clientId, o.catalog.encode('verdicts', value));
-      o.metrics.verdicts.inc({ decision: value.decision });
-      for (const f of value.findings)
-        o.metrics.findings.inc({ class: f.class, rule_id: o.metrics.ruleLabel(f.ruleId) });
-    };
     let record: PacketEventRecord;
     try {
       if (message.value === null) throw new Error('record has no value');
@@ -356,7 +354,8 @@ export class KafkaRuntime {
     } catch (err) {
       task.next = message.offset + 1;
       o.metrics.events.inc({ packet_type: 'UNKNOWN' });
-      verdict(
+      this.sendVerdict(
+        task,
         undecodableVerdict({
           clientId: key,
           packetRef,
@@ -375,25 +374,41 @@ export class KafkaRuntime {
       o.metrics.inspectDuration.observe((performance.now() - t0) / 1000);
       // Approved first: the bridge can deliver while the verdict is still on its way to the sink.
       for (const message of output.approved) {
-        send(
+        this.send(
+          task,
           o.topics.approved,
           record.clientId,
           o.catalog.encode('approved', toApprovedRecord(message, record, packetRef, this.now())),
         );
         o.metrics.approved.inc();
       }
-      for (const v of output.verdicts) verdict(toVerdictRecord(v, record));
+      for (const v of output.verdicts) this.sendVerdict(task, toVerdictRecord(v, record));
     } catch (err) {
       o.log.error({ err, packetRef }, 'a step threw; the event is quarantined');
-      verdict(inspectionErrorVerdict(record, packetRef, this.now(), describeError(err)));
+      this.sendVerdict(task, inspectionErrorVerdict(record, packetRef, this.now(), describeError(err)));
     }
   }
 
-  /** One checkpoint at a time; a tick that finds one in hand is skipped. */
-  private checkpoint(final = false): Promise<void> {
-    if (this.checkpointInHand)
-      return final ? this.checkpointInHand.then(() => this.checkpoint(true)) : this.checkpointInHand;
-    if (this.failed || (this.stopping && !final)) return Promise.resolve();
+  /** Sends one output record; the next checkpoint waits for its acknowledgement. */
+  private send(task: PartitionTask, topic: string, clientId: string, value: Buffer): void {
+    task.acks.push(this.outputs.send({ topic, key: clientId, value }));
+  }
+
+  private sendVerdict(task: PartitionTask, value: VerdictRecord): void {
+    const o = this.options;
+    this.send(task, o.topics.verdicts, value.clientId, o.catalog.encode('verdicts', value));
+    o.metrics.verdicts.inc({ decision: value.decision });
+    for (const f of value.findings)
+      o.metrics.findings.inc({ class: f.class, rule_id: o.metrics.ruleLabel(f.ruleId) });
+  }
+
+  /**
+   * One checkpoint at a time: a tick that finds one in hand waits for it. `stop` clears the timer
+   * and waits for the one in hand before it asks for the last.
+   */
+  private checkpoint(): Promise<void> {
+    if (this.checkpointInHand) return this.checkpointInHand;
+    if (this.failed) return Promise.resolve();
     const run = this.runCheckpoint().finally(() => {
       this.checkpointInHand = null;
     });
@@ -412,8 +427,9 @@ export class KafkaRuntime {
           changes.push({ store, key: change.key, value: change.value });
       }
       if (task.next === task.committed && changes.length === 0) continue;
-      due.push({ task, next: task.next, changes, acks: task.acks });
+      due.push({ task, next: task.next, changes, acks: task.acks, fetchedSince: task.fetchedSince });
       task.acks = [];
+      task.fetchedSince = null;
     }
     if (due.length === 0) return;
     const started = performance.now();
@@ -460,7 +476,9 @@ export class KafkaRuntime {
       o.metrics.transactionDuration.observe((performance.now() - started) / 1000);
       o.metrics.transactionPartitions.observe(owned.length);
       o.metrics.transactionEvents.observe(events);
-      o.metrics.fetchToCommit.observe((performance.now() - started) / 1000);
+      const committedAt = performance.now();
+      for (const c of owned)
+        if (c.fetchedSince !== null) o.metrics.fetchToCommit.observe((committedAt - c.fetchedSince) / 1000);
     } catch (err) {
       o.metrics.transactions.inc({ outcome: 'aborted' });
       // The changes were taken and not committed: the next checkpoint writes them (with their current values).
