@@ -140,7 +140,7 @@ async function openTarget(name: 'sentinel' | 'direct', cleanup: ScenarioCleanup)
     };
     const pid = (service: RunningService | null) => service?.process.pid ?? 'none';
     started.push(
-      `topics ${world.prefix}{${topicRoles.join(',')}}: 12 partitions, replication 3, min ISR 2`,
+      `topics ${world.prefix}{${topicRoles.join(',')}}: ${world.platform.kafkaPartitions} partitions, replication 3, min ISR 2`,
       `device database ${world.id} (MariaDB 127.0.0.1:3306): ${ids.length} devices pb0..pb${ids.length - 1}, one password`,
       `edge (sentinel ingest) pid ${pid(pipeline.ingest)} on 127.0.0.1:${pipeline.edgePort}, rate limits off, Redis keys ${world.id}:*`,
       `processors pid ${pid(pipeline.processors)}, bridge pid ${pid(pipeline.bridge)}, forensics sink pid ${pid(pipeline.forensicsSink)} (embedded ClickHouse in ${pipeline.forensicsDir}), groups ${world.id}-*`,

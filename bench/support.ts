@@ -13,8 +13,8 @@ import type { ScenarioCleanup } from './lib/cleanup.js';
 import { deleteGroupsNamed, deleteTopicsNamed } from './lib/leftovers.js';
 
 /**
- * What every pipeline benchmark sets up on the real platform: its own topics (12 partitions, the
- * topic contract), its own device database with devices in bulk, and the removal of everything the
+ * What every pipeline benchmark sets up on the real platform: its own topics (the platform's
+ * partition count, SENTINEL_KAFKA_PARTITIONS; replication 3), its own device database with devices in bulk, and the removal of everything the
  * run leaves in shared services: those topics, the consumer groups and the Redis keys named after
  * the run's id, the registry subjects of its topics, the database.
  */
@@ -60,7 +60,7 @@ export async function openBenchWorld(name: string, cleanup?: ScenarioCleanup): P
   await createTopics(
     admin,
     topicRoles.map((role) => topics[role]),
-    12,
+    platform.kafkaPartitions,
   );
   await migrateDeviceDb(parseMysqlUrl(mysqlUrl));
   db = await mysql.createConnection({ ...parseMysqlUrl(mysqlUrl) });

@@ -105,7 +105,7 @@ export const bridgeSchema = {
   ),
   deliveryLingerMs: settings.int(
     'SENTINEL_BRIDGE_DELIVERY_LINGER_MS',
-    20,
+    100,
     'longest a delivery record waits for others to share its produce request; written after the origin PUBACK, it delays only the offset commit, never a delivery',
     { min: 0, max: 1000, unit: 'ms' },
   ),

@@ -33,8 +33,8 @@ export const stackSchema = {
   }),
   kafkaPartitions: settings.int(
     'SENTINEL_KAFKA_PARTITIONS',
-    12,
-    'partitions of each sentinel topic created locally',
+    3,
+    'partitions of each sentinel topic created locally (3 brokers on one box: more partitions cost CPU on every replica fetch; a fleet sets its own)',
     {
       min: 1,
       max: 1000,
