@@ -231,8 +231,11 @@ export async function stopBroker(
   return stopProcess(brokerProcess(config, artifacts, index), 60_000);
 }
 
-/** Ready means: every broker registered with the quorum and the cluster answers metadata. */
-export async function brokersRegistered(config: StackConfig): Promise<number> {
+/**
+ * The node ids (broker index + 1) the cluster reports as registered brokers: ready means all three
+ * registered with the quorum and the cluster answers metadata.
+ */
+export async function registeredBrokerIds(config: StackConfig): Promise<Set<number>> {
   const admin = createKafka({
     brokers: kafkaBootstrap(config),
     clientId: 'sentinel-stack',
@@ -241,7 +244,7 @@ export async function brokersRegistered(config: StackConfig): Promise<number> {
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
-    return cluster.brokers.length;
+    return new Set(cluster.brokers.map((broker) => broker.nodeId));
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
@@ -262,8 +265,12 @@ export async function waitForBroker(
 }
 
 export async function waitForCluster(config: StackConfig, timeoutMs = 120_000): Promise<void> {
-  await waitFor('kafka cluster (3 brokers registered)', async () => (await brokersRegistered(config)) === 3, {
-    timeoutMs,
-    intervalMs: 500,
-  });
+  await waitFor(
+    'kafka cluster (3 brokers registered)',
+    async () => (await registeredBrokerIds(config)).size === 3,
+    {
+      timeoutMs,
+      intervalMs: 500,
+    },
+  );
 }

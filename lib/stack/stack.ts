@@ -14,8 +14,8 @@ import { artifactPaths, ensureArtifacts, type JvmArtifacts } from './artifacts.j
 import {
   brokerIndexes,
   brokerProcess,
-  brokersRegistered,
   jmxExporterPort,
+  registeredBrokerIds,
   startBroker,
   stopBroker,
   waitForBroker,
@@ -242,11 +242,11 @@ function managedPid(pidFile: string): boolean {
 export async function stackStatus(config: StackConfig): Promise<ComponentStatus[]> {
   const rows: ComponentStatus[] = [];
   const artifacts = artifactsOrUndefined(config);
-  let registered = 0;
+  let registered = new Set<number>();
   try {
-    registered = await brokersRegistered(config);
+    registered = await registeredBrokerIds(config);
   } catch {
-    registered = 0;
+    // No broker answers: every row below says which ones do not listen.
   }
   for (const index of brokerIndexes) {
     const port = kafkaBrokerPorts(config)[index]!;
@@ -255,11 +255,13 @@ export async function stackStatus(config: StackConfig): Promise<ComponentStatus[
     rows.push({
       name: `kafka-${index + 1}`,
       address: `127.0.0.1:${port}`,
-      healthy: up && registered >= index + 1,
+      healthy: up && registered.has(index + 1),
       managed,
-      detail: up
-        ? `cluster reports ${registered}/3 brokers; JVM metrics on :${jmxExporterPort(config, index)}`
-        : 'not listening',
+      detail: !up
+        ? 'not listening'
+        : registered.has(index + 1)
+          ? `registered (${registered.size}/3 brokers); JVM metrics on :${jmxExporterPort(config, index)}`
+          : `listening but not registered with the cluster (${registered.size}/3 brokers registered)`,
     });
   }
   const registryUp = await registryHealthy(config);
