@@ -14,7 +14,8 @@ import { printStatus, stackConfigFrom } from './stack.js';
  * `sentinel up` (`npm start`): the whole platform on one machine in the foreground. The stack
  * starts first; then each service runs as its own process (as it would in a deployment), with its
  * log under the state dir, and `up` waits for its /readyz. Ctrl-C stops the services (SIGTERM, so
- * they drain), then the stack; nothing this command started is left running.
+ * they drain), then the stack; nothing this command started is left running. A service that exits
+ * on its own, or a start that fails, stops everything too, and `up` exits non-zero.
  */
 interface PlatformService {
   readonly command: string;
@@ -100,7 +101,7 @@ export function upCommand(availableCommands: () => readonly string[]): Command {
         const available = new Set(availableCommands());
         const running: RunningService[] = [];
         let stopping = false;
-        const stop = async () => {
+        const stop = async (exitCode = 0) => {
           if (stopping) return;
           stopping = true;
           console.log('up: stopping');
@@ -112,7 +113,7 @@ export function upCommand(availableCommands: () => readonly string[]): Command {
               'up: the stack was already running before `up`; left running (`sentinel stack down` stops it)',
             );
           }
-          process.exit(0);
+          process.exit(exitCode);
         };
         process.once('SIGINT', () => void stop());
         process.once('SIGTERM', () => void stop());
@@ -125,7 +126,7 @@ export function upCommand(availableCommands: () => readonly string[]): Command {
           while (!(await ready(service.metricsPort))) {
             if (entry.exited || Date.now() > deadline) {
               console.error(`up: ${service.command} did not become ready; see ${entry.logFile}`);
-              await stop();
+              await stop(1);
               return;
             }
             await sleep(250);
@@ -148,10 +149,15 @@ export function upCommand(availableCommands: () => readonly string[]): Command {
         console.log(
           `up: platform ready in ${((Date.now() - began) / 1000).toFixed(1)} s (stack ${report.seconds.toFixed(1)} s). Press Ctrl-C to stop everything.`,
         );
+        // A platform missing one of its services is not the platform the table above promised:
+        // a service that exits on its own stops everything, and `up` exits non-zero.
         for (const entry of running) {
-          entry.child.once('exit', (code) => {
-            if (!stopping)
-              console.error(`up: ${entry.service.command} exited (code ${code}); see ${entry.logFile}`);
+          entry.child.once('exit', (code, signal) => {
+            if (stopping) return;
+            console.error(
+              `up: ${entry.service.command} exited (${signal ?? `code ${code}`}); see ${entry.logFile}. Stopping the platform.`,
+            );
+            void stop(1);
           });
         }
         await new Promise<never>(() => undefined);

@@ -132,6 +132,20 @@ async function prepareForensics(config: StackConfig): Promise<string> {
   }
 }
 
+/**
+ * Metrics collection is optional: without its executable the platform runs and the dashboards
+ * and alerts have no data, which the warning says with the package to install.
+ */
+async function startOptional(name: string, start: () => Promise<boolean>, log: Log): Promise<boolean> {
+  try {
+    return await start();
+  } catch (err) {
+    if (!(err instanceof SentinelError) || err.code !== 'SNT_DEPENDENCY_MISSING') throw err;
+    log(`warning: ${name} not started, the platform runs without it: ${err.message}`);
+    return false;
+  }
+}
+
 export async function stackUp(config: StackConfig, log: Log): Promise<UpReport> {
   return withStackLock(config, async () => {
     const began = Date.now();
@@ -146,49 +160,59 @@ export async function stackUp(config: StackConfig, log: Log): Promise<UpReport> 
       `device DB ${mysqlTarget.host}:${mysqlTarget.port}/${mysqlTarget.database} ready${applied.length ? ` (applied migrations ${applied.join(', ')})` : ''}`,
     );
 
-    for (const index of brokerIndexes) {
-      if (await startBroker(config, artifacts, index)) started.push(`kafka-${index + 1}`);
-    }
-    // The registry's JVM boots while the brokers form their quorum; it connects when they answer.
-    if (await startRegistry(config, artifacts)) started.push('registry');
-    if (await startOrigin(config)) started.push('origin');
-    // Prometheus and the Redis exporter start in about a second while the brokers boot; a scrape
-    // of a component still starting is just a failed scrape.
-    if (await startRedisExporter(config)) started.push('redis-exporter');
-    if (await startPrometheus(config)) started.push('prometheus');
-    for (const index of brokerIndexes) await waitForBroker(config, artifacts, index);
-    await waitForCluster(config);
-    log(`kafka ${artifacts.kafkaVersion}: 3 brokers on ${kafkaBootstrap(config).join(', ')}`);
-
-    const admin = createKafka({
-      brokers: kafkaBootstrap(config),
-      clientId: 'sentinel-stack',
-      retries: 5,
-    }).admin();
-    await admin.connect();
     try {
-      const names = topicNames(config.topicPrefix);
-      const result = await createTopics(
-        admin,
-        topicRoles.map((role) => names[role]),
-        config.kafkaPartitions,
+      for (const index of brokerIndexes) {
+        if (await startBroker(config, artifacts, index)) started.push(`kafka-${index + 1}`);
+      }
+      // The registry's JVM boots while the brokers form their quorum; it connects when they answer.
+      if (await startRegistry(config, artifacts)) started.push('registry');
+      if (await startOrigin(config)) started.push('origin');
+      // Prometheus and the Redis exporter start in about a second while the brokers boot; a scrape
+      // of a component still starting is just a failed scrape.
+      if (await startOptional('redis-exporter', () => startRedisExporter(config), log))
+        started.push('redis-exporter');
+      if (await startOptional('prometheus', () => startPrometheus(config), log)) started.push('prometheus');
+      for (const index of brokerIndexes) await waitForBroker(config, artifacts, index);
+      await waitForCluster(config);
+      log(`kafka ${artifacts.kafkaVersion}: 3 brokers on ${kafkaBootstrap(config).join(', ')}`);
+
+      const admin = createKafka({
+        brokers: kafkaBootstrap(config),
+        clientId: 'sentinel-stack',
+        retries: 5,
+      }).admin();
+      await admin.connect();
+      try {
+        const names = topicNames(config.topicPrefix);
+        const result = await createTopics(
+          admin,
+          topicRoles.map((role) => names[role]),
+          config.kafkaPartitions,
+        );
+        if (result.created.length > 0) log(`created topics ${result.created.join(', ')}`);
+      } finally {
+        await admin.disconnect();
+      }
+
+      await waitForRegistry(config, artifacts);
+      await requireBackwardCompatibility(registryUrl(config));
+      await SchemaCatalog.connect(registryUrl(config), topicNames(config.topicPrefix));
+      log(
+        `schema registry (Apicurio ${artifacts.apicurioVersion}) at ${registryUrl(config)}; schemas registered`,
       );
-      if (result.created.length > 0) log(`created topics ${result.created.join(', ')}`);
-    } finally {
-      await admin.disconnect();
+
+      const tables = await prepareForensics(config);
+      log(
+        `forensic store (${isEmbedded(clickhouseTarget(config)) ? 'embedded chDB' : config.clickhouseUrl}): ${tables}`,
+      );
+    } catch (err) {
+      // A start that fails stops what it started, and says so: nothing is left running unnoticed.
+      if (started.length > 0) {
+        log(`start failed; stopping what this start launched (${started.join(', ')})`);
+        await stackDown(config, log, new Set(started));
+      }
+      throw err;
     }
-
-    await waitForRegistry(config, artifacts);
-    await requireBackwardCompatibility(registryUrl(config));
-    await SchemaCatalog.connect(registryUrl(config), topicNames(config.topicPrefix));
-    log(
-      `schema registry (Apicurio ${artifacts.apicurioVersion}) at ${registryUrl(config)}; schemas registered`,
-    );
-
-    const tables = await prepareForensics(config);
-    log(
-      `forensic store (${isEmbedded(clickhouseTarget(config)) ? 'embedded chDB' : config.clickhouseUrl}): ${tables}`,
-    );
 
     return {
       seconds: (Date.now() - began) / 1000,

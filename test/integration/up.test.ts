@@ -52,9 +52,46 @@ function publishAsNewcomer(message: string): Promise<CommandResult> {
   );
 }
 
+interface UpRun {
+  child: ReturnType<typeof spawn> | undefined;
+  output: string;
+}
+
+/** `sentinel up` in a process of its own; resolves once it prints that the platform is ready. */
+async function startUp(up: UpRun): Promise<void> {
+  const child = spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), 'up'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  up.child = child;
+  child.stdout?.on('data', (c: Buffer) => {
+    up.output += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    up.output += c.toString();
+  });
+  await new Promise<void>((resolve, reject) => {
+    const check = setInterval(() => {
+      if (up.output.includes('platform ready')) {
+        clearInterval(check);
+        resolve();
+      }
+    }, 200);
+    child.once('exit', (code) => {
+      clearInterval(check);
+      reject(new Error(`sentinel up exited (${code}):\n${up.output}`));
+    });
+  });
+}
+
+async function assertPortsFree(): Promise<void> {
+  for (const [name, port] of Object.entries(servicePorts)) {
+    assert.equal(await tcpReachable('127.0.0.1', port), false, `${name} still listening on ${port}`);
+  }
+}
+
 describe('sentinel up (npm start)', () => {
   let config: StackConfig;
-  const up = { child: undefined as ReturnType<typeof spawn> | undefined, output: '' };
+  const up: UpRun = { child: undefined, output: '' };
 
   before(async () => {
     config = await ensurePlatform();
@@ -77,28 +114,7 @@ describe('sentinel up (npm start)', () => {
       'devices/%c/#',
     ]);
     assert.equal(added.code, 0, added.stderr);
-    const child = spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), 'up'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    up.child = child;
-    child.stdout?.on('data', (c: Buffer) => {
-      up.output += c.toString();
-    });
-    child.stderr?.on('data', (c: Buffer) => {
-      up.output += c.toString();
-    });
-    await new Promise<void>((resolve, reject) => {
-      const check = setInterval(() => {
-        if (up.output.includes('platform ready')) {
-          clearInterval(check);
-          resolve();
-        }
-      }, 200);
-      child.once('exit', (code) => {
-        clearInterval(check);
-        reject(new Error(`sentinel up exited (${code}):\n${up.output}`));
-      });
-    });
+    await startUp(up);
   });
 
   after(async () => {
@@ -155,9 +171,34 @@ describe('sentinel up (npm start)', () => {
     up.child!.kill('SIGINT');
     const [code] = (await once(up.child!, 'exit')) as [number | null];
     assert.equal(code, 0, up.output);
-    for (const [name, port] of Object.entries(servicePorts)) {
-      assert.equal(await tcpReachable('127.0.0.1', port), false, `${name} still listening on ${port}`);
-    }
+    await assertPortsFree();
     assert.match(up.output, /stopping/);
+  });
+});
+
+describe('sentinel up when a service dies', () => {
+  const up: UpRun = { child: undefined, output: '' };
+
+  before(async () => {
+    await ensurePlatform();
+    await startUp(up);
+  });
+
+  after(async () => {
+    if (up.child && up.child.exitCode === null) {
+      up.child.kill('SIGINT');
+      await once(up.child, 'exit');
+    }
+  });
+
+  it('stops the whole platform and exits non-zero, naming the service and its log', async () => {
+    const listed = await run('pgrep', ['-P', String(up.child!.pid), '-f', 'main.js processors'], 5_000);
+    const pid = Number(listed.output.trim().split('\n')[0]);
+    assert.ok(pid > 0, `the processors process of up: ${listed.output}`);
+    process.kill(pid, 'SIGKILL');
+    const [code] = (await once(up.child!, 'exit')) as [number | null];
+    assert.equal(code, 1, up.output);
+    assert.match(up.output, /processors exited \(SIGKILL\); see .*processors\.log\. Stopping the platform/);
+    await assertPortsFree();
   });
 });
