@@ -19,7 +19,7 @@
  * Its topics and groups have unique names and are deleted at the end, also on a failure or Ctrl-C.
  *
  *   node dist/bench/floor.bench.js [--quick] [--json FILE] [--latency-rates 100,1000]
- *     [--latency-seconds 6] [--seconds 5] [--ladder-start 250] [--ladder-max 16000] [--partitions 3]
+ *     [--latency-seconds 15] [--seconds 5] [--ladder-start 250] [--ladder-max 16000] [--partitions 3]
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';

@@ -41,7 +41,7 @@ export function scheduleFrom(
   return {
     quick,
     stepSeconds: Number(values.seconds ?? (quick ? 3 : 5)),
-    latencySeconds: Number(values['latency-seconds'] ?? (quick ? 3 : 6)),
+    latencySeconds: Number(values['latency-seconds'] ?? (quick ? 3 : 15)),
     latencyRates: (values['latency-rates'] ?? (quick ? '100,1000' : fullLatencyRates)).split(',').map(Number),
     latencyBoundMs: Number(values['latency-bound-ms'] ?? 1000),
   };
