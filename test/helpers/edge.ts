@@ -36,6 +36,7 @@ export class EdgeTestWorld {
   #catalog: SchemaCatalog | undefined;
   #platform: StackConfig | undefined;
   readonly events: PacketEvent[] = [];
+  #closing = false;
   readonly #eventWaiters: Array<() => void> = [];
 
   constructor(options: { partitions?: number } = {}) {
@@ -147,6 +148,10 @@ export class EdgeTestWorld {
     const consumer = testKafka(this.platform).consumer({
       groupId: uniqueName('packets-reader'),
       maxWaitTimeInMs: 50,
+      // kafkajs restarts a crashed consumer (a broker killed under it) in the background, and a
+      // restart that comes after tearDown loops for ever on the deleted topic, keeping the test
+      // process alive: no restart once the world is closing.
+      retry: { restartOnFailure: async () => !this.#closing },
     });
     this.#consumers.push(consumer);
     await consumer.connect();
@@ -170,6 +175,7 @@ export class EdgeTestWorld {
   }
 
   async tearDown(): Promise<void> {
+    this.#closing = true;
     for (const edge of this.#edges) await edge.stop().catch(() => undefined);
     for (const consumer of this.#consumers) await consumer.disconnect().catch(() => undefined);
     if (this.#platform) {
