@@ -14,8 +14,8 @@ import { deleteGroupsNamed, deleteTopicsNamed } from './lib/leftovers.js';
 
 /**
  * What every pipeline benchmark sets up on the real platform: its own topics (the platform's
- * partition count, SENTINEL_KAFKA_PARTITIONS; replication 3), its own device database with devices in bulk, and the removal of everything the
- * run leaves in shared services: those topics, the consumer groups and the Redis keys named after
+ * partition count, SENTINEL_KAFKA_PARTITIONS; replication 3), its own device database with devices
+ * in bulk, and the removal of everything the run leaves in shared services: those topics, the consumer groups and the Redis keys named after
  * the run's id, the registry subjects of its topics, the database.
  */
 export interface BenchWorld {

@@ -276,16 +276,18 @@ export async function stackStatus(config: StackConfig): Promise<ComponentStatus[
     const port = kafkaBrokerPorts(config)[index]!;
     const up = await tcpReachable('127.0.0.1', port);
     const managed = artifacts ? managedPid(brokerProcess(config, artifacts, index).pidFile) : false;
+    const isRegistered = registered.has(index + 1);
+    let detail = 'not listening';
+    if (up && isRegistered)
+      detail = `registered (${registered.size}/3 brokers); JVM metrics on :${jmxExporterPort(config, index)}`;
+    else if (up)
+      detail = `listening but not registered with the cluster (${registered.size}/3 brokers registered)`;
     rows.push({
       name: `kafka-${index + 1}`,
       address: `127.0.0.1:${port}`,
-      healthy: up && registered.has(index + 1),
+      healthy: up && isRegistered,
       managed,
-      detail: !up
-        ? 'not listening'
-        : registered.has(index + 1)
-          ? `registered (${registered.size}/3 brokers); JVM metrics on :${jmxExporterPort(config, index)}`
-          : `listening but not registered with the cluster (${registered.size}/3 brokers registered)`,
+      detail,
     });
   }
   const registryUp = await registryHealthy(config);
