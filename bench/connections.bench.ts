@@ -16,9 +16,9 @@ import { parseArgs } from 'node:util';
 import { startBenchChild } from './lib/child.js';
 import { mergeHistograms, monotonicMicros, summarise } from './lib/histogram.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
-import { treeRssBytes } from './lib/processes.js';
+import { platformPids, treeCpuSeconds, treeRssBytes } from './lib/processes.js';
 import { histogramQuantile, scrapeMetrics } from './lib/prometheus.js';
-import { startSentinelPipeline } from './lib/services.js';
+import { startPlainMosquitto, startSentinelPipeline } from './lib/services.js';
 import type { ConnectRateResult, OpenResult } from './load/connector.js';
 import { openBenchWorld } from './support.js';
 
@@ -47,7 +47,9 @@ const loadProcesses = Math.max(1, Math.ceil(idleTarget / perProcess));
 const password = randomBytes(12).toString('base64url');
 // The quick run stays inside what a 2-core machine sustains, so every CONNECT must succeed; the
 // full run also offers 1,000/s, beyond it, and reports what happens.
-const hitRates = (values['hit-rates'] ?? (quick ? '250' : `250,${connectRate}`)).split(',').map(Number);
+const hitRates = (values['hit-rates'] ?? (quick ? '250' : `250,${connectRate},${2 * connectRate}`))
+  .split(',')
+  .map(Number);
 const missRates = (values['miss-rates'] ?? (quick ? '100' : `250,${connectRate}`)).split(',').map(Number);
 /** Devices reconnecting in the cache-hit phase: each CONNECTs about once a second. */
 const hitDevices = Math.min(Math.max(...hitRates), quick ? 200 : 1000);
@@ -83,6 +85,10 @@ console.error(
 // Auth under a fixed CONNECT rate. Hits: devices whose decision is cached (one warm-up CONNECT
 // each, at a rate the machine sustains), reconnecting about once a second each. Misses: devices
 // nothing has cached, each phase its own; the scrypt check of every miss is the cost measured.
+const brokerPids = platformPids(world.platform.stateDir).kafka;
+const brokerCpuSeconds = () => brokerPids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0);
+// Sixteen loopback addresses for the CONNECT-rate phases (see ConnectRateSpec.localAddresses).
+const connectSources = Array.from({ length: 16 }, (_, k) => `127.0.1.${k + 1}`);
 const connector = startBenchChild('connector-auth', new URL('./load/connector.js', import.meta.url));
 async function connectPhase(
   kind: 'miss' | 'hit',
@@ -90,11 +96,18 @@ async function connectPhase(
   prefix: string,
   from: number,
   distinct: number,
-) {
-  const before = await scrapeMetrics(edge.ingest.metricsPort);
-  const result = await connector.request<ConnectRateResult>('connectRate', {
+  on: { target: typeof target; pid: number; metricsPort?: number } = {
     target,
-    localAddress: '127.0.0.9',
+    pid: edgePid,
+    metricsPort: edge.ingest.metricsPort,
+  },
+) {
+  const before = on.metricsPort === undefined ? '' : await scrapeMetrics(on.metricsPort);
+  const cpuBefore = treeCpuSeconds(on.pid);
+  const brokersBefore = brokerCpuSeconds();
+  const result = await connector.request<ConnectRateResult>('connectRate', {
+    target: on.target,
+    localAddresses: connectSources,
     clientIdPrefix: prefix,
     from,
     count: rate * connectSeconds,
@@ -103,13 +116,17 @@ async function connectPhase(
     rate,
     startAtUs: monotonicMicros() + 200_000,
   });
-  const after = await scrapeMetrics(edge.ingest.metricsPort);
+  const cpuSeconds = treeCpuSeconds(on.pid) - cpuBefore;
+  const brokerSeconds = brokerCpuSeconds() - brokersBefore;
+  const after = on.metricsPort === undefined ? '' : await scrapeMetrics(on.metricsPort);
   const label = { result: kind === 'miss' ? 'allowed' : 'cache_hit' };
   const edgeQuantile = (q: number) =>
-    Math.round(histogramQuantile(after, 'sentinel_auth_duration_seconds', q, label, before) * 1e5) / 100;
+    on.metricsPort === undefined
+      ? null
+      : Math.round(histogramQuantile(after, 'sentinel_auth_duration_seconds', q, label, before) * 1e5) / 100;
   const connack = summarise(mergeHistograms([result.connack]));
   console.error(
-    `connections: ${kind} at ${rate}/s: ${result.accepted}/${result.attempted} accepted, CONNACK P50 ${connack.p50Ms} P99 ${connack.p99Ms} ms`,
+    `connections: ${on.metricsPort === undefined ? 'Mosquitto' : kind} at ${rate}/s: ${result.accepted}/${result.attempted} accepted, CONNACK P50 ${connack.p50Ms} P99 ${connack.p99Ms} ms`,
   );
   return {
     cache: kind,
@@ -120,6 +137,10 @@ async function connectPhase(
     firstError: result.firstError,
     achievedPerSecond: Math.round(result.accepted / (result.elapsedMs / 1000)),
     connack,
+    /** CPU of the server's processes (the edge's workers and primary, or Mosquitto) per CONNECT accepted. */
+    serverCpuMsPerConnect: Math.round((cpuSeconds * 1e5) / Math.max(1, result.accepted)) / 100,
+    /** The three brokers' CPU per CONNECT accepted: the edge records CONNECT and DISCONNECT. */
+    brokerCpuMsPerConnect: Math.round((brokerSeconds * 1e5) / Math.max(1, result.accepted)) / 100,
     edgeAuthDecisionMs: { p50: edgeQuantile(0.5), p99: edgeQuantile(0.99) },
   };
 }
@@ -139,6 +160,21 @@ for (const [k, rate] of missRates.entries()) {
   // Let the previous phase's queue drain: a miss phase beyond the machine leaves scrypt work behind.
   await new Promise((resolve) => setTimeout(resolve, 3000));
   auth.push(await connectPhase('miss', rate, 'cm', missStarts[k]!, rate * connectSeconds));
+}
+// The same CONNECTs against a plain Mosquitto (anonymous, no auth), one rate at a time after the
+// edge's phases: what this loader and machine reach without Sentinel.
+const mosquitto = await startPlainMosquitto();
+const plain = [];
+try {
+  for (const rate of hitRates)
+    plain.push(
+      await connectPhase('hit', rate, 'ch', 0, hitDevices, {
+        target: { host: '127.0.0.1', port: mosquitto.port },
+        pid: mosquitto.process.pid!,
+      }),
+    );
+} finally {
+  await mosquitto.stop();
 }
 await connector.stop();
 
@@ -222,6 +258,7 @@ const result = {
     perLoadProcess: share,
   },
   auth,
+  mosquitto: plain,
   idle,
 };
 console.log(
@@ -233,18 +270,22 @@ console.log(
       'CONNACK P50 ms',
       'P99 ms',
       'max ms',
+      'server CPU ms/CONNECT',
+      'brokers CPU ms/CONNECT',
       'edge decision P50 ms',
       'P99 ms',
     ],
-    auth.map((a) => [
+    [...auth, ...plain.map((p) => ({ ...p, cache: 'Mosquitto' }))].map((a) => [
       a.cache,
       a.rate,
       `${a.accepted}/${a.attempted}`,
       a.connack.p50Ms,
       a.connack.p99Ms,
       a.connack.maxMs,
-      a.edgeAuthDecisionMs.p50,
-      a.edgeAuthDecisionMs.p99,
+      a.serverCpuMsPerConnect,
+      a.brokerCpuMsPerConnect,
+      a.edgeAuthDecisionMs.p50 ?? '—',
+      a.edgeAuthDecisionMs.p99 ?? '—',
     ]),
   ),
 );

@@ -152,7 +152,17 @@ interface ConnectionsResult {
     accepted: number;
     attempted: number;
     connack: LatencySummary;
-    edgeAuthDecisionMs: { p50: number; p99: number };
+    serverCpuMsPerConnect?: number;
+    edgeAuthDecisionMs: { p50: number | null; p99: number | null };
+  }>;
+  /** The same CONNECT rates against a plain Mosquitto; absent in results of older runs. */
+  mosquitto?: Array<{
+    rate: number;
+    accepted: number;
+    attempted: number;
+    achievedPerSecond: number;
+    connack: LatencySummary;
+    serverCpuMsPerConnect?: number;
   }>;
   idle: {
     opened: number;
@@ -282,11 +292,14 @@ export function summaryRows(
   const connections = results.connections as ConnectionsResult | undefined;
   if (connections) {
     for (const a of connections.auth) {
+      const plain = a.cache === 'hit' ? connections.mosquitto?.find((m) => m.rate === a.rate) : undefined;
       rows.push([
-        `CONNECT at ${a.rate}/s, cache ${a.cache}: CONNACK P50 / P99 ms (edge decision P99), accepted, achieved/s`,
-        `${fmt(a.connack.p50Ms)} / ${fmt(a.connack.p99Ms)} (${fmt(a.edgeAuthDecisionMs.p99)}), ${a.accepted}/${a.attempted}, ${fmt(a.achievedPerSecond)}/s`,
-        '—',
-        '—',
+        `CONNECT at ${a.rate}/s, cache ${a.cache}: CONNACK P50 / P99 ms (edge decision P99), accepted, achieved/s, server CPU ms per CONNECT`,
+        `${fmt(a.connack.p50Ms)} / ${fmt(a.connack.p99Ms)} (${fmt(a.edgeAuthDecisionMs.p99)}), ${a.accepted}/${a.attempted}, ${fmt(a.achievedPerSecond)}/s, ${fmt(a.serverCpuMsPerConnect)}`,
+        plain
+          ? `${fmt(plain.connack.p50Ms)} / ${fmt(plain.connack.p99Ms)}, ${plain.accepted}/${plain.attempted}, ${fmt(plain.achievedPerSecond)}/s, ${fmt(plain.serverCpuMsPerConnect)}`
+          : '—',
+        plain ? `${ratio(a.connack.p99Ms, plain.connack.p99Ms)} (P99)` : '—',
         'P99 < 10 ms',
         a.cache === 'hit' ? 'P99 < 2 ms' : 'P99 < 10 ms',
       ]);

@@ -139,7 +139,13 @@ export class EdgeProxy implements EdgeServices {
   }
 
   record(event: PacketEvent, onStored?: (error?: Error) => void): boolean {
-    return this.#deps.writer.write(event.clientId, this.#deps.catalog.encode('packets', event), onStored);
+    const lane = event.packetType === 'PUBLISH' ? 'publish' : 'connection';
+    return this.#deps.writer.write(
+      event.clientId,
+      this.#deps.catalog.encode('packets', event),
+      onStored,
+      lane,
+    );
   }
 
   recordDrained(): Promise<void> {
@@ -159,18 +165,9 @@ export class EdgeProxy implements EdgeServices {
     if (previous && previous !== connection) previous.takenOver();
     this.#byClientId.set(clientId, connection);
     const sessions = this.#deps.sessions;
-    await sessions?.claim(clientId, connection.identity.connectionId);
-    let subscriptions: ReadonlyMap<string, number> = new Map();
-    let sessionPresent = false;
-    if (connection.persistent) {
-      const stored = await sessions?.loadSubscriptions(clientId);
-      if (stored) {
-        subscriptions = stored;
-        sessionPresent = true;
-      }
-    } else {
-      await sessions?.discardSession(clientId);
-    }
+    const stored = await sessions?.claim(clientId, connection.identity.connectionId, connection.persistent);
+    const subscriptions: ReadonlyMap<string, number> = (connection.persistent && stored) || new Map();
+    const sessionPresent = subscriptions.size > 0;
     for (const [filter, qos] of subscriptions) this.#index.add(filter, connection, qos);
     return { sessionPresent, subscriptions };
   }
@@ -179,7 +176,7 @@ export class EdgeProxy implements EdgeServices {
     for (const filter of connection.subscriptions.keys()) this.#index.remove(filter, connection);
     if (this.#byClientId.get(connection.clientId) !== connection) return;
     this.#byClientId.delete(connection.clientId);
-    void this.#deps.sessions?.release(connection.clientId, connection.identity.connectionId);
+    this.#deps.sessions?.release(connection.clientId, connection.identity.connectionId);
   }
 
   subscriptionsChanged(

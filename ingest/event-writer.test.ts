@@ -41,6 +41,37 @@ async function metric(registry: Registry, name: string): Promise<number | undefi
 }
 
 describe('PacketEventWriter', () => {
+  it('sends connection events through their own lane, and anything a device waits for through the PUBLISH lane', async () => {
+    const publishes = new ManualSink();
+    const connections = new ManualSink();
+    const registry = new Registry();
+    const writer = new PacketEventWriter({
+      producer: publishes,
+      connectionEventsProducer: connections,
+      topic: 'sentinel.packets',
+      maxUnackedBytes: 1_000_000,
+      stallMs: 5000,
+      registry,
+      log: createLogger({ name: 'event-writer-test', level: 'silent' }),
+    });
+    writer.write('dev-1', Buffer.from('connect'), undefined, 'connection');
+    writer.write('dev-1', Buffer.from('qos0'), undefined, 'publish');
+    writer.write('dev-1', Buffer.from('pubrel'), () => undefined, 'connection');
+    assert.deepEqual(
+      connections.sent.map((s) => String(s.record.value)),
+      ['connect'],
+    );
+    assert.deepEqual(
+      publishes.sent.map((s) => String(s.record.value)),
+      ['qos0', 'pubrel'],
+      'an event with a waiting device never takes the slower lane',
+    );
+    assert.equal(writer.unackedEvents, 3, 'both lanes count towards the bound and the stall');
+    for (const sent of [...connections.sent, ...publishes.sent]) sent.ack();
+    await settle();
+    assert.equal(writer.unackedEvents, 0);
+  });
+
   it('calls an event back only once Kafka acknowledged it, keyed by client id', async () => {
     const { sink, writer } = setUp();
     const stored: Array<Error | undefined> = [];

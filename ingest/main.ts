@@ -98,12 +98,20 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
       lingerMs: config.lingerMs,
       deliveryTimeoutMs: 0,
     });
-    await producer.connect();
+    // Events no device waits for take a producer of their own with a longer linger (see
+    // PacketEventWriter): at fleet CONNECT rates their produce requests were most of the brokers' CPU.
+    const connectionEventsProducer = new RecordProducer({
+      connection: kafkaConnection,
+      lingerMs: config.connectionEventsLingerMs,
+      deliveryTimeoutMs: 0,
+    });
+    await Promise.all([producer.connect(), connectionEventsProducer.connect()]);
     // By the time this runs (last), the edge's shutdown has waited up to graceMs for every
     // acknowledgement; records still pending then are failed, their PUBACKs never sent.
-    closers.push(() => producer.disconnect(1000));
+    closers.push(() => Promise.all([producer.disconnect(1000), connectionEventsProducer.disconnect(1000)]));
     const writer = new PacketEventWriter({
       producer,
+      connectionEventsProducer,
       topic: topics.packets,
       maxUnackedBytes: config.kafkaMaxUnackedBytes,
       stallMs: config.kafkaStallMs,
@@ -111,6 +119,7 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
       log,
     });
     producer.onFatal = (err) => writer.failed(err);
+    connectionEventsProducer.onFatal = (err) => writer.failed(err);
 
     const auth = await openAuth(
       { ...authConfig, mysqlUrl: endpoints.mysqlUrl, redisUrl: endpoints.redisUrl },
@@ -147,7 +156,9 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
       connectTimeout: 1000,
       commandTimeout: 300,
     } as const;
-    const sessionRedis = new Redis(endpoints.redisUrl, redisOptions);
+    // Commands of every connection in one event-loop turn leave in one write: at fleet CONNECT
+    // rates a write per command was the edge's largest single cost (a syscall each).
+    const sessionRedis = new Redis(endpoints.redisUrl, { ...redisOptions, enableAutoPipelining: true });
     const sessionSubscriber = new Redis(endpoints.redisUrl, {
       ...redisOptions,
       enableOfflineQueue: true,
@@ -168,6 +179,7 @@ export async function startIngest(sources: ConfigSources = {}, logger?: Logger):
       onTakeover: (takeover) => edge?.onTakeover(takeover),
     });
     await sessions.start();
+    closers.push(() => sessions.flushReleases());
 
     edge = new EdgeProxy({
       proxyId,

@@ -116,6 +116,16 @@ export const ingestSchema = {
       unit: 'ms',
     },
   ),
+  connectionEventsLingerMs: settings.int(
+    'SENTINEL_INGEST_CONNECTION_EVENTS_LINGER_MS',
+    20,
+    'linger of the events no device waits for (CONNECT, DISCONNECT, PINGREQ, SUBSCRIBE, UNSUBSCRIBE, acknowledgements of downlink messages), sent by a producer of their own: longer batches cost the brokers less per CONNECT; PUBLISH events keep SENTINEL_INGEST_LINGER_MS',
+    {
+      min: 0,
+      max: 1000,
+      unit: 'ms',
+    },
+  ),
   kafkaMaxUnackedBytes: settings.int(
     'SENTINEL_INGEST_KAFKA_MAX_UNACKED_BYTES',
     64 * 1024 * 1024,

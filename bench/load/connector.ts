@@ -32,7 +32,12 @@ export interface ConnectRateSpec extends DeviceRange {
   /** CONNECT i uses device from + (i % distinct): a device reconnects every `distinct` CONNECTs. */
   readonly distinct: number;
   readonly target: MqttTarget;
-  readonly localAddress: string;
+  /**
+   * Source addresses, taken in turn. One address holds at most the ephemeral port range (28,232
+   * here) of connections, TIME_WAIT included (60 s): a single one ran out of ports at 500-1,000
+   * CONNECT/s within a minute, and connect() then crawled through the full port table.
+   */
+  readonly localAddresses: readonly string[];
   readonly rate: number;
   readonly startAtUs: number;
 }
@@ -112,7 +117,7 @@ async function connectRate(spec: ConnectRateSpec): Promise<ConnectRateResult> {
       BenchMqttClient.connect(
         spec.target,
         { clientId, username: clientId, password: spec.password },
-        { localAddress: spec.localAddress, timeoutMs: 30_000 },
+        { localAddress: spec.localAddresses[i % spec.localAddresses.length]!, timeoutMs: 30_000 },
       ).then(
         async (client) => {
           recordMicros(connack, monotonicMicros() - scheduledUs);
