@@ -163,7 +163,7 @@ scenario_size_anomaly() {
 scenario_entropy() {
   local id since file
   id="$(demo_id entropy)"
-  step "entropy: $id publishes 4 KB of random bytes (flag above 7.5 bits/byte)"
+  step "entropy: $id publishes 4 KB of random bytes (quarantined above 7.5 bits/byte on a JSON topic)"
   ensure_devices "$id"
   since="$(utc_since 2)"
   file="$(mktemp)"

@@ -24,7 +24,12 @@ export interface PayloadRule {
   readonly formats: readonly PayloadFormat[];
   /** Largest payload allowed on these topics, in bytes. */
   readonly maxBytes: number;
-  /** Skip the entropy detector here (firmware images, compressed blobs are expected). */
+  /**
+   * High entropy is expected here (firmware images, compressed or encrypted blobs): the entropy
+   * detector does not judge these topics. When a policy file leaves it out, a rule whose formats are
+   * only `binary` is exempt and any rule allowing json or text is judged (a text topic carrying
+   * encrypted data is the case the detector exists for).
+   */
   readonly entropyExempt: boolean;
 }
 
@@ -160,7 +165,10 @@ function check(template: Json, base: Json | undefined, value: unknown, path: str
 function checkItem(arrayPath: string, item: unknown, path: string, source: string): Json {
   if (arrayPath === 'validation.payloadRules') {
     const template = DEFAULT_PAYLOAD_RULE_SHAPE;
-    return checkPayloadRule(check(template, undefined, item, path, source), path, source, true);
+    const rule = checkPayloadRule(check(template, undefined, item, path, source), path, source, true);
+    if (isObject(rule) && isObject(item) && !('entropyExempt' in item) && Array.isArray(rule.formats))
+      rule.entropyExempt = !rule.formats.some((format) => format === 'json' || format === 'text');
+    return rule;
   }
   if (typeof item !== 'string') refuse(source, path, 'must be a string');
   return item;

@@ -170,10 +170,55 @@ test('size: after warm-up, a payload 8x the device mean is flagged; before warm-
   assert.deepEqual(ruleIdsOf(runtime, large(T0 + 200_000)), ['ANOM-SIZE-BASELINE']);
 });
 
-test('entropy: an encrypted-looking payload on a telemetry topic is flagged, not on an exempt firmware topic', () => {
+test('size: a topic whose payload rule allows more is capped by its rule, not by the fleet-wide cap', () => {
+  const policy = policyFromText(
+    JSON.stringify({
+      validation: {
+        payloadRules: [{ topic: 'devices/+/camera/#', formats: ['json'], maxBytes: 65536 }],
+      },
+    }),
+    'camera-topic',
+  );
+  const runtime = driver(policy);
+  const image = (kb: number, at: number) =>
+    packetEvent({
+      topic: 'devices/d1/camera/snapshot',
+      payload: Buffer.from(JSON.stringify({ jpeg: 'QUJD'.repeat(kb * 256) })),
+      receivedAt: at,
+    });
+  assert.deepEqual(ruleIdsOf(runtime, image(24, T0)), [], '24 KiB within the topic rule');
+  assert.deepEqual(ruleIdsOf(runtime, image(70, T0 + 1000)), ['ANOM-SIZE-CAP']);
+});
+
+test('entropy: a payload rule left without entropyExempt is exempt only when it allows nothing but binary', () => {
+  const policy = policyFromText(
+    JSON.stringify({
+      validation: {
+        payloadRules: [
+          { topic: 'devices/+/blobs/#', formats: ['binary'], maxBytes: 4096 },
+          { topic: 'devices/+/notes/#', formats: ['text', 'binary'], maxBytes: 4096 },
+        ],
+      },
+    }),
+    'derived-exemption',
+  );
+  const blob = randomBytes(1024);
+  const runtime = driver(policy);
+  assert.deepEqual(ruleIdsOf(runtime, packetEvent({ topic: 'devices/d1/blobs/a', payload: blob })), []);
+  assert.deepEqual(
+    ruleIdsOf(runtime, packetEvent({ topic: 'devices/d1/notes/a', payload: blob, receivedAt: T0 + 1000 })),
+    ['ANOM-ENTROPY'],
+  );
+});
+
+test('entropy: an encrypted-looking payload on a text or JSON topic is quarantined, not judged on an exempt firmware topic', () => {
   const runtime = driver();
   const blob = randomBytes(1024);
   assert.deepEqual(ruleIdsOf(runtime, packetEvent({ payload: blob })), ['ANOM-ENTROPY']);
+  assert.equal(
+    runtime.pipe(packetEvent({ payload: blob, receivedAt: T0 + 1000 })).findings[0]?.action,
+    'quarantine',
+  );
   assert.deepEqual(
     ruleIdsOf(runtime, packetEvent({ topic: 'devices/d1/firmware/1', payload: blob, receivedAt: T0 + 2000 })),
     [],

@@ -47,7 +47,7 @@ export const ANOMALY_RULES = {
   rateAbsolute: { id: 'ANOM-RATE-ABSOLUTE', class: 'rate', severity: 'high', defaultAction: 'quarantine' },
   sizeCap: { id: 'ANOM-SIZE-CAP', class: 'size', severity: 'high', defaultAction: 'quarantine' },
   sizeBaseline: { id: 'ANOM-SIZE-BASELINE', class: 'size', severity: 'medium', defaultAction: 'flag' },
-  entropy: { id: 'ANOM-ENTROPY', class: 'entropy', severity: 'medium', defaultAction: 'flag' },
+  entropy: { id: 'ANOM-ENTROPY', class: 'entropy', severity: 'medium', defaultAction: 'quarantine' },
   entropyShift: { id: 'ANOM-ENTROPY-SHIFT', class: 'entropy', severity: 'low', defaultAction: 'flag' },
   authBurstIp: { id: 'ANOM-AUTH-BURST-IP', class: 'auth-burst', severity: 'high', defaultAction: 'block' },
   authBurstClient: {
@@ -165,10 +165,12 @@ export function createAnomalyStep(options: {
       );
     }
 
-    // Size: absolute cap, then against the device's mean.
+    // Size: the fleet-wide cap, unless the topic's payload rule allows more (a camera topic carrying
+    // images is sized by its own rule), then against the device's mean.
     const size = event.payload?.length ?? 0;
-    if (size > a.sizeAbsoluteMaxBytes)
-      add(rules.sizeCap, `${size} bytes > ${a.sizeAbsoluteMaxBytes}`, 'payload');
+    const payloadRule = payloadRuleFor(policy, event.topic ?? '');
+    const sizeCap = Math.max(a.sizeAbsoluteMaxBytes, payloadRule.maxBytes);
+    if (size > sizeCap) add(rules.sizeCap, `${size} bytes > ${sizeCap}`, 'payload');
     const sizeCeiling = Math.max(a.sizeMinBytes, a.sizeFactor * device.sizeMean);
     if (warmed && size > sizeCeiling) {
       add(
@@ -182,11 +184,7 @@ export function createAnomalyStep(options: {
       device.publishes === 1 ? learntSize : SIZE_ALPHA * learntSize + (1 - SIZE_ALPHA) * device.sizeMean;
 
     // Entropy: only where it means something (long enough, topic not exempt).
-    if (
-      event.payload !== null &&
-      size >= a.entropyMinBytes &&
-      !payloadRuleFor(policy, event.topic ?? '').entropyExempt
-    ) {
+    if (event.payload !== null && size >= a.entropyMinBytes && !payloadRule.entropyExempt) {
       const bits = shannonEntropy(event.payload);
       if (bits > a.entropyMaxBitsPerByte) {
         add(

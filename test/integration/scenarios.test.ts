@@ -112,7 +112,7 @@ describe('security scenarios from the edge to a verdict', () => {
     assert.ok(hasRule(verdict, 'ANOM-SIZE-CAP'));
   });
 
-  it('entropy: random bytes on a telemetry topic are flagged (over 7.5 bits/byte)', async () => {
+  it('entropy: random bytes on a telemetry topic are quarantined (over 7.5 bits/byte on a JSON topic)', async () => {
     const client = await connect('scn-entropy');
     await client.publishAsync('devices/scn-entropy/telemetry', randomBytes(4096), { qos: 1 });
     await client.endAsync();
