@@ -6,6 +6,7 @@ import { devicesCommand } from './commands/devices.js';
 import { forensicsCommand } from './commands/forensics.js';
 import { forensicsSinkCommand } from './commands/forensics-sink.js';
 import { ingestCommand } from './commands/ingest.js';
+import { inspectCommand } from './commands/inspect.js';
 import { processorsCommand } from './commands/processors.js';
 import { stackCommand } from './commands/stack.js';
 import { topicsCommand } from './commands/topics.js';
@@ -27,6 +28,7 @@ export function buildCli(): Command {
     devicesCommand(),
     ingestCommand(),
     processorsCommand(),
+    inspectCommand(),
     bridgeCommand(),
     forensicsSinkCommand(),
     forensicsCommand(),

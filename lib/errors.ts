@@ -27,6 +27,7 @@ export type SentinelErrorCode =
   | 'SNT_ORIGIN_REFUSED'
   | 'SNT_ORIGIN_UNAVAILABLE'
   | 'SNT_RUNTIME_UNSUPPORTED'
+  | 'SNT_INPUT_INVALID'
   | 'SNT_USAGE';
 
 export class SentinelError extends Error {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
@@ -11,6 +12,7 @@ import { createTopics, type TopicNames, topicNames } from '../../lib/kafka/topic
 import { createLogger } from '../../lib/log.js';
 import { kafkaBootstrap, projectRoot, type StackConfig } from '../../lib/stack/settings.js';
 import { startProcessors } from '../../processors/main.js';
+import { OfflineInspector } from '../../processors/offline.js';
 import { DEFAULT_POLICY } from '../../processors/policy/policy.js';
 import { changelogTopicName } from '../../processors/runtime/changelog.js';
 import { MemoryRuntime } from '../../processors/runtime/memory.js';
@@ -170,6 +172,21 @@ class CommittedFollower {
   }
 }
 
+/** Produces the events and one marker per partition, runs one processor until every marker is decided. */
+async function decideAll(f: Fixture, follower: CommittedFollower, events: readonly PacketEvent[]) {
+  const ends = markers();
+  await produce(f, events);
+  await produceMarkers(f, ends);
+  await follower.start();
+  const service = await startProcessors(processorsConfig(f, uniqueName('group')), { log });
+  try {
+    await follower.until(() => ends.every((m) => follower.seen.has(m.eventId)));
+  } finally {
+    await service.stop();
+  }
+  return ends;
+}
+
 interface Outputs<R extends 'verdicts' | 'approved'> {
   /** What a reader applying the replay rule sees. */
   readonly records: Array<TopicValues[R]>;
@@ -207,6 +224,11 @@ function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
   return counts;
 }
 
+/** What two deciders must agree on: the decision and the rules that fired. */
+function outcome(decision: string, ruleIds: readonly string[]) {
+  return { decision, rules: [...ruleIds].sort().join(',') };
+}
+
 /** What the broker-free driver decides for the same events: the reference for the Kafka runtime. */
 function referenceVerdicts(events: readonly PacketEvent[]) {
   const runtime = new MemoryRuntime({ steps: buildTopology({ policy: DEFAULT_POLICY }) });
@@ -214,13 +236,13 @@ function referenceVerdicts(events: readonly PacketEvent[]) {
   for (const e of events) {
     const [verdict] = runtime.pipe(toInspectedEvent(e)).verdicts;
     if (verdict)
-      byEvent.set(e.eventId, {
-        decision: verdict.decision,
-        rules: verdict.findings
-          .map((x) => x.ruleId)
-          .sort()
-          .join(','),
-      });
+      byEvent.set(
+        e.eventId,
+        outcome(
+          verdict.decision,
+          verdict.findings.map((x) => x.ruleId),
+        ),
+      );
   }
   return { byEvent, runtime };
 }
@@ -260,16 +282,7 @@ describe('processors on Kafka', () => {
         events.push(event(d, { topic: `devices/other/telemetry`, receivedAt: T0 + 31_000 }));
         events.push(event(d, { packetType: 'SUBACK', topic: null, payload: null, receivedAt: T0 + 32_000 }));
       }
-      const ends = markers();
-      await produce(f, events);
-      await produceMarkers(f, ends);
-      await follower.start();
-      const service = await startProcessors(processorsConfig(f, uniqueName('group')), { log });
-      try {
-        await follower.until(() => ends.every((m) => follower.seen.has(m.eventId)));
-      } finally {
-        await service.stop();
-      }
+      const ends = await decideAll(f, follower, events);
 
       const all = [...events, ...ends];
       const read = await readOutputs(f, 'verdicts');
@@ -282,13 +295,10 @@ describe('processors on Kafka', () => {
       const reference = referenceVerdicts(all).byEvent;
       for (const v of verdicts) {
         assert.deepEqual(
-          {
-            decision: v.decision,
-            rules: v.findings
-              .map((x) => x.ruleId)
-              .sort()
-              .join(','),
-          },
+          outcome(
+            v.decision,
+            v.findings.map((x) => x.ruleId),
+          ),
           reference.get(v.eventId),
           `verdict of ${v.eventId} as the memory driver decides it`,
         );
@@ -315,6 +325,95 @@ describe('processors on Kafka', () => {
       );
       for (const v of blocked)
         assert.equal(approvedIds.has(v.eventId), false, 'a blocked PUBLISH is never approved');
+    } finally {
+      await follower.stop();
+      await disposeFixture(f);
+    }
+  });
+
+  it('sentinel inspect decides every case as the live processors do (detection corpora, entropy, size)', {
+    timeout: 120_000,
+  }, async () => {
+    const f = await createFixture(platform);
+    const follower = new CommittedFollower(f, f.topics.verdicts);
+    try {
+      const corpus = (name: string) =>
+        readFileSync(join(projectRoot, 'test', 'fixtures', 'corpora', name), 'utf8')
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as { topic: string; payload: string })
+          .filter((_, i) => i % 8 === 0)
+          .map((c) => ({ topic: c.topic, payload: Buffer.from(c.payload) }));
+      const cases = [
+        ...corpus('attacks.jsonl'),
+        ...corpus('benign.jsonl'),
+        { topic: 'devices/ent-1/telemetry', payload: randomBytes(2048) },
+        { topic: 'devices/ent-2/firmware/7', payload: randomBytes(2048) },
+        { topic: 'devices/ent-3/logs', payload: randomBytes(2048) },
+        { topic: 'devices/big-1/data', payload: Buffer.from(JSON.stringify({ img: 'QUJD'.repeat(4000) })) },
+      ];
+      const inspector = new OfflineInspector({ policy: DEFAULT_POLICY });
+      const offline = new Map<string, { decision: string; rules: string }>();
+      const events: PacketEvent[] = [];
+      const connected = new Set<string>();
+      for (const [i, c] of cases.entries()) {
+        const clientId = c.topic.split('/')[1] ?? 'unknown';
+        const at = T0 + i * 1000;
+        if (!connected.has(clientId)) {
+          connected.add(clientId);
+          events.push(
+            event(clientId, {
+              packetType: 'CONNECT',
+              topic: null,
+              payload: null,
+              authResult: 'allowed',
+              sourceIp: '127.0.0.1',
+              receivedAt: at,
+            }),
+          );
+        }
+        const publish = event(clientId, {
+          topic: c.topic,
+          payload: c.payload,
+          sourceIp: '127.0.0.1',
+          receivedAt: at,
+        });
+        events.push(publish);
+        const result = inspector.inspect({
+          id: publish.eventId,
+          clientId,
+          topic: c.topic,
+          payload: c.payload,
+          receivedAt: at,
+        });
+        offline.set(
+          publish.eventId,
+          outcome(
+            result.decision,
+            result.findings.map((x) => x.rule),
+          ),
+        );
+      }
+      await decideAll(f, follower, events);
+      const live = (await readOutputs(f, 'verdicts')).records.filter((v) => offline.has(v.eventId));
+      assert.equal(live.length, offline.size, 'a live verdict for every case');
+      const decisions = new Set<string>();
+      for (const v of live) {
+        decisions.add(v.decision);
+        assert.deepEqual(
+          outcome(
+            v.decision,
+            v.findings.map((x) => x.ruleId),
+          ),
+          offline.get(v.eventId),
+          `case ${v.eventId}: sentinel inspect and the live processors agree`,
+        );
+      }
+      assert.deepEqual(
+        [...decisions].sort(),
+        ['allow', 'block', 'quarantine'],
+        'the cases cover every decision',
+      );
     } finally {
       await follower.stop();
       await disposeFixture(f);
@@ -506,13 +605,10 @@ describe('processors on Kafka', () => {
       const reference = referenceVerdicts(all);
       for (const v of verdicts) {
         assert.deepEqual(
-          {
-            decision: v.decision,
-            rules: v.findings
-              .map((x) => x.ruleId)
-              .sort()
-              .join(','),
-          },
+          outcome(
+            v.decision,
+            v.findings.map((x) => x.ruleId),
+          ),
           reference.byEvent.get(v.eventId),
           `verdict of ${v.eventId} (${v.clientId}) equals the uninterrupted reference`,
         );
