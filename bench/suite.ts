@@ -25,6 +25,7 @@ export const scenarioNames = [
   'connections',
   'floor',
   'pipeline',
+  'detection',
 ] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
@@ -174,6 +175,18 @@ interface ConnectionsResult {
   };
 }
 
+interface DetectionRow {
+  key: string;
+  n: number;
+  rate: number;
+  ci95: { lower: number; upper: number };
+}
+
+interface DetectionResult {
+  attacks: { labels: DetectionRow[] };
+  benign: { labels: DetectionRow[] };
+}
+
 type Row = [string, string, string, string, string, string];
 
 const fmt = (n: number | null | undefined, unit = '') =>
@@ -288,6 +301,29 @@ export function summaryRows(
       '—',
       '—',
     ]);
+  }
+  const detection = results.detection as DetectionResult | undefined;
+  if (detection) {
+    const percent = (x: number) => `${(x * 100).toFixed(1)} %`;
+    const interval = (r: DetectionRow) => `[${percent(r.ci95.lower)}, ${percent(r.ci95.upper)}]`;
+    for (const r of detection.attacks.labels)
+      rows.push([
+        `detection on the held-out set: ${r.key} (n=${r.n}), 95 % interval`,
+        `${percent(r.rate)} ${interval(r)}`,
+        '—',
+        '—',
+        '—',
+        '>= 99 %',
+      ]);
+    for (const r of detection.benign.labels)
+      rows.push([
+        `false positives on the held-out set: ${r.key} (n=${r.n}), 95 % interval`,
+        `${percent(r.rate)} ${interval(r)}`,
+        '—',
+        '—',
+        '—',
+        r.key === 'benign-iot' ? '<= 0.1 %' : '<= 1 %',
+      ]);
   }
   const connections = results.connections as ConnectionsResult | undefined;
   if (connections) {

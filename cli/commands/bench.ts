@@ -15,7 +15,7 @@ export function benchCommand(): Command {
       .addOption(
         new Option(
           '--only <scenarios>',
-          'comma-separated subset: parse, inspect, ratelimit, auth, connections, floor, pipeline',
+          'comma-separated subset: parse, inspect, ratelimit, auth, connections, floor, pipeline, detection',
         ),
       )
       .option('--out <file>', 'where the JSON goes (default bench/results/bench-<time>.json)')

@@ -185,7 +185,14 @@ export function normalise(input: string, limits: DecodeLimits = DEFAULT_DECODE_L
     }
   }
   // NFKC folds full-width and compatibility forms ('＜' to '<'); NUL bytes are dropped as C string APIs would.
-  text = text.normalize('NFKC').replaceAll('\u0000', '').toLowerCase();
+  text = text
+    .normalize('NFKC')
+    .replaceAll('\u0000', '')
+    // Slashes NFKC leaves alone and that old IIS and some path APIs read as separators
+    // (%u2215 division slash, %u2044 fraction slash, %u2216 set minus for a backslash).
+    .replace(/[\u2215\u2044\u29f8]/g, '/')
+    .replace(/[\u2216\u29f5\u29f9]/g, '\\')
+    .toLowerCase();
   // A few compatibility characters expand to many under NFKC, so the cap is applied again.
   if (text.length > limits.maxChars) {
     text = text.slice(0, limits.maxChars);

@@ -102,7 +102,7 @@ export function catastrophicBacktrackingRisk(pattern: string): string | null {
 
 /** Every token shape detectSqli knows needs one of these; text without them is not tokenized at all. */
 const SQL_SIGNS =
-  /['"`(;=<>#|&-]|\/\*|union|select|order|group|having|limit|procedure|like|regexp|between|\bin\b|\bis\b|drop|insert|delete|update|exec|declare|shutdown|waitfor|grant|create|alter|truncate/;
+  /\b(?:and|or|xor)\b|['"`(;=<>#|&-]|\/\*|union|select|order|group|having|limit|procedure|like|regexp|between|\bin\b|\bis\b|drop|insert|delete|update|exec|declare|shutdown|waitfor|grant|create|alter|truncate/;
 
 function compileMatcher(rule: PatternRule, source: string, path: string): CompiledRule['test'] {
   if (rule.match.type === 'sqli-tokens') {
@@ -258,5 +258,7 @@ export const TRANSFORM_FUNCTIONS: Readonly<Record<TransformName, (text: string) 
           .replaceAll('\\', '/')
           .replace(/\/{2,}/g, '/')
           .replace(/\.{2,};?\//g, '../')
+          // `./` steps change nothing on the way up: `.././../` is `../../`.
+          .replace(/(^|\/)(?:\.\/)+/g, '$1')
       : text,
 };

@@ -23,6 +23,16 @@ const injections = [
   "' || (select password from users) || '",
   'select * from users',
   '1 /*!50000union*/ select 1,2',
+  // Probes on a column or a function rather than a literal tautology.
+  "x' or api_key<>''--",
+  "7' and 2*3=6#",
+  "x' or hostname rlike '^db'",
+  "' and token not like 'a%'--",
+  "guest' and owner is not null--",
+  '12 and length(secret)>4',
+  '99 or false;',
+  "admin' group by role having 1=1--",
+  "tank' and (case when 1=1 then 1 else 0 end)=1--",
 ];
 
 const prose = [
@@ -39,6 +49,10 @@ const prose = [
   'sleep mode enabled; wake on motion',
   "door == 'open' and hour >= 22",
   'drop rate 0.3% or lower',
+  "don't use select * here, list the columns",
+  "it's cold and temp > 30",
+  '3 or more sensors offline (see log)',
+  'zone 2 and 3 are idle',
 ];
 
 for (const text of injections) {

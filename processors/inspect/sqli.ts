@@ -53,7 +53,18 @@ const STATEMENTS = new Set([
   'grant',
   'waitfor',
 ]);
-const COMPARE_WORDS = new Set(['like', 'rlike', 'regexp', 'is', 'in', 'between', 'sounds']);
+const COMPARE_WORDS = new Set([
+  'like',
+  'rlike',
+  'ilike',
+  'regexp',
+  'similar',
+  'glob',
+  'is',
+  'in',
+  'between',
+  'sounds',
+]);
 const KEYWORDS = new Set([
   'from',
   'where',
@@ -334,6 +345,35 @@ function expressionAfterLogic(code: readonly Token[], from: number): boolean {
   return false;
 }
 
+/**
+ * After a string break (or a number) and AND/OR: a condition an attacker probes with rather than a
+ * tautology. `' or passwd<>''`, `' and 117/9=13`, `' or serial like '%`, `' and role is not null`,
+ * `1 and length(passwd)>2`, `' and (case when ...`, `1 or true`. Prose after an apostrophe does not
+ * start with AND/OR, so this only reads text already shaped like an injection.
+ */
+function conditionAfterLogic(code: readonly Token[], from: number): boolean {
+  let i = skipOpen(code, from);
+  if (code[i]?.text === 'not') i = skipOpen(code, i + 1);
+  const first = code[i];
+  if (first === undefined) return false;
+  if (first.text === 'case' && code[i + 1]?.text === 'when') return true;
+  if (isCall(code, i)) return true;
+  if (
+    (first.text === 'true' || first.text === 'false') &&
+    (code[i + 1] === undefined || code[i + 1]?.kind === 'semicolon')
+  )
+    return true;
+  // A comparison within the next few tokens, before another AND/OR: `col <> ''`, `3+1=4`, `x not like`.
+  for (let j = i + 1; j < code.length && j <= i + 6; j += 1) {
+    const t = code[j]!;
+    if (t.kind === 'compare')
+      return isOperand(code[j - 1]) || code[j - 1]?.kind === 'close' || code[j - 1]?.text === 'not';
+    if ((t.kind === 'logic' && t.text !== 'not') || t.kind === 'semicolon' || t.kind === 'comma')
+      return false;
+  }
+  return false;
+}
+
 /** A statement keyword that is followed by what that statement needs, so '; update pending' is prose. */
 function statementHasBody(code: readonly Token[], i: number): boolean {
   const t = code[i]!;
@@ -392,8 +432,6 @@ function selectHasBody(code: readonly Token[], i: number): boolean {
 /** `select * from`, `select a, b from`, `select f(x) from` anywhere: prose says 'select the mode from the menu'. */
 function selectReadsTable(code: readonly Token[], i: number): boolean {
   if (!selectHasBody(code, i)) return false;
-  const first = code[i + 1];
-  if (first?.text === '*') return true;
   for (let j = i + 1; j < code.length && j <= i + 12; j += 1) if (code[j]!.text === 'from') return true;
   return false;
 }
@@ -408,6 +446,7 @@ function matchAfterBreak(code: readonly Token[], commentAfterEnd: boolean): stri
   if (first.kind === 'union') return 'break-union';
   if (first.kind === 'logic') {
     if (expressionAfterLogic(code, i + 1)) return 'break-tautology';
+    if (conditionAfterLogic(code, i + 1)) return 'break-condition';
     const operandIndex = skipOpen(code, i + 1);
     const operand = code[operandIndex];
     const after = code[operandIndex + 1];
@@ -424,7 +463,13 @@ function matchAfterBreak(code: readonly Token[], commentAfterEnd: boolean): stri
     (first.text === 'order' || first.text === 'group') &&
     code[i + 1]?.text === 'by'
   ) {
-    return code[i + 2]?.kind === 'number' ? 'break-order-by' : null;
+    // `' order by 3--` counts columns; `' group by pin having 1=1`, `' group by secret--` probe them.
+    const target = code[i + 2];
+    if (target?.kind === 'number') return 'break-order-by';
+    const after = code[i + 3];
+    if (isOperand(target) && (after?.text === 'having' || (after === undefined && commentAfterEnd)))
+      return 'break-group-by';
+    return null;
   }
   if (
     first.kind === 'keyword' &&

