@@ -98,6 +98,12 @@ export class SchemaCatalog {
     return frame(this.ids[role], avroTypeOf[role].toBuffer(value));
   }
 
+  /** Decodes without waiting when the record was written with this catalog's schema; undefined otherwise. */
+  decodeCurrent<R extends TopicRole>(role: R, buffer: Buffer): TopicValues[R] | undefined {
+    if (schemaIdOf(buffer) !== this.ids[role]) return undefined;
+    return avroTypeOf[role].fromBuffer(buffer.subarray(headerSize)) as TopicValues[R];
+  }
+
   async decode<R extends TopicRole>(role: R, buffer: Buffer): Promise<TopicValues[R]> {
     const id = schemaIdOf(buffer);
     const reader = avroTypeOf[role];

@@ -553,8 +553,11 @@ export interface ReadToEndOptions {
   readonly connection: KafkaConnection;
   readonly topic: string;
   readonly partitions: readonly number[];
-  readonly onRecord: (record: Message) => void;
+  /** Called in partition order; a returned promise is awaited before the next record. */
+  readonly onRecord: (record: Message) => unknown;
   readonly timeoutMs: number;
+  /** Start at the first record at or after this time (epoch ms) instead of the beginning. */
+  readonly fromTimestampMs?: number;
 }
 
 /**
@@ -584,7 +587,22 @@ export async function readPartitionsToEnd(options: ReadToEndOptions): Promise<nu
       if (high > low) remaining.add(p);
     }
     if (remaining.size === 0) return 0;
-    consumer.assign([...remaining].map((partition) => ({ topic: options.topic, partition, offset: -2 })));
+    let starts = [...remaining].map((partition) => ({ topic: options.topic, partition, offset: -2 }));
+    if (options.fromTimestampMs !== undefined) {
+      const wanted = starts.map((start) => ({ ...start, offset: options.fromTimestampMs! }));
+      const found = await new Promise<Array<{ partition: number; offset: number }>>((resolve, reject) =>
+        consumer.offsetsForTimes(wanted, options.timeoutMs, (err, offsets) =>
+          err ? reject(asError(err, 'offsetsForTimes')) : resolve(offsets),
+        ),
+      );
+      // -1: nothing at or after that time in the partition.
+      for (const { partition, offset } of found) if (offset < 0) remaining.delete(partition);
+      starts = found
+        .filter(({ offset }) => offset >= 0)
+        .map(({ partition, offset }) => ({ topic: options.topic, partition, offset }));
+      if (starts.length === 0) return 0;
+    }
+    consumer.assign(starts);
     consumer.setDefaultConsumeTimeout(100);
     let read = 0;
     const deadline = Date.now() + options.timeoutMs;
@@ -604,7 +622,8 @@ export async function readPartitionsToEnd(options: ReadToEndOptions): Promise<nu
         ),
       );
       for (const record of records) {
-        options.onRecord(record);
+        const handled = options.onRecord(record);
+        if (handled instanceof Promise) await handled;
         read += 1;
       }
     }

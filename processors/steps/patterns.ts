@@ -5,7 +5,6 @@ import {
   type PatternClass,
   type RuleTarget,
   TRANSFORM_FUNCTIONS,
-  type TransformName,
 } from '../inspect/rules.js';
 import { boundedLocation, excerpt, type Finding, type PacketEvent } from '../model.js';
 import { type Policy, ruleDisposition } from '../policy/policy.js';
@@ -35,6 +34,10 @@ interface RuleHit {
 }
 
 const CHUNK_OVERLAP = 256;
+
+function escapeRegExp(literal: string): string {
+  return literal.replace(/[.*+?^${}()|[\]\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+}
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function jsonPath(parent: string, key: string | number): string {
@@ -176,19 +179,48 @@ export function createPatternsStep(options: PatternsStepOptions): Step {
   const scoreOf = (rule: CompiledRule) => settings.severityScores[rule.severity];
   const limitRule = ruleDisposition(policy, 'PAT-INSPECTION-LIMIT', 'quarantine');
 
+  // Most strings (numbers, names, states) contain none of the rules' prefilter needles: one test of
+  // all needles of the rules that read the same transformed text decides that for all of them at once.
+  const needlesByTransforms = new Map<string, Set<string>>();
+  for (const rule of rules) {
+    if (rule.prefilter.length === 0) continue;
+    const key = rule.transforms.join('+');
+    const needles = needlesByTransforms.get(key) ?? new Set<string>();
+    for (const needle of rule.prefilter) needles.add(escapeRegExp(needle));
+    needlesByTransforms.set(key, needles);
+  }
+  const needleGates = new Map(
+    [...needlesByTransforms].map(([key, needles]) => [key, new RegExp([...needles].join('|'))]),
+  );
+
+  // Per target, the rules that read it, each with the key of the text it reads (its transforms).
+  const plansByTarget = new Map<RuleTarget, Array<{ rule: CompiledRule; key: string }>>();
+  for (const rule of rules)
+    for (const target of rule.targets) {
+      const plans = plansByTarget.get(target) ?? [];
+      plans.push({ rule, key: rule.transforms.join('+') });
+      plansByTarget.set(target, plans);
+    }
+
   function inspectText(field: InspectedField, text: string, hits: Map<string, RuleHit>): void {
     const { text: normal } = normalise(text, limits);
-    const transformed = new Map<TransformName, string>();
-    for (const rule of rules) {
-      if (hits.has(rule.id) || !rule.targets.includes(field.target)) continue;
-      let subject = normal;
-      for (const name of rule.transforms) {
-        let cached = transformed.get(name);
-        if (cached === undefined) {
-          cached = TRANSFORM_FUNCTIONS[name](normal);
-          transformed.set(name, cached);
+    const subjects = new Map<string, string>([['', normal]]);
+    const gateOpen = new Map<string, boolean>();
+    for (const { rule, key } of plansByTarget.get(field.target) ?? []) {
+      if (hits.has(rule.id)) continue;
+      let subject = subjects.get(key);
+      if (subject === undefined) {
+        subject = normal;
+        for (const name of rule.transforms) subject = TRANSFORM_FUNCTIONS[name](subject);
+        subjects.set(key, subject);
+      }
+      if (rule.prefilter.length > 0) {
+        let open = gateOpen.get(key);
+        if (open === undefined) {
+          open = needleGates.get(key)!.test(subject);
+          gateOpen.set(key, open);
         }
-        subject = cached;
+        if (!open) continue;
       }
       const match = rule.test(subject);
       if (match) {

@@ -50,12 +50,18 @@ interface BenchFile {
     };
     connections: {
       auth: Array<{ cache: string; accepted: number; attempted: number; connack: { count: number } }>;
+      mosquitto: Array<{ rate: number; accepted: number; attempted: number }>;
       idle: { target: number; opened: number; stillOpenAfterQuiet: number; edgeConnectionsActive: number };
     };
     parse: { results: Array<{ packetsPerSecond: number }> };
     inspect: { results: Array<{ n: number }> };
     ratelimit: { checks: Array<{ nsPerCheck: number }> };
     auth: { results: Array<{ n: number }> };
+    detection: {
+      cases: number;
+      attacks: { labels: Array<{ key: string; n: number }> };
+      benign: { labels: Array<{ key: string; n: number }> };
+    };
   };
 }
 
@@ -157,9 +163,21 @@ describe('sentinel bench --quick', () => {
       assert.equal(a.accepted, a.attempted, `${a.cache}: every CONNECT accepted`);
       assert.equal(a.connack.count, a.accepted);
     }
+    for (const m of bench.scenarios.connections.mosquitto)
+      assert.equal(m.accepted, m.attempted, `plain Mosquitto at ${m.rate}/s: every CONNECT accepted`);
     assert.equal(idle.opened, idle.target);
     assert.equal(idle.stillOpenAfterQuiet, idle.target);
     assert.equal(idle.edgeConnectionsActive, idle.target, 'the edge counts the same connections');
+  });
+
+  it('judges every case of the held-out detection set, attacks and benign apart', () => {
+    const { cases, attacks, benign } = bench.scenarios.detection;
+    const counted = [...attacks.labels, ...benign.labels].reduce((sum, l) => sum + l.n, 0);
+    assert.equal(counted, cases, 'every case counted under its label');
+    assert.deepEqual(
+      benign.labels.map((l) => l.key),
+      ['benign-iot', 'benign-text'],
+    );
   });
 
   it('runs the micro-benchmarks and reads retention back from the cluster', () => {

@@ -11,9 +11,11 @@ import { ReplayWatermark } from '../../lib/kafka/replays.js';
 import { createTopics, type TopicNames, topicNames } from '../../lib/kafka/topics.js';
 import { createLogger } from '../../lib/log.js';
 import { kafkaBootstrap, projectRoot, type StackConfig } from '../../lib/stack/settings.js';
+import { DEFAULT_RULES } from '../../processors/inspect/rules.js';
 import { startProcessors } from '../../processors/main.js';
 import { OfflineInspector } from '../../processors/offline.js';
-import { DEFAULT_POLICY } from '../../processors/policy/policy.js';
+import { DEFAULT_POLICY, policyFromText } from '../../processors/policy/policy.js';
+import { replayPackets } from '../../processors/replay.js';
 import { changelogTopicName } from '../../processors/runtime/changelog.js';
 import { MemoryRuntime } from '../../processors/runtime/memory.js';
 import { parseChangelogKey, toInspectedEvent } from '../../processors/runtime/records.js';
@@ -172,6 +174,22 @@ class CommittedFollower {
   }
 }
 
+/** The accepted CONNECT that opens a device's session (its ACL: its own devices/<id>/#). */
+function sessionOpen(
+  clientId: string,
+  receivedAt: number,
+  overrides: Partial<PacketEvent> = {},
+): PacketEvent {
+  return event(clientId, {
+    packetType: 'CONNECT',
+    topic: null,
+    payload: null,
+    authResult: 'allowed',
+    receivedAt,
+    ...overrides,
+  });
+}
+
 /** Produces the events and one marker per partition, runs one processor until every marker is decided. */
 async function decideAll(f: Fixture, follower: CommittedFollower, events: readonly PacketEvent[]) {
   const ends = markers();
@@ -263,15 +281,7 @@ describe('processors on Kafka', () => {
       const devices = Array.from({ length: 20 }, (_, i) => `dev${i}`);
       const events: PacketEvent[] = [];
       for (const d of devices) {
-        events.push(
-          event(d, {
-            packetType: 'CONNECT',
-            topic: null,
-            payload: null,
-            authResult: 'allowed',
-            receivedAt: T0,
-          }),
-        );
+        events.push(sessionOpen(d, T0));
         for (let i = 0; i < 25; i++) events.push(event(d, { receivedAt: T0 + 1000 * (i + 1) }));
         events.push(
           event(d, {
@@ -361,16 +371,7 @@ describe('processors on Kafka', () => {
         const at = T0 + i * 1000;
         if (!connected.has(clientId)) {
           connected.add(clientId);
-          events.push(
-            event(clientId, {
-              packetType: 'CONNECT',
-              topic: null,
-              payload: null,
-              authResult: 'allowed',
-              sourceIp: '127.0.0.1',
-              receivedAt: at,
-            }),
-          );
+          events.push(sessionOpen(clientId, at, { sourceIp: '127.0.0.1' }));
         }
         const publish = event(clientId, {
           topic: c.topic,
@@ -416,6 +417,47 @@ describe('processors on Kafka', () => {
       );
     } finally {
       await follower.stop();
+      await disposeFixture(f);
+    }
+  });
+
+  it('sentinel inspect --replay reports what a candidate policy would decide differently, writing nothing', {
+    timeout: 180_000,
+  }, async () => {
+    const f = await createFixture(platform);
+    try {
+      const devices = Array.from({ length: 50 }, (_, i) => `rp${i}`);
+      const events: PacketEvent[] = [];
+      const now = Date.now();
+      for (const d of devices) {
+        events.push(sessionOpen(d, now));
+        for (let i = 0; i < 200; i++) events.push(event(d, { receivedAt: now + 1000 * (i + 1) }));
+        events.push(
+          event(d, { topic: `devices/${d}/logs`, payload: randomBytes(1024), receivedAt: now + 300_000 }),
+        );
+      }
+      await produce(f, events);
+      const candidate = {
+        policy: policyFromText(
+          JSON.stringify({ rules: { 'ANOM-ENTROPY': { action: 'flag' } } }),
+          'candidate.json',
+        ),
+        rules: DEFAULT_RULES,
+      };
+      const report = await replayPackets({
+        config: processorsConfig(f, uniqueName('group')),
+        candidate,
+        sinceMs: now - 60_000,
+      });
+      assert.equal(report.packets, events.length, 'every packet read');
+      assert.deepEqual(report.transitions, { 'quarantine -> allow': devices.length });
+      assert.equal(report.rules['ANOM-ENTROPY']?.removed, devices.length);
+      assert.match(report.rules['ANOM-ENTROPY']?.examples[0]?.topic ?? '', /^devices\/rp\d+\/logs$/);
+      assert.equal(report.devices.length, 20, 'the top 20 devices');
+      const verdicts = await readOutputs(f, 'verdicts');
+      assert.equal(verdicts.records.length, 0, 'the replay wrote no verdict');
+      console.error(`replay: ${report.packets} packets at ${report.packetsPerSecond}/s`);
+    } finally {
       await disposeFixture(f);
     }
   });
