@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { SentinelError } from '../lib/errors.js';
 import { createKafka, type KafkaConnection } from '../lib/kafka/client.js';
@@ -8,8 +7,8 @@ import type { Logger } from '../lib/log.js';
 import { type ServiceHttp, startServiceHttp } from '../lib/service/http.js';
 import { createMetricsRegistry } from '../lib/service/metrics.js';
 import { SchemaCatalog } from '../schemas/catalog.js';
-import { type CompiledRule, rulesFromText } from './inspect/rules.js';
-import { type Policy, policyFromText } from './policy/policy.js';
+import { loadDetectionFiles } from './detection-files.js';
+
 import { changelogTopicName, ensureChangelogTopic } from './runtime/changelog.js';
 import { KafkaRuntime } from './runtime/kafka.js';
 import { createProcessorMetrics } from './runtime/metrics.js';
@@ -36,34 +35,6 @@ export interface StartOptions {
   readonly log: Logger;
   readonly onFatal?: (err: Error) => void;
   readonly onRestored?: (partition: number, stores: ReadonlyMap<string, StateStore<unknown>>) => void;
-}
-
-function readSettingFile(path: string, setting: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (cause) {
-    throw new SentinelError(
-      'SNT_CONFIG_INVALID',
-      `${setting}: cannot read ${path} (${(cause as NodeJS.ErrnoException).code ?? 'error'}); give the path of a readable JSON file`,
-      { cause },
-    );
-  }
-}
-
-/** Reads and checks the policy and rules files; errors are SNT_CONFIG_INVALID naming the file and path. */
-export function loadDetectionFiles(config: Pick<ProcessorsConfig, 'policyFile' | 'rulesFile'>): {
-  policy: Policy;
-  rules: CompiledRule[];
-} {
-  const policy = policyFromText(
-    readSettingFile(config.policyFile, 'SENTINEL_PROCESSORS_POLICY_FILE'),
-    config.policyFile,
-  );
-  const rules = rulesFromText(
-    readSettingFile(config.rulesFile, 'SENTINEL_PROCESSORS_RULES_FILE'),
-    config.rulesFile,
-  );
-  return { policy, rules };
 }
 
 export function parseChain(text: string): StepName[] {

@@ -5,9 +5,10 @@ import { Command } from 'commander';
 import { parseInstant } from '../../forensics/queries.js';
 import { loadConfig } from '../../lib/config.js';
 import { SentinelError } from '../../lib/errors.js';
-import { loadDetectionFiles, parseChain } from '../../processors/main.js';
+import { loadDetectionFiles } from '../../processors/detection-files.js';
+import { parseChain } from '../../processors/main.js';
 import { InspectSummary, OfflineInspector, parseInspectLine } from '../../processors/offline.js';
-import { replayPackets } from '../../processors/replay.js';
+import { replayPackets } from '../../processors/replay-kafka.js';
 import type { ProcessorsConfig } from '../../processors/settings.js';
 import { processorsSchema } from '../../processors/settings.js';
 import { renderTable } from '../output.js';
@@ -107,12 +108,12 @@ async function replayCommand(live: ProcessorsConfig, flags: InspectFlags): Promi
   const examples = Number(flags.examples ?? 3);
   if (!Number.isInteger(examples) || examples < 0)
     throw new SentinelError('SNT_USAGE', `--examples ${flags.examples}: a whole number of examples per rule`);
+  const candidate = { policyFile: flags.policy ?? live.policyFile, rulesFile: flags.rules ?? live.rulesFile };
+  // Checked here first, so a wrong file is refused before anything is read.
+  loadDetectionFiles(candidate);
   const report = await replayPackets({
     config: live,
-    candidate: loadDetectionFiles({
-      policyFile: flags.policy ?? live.policyFile,
-      rulesFile: flags.rules ?? live.rulesFile,
-    }),
+    candidate,
     chain: parseChain(flags.chain ?? live.chain),
     sinceMs: parseInstant(flags.since ?? '24h', now, '--since'),
     ...(flags.until === undefined ? {} : { untilMs: parseInstant(flags.until, now, '--until') }),

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
@@ -11,11 +12,10 @@ import { ReplayWatermark } from '../../lib/kafka/replays.js';
 import { createTopics, type TopicNames, topicNames } from '../../lib/kafka/topics.js';
 import { createLogger } from '../../lib/log.js';
 import { kafkaBootstrap, projectRoot, type StackConfig } from '../../lib/stack/settings.js';
-import { DEFAULT_RULES } from '../../processors/inspect/rules.js';
 import { startProcessors } from '../../processors/main.js';
 import { OfflineInspector } from '../../processors/offline.js';
-import { DEFAULT_POLICY, policyFromText } from '../../processors/policy/policy.js';
-import { replayPackets } from '../../processors/replay.js';
+import { DEFAULT_POLICY } from '../../processors/policy/policy.js';
+import { replayPackets } from '../../processors/replay-kafka.js';
 import { changelogTopicName } from '../../processors/runtime/changelog.js';
 import { MemoryRuntime } from '../../processors/runtime/memory.js';
 import { parseChangelogKey, toInspectedEvent } from '../../processors/runtime/records.js';
@@ -437,18 +437,19 @@ describe('processors on Kafka', () => {
         );
       }
       await produce(f, events);
+      const dir = mkdtempSync(join(tmpdir(), 'sentinel-replay-'));
       const candidate = {
-        policy: policyFromText(
-          JSON.stringify({ rules: { 'ANOM-ENTROPY': { action: 'flag' } } }),
-          'candidate.json',
-        ),
-        rules: DEFAULT_RULES,
+        policyFile: join(dir, 'candidate.json'),
+        rulesFile: processorsConfig(f, 'x').rulesFile,
       };
+      writeFileSync(candidate.policyFile, JSON.stringify({ rules: { 'ANOM-ENTROPY': { action: 'flag' } } }));
       const report = await replayPackets({
         config: processorsConfig(f, uniqueName('group')),
         candidate,
         sinceMs: now - 60_000,
+        workers: 2,
       });
+      rmSync(dir, { recursive: true, force: true });
       assert.equal(report.packets, events.length, 'every packet read');
       assert.deepEqual(report.transitions, { 'quarantine -> allow': devices.length });
       assert.equal(report.rules['ANOM-ENTROPY']?.removed, devices.length);
