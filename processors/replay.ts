@@ -66,13 +66,22 @@ export function emptyTally(): ReplayTally {
   return { packets: 0, changed: 0, transitions: {}, rules: {}, devices: {} };
 }
 
+function ruleEntry(tally: ReplayTally, ruleId: string): ReplayTally['rules'][string] {
+  let entry = tally.rules[ruleId];
+  if (!entry) {
+    entry = { added: 0, removed: 0, examples: [] };
+    tally.rules[ruleId] = entry;
+  }
+  return entry;
+}
+
 export function mergeTally(into: ReplayTally, from: ReplayTally, examplesPerRule: number): void {
   into.packets += from.packets;
   into.changed += from.changed;
   for (const [k, n] of Object.entries(from.transitions)) into.transitions[k] = (into.transitions[k] ?? 0) + n;
   for (const [k, n] of Object.entries(from.devices)) into.devices[k] = (into.devices[k] ?? 0) + n;
   for (const [id, r] of Object.entries(from.rules)) {
-    const entry = (into.rules[id] ??= { added: 0, removed: 0, examples: [] });
+    const entry = ruleEntry(into, id);
     entry.added += r.added;
     entry.removed += r.removed;
     for (const example of r.examples)
@@ -142,7 +151,7 @@ export class PolicyReplay {
   }
 
   #count(ruleId: string, how: 'added' | 'removed', example: ReplayExample): void {
-    const entry = (this.tally.rules[ruleId] ??= { added: 0, removed: 0, examples: [] });
+    const entry = ruleEntry(this.tally, ruleId);
     entry[how] += 1;
     if (entry.examples.length < this.#examplesPerRule) entry.examples.push(example);
   }
