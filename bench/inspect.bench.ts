@@ -78,6 +78,13 @@ const adversarial: Array<[string, string]> = [
     JSON.stringify(Object.fromEntries(Array.from({ length: 1200 }, (_, i) => [`k${i}`, 'v']))),
   ],
   ['JSON 30 deep', deepJson(30)],
+  [
+    '256 KiB JSON, 12,000 keys',
+    JSON.stringify(
+      Object.fromEntries(Array.from({ length: 12_000 }, (_, i) => [`key${i}`, `value ${i} ok`])),
+    ),
+  ],
+  ['256 KiB text', fill("temp ok; door 'open' and ", 256 * 1024)],
   ['one 10 KB string of letters', inJson(fill('abcdefghij'))],
   ['64 KB text payload', fill("a' or ", 64 * 1024)],
   [

@@ -1,4 +1,5 @@
 import { type DecodeLimits, normalise } from '../inspect/decode.js';
+import { payloadJson, payloadText } from '../inspect/payload-json.js';
 import {
   type CompiledRule,
   DEFAULT_RULES,
@@ -122,10 +123,8 @@ function mostlyPrintable(text: string): boolean {
 /** The payload's inspectable strings: JSON keys and string values, or the whole text. */
 export function payloadFields(payload: Buffer, maxDepth: number, maxNodes: number): PayloadWalk {
   const walk: PayloadWalk = { fields: [], limit: null };
-  let text: string;
-  try {
-    text = utf8.decode(payload);
-  } catch {
+  const text = payloadText(payload);
+  if (text === null) {
     // Not UTF-8: binary data is judged by size and entropy; text with a few stray bytes is still read.
     const lenient = payload.toString('latin1');
     if (mostlyPrintable(lenient))
@@ -134,15 +133,9 @@ export function payloadFields(payload: Buffer, maxDepth: number, maxNodes: numbe
   }
   const first = text.trimStart()[0];
   if (first === '{' || first === '[' || first === '"') {
-    let parsed: unknown;
-    let isJson = true;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      isJson = false;
-    }
-    if (isJson) {
-      walkJson(parsed, maxDepth, maxNodes, walk);
+    const json = payloadJson(payload);
+    if (json) {
+      walkJson(json.value, maxDepth, maxNodes, walk);
       return walk;
     }
   }

@@ -1,4 +1,5 @@
 import { filterCoveredBy, topicMatchesFilter } from '../../lib/mqtt/topic-filter.js';
+import { payloadJson, payloadText } from '../inspect/payload-json.js';
 import { expandTemplate, payloadRuleFor } from '../inspect/topics.js';
 import {
   excerpt,
@@ -60,8 +61,6 @@ export const VALIDATION_RULES = {
   },
 } as const satisfies Record<string, BuiltInRule>;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 export function builtInFinding(
   policy: Policy,
   rule: BuiltInRule,
@@ -100,19 +99,9 @@ export function topicNameProblem(topic: string, policy: Policy, levelPattern: Re
 
 function payloadFormatProblem(payload: Buffer, formats: readonly string[]): string | null {
   if (formats.includes('binary')) return null;
-  let text: string;
-  try {
-    text = utf8.decode(payload);
-  } catch {
-    return `not UTF-8 text; allowed: ${formats.join(', ')}`;
-  }
+  if (payloadText(payload) === null) return `not UTF-8 text; allowed: ${formats.join(', ')}`;
   if (formats.includes('text')) return null;
-  try {
-    JSON.parse(text);
-    return null;
-  } catch {
-    return 'not JSON; allowed: json';
-  }
+  return payloadJson(payload) === null ? 'not JSON; allowed: json' : null;
 }
 
 export function createValidateStep(options: { readonly policy: Policy }): Step {
