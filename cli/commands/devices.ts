@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { RedisDecisionCache } from '../../ingest/auth/decision-cache.js';
+import { parseImport } from '../../ingest/auth/device-import.js';
 import { createDevicePool, DeviceStore } from '../../ingest/auth/device-store.js';
 import { authSchema, scryptParamsOf } from '../../ingest/auth/settings.js';
 import { addSettingFlags, loadConfig } from '../../lib/config.js';
@@ -40,8 +42,12 @@ async function withStore<T>(config: DevicesConfig, work: (store: DeviceStore) =>
   }
 }
 
-/** Replaces the device's cache epoch; returns why it could not, or undefined. */
-async function invalidateCached(config: DevicesConfig, clientId: string): Promise<string | undefined> {
+/** Replaces the devices' cache epochs (one connection for all); returns why it could not, or undefined. */
+async function invalidateCached(
+  config: DevicesConfig,
+  clientIds: readonly string[],
+): Promise<string | undefined> {
+  if (clientIds.length === 0) return undefined;
   const redis = new Redis(config.redisUrl, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
@@ -53,11 +59,8 @@ async function invalidateCached(config: DevicesConfig, clientId: string): Promis
   try {
     await redis.connect();
     // The secret only shapes decision keys; invalidation touches the epoch key, which needs none.
-    await new RedisDecisionCache(redis, {
-      prefix: config.cachePrefix,
-      ttlSeconds: 1,
-      secret: '',
-    }).invalidateDevice(clientId);
+    const cache = new RedisDecisionCache(redis, { prefix: config.cachePrefix, ttlSeconds: 1, secret: '' });
+    for (const clientId of clientIds) await cache.invalidateDevice(clientId);
     return undefined;
   } catch (err) {
     return describeError(err);
@@ -68,7 +71,7 @@ async function invalidateCached(config: DevicesConfig, clientId: string): Promis
 
 /** After add and enable a stale cached denial only delays the device until its TTL: a warning is enough. */
 async function invalidateCachedDenials(config: DevicesConfig, clientId: string): Promise<void> {
-  const problem = await invalidateCached(config, clientId);
+  const problem = await invalidateCached(config, [clientId]);
   if (problem) {
     console.error(
       `devices: warning: cached denials of ${clientId} not invalidated (Redis: ${problem}); they expire within the cache TTL`,
@@ -191,7 +194,7 @@ export function devicesCommand(): Command {
       .action(async (clientId: string, options: { reason?: string }, command: Command) => {
         const config = loadDevicesConfig(command);
         await withStore(config, (store) => store.disable(clientId, options.reason));
-        const problem = await invalidateCached(config, clientId);
+        const problem = await invalidateCached(config, [clientId]);
         if (problem) {
           // A cached allow could still admit the device until it expires: the operator must know.
           console.error(
@@ -218,6 +221,102 @@ export function devicesCommand(): Command {
       }),
     devicesSchema,
   );
+  addSettingFlags(
+    devices
+      .command('import')
+      .description(
+        'add or update devices in bulk from CSV (header: client_id,username,password|password_hash,publish,subscribe; patterns ;-separated) or JSONL; idempotent',
+      )
+      .argument('<file>', 'the devices: .csv is read as CSV, anything else as JSONL')
+      .option('--format <format>', 'csv or jsonl, when the file name does not say')
+      .option('--json', 'print the summary as JSON')
+      .action(async (file: string, options: { format?: string; json?: boolean }, command: Command) => {
+        const config = loadDevicesConfig(command);
+        const format = options.format ?? (file.toLowerCase().endsWith('.csv') ? 'csv' : 'jsonl');
+        if (format !== 'csv' && format !== 'jsonl')
+          throw new SentinelError('SNT_USAGE', `--format ${format}: csv or jsonl`);
+        const started = performance.now();
+        const parsed = parseImport(readFileSync(file, 'utf8'), format);
+        const result = await withStore(config, (store) =>
+          store.importDevices(parsed.devices.map((line) => line.device)),
+        );
+        const problem = await invalidateCached(config, result.updated);
+        const seconds = (performance.now() - started) / 1000;
+        const summary = {
+          added: result.added.length,
+          updated: result.updated.length,
+          unchanged: result.unchanged.length,
+          refused: parsed.refused,
+          seconds: Math.round(seconds * 100) / 100,
+          devicesPerSecond: Math.round(parsed.devices.length / Math.max(seconds, 0.001)),
+        };
+        if (options.json) console.log(JSON.stringify(summary, null, 2));
+        else {
+          console.log(
+            `imported ${file}: ${summary.added} added, ${summary.updated} updated, ${summary.unchanged} unchanged, ${summary.refused.length} refused in ${summary.seconds} s (${summary.devicesPerSecond}/s)`,
+          );
+          for (const r of summary.refused)
+            console.log(`  line ${r.line}${r.clientId ? ` (${r.clientId})` : ''}: ${r.reason}`);
+        }
+        if (problem)
+          console.error(
+            `devices: warning: cached decisions of the ${result.updated.length} updated devices not invalidated (Redis: ${problem}); they expire within the cache TTL`,
+          );
+        if (summary.refused.length > 0) process.exitCode = 1;
+      }),
+    devicesSchema,
+  );
+
+  addSettingFlags(
+    devices
+      .command('show')
+      .description('one device: user name, state, ACL patterns (never credentials)')
+      .argument('<client-id>', 'MQTT client id of the device')
+      .option('--json', 'print as JSON')
+      .action(async (clientId: string, options: { json?: boolean }, command: Command) => {
+        const config = loadDevicesConfig(command);
+        const device = await withStore(config, (store) => store.show(clientId));
+        if (!device) throw new SentinelError('SNT_DEVICE_UNKNOWN', `no device "${clientId}"`);
+        if (options.json) {
+          console.log(JSON.stringify(device, null, 2));
+          return;
+        }
+        console.log(
+          [
+            `client id   ${device.clientId}`,
+            `user name   ${device.username}`,
+            `state       ${device.enabled ? 'enabled' : `disabled${device.disabledReason ? ` (${device.disabledReason})` : ''}`}`,
+            `publish     ${device.publish.join(' ') || '-'}`,
+            `subscribe   ${device.subscribe.join(' ') || '-'}`,
+            `created     ${device.createdAt}`,
+            `updated     ${device.updatedAt}`,
+          ].join('\n'),
+        );
+      }),
+    devicesSchema,
+  );
+
+  addSettingFlags(
+    devices
+      .command('remove')
+      .description('remove a device and its ACLs (its cached decisions are invalidated)')
+      .argument('<client-id>', 'MQTT client id of the device')
+      .action(async (clientId: string, _options: unknown, command: Command) => {
+        const config = loadDevicesConfig(command);
+        await withStore(config, (store) => store.remove(clientId));
+        const problem = await invalidateCached(config, [clientId]);
+        if (problem) {
+          console.error(
+            `devices: ${clientId} is removed from the device DB, but its cached decisions were not invalidated (Redis: ${problem}); a cached allow may be honoured for up to SENTINEL_AUTH_CACHE_TTL_SECONDS.`,
+          );
+          process.exitCode = 1;
+          return;
+        }
+        console.log(`removed device ${clientId}`);
+      }),
+    devicesSchema,
+  );
+
   addSettingFlags(
     devices
       .command('migrate')

@@ -5,7 +5,15 @@ import { defaultProtocolPolicy } from '../protocol/policy.js';
 import { checkTopicFilter } from '../protocol/topic.js';
 import { validateClientId } from '../protocol/validate.js';
 import type { DeviceAcls } from './acl.js';
-import { defaultScryptParams, hashPassword, type PasswordInput, type ScryptParams } from './password.js';
+import type { ImportedDevice } from './device-import.js';
+import {
+  defaultScryptParams,
+  hashPassword,
+  needsRehash,
+  type PasswordInput,
+  type ScryptParams,
+  verifyPassword,
+} from './password.js';
 
 /**
  * The device repository over the device DB (tables `devices`, `device_acls`, migration 1). Every
@@ -275,6 +283,145 @@ export class DeviceStore implements DeviceRegistry {
     );
   }
 
+  /** One device as `list` shows it; undefined when there is none. */
+  async show(clientId: string): Promise<DeviceSummary | undefined> {
+    const rows = await this.query<DeviceRow>(
+      'showing a device',
+      'SELECT client_id, username, enabled, disabled_reason, created_at, updated_at FROM devices WHERE client_id = ?',
+      [clientId],
+    );
+    const row = rows.find((r) => r.client_id === clientId);
+    if (!row) return undefined;
+    return {
+      clientId: row.client_id,
+      username: row.username,
+      enabled: row.enabled === 1,
+      disabledReason: row.disabled_reason,
+      ...(await this.loadAcls(clientId)),
+      createdAt: row.created_at.toISOString(),
+      updatedAt: row.updated_at.toISOString(),
+    };
+  }
+
+  /** Removes a device and its ACLs; SNT_DEVICE_UNKNOWN if there is no such device. */
+  async remove(clientId: string): Promise<void> {
+    await this.update(clientId, 'DELETE FROM devices WHERE client_id = ?', [clientId]);
+  }
+
+  /**
+   * Adds or updates devices in batches of 500, one transaction per batch: a device absent is added,
+   * one whose user name, credentials and ACLs are already those given is left alone, any other is
+   * updated (its ACLs replaced). Idempotent: the same file twice changes nothing the second time.
+   * A given password is checked against the stored hash before it is hashed again (a KDF each);
+   * a given `password_hash` is compared as is.
+   */
+  async importDevices(
+    devices: readonly ImportedDevice[],
+  ): Promise<{ added: string[]; updated: string[]; unchanged: string[] }> {
+    const result = { added: [] as string[], updated: [] as string[], unchanged: [] as string[] };
+    for (let i = 0; i < devices.length; i += 500) {
+      const batch = devices.slice(i, i + 500);
+      const ids = batch.map((d) => d.clientId);
+      const marks = ids.map(() => '?').join(',');
+      const existing = new Map(
+        (
+          await this.query<DeviceRow>(
+            'importing devices',
+            `SELECT client_id, username, password_hash FROM devices WHERE client_id IN (${marks})`,
+            ids,
+          )
+        ).map((row) => [row.client_id, row]),
+      );
+      const aclRows = await this.query<AclRow>(
+        'importing devices',
+        `SELECT client_id, action, topic_pattern FROM device_acls WHERE client_id IN (${marks}) ORDER BY id`,
+        ids,
+      );
+      const acls = new Map<string, AclRow[]>();
+      for (const row of aclRows) acls.set(row.client_id, [...(acls.get(row.client_id) ?? []), row]);
+      const params = this.options.hashParams ?? defaultScryptParams;
+      const planned = await Promise.all(
+        batch.map(async (device) => {
+          const stored = existing.get(device.clientId);
+          let hash = device.passwordHash;
+          if (hash === undefined) {
+            const keep =
+              stored !== undefined &&
+              !needsRehash(stored.password_hash, params) &&
+              (await verifyPassword(device.password ?? '', stored.password_hash));
+            hash = keep ? stored!.password_hash : await hashPassword(device.password ?? '', params);
+          }
+          const storedAcls = collectAcls(acls.get(device.clientId) ?? []);
+          const same =
+            stored !== undefined &&
+            stored.username === device.username &&
+            stored.password_hash === hash &&
+            sameList(storedAcls.publish, device.publish) &&
+            sameList(storedAcls.subscribe, device.subscribe);
+          return {
+            device,
+            hash,
+            kind: stored === undefined ? 'added' : same ? 'unchanged' : 'updated',
+          } as const;
+        }),
+      );
+      const writes = planned.filter(
+        (p): p is (typeof planned)[number] & { kind: 'added' | 'updated' } => p.kind !== 'unchanged',
+      );
+      if (writes.length > 0) await this.#writeBatch(writes);
+      for (const p of planned) result[p.kind].push(p.device.clientId);
+    }
+    return result;
+  }
+
+  async #writeBatch(
+    writes: ReadonlyArray<{ device: ImportedDevice; hash: string; kind: 'added' | 'updated' }>,
+  ): Promise<void> {
+    let connection: mysql.PoolConnection;
+    try {
+      connection = await this.pool.getConnection();
+    } catch (err) {
+      throw unavailable('importing devices', err);
+    }
+    try {
+      await connection.beginTransaction();
+      const rows = writes.map((w) => [w.device.clientId, w.device.username, w.hash]);
+      // One statement for the batch: new devices inserted, changed ones given their new credentials.
+      await connection.query(
+        {
+          sql: `INSERT INTO devices (client_id, username, password_hash) VALUES ?
+                ON DUPLICATE KEY UPDATE username = VALUES(username), password_hash = VALUES(password_hash)`,
+          timeout: this.timeout,
+        },
+        [rows],
+      );
+      const updated = writes.filter((w) => w.kind === 'updated').map((w) => w.device.clientId);
+      if (updated.length > 0)
+        await connection.query(
+          { sql: 'DELETE FROM device_acls WHERE client_id IN (?)', timeout: this.timeout },
+          [updated],
+        );
+      const grants = writes.flatMap((w) => [
+        ...w.device.publish.map((p) => [w.device.clientId, 'publish', p]),
+        ...w.device.subscribe.map((p) => [w.device.clientId, 'subscribe', p]),
+      ]);
+      if (grants.length > 0)
+        await connection.query(
+          {
+            sql: 'INSERT INTO device_acls (client_id, action, topic_pattern) VALUES ?',
+            timeout: this.timeout,
+          },
+          [grants],
+        );
+      await connection.commit();
+    } catch (err) {
+      await connection.rollback().catch(() => undefined);
+      throw unavailable('importing devices', err);
+    } finally {
+      connection.release();
+    }
+  }
+
   /** The device row and its ACL patterns in one round trip (the CONNECT path's only DB query). */
   async findForAuth(clientId: string): Promise<DeviceCredentials | undefined> {
     const rows = await this.query<DeviceRow & Partial<AclRow>>(
@@ -334,4 +481,8 @@ export class DeviceStore implements DeviceRegistry {
       throw unavailable(what, err);
     }
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
 }
