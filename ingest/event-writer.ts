@@ -18,14 +18,15 @@ import type { Logger } from '../lib/log.js';
  * Kafka is "up" while the oldest unacknowledged event is younger than `stallMs`: a produce that
  * neither succeeds nor fails (a broker gone silent, a leader election) is a stall too.
  *
- * Two lanes. PUBLISH events, and any event a device waits for (`onStored`: PUBACK, PUBREC,
- * PUBCOMP), go through `producer` with the short linger. The others (CONNECT, DISCONNECT, PINGREQ,
- * SUBSCRIBE, UNSUBSCRIBE, a device's acknowledgements of downlink messages) go through
- * `connectionEventsProducer` when there is one, with a longer linger: nobody waits for them, and
- * at 900 cached CONNECT/s the short linger cost the three brokers 0.64 ms of CPU per CONNECT
- * against 0.33 ms at 10 ms. Per client id, each lane keeps its order in the topic; between the
- * lanes, a connection event may be stored up to the longer linger after a PUBLISH that followed
- * it (every event carries its own `receivedAt`, which forensics orders by).
+ * Two lanes. PUBLISH and CONNECT events, and any event a device waits for (`onStored`: PUBACK,
+ * PUBREC, PUBCOMP), go through `producer` with the short linger; a CONNECT opens the session its
+ * PUBLISHes are judged against, so it must precede them in the partition. The others
+ * (DISCONNECT, PINGREQ, SUBSCRIBE, UNSUBSCRIBE, a device's acknowledgements of downlink messages)
+ * go through `connectionEventsProducer` when there is one, with a longer linger: nobody waits for
+ * them and no verdict depends on their order against PUBLISHes. Per client id, each lane keeps its
+ * order in the topic; between the lanes, such an event may be stored up to the longer linger
+ * after a PUBLISH that followed it (every event carries its own `receivedAt`, which forensics
+ * orders by).
  */
 export interface EventWriterOptions {
   readonly producer: PacketEventSink;
