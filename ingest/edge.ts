@@ -139,9 +139,8 @@ export class EdgeProxy implements EdgeServices {
   }
 
   record(event: PacketEvent, onStored?: (error?: Error) => void): boolean {
-    // A CONNECT opens the session its PUBLISHes are judged against (the processors' admission step
-    // needs it before them in the partition): it shares their lane, so it is never overtaken.
-    const lane = event.packetType === 'PUBLISH' || event.packetType === 'CONNECT' ? 'publish' : 'connection';
+    const lane =
+      event.packetType === 'PUBLISH' ? 'publish' : event.packetType === 'CONNECT' ? 'session' : 'connection';
     return this.#deps.writer.write(
       event.clientId,
       this.#deps.catalog.encode('packets', event),

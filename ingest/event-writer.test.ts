@@ -72,6 +72,57 @@ describe('PacketEventWriter', () => {
     assert.equal(writer.unackedEvents, 0);
   });
 
+  it('holds a session back until its CONNECT is stored: the CONNECT batches, its PUBLISHes never overtake it', async () => {
+    const publishes = new ManualSink();
+    const connections = new ManualSink();
+    const writer = new PacketEventWriter({
+      producer: publishes,
+      connectionEventsProducer: connections,
+      topic: 'sentinel.packets',
+      maxUnackedBytes: 1_000_000,
+      stallMs: 5000,
+      registry: new Registry(),
+      log: createLogger({ name: 'event-writer-test', level: 'silent' }),
+    });
+    const stored: string[] = [];
+    writer.write('dev-1', Buffer.from('connect'), undefined, 'session');
+    writer.write('dev-1', Buffer.from('publish-1'), () => stored.push('publish-1'), 'publish');
+    writer.write('dev-1', Buffer.from('disconnect'), undefined, 'connection');
+    writer.write('dev-2', Buffer.from('other'), () => stored.push('other'), 'publish');
+    assert.deepEqual(
+      connections.sent.map((s) => String(s.record.value)),
+      ['connect', 'disconnect'],
+      'the CONNECT and the later connection event share the batching lane, in order',
+    );
+    assert.deepEqual(
+      publishes.sent.map((s) => String(s.record.value)),
+      ['other'],
+      "dev-1's PUBLISH waits for its CONNECT; another device's does not",
+    );
+    assert.equal(writer.unackedEvents, 4, 'a held event counts towards the bound');
+    connections.sent[0]?.ack();
+    await settle();
+    assert.deepEqual(
+      publishes.sent.map((s) => String(s.record.value)),
+      ['other', 'publish-1'],
+      'sent once the CONNECT is stored',
+    );
+    for (const sent of [...connections.sent.slice(1), ...publishes.sent]) sent.ack();
+    await settle();
+    assert.deepEqual(stored.sort(), ['other', 'publish-1']);
+    assert.equal(writer.unackedEvents, 0);
+  });
+
+  it('with one producer, a CONNECT is sent at once and nothing is held', async () => {
+    const { sink, writer } = setUp();
+    writer.write('dev-1', Buffer.from('connect'), undefined, 'session');
+    writer.write('dev-1', Buffer.from('publish'), undefined, 'publish');
+    assert.deepEqual(
+      sink.sent.map((s) => String(s.record.value)),
+      ['connect', 'publish'],
+    );
+  });
+
   it('calls an event back only once Kafka acknowledged it, keyed by client id', async () => {
     const { sink, writer } = setUp();
     const stored: Array<Error | undefined> = [];

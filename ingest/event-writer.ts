@@ -18,15 +18,16 @@ import type { Logger } from '../lib/log.js';
  * Kafka is "up" while the oldest unacknowledged event is younger than `stallMs`: a produce that
  * neither succeeds nor fails (a broker gone silent, a leader election) is a stall too.
  *
- * Two lanes. PUBLISH and CONNECT events, and any event a device waits for (`onStored`: PUBACK,
- * PUBREC, PUBCOMP), go through `producer` with the short linger; a CONNECT opens the session its
- * PUBLISHes are judged against, so it must precede them in the partition. The others
- * (DISCONNECT, PINGREQ, SUBSCRIBE, UNSUBSCRIBE, a device's acknowledgements of downlink messages)
- * go through `connectionEventsProducer` when there is one, with a longer linger: nobody waits for
- * them and no verdict depends on their order against PUBLISHes. Per client id, each lane keeps its
- * order in the topic; between the lanes, such an event may be stored up to the longer linger
- * after a PUBLISH that followed it (every event carries its own `receivedAt`, which forensics
- * orders by).
+ * Two lanes. PUBLISH events, and any event a device waits for (`onStored`: PUBACK, PUBREC,
+ * PUBCOMP), go through `producer` with the short linger. Connection events (CONNECT, DISCONNECT,
+ * PINGREQ, SUBSCRIBE, UNSUBSCRIBE, a device's acknowledgements of downlink messages) go through
+ * `connectionEventsProducer` when there is one, with a longer linger: nobody waits for them. A
+ * CONNECT opens the session its PUBLISHes are judged against (the processors' admission step needs
+ * it first in the partition), so until it is stored, that client id's fast-lane events are held
+ * back in order: a session's first PUBLISH waits at most one longer linger. Per client id, each
+ * lane keeps its order in the topic; between the lanes, a connection event other than the CONNECT
+ * may be stored up to the longer linger after a PUBLISH that followed it (every event carries its
+ * own `receivedAt`, which forensics orders by).
  */
 export interface EventWriterOptions {
   readonly producer: PacketEventSink;
@@ -51,8 +52,11 @@ export interface PacketEventSink {
 
 export type StoredCallback = (error?: Error) => void;
 
-/** `publish`: PUBLISH events and any event a device waits for; `connection`: the others. */
-export type EventLane = 'publish' | 'connection';
+/**
+ * `publish`: PUBLISH events and any event a device waits for; `session`: a CONNECT, batched with the
+ * connection events while its session's later fast-lane events wait for it; `connection`: the others.
+ */
+export type EventLane = 'publish' | 'session' | 'connection';
 
 /**
  * Counted per event on top of its key and value, so that the bound is about memory and small
@@ -79,6 +83,8 @@ export class PacketEventWriter {
   #stalled = false;
   #fatal: Error | undefined;
   #drainWaiters: Array<() => void> = [];
+  /** Per client id: CONNECTs in the slow lane not stored yet, and the fast-lane sends waiting for them. */
+  readonly #barriers = new Map<string, { pending: number; held: Array<() => void> }>();
   #idleWaiters: Array<() => void> = [];
   readonly #ackSeconds: Histogram;
   readonly #acknowledged: Counter;
@@ -214,14 +220,33 @@ export class PacketEventWriter {
     const sentAt = this.#now();
     this.#unacked.set(id, { bytes, sentAt });
     this.#unackedBytes += bytes;
-    const producer =
-      lane === 'connection' && !onStored
-        ? (this.#options.connectionEventsProducer ?? this.#options.producer)
-        : this.#options.producer;
-    producer.send({ topic: this.#options.topic, key, value }).then(
-      () => this.#settled(id, undefined, onStored),
-      (err: unknown) => this.#settled(id, err instanceof Error ? err : new Error(String(err)), onStored),
-    );
+    const record = { topic: this.#options.topic, key, value };
+    const fast = this.#options.producer;
+    const slow = this.#options.connectionEventsProducer ?? fast;
+    const send = (producer: PacketEventSink, afterwards?: () => void) =>
+      producer.send(record).then(
+        () => {
+          this.#settled(id, undefined, onStored);
+          afterwards?.();
+        },
+        (err: unknown) => {
+          this.#settled(id, err instanceof Error ? err : new Error(String(err)), onStored);
+          afterwards?.();
+        },
+      );
+    if (lane === 'session' && slow !== fast && !onStored) {
+      // The CONNECT batches with the connection events; what the session sends through the fast
+      // lane waits until it is stored, so it can never precede it in the partition.
+      const barrier = this.#barriers.get(key) ?? { pending: 0, held: [] };
+      barrier.pending += 1;
+      this.#barriers.set(key, barrier);
+      void send(slow, () => this.#lift(key));
+    } else {
+      const producer = lane === 'connection' && !onStored ? slow : fast;
+      const barrier = producer === fast ? this.#barriers.get(key) : undefined;
+      if (barrier) barrier.held.push(() => void send(fast));
+      else void send(producer);
+    }
     if (!this.#full && this.#unackedBytes > this.#options.maxUnackedBytes) {
       this.#full = true;
       this.#fullSince = this.#now();
@@ -254,6 +279,16 @@ export class PacketEventWriter {
     ]);
     clearTimeout(timer);
     return this.#unacked.size;
+  }
+
+  /** A CONNECT of `key` was stored (or failed for good): once none is pending, its session's held events go. */
+  #lift(key: string): void {
+    const barrier = this.#barriers.get(key);
+    if (!barrier) return;
+    barrier.pending -= 1;
+    if (barrier.pending > 0) return;
+    this.#barriers.delete(key);
+    for (const release of barrier.held) release();
   }
 
   #settled(id: number, error: Error | undefined, onStored: StoredCallback | undefined): void {

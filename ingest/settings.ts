@@ -119,7 +119,7 @@ export const ingestSchema = {
   connectionEventsLingerMs: settings.int(
     'SENTINEL_INGEST_CONNECTION_EVENTS_LINGER_MS',
     20,
-    'linger of the events no device waits for and no verdict orders against (DISCONNECT, PINGREQ, SUBSCRIBE, UNSUBSCRIBE, acknowledgements of downlink messages), sent by a producer of their own: longer batches cost the brokers less per connection; PUBLISH and CONNECT events keep SENTINEL_INGEST_LINGER_MS',
+    'linger of the connection events (CONNECT, DISCONNECT, PINGREQ, SUBSCRIBE, UNSUBSCRIBE, acknowledgements of downlink messages), sent by a producer of their own: longer batches cost the brokers less per connection; the PUBLISH events of a session wait until its CONNECT is stored; PUBLISH events keep SENTINEL_INGEST_LINGER_MS',
     {
       min: 0,
       max: 1000,
