@@ -32,6 +32,22 @@ function setUp(options: { maxUnackedBytes?: number; stallMs?: number } = {}) {
   return { sink, clock, registry, writer };
 }
 
+/** A writer with both lanes, each a producer the test acknowledges by hand. */
+function twoLanes() {
+  const publishes = new ManualSink();
+  const connections = new ManualSink();
+  const writer = new PacketEventWriter({
+    producer: publishes,
+    connectionEventsProducer: connections,
+    topic: 'sentinel.packets',
+    maxUnackedBytes: 1_000_000,
+    stallMs: 5000,
+    registry: new Registry(),
+    log: createLogger({ name: 'event-writer-test', level: 'silent' }),
+  });
+  return { publishes, connections, writer };
+}
+
 /** Lets the promise callbacks of acknowledgements run. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -42,18 +58,7 @@ async function metric(registry: Registry, name: string): Promise<number | undefi
 
 describe('PacketEventWriter', () => {
   it('sends connection events through their own lane, and anything a device waits for through the PUBLISH lane', async () => {
-    const publishes = new ManualSink();
-    const connections = new ManualSink();
-    const registry = new Registry();
-    const writer = new PacketEventWriter({
-      producer: publishes,
-      connectionEventsProducer: connections,
-      topic: 'sentinel.packets',
-      maxUnackedBytes: 1_000_000,
-      stallMs: 5000,
-      registry,
-      log: createLogger({ name: 'event-writer-test', level: 'silent' }),
-    });
+    const { publishes, connections, writer } = twoLanes();
     writer.write('dev-1', Buffer.from('connect'), undefined, 'connection');
     writer.write('dev-1', Buffer.from('qos0'), undefined, 'publish');
     writer.write('dev-1', Buffer.from('pubrel'), () => undefined, 'connection');
@@ -73,17 +78,7 @@ describe('PacketEventWriter', () => {
   });
 
   it('holds a session back until its CONNECT is stored: the CONNECT batches, its PUBLISHes never overtake it', async () => {
-    const publishes = new ManualSink();
-    const connections = new ManualSink();
-    const writer = new PacketEventWriter({
-      producer: publishes,
-      connectionEventsProducer: connections,
-      topic: 'sentinel.packets',
-      maxUnackedBytes: 1_000_000,
-      stallMs: 5000,
-      registry: new Registry(),
-      log: createLogger({ name: 'event-writer-test', level: 'silent' }),
-    });
+    const { publishes, connections, writer } = twoLanes();
     const stored: string[] = [];
     writer.write('dev-1', Buffer.from('connect'), undefined, 'session');
     writer.write('dev-1', Buffer.from('publish-1'), () => stored.push('publish-1'), 'publish');
