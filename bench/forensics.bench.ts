@@ -33,7 +33,7 @@ import { createClickHouse } from '../lib/clickhouse/client.js';
 import { loadConfig } from '../lib/config.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { type Delivered, RecordProducer } from '../lib/kafka/rdkafka.js';
-import { createTopics, topicNames, topicRoles } from '../lib/kafka/topics.js';
+import { createTopics, topicList, topicNames } from '../lib/kafka/topics.js';
 import { createLogger } from '../lib/log.js';
 import { freePort } from '../lib/stack/processes.js';
 import { kafkaBootstrap, projectRoot, registryUrl, stackSchema } from '../lib/stack/settings.js';
@@ -69,11 +69,7 @@ const dir = mkdtempSync(join(tmpdir(), 'sentinel-forensics-bench-'));
 const kafka = createKafka({ brokers: kafkaBootstrap(platform), clientId: id });
 const admin = kafka.admin();
 await admin.connect();
-await createTopics(
-  admin,
-  topicRoles.map((role) => topics[role]),
-  Number(values.partitions),
-);
+await createTopics(admin, topicList(topics), Number(values.partitions));
 const groups: string[] = [];
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
@@ -389,12 +385,8 @@ try {
   if (phases.has('cpu')) {
     await cpuPhase(catalog);
     // The sink phase drains packets from the beginning: give it topics of its own.
-    await admin.deleteTopics({ topics: topicRoles.map((role) => topics[role]) });
-    await createTopics(
-      admin,
-      topicRoles.map((role) => topics[role]),
-      Number(values.partitions),
-    );
+    await admin.deleteTopics({ topics: topicList(topics) });
+    await createTopics(admin, topicList(topics), Number(values.partitions));
   }
   if (phases.has('sink') || phases.has('store')) {
     await sinkPhase(catalog);
@@ -432,7 +424,7 @@ try {
     await service.stop();
   }
 } finally {
-  await admin.deleteTopics({ topics: topicRoles.map((role) => topics[role]) }).catch(() => undefined);
+  await admin.deleteTopics({ topics: topicList(topics) }).catch(() => undefined);
   await admin.deleteGroups(groups).catch(() => undefined);
   await admin.disconnect();
   rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import { hashPassword, type ScryptParams } from '../ingest/auth/password.js';
 import { loadConfig } from '../lib/config.js';
 import { migrateDeviceDb, parseMysqlUrl } from '../lib/devicedb/migrations.js';
 import { createKafka } from '../lib/kafka/client.js';
-import { createTopics, type TopicNames, topicNames, topicRoles } from '../lib/kafka/topics.js';
+import { createTopics, type TopicNames, topicList, topicNames } from '../lib/kafka/topics.js';
 import { kafkaBootstrap, registryUrl, type StackConfig, stackSchema } from '../lib/stack/settings.js';
 import { stackUp } from '../lib/stack/stack.js';
 import { deleteKeysWithPrefix } from '../test/helpers/redis-keys.js';
@@ -57,11 +57,7 @@ export async function openBenchWorld(name: string, cleanup?: ScenarioCleanup): P
   };
   cleanup?.add(`topics and subjects ${prefix}*, groups ${id}-*, database ${id}, Redis keys ${id}:*`, dispose);
   await admin.connect();
-  await createTopics(
-    admin,
-    topicRoles.map((role) => topics[role]),
-    platform.kafkaPartitions,
-  );
+  await createTopics(admin, topicList(topics), platform.kafkaPartitions);
   await migrateDeviceDb(parseMysqlUrl(mysqlUrl));
   db = await mysql.createConnection({ ...parseMysqlUrl(mysqlUrl) });
   const connection = db;

@@ -4,6 +4,7 @@ import { createKafka } from '../../lib/kafka/client.js';
 import {
   createTopics,
   describeTopics,
+  topicList,
   topicNames,
   topicPurpose,
   topicRoles,
@@ -43,11 +44,7 @@ export function topicsCommand(): Command {
         const config = stackConfigFrom(command);
         const names = topicNames(config.topicPrefix);
         const result = await withAdmin(command, (admin) =>
-          createTopics(
-            admin,
-            topicRoles.map((role) => names[role]),
-            config.kafkaPartitions,
-          ),
+          createTopics(admin, topicList(names), config.kafkaPartitions),
         );
         console.log(
           `created: ${result.created.join(', ') || 'none'}; configs restored: ${result.updated.join(', ') || 'none'}`,
@@ -64,12 +61,7 @@ export function topicsCommand(): Command {
       .action(async (options: { json?: boolean }, command: Command) => {
         const config = stackConfigFrom(command);
         const names = topicNames(config.topicPrefix);
-        const described = await withAdmin(command, (admin) =>
-          describeTopics(
-            admin,
-            topicRoles.map((role) => names[role]),
-          ),
-        );
+        const described = await withAdmin(command, (admin) => describeTopics(admin, topicList(names)));
         if (options.json) {
           console.log(JSON.stringify(described, null, 2));
           return;

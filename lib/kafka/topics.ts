@@ -34,6 +34,11 @@ export function topicNames(prefix: string): TopicNames {
   };
 }
 
+/** Every topic of the contract, in the order of `topicRoles`. */
+export function topicList(names: TopicNames): string[] {
+  return topicRoles.map((role) => names[role]);
+}
+
 export function topicConfigEntries(): { name: string; value: string }[] {
   return [
     { name: 'retention.ms', value: String(topicRetentionMs) },

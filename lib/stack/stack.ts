@@ -9,7 +9,7 @@ import { type ClickHouseTarget, createClickHouse, isEmbedded } from '../clickhou
 import { deviceDbTables, migrateDeviceDb, parseMysqlUrl } from '../devicedb/migrations.js';
 import { describeError, SentinelError } from '../errors.js';
 import { createKafka } from '../kafka/client.js';
-import { createTopics, topicNames, topicRoles } from '../kafka/topics.js';
+import { createTopics, topicList, topicNames } from '../kafka/topics.js';
 import { artifactPaths, ensureArtifacts, type JvmArtifacts } from './artifacts.js';
 import {
   brokerIndexes,
@@ -184,11 +184,7 @@ export async function stackUp(config: StackConfig, log: Log): Promise<UpReport> 
       await admin.connect();
       try {
         const names = topicNames(config.topicPrefix);
-        const result = await createTopics(
-          admin,
-          topicRoles.map((role) => names[role]),
-          config.kafkaPartitions,
-        );
+        const result = await createTopics(admin, topicList(names), config.kafkaPartitions);
         if (result.created.length > 0) log(`created topics ${result.created.join(', ')}`);
       } finally {
         await admin.disconnect();

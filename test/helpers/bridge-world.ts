@@ -10,8 +10,8 @@ import {
   createTopics,
   type TopicNames,
   type TopicRole,
+  topicList,
   topicNames,
-  topicRoles,
 } from '../../lib/kafka/topics.js';
 import { createLogger } from '../../lib/log.js';
 import { originCredentials } from '../../lib/stack/origin.js';
@@ -199,11 +199,7 @@ export class BridgeTestWorld {
     this.#kafka = testKafka(this.platform);
     const admin = this.kafka.admin();
     await admin.connect();
-    await createTopics(
-      admin,
-      topicRoles.map((role) => this.topics[role]),
-      this.partitions,
-    );
+    await createTopics(admin, topicList(this.topics), this.partitions);
     await admin.disconnect();
     this.#catalog = await SchemaCatalog.connect(registryUrl(this.platform), this.topics);
     this.#producer = this.kafka.producer({ allowAutoTopicCreation: false });
@@ -353,9 +349,7 @@ export class BridgeTestWorld {
       const admin = this.kafka.admin();
       await admin.connect();
       await admin.deleteGroups(this.#groups.splice(0)).catch(() => undefined);
-      await admin
-        .deleteTopics({ topics: topicRoles.map((role) => this.topics[role]) })
-        .catch(() => undefined);
+      await admin.deleteTopics({ topics: topicList(this.topics) }).catch(() => undefined);
       await admin.disconnect();
     }
   }

@@ -10,7 +10,7 @@ import type mysql from 'mysql2/promise';
 import { createDevicePool, DeviceStore, type NewDevice } from '../../ingest/auth/device-store.js';
 import { type RunningIngest, startIngest } from '../../ingest/main.js';
 import { migrateDeviceDb, parseMysqlUrl } from '../../lib/devicedb/migrations.js';
-import { createTopics, type TopicNames, topicNames, topicRoles } from '../../lib/kafka/topics.js';
+import { createTopics, type TopicNames, topicList, topicNames } from '../../lib/kafka/topics.js';
 import { createLogger } from '../../lib/log.js';
 import { kafkaBootstrap, projectRoot, registryUrl, type StackConfig } from '../../lib/stack/settings.js';
 import { SchemaCatalog } from '../../schemas/catalog.js';
@@ -76,11 +76,7 @@ export class EdgeTestWorld {
     this.#platform = await ensurePlatform();
     const admin = testKafka(this.platform).admin();
     await admin.connect();
-    await createTopics(
-      admin,
-      topicRoles.map((role) => this.topics[role]),
-      this.partitions,
-    );
+    await createTopics(admin, topicList(this.topics), this.partitions);
     await admin.disconnect();
     await migrateDeviceDb(parseMysqlUrl(this.mysqlUrl));
     this.#pool = createDevicePool(this.mysqlUrl, { timeoutMs: 2000 });
@@ -181,9 +177,7 @@ export class EdgeTestWorld {
     if (this.#platform) {
       const admin = testKafka(this.platform).admin();
       await admin.connect();
-      await admin
-        .deleteTopics({ topics: topicRoles.map((role) => this.topics[role]) })
-        .catch(() => undefined);
+      await admin.deleteTopics({ topics: topicList(this.topics) }).catch(() => undefined);
       await admin.disconnect();
     }
     if (this.#pool) {

@@ -4,7 +4,7 @@ import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type avro from 'avsc';
 import { isSentinelError } from '../../lib/errors.js';
 import type { TopicRole } from '../../lib/kafka/topics.js';
-import { createTopics, topicNames, topicRoles } from '../../lib/kafka/topics.js';
+import { createTopics, topicList, topicNames, topicRoles } from '../../lib/kafka/topics.js';
 import { registryUrl, type StackConfig } from '../../lib/stack/settings.js';
 import {
   avroTypeOf,
@@ -102,18 +102,14 @@ describe('Avro contracts through Kafka and the schema registry', () => {
     config = await ensurePlatform();
     const admin = testKafka(config).admin();
     await admin.connect();
-    await createTopics(
-      admin,
-      topicRoles.map((role) => topics[role]),
-      1,
-    );
+    await createTopics(admin, topicList(topics), 1);
     await admin.disconnect();
   });
 
   after(async () => {
     const admin = testKafka(config).admin();
     await admin.connect();
-    await admin.deleteTopics({ topics: topicRoles.map((role) => topics[role]) }).catch(() => undefined);
+    await admin.deleteTopics({ topics: topicList(topics) }).catch(() => undefined);
     await admin.disconnect();
   });
 

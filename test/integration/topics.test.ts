@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { topicNames, topicRoles } from '../../lib/kafka/topics.js';
+import { topicList, topicNames } from '../../lib/kafka/topics.js';
 import type { StackConfig } from '../../lib/stack/settings.js';
 import { ensurePlatform, runCli, testKafka, uniqueName } from '../helpers/platform.js';
 
@@ -17,7 +17,7 @@ describe('sentinel topics', () => {
     const admin = testKafka(config).admin();
     await admin.connect();
     const names = topicNames(prefix);
-    await admin.deleteTopics({ topics: topicRoles.map((role) => names[role]) }).catch(() => undefined);
+    await admin.deleteTopics({ topics: topicList(names) }).catch(() => undefined);
     await admin.disconnect();
   });
 
@@ -38,7 +38,7 @@ describe('sentinel topics', () => {
     }>;
     assert.deepEqual(
       topics.map((t) => t.name),
-      topicRoles.map((role) => names[role]),
+      topicList(names),
     );
     for (const topic of topics) {
       assert.equal(topic.configs['retention.ms'], '259200000', topic.name);
