@@ -69,6 +69,24 @@ async function invalidateCached(
   }
 }
 
+/**
+ * After disable and remove a cached allow could still admit the device until it expires: the
+ * operator must know. Returns false (and sets exit code 1) when Redis could not be told.
+ */
+async function revokeCached(
+  config: DevicesConfig,
+  clientId: string,
+  change: 'disabled in' | 'removed from',
+): Promise<boolean> {
+  const problem = await invalidateCached(config, [clientId]);
+  if (!problem) return true;
+  console.error(
+    `devices: ${clientId} is ${change} the device DB, but its cached decisions were not invalidated (Redis: ${problem}); a cached allow may be honoured for up to SENTINEL_AUTH_CACHE_TTL_SECONDS.${change === 'disabled in' ? ' Run this again when Redis answers.' : ''}`,
+  );
+  process.exitCode = 1;
+  return false;
+}
+
 /** After add and enable a stale cached denial only delays the device until its TTL: a warning is enough. */
 async function invalidateCachedDenials(config: DevicesConfig, clientId: string): Promise<void> {
   const problem = await invalidateCached(config, [clientId]);
@@ -194,15 +212,7 @@ export function devicesCommand(): Command {
       .action(async (clientId: string, options: { reason?: string }, command: Command) => {
         const config = loadDevicesConfig(command);
         await withStore(config, (store) => store.disable(clientId, options.reason));
-        const problem = await invalidateCached(config, [clientId]);
-        if (problem) {
-          // A cached allow could still admit the device until it expires: the operator must know.
-          console.error(
-            `devices: ${clientId} is disabled in the device DB, but its cached decisions were not invalidated (Redis: ${problem}); a cached allow may be honoured for up to SENTINEL_AUTH_CACHE_TTL_SECONDS. Run this again when Redis answers.`,
-          );
-          process.exitCode = 1;
-          return;
-        }
+        if (!(await revokeCached(config, clientId, 'disabled in'))) return;
         console.log(`disabled device ${clientId}${options.reason ? ` (${options.reason})` : ''}`);
       }),
     devicesSchema,
@@ -304,14 +314,7 @@ export function devicesCommand(): Command {
       .action(async (clientId: string, _options: unknown, command: Command) => {
         const config = loadDevicesConfig(command);
         await withStore(config, (store) => store.remove(clientId));
-        const problem = await invalidateCached(config, [clientId]);
-        if (problem) {
-          console.error(
-            `devices: ${clientId} is removed from the device DB, but its cached decisions were not invalidated (Redis: ${problem}); a cached allow may be honoured for up to SENTINEL_AUTH_CACHE_TTL_SECONDS.`,
-          );
-          process.exitCode = 1;
-          return;
-        }
+        if (!(await revokeCached(config, clientId, 'removed from'))) return;
         console.log(`removed device ${clientId}`);
       }),
     devicesSchema,

@@ -1,6 +1,6 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { SentinelError } from '../../lib/errors.js';
-import { checkNewDevice } from './device-store.js';
+import { checkDeviceFields, checkPassword } from './device-store.js';
 import { parsePasswordHash } from './password.js';
 
 /**
@@ -86,9 +86,10 @@ function deviceOf(record: Record<string, unknown>): ImportedDevice {
     publish: patterns(record.publish, 'publish'),
     subscribe: patterns(record.subscribe, 'subscribe'),
   };
-  // The same checks as `devices add`; a stored hash stands in for the password's length check.
-  checkNewDevice({ ...device, password: password ?? 'x'.repeat(64) });
-  if (passwordHash !== undefined) parsePasswordHash(passwordHash);
+  // The same checks as `devices add`; a stored hash is checked for its form instead.
+  checkDeviceFields(device);
+  if (password !== undefined) checkPassword(password);
+  else parsePasswordHash(passwordHash!);
   return device;
 }
 

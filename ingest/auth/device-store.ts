@@ -155,7 +155,13 @@ export function collectAcls(
   return { publish, subscribe };
 }
 
-export function checkNewDevice(device: NewDevice): void {
+/** What `devices add` and `devices import` check of a device apart from its password. */
+export function checkDeviceFields(device: {
+  readonly clientId: string;
+  readonly username: string;
+  readonly publish?: readonly string[];
+  readonly subscribe?: readonly string[];
+}): void {
   const refusal = validateClientId(device.clientId, true, {
     ...defaultProtocolPolicy,
     allowEmptyClientId: false,
@@ -164,15 +170,22 @@ export function checkNewDevice(device: NewDevice): void {
   if (device.username.length === 0 || device.username.length > maxUsernameLength) {
     throw invalid(`user name must be 1..${maxUsernameLength} characters`);
   }
-  const passwordLength =
-    typeof device.password === 'string' ? Buffer.byteLength(device.password) : device.password.length;
-  if (passwordLength < minPasswordLength) {
-    throw invalid(`password must be at least ${minPasswordLength} bytes (use a generated device secret)`);
-  }
   for (const pattern of [...(device.publish ?? []), ...(device.subscribe ?? [])]) {
     const problem = checkTopicFilter(pattern, defaultProtocolPolicy);
     if (problem) throw invalid(`ACL pattern "${pattern}" is not a valid topic filter: ${problem.message}`);
   }
+}
+
+export function checkPassword(password: PasswordInput): void {
+  const length = typeof password === 'string' ? Buffer.byteLength(password) : password.length;
+  if (length < minPasswordLength) {
+    throw invalid(`password must be at least ${minPasswordLength} bytes (use a generated device secret)`);
+  }
+}
+
+export function checkNewDevice(device: NewDevice): void {
+  checkDeviceFields(device);
+  checkPassword(device.password);
 }
 
 export function checkDisableReason(reason: string | null): void {
@@ -194,46 +207,37 @@ export class DeviceStore implements DeviceRegistry {
   async add(device: NewDevice): Promise<void> {
     checkNewDevice(device);
     const hash = await hashPassword(device.password, this.options.hashParams ?? defaultScryptParams);
-    let connection: mysql.PoolConnection;
-    try {
-      connection = await this.pool.getConnection();
-    } catch (err) {
-      throw unavailable('adding a device', err);
-    }
-    try {
-      await connection.beginTransaction();
-      await connection.execute(
-        {
-          sql: 'INSERT INTO devices (client_id, username, password_hash) VALUES (?, ?, ?)',
-          timeout: this.timeout,
-        },
-        [device.clientId, device.username, hash],
-      );
-      const grants: Array<[Action, string]> = [
-        ...(device.publish ?? []).map((p): [Action, string] => ['publish', p]),
-        ...(device.subscribe ?? []).map((p): [Action, string] => ['subscribe', p]),
-      ];
-      for (const [action, pattern] of grants) {
+    await this.#inTransaction(
+      'adding a device',
+      async (connection) => {
         await connection.execute(
           {
-            sql: 'INSERT INTO device_acls (client_id, action, topic_pattern) VALUES (?, ?, ?)',
+            sql: 'INSERT INTO devices (client_id, username, password_hash) VALUES (?, ?, ?)',
             timeout: this.timeout,
           },
-          [device.clientId, action, pattern],
+          [device.clientId, device.username, hash],
         );
-      }
-      await connection.commit();
-    } catch (err) {
-      await connection.rollback().catch(() => undefined);
-      if (mysqlCode(err) === 'ER_DUP_ENTRY') {
-        throw new SentinelError('SNT_DEVICE_EXISTS', `device "${device.clientId}" already exists`, {
-          cause: err,
-        });
-      }
-      throw unavailable('adding a device', err);
-    } finally {
-      connection.release();
-    }
+        const grants: Array<[Action, string]> = [
+          ...(device.publish ?? []).map((p): [Action, string] => ['publish', p]),
+          ...(device.subscribe ?? []).map((p): [Action, string] => ['subscribe', p]),
+        ];
+        for (const [action, pattern] of grants) {
+          await connection.execute(
+            {
+              sql: 'INSERT INTO device_acls (client_id, action, topic_pattern) VALUES (?, ?, ?)',
+              timeout: this.timeout,
+            },
+            [device.clientId, action, pattern],
+          );
+        }
+      },
+      (err) =>
+        mysqlCode(err) === 'ER_DUP_ENTRY'
+          ? new SentinelError('SNT_DEVICE_EXISTS', `device "${device.clientId}" already exists`, {
+              cause: err,
+            })
+          : undefined,
+    );
   }
 
   async list(): Promise<DeviceSummary[]> {
@@ -247,21 +251,8 @@ export class DeviceStore implements DeviceRegistry {
       'SELECT client_id, action, topic_pattern FROM device_acls ORDER BY id',
       [],
     );
-    const byDevice = new Map<string, AclRow[]>();
-    for (const row of acls) {
-      const rows = byDevice.get(row.client_id) ?? [];
-      rows.push(row);
-      byDevice.set(row.client_id, rows);
-    }
-    return devices.map((row) => ({
-      clientId: row.client_id,
-      username: row.username,
-      enabled: row.enabled === 1,
-      disabledReason: row.disabled_reason,
-      ...collectAcls(byDevice.get(row.client_id) ?? []),
-      createdAt: row.created_at.toISOString(),
-      updatedAt: row.updated_at.toISOString(),
-    }));
+    const byDevice = aclsByClient(acls);
+    return devices.map((row) => summaryOf(row, collectAcls(byDevice.get(row.client_id) ?? [])));
   }
 
   /** Disables a device (idempotent); SNT_DEVICE_UNKNOWN if there is no such device. */
@@ -292,15 +283,7 @@ export class DeviceStore implements DeviceRegistry {
     );
     const row = rows.find((r) => r.client_id === clientId);
     if (!row) return undefined;
-    return {
-      clientId: row.client_id,
-      username: row.username,
-      enabled: row.enabled === 1,
-      disabledReason: row.disabled_reason,
-      ...(await this.loadAcls(clientId)),
-      createdAt: row.created_at.toISOString(),
-      updatedAt: row.updated_at.toISOString(),
-    };
+    return summaryOf(row, await this.loadAcls(clientId));
   }
 
   /** Removes a device and its ACLs; SNT_DEVICE_UNKNOWN if there is no such device. */
@@ -337,8 +320,7 @@ export class DeviceStore implements DeviceRegistry {
         `SELECT client_id, action, topic_pattern FROM device_acls WHERE client_id IN (${marks}) ORDER BY id`,
         ids,
       );
-      const acls = new Map<string, AclRow[]>();
-      for (const row of aclRows) acls.set(row.client_id, [...(acls.get(row.client_id) ?? []), row]);
+      const acls = aclsByClient(aclRows);
       const params = this.options.hashParams ?? defaultScryptParams;
       const planned = await Promise.all(
         batch.map(async (device) => {
@@ -377,14 +359,7 @@ export class DeviceStore implements DeviceRegistry {
   async #writeBatch(
     writes: ReadonlyArray<{ device: ImportedDevice; hash: string; kind: 'added' | 'updated' }>,
   ): Promise<void> {
-    let connection: mysql.PoolConnection;
-    try {
-      connection = await this.pool.getConnection();
-    } catch (err) {
-      throw unavailable('importing devices', err);
-    }
-    try {
-      await connection.beginTransaction();
+    await this.#inTransaction('importing devices', async (connection) => {
       const rows = writes.map((w) => [w.device.clientId, w.device.username, w.hash]);
       // One statement for the batch: new devices inserted, changed ones given their new credentials.
       await connection.query(
@@ -413,10 +388,31 @@ export class DeviceStore implements DeviceRegistry {
           },
           [grants],
         );
+    });
+  }
+
+  /**
+   * Runs `work` in one transaction on a pooled connection: committed, or rolled back and reported
+   * as SNT_DEVICE_DB_UNAVAILABLE (or as what `translate` makes of the error).
+   */
+  async #inTransaction(
+    what: string,
+    work: (connection: mysql.PoolConnection) => Promise<void>,
+    translate: (err: unknown) => Error | undefined = () => undefined,
+  ): Promise<void> {
+    let connection: mysql.PoolConnection;
+    try {
+      connection = await this.pool.getConnection();
+    } catch (err) {
+      throw unavailable(what, err);
+    }
+    try {
+      await connection.beginTransaction();
+      await work(connection);
       await connection.commit();
     } catch (err) {
       await connection.rollback().catch(() => undefined);
-      throw unavailable('importing devices', err);
+      throw translate(err) ?? unavailable(what, err);
     } finally {
       connection.release();
     }
@@ -485,4 +481,27 @@ export class DeviceStore implements DeviceRegistry {
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((value, i) => value === b[i]);
+}
+
+function aclsByClient(rows: readonly AclRow[]): Map<string, AclRow[]> {
+  const byClient = new Map<string, AclRow[]>();
+  for (const row of rows) {
+    const list = byClient.get(row.client_id);
+    if (list) list.push(row);
+    else byClient.set(row.client_id, [row]);
+  }
+  return byClient;
+}
+
+function summaryOf(row: DeviceRow, acls: DeviceAcls): DeviceSummary {
+  return {
+    clientId: row.client_id,
+    username: row.username,
+    enabled: row.enabled === 1,
+    disabledReason: row.disabled_reason,
+    publish: acls.publish,
+    subscribe: acls.subscribe,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
 }
