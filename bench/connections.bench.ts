@@ -125,6 +125,7 @@ async function connectPhase(
       ? null
       : Math.round(histogramQuantile(after, 'sentinel_auth_duration_seconds', q, label, before) * 1e5) / 100;
   const connack = summarise(mergeHistograms([result.connack]));
+  const msPerConnect = (seconds: number) => Math.round((seconds * 1e5) / Math.max(1, result.accepted)) / 100;
   console.error(
     `connections: ${on.metricsPort === undefined ? 'Mosquitto' : kind} at ${rate}/s: ${result.accepted}/${result.attempted} accepted, CONNACK P50 ${connack.p50Ms} P99 ${connack.p99Ms} ms`,
   );
@@ -138,9 +139,9 @@ async function connectPhase(
     achievedPerSecond: Math.round(result.accepted / (result.elapsedMs / 1000)),
     connack,
     /** CPU of the server's processes (the edge's workers and primary, or Mosquitto) per CONNECT accepted. */
-    serverCpuMsPerConnect: Math.round((cpuSeconds * 1e5) / Math.max(1, result.accepted)) / 100,
+    serverCpuMsPerConnect: msPerConnect(cpuSeconds),
     /** The three brokers' CPU per CONNECT accepted: the edge records CONNECT and DISCONNECT. */
-    brokerCpuMsPerConnect: Math.round((brokerSeconds * 1e5) / Math.max(1, result.accepted)) / 100,
+    brokerCpuMsPerConnect: msPerConnect(brokerSeconds),
     edgeAuthDecisionMs: { p50: edgeQuantile(0.5), p99: edgeQuantile(0.99) },
   };
 }

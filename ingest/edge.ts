@@ -167,7 +167,8 @@ export class EdgeProxy implements EdgeServices {
     this.#byClientId.set(clientId, connection);
     const sessions = this.#deps.sessions;
     const stored = await sessions?.claim(clientId, connection.identity.connectionId, connection.persistent);
-    const subscriptions: ReadonlyMap<string, number> = (connection.persistent && stored) || new Map();
+    // The claim returns stored subscriptions only for a persistent session (it discards the others).
+    const subscriptions: ReadonlyMap<string, number> = stored ?? new Map();
     const sessionPresent = subscriptions.size > 0;
     for (const [filter, qos] of subscriptions) this.#index.add(filter, connection, qos);
     return { sessionPresent, subscriptions };

@@ -1,12 +1,18 @@
+/**
+ * The policy and rules files of a chain, read and checked. Apart from the Kafka runtime, so that
+ * worker threads (`sentinel inspect --replay`) load them without the native Kafka client.
+ */
 import { readFileSync } from 'node:fs';
 import { SentinelError } from '../lib/errors.js';
 import { type CompiledRule, rulesFromText } from './inspect/rules.js';
 import { type Policy, policyFromText } from './policy/policy.js';
 
-/**
- * The policy and rules files of a chain, read and checked. Apart from the Kafka runtime, so that
- * worker threads (`sentinel inspect --replay`) load them without the native Kafka client.
- */
+/** Where a chain's policy and rules come from. */
+export interface DetectionFiles {
+  readonly policyFile: string;
+  readonly rulesFile: string;
+}
+
 function readSettingFile(path: string, setting: string): string {
   try {
     return readFileSync(path, 'utf8');
@@ -20,7 +26,7 @@ function readSettingFile(path: string, setting: string): string {
 }
 
 /** Reads and checks the policy and rules files; errors are SNT_CONFIG_INVALID naming the file and path. */
-export function loadDetectionFiles(config: { readonly policyFile: string; readonly rulesFile: string }): {
+export function loadDetectionFiles(config: DetectionFiles): {
   policy: Policy;
   rules: CompiledRule[];
 } {

@@ -8,7 +8,6 @@ import { type ServiceHttp, startServiceHttp } from '../lib/service/http.js';
 import { createMetricsRegistry } from '../lib/service/metrics.js';
 import { SchemaCatalog } from '../schemas/catalog.js';
 import { loadDetectionFiles } from './detection-files.js';
-
 import { changelogTopicName, ensureChangelogTopic } from './runtime/changelog.js';
 import { KafkaRuntime } from './runtime/kafka.js';
 import { createProcessorMetrics } from './runtime/metrics.js';

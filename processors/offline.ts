@@ -1,9 +1,8 @@
 import { SentinelError } from '../lib/errors.js';
-import type { CompiledRule } from './inspect/rules.js';
 import type { Decision, Finding, FindingClass, PacketEvent, Verdict } from './model.js';
-import type { Policy } from './policy/policy.js';
 import { MemoryRuntime } from './runtime/memory.js';
-import { buildTopology, DEFAULT_CHAIN, type StepName } from './topology.js';
+import { acts } from './steps/verdict.js';
+import { buildTopology, type StepDependencies, type StepName } from './topology.js';
 
 /**
  * The processors' chain run offline (`sentinel inspect`): the same steps, built by the same
@@ -52,16 +51,9 @@ export class OfflineInspector {
   readonly #sessions = new Set<string>();
   #clock = OFFLINE_EPOCH_MS;
 
-  constructor(options: {
-    readonly policy: Policy;
-    readonly rules?: readonly CompiledRule[];
-    readonly chain?: readonly StepName[];
-  }) {
-    const deps = options.rules
-      ? { policy: options.policy, rules: options.rules }
-      : { policy: options.policy };
+  constructor(options: StepDependencies & { readonly chain?: readonly StepName[] }) {
     this.#runtime = new MemoryRuntime({
-      steps: buildTopology(deps, options.chain ?? DEFAULT_CHAIN),
+      steps: buildTopology(options, options.chain),
       startAt: OFFLINE_EPOCH_MS,
     });
   }
@@ -83,8 +75,7 @@ export class OfflineInspector {
 function resultOf(id: string, verdict: Verdict): InspectResult {
   const classes: FindingClass[] = [];
   for (const finding of verdict.findings)
-    if (!finding.shadow && finding.action !== 'flag' && !classes.includes(finding.class))
-      classes.push(finding.class);
+    if (acts(finding) && !classes.includes(finding.class)) classes.push(finding.class);
   return {
     id,
     decision: verdict.decision,

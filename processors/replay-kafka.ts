@@ -7,13 +7,14 @@ import { describeTopics, topicNames } from '../lib/kafka/topics.js';
 import { createLogger } from '../lib/log.js';
 import { SchemaCatalog } from '../schemas/catalog.js';
 import type { PacketEvent as PacketEventRecord } from '../schemas/types.generated.js';
+import type { DetectionFiles } from './detection-files.js';
 import { brokersOf, registryUrlOf } from './main.js';
 import type { PacketEvent } from './model.js';
-import { type DetectionFiles, emptyTally, mergeTally, type ReplayTally, reportOf } from './replay.js';
+import { emptyTally, mergeTally, type ReplayTally, reportOf } from './replay.js';
 import type { ReplayWorkerSetup } from './replay-worker.js';
 import { toInspectedEvent } from './runtime/records.js';
 import type { ProcessorsConfig } from './settings.js';
-import { DEFAULT_CHAIN, type StepName } from './topology.js';
+import type { StepName } from './topology.js';
 
 /**
  * `sentinel inspect --replay` on Kafka: reads sentinel.packets from a time to its end now and hands
@@ -45,7 +46,7 @@ export async function replayPackets(options: ReplayOptions) {
       new ReplayLane({
         current: { policyFile: config.policyFile, rulesFile: config.rulesFile },
         candidate: options.candidate,
-        chain: options.chain ?? DEFAULT_CHAIN,
+        ...(options.chain ? { chain: options.chain } : {}),
         examplesPerRule,
       }),
   );

@@ -1,7 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadDetectionFiles } from './detection-files.js';
+import { type DetectionFiles, loadDetectionFiles } from './detection-files.js';
 import type { PacketEvent } from './model.js';
-import type { DetectionFiles } from './replay.js';
 import { PolicyReplay } from './replay.js';
 import type { StepName } from './topology.js';
 
@@ -9,7 +8,7 @@ import type { StepName } from './topology.js';
 export interface ReplayWorkerSetup {
   readonly current: DetectionFiles;
   readonly candidate: DetectionFiles;
-  readonly chain: readonly StepName[];
+  readonly chain?: readonly StepName[];
   readonly examplesPerRule: number;
 }
 
@@ -21,7 +20,7 @@ if (parentPort) {
   const replay = new PolicyReplay({
     current: loadDetectionFiles(setup.current),
     candidate: loadDetectionFiles(setup.candidate),
-    chain: setup.chain,
+    ...(setup.chain ? { chain: setup.chain } : {}),
     examplesPerRule: setup.examplesPerRule,
   });
   port.on('message', (message: { events?: PacketEvent[]; end?: boolean }) => {

@@ -1,15 +1,3 @@
-import type { CompiledRule } from './inspect/rules.js';
-import type { Decision, PacketEvent, Verdict } from './model.js';
-import type { Policy } from './policy/policy.js';
-import { MemoryRuntime } from './runtime/memory.js';
-import { buildTopology, DEFAULT_CHAIN, type StepName } from './topology.js';
-
-/** Where a chain's policy and rules come from (files: each worker thread loads its own). */
-export interface DetectionFiles {
-  readonly policyFile: string;
-  readonly rulesFile: string;
-}
-
 /**
  * Retro-hunt (`sentinel inspect --replay`): the packets Kafka still holds go through two chains side
  * by side, the one in force and a candidate, and whatever the candidate would decide differently is
@@ -20,10 +8,10 @@ export interface DetectionFiles {
  * per address) spans partitions live and is rebuilt here in read order, close to but not exactly
  * the live interleaving.
  */
-export interface DetectionSetup {
-  readonly policy: Policy;
-  readonly rules: readonly CompiledRule[];
-}
+import type { Decision, PacketEvent, Verdict } from './model.js';
+import { MemoryRuntime } from './runtime/memory.js';
+import { acts } from './steps/verdict.js';
+import { buildTopology, type StepDependencies, type StepName } from './topology.js';
 
 export interface ReplayExample {
   readonly clientId: string;
@@ -50,7 +38,7 @@ const PAYLOAD_EXCERPT = 160;
 
 /** The rules that decide a verdict: findings that act (not shadow, not a flag). */
 function actingRules(verdict: Verdict): Set<string> {
-  return new Set(verdict.findings.filter((f) => !f.shadow && f.action !== 'flag').map((f) => f.ruleId));
+  return new Set(verdict.findings.filter(acts).map((f) => f.ruleId));
 }
 
 /** What a replay counted: plain data, so that the tallies of several workers add up. */
@@ -111,13 +99,13 @@ export class PolicyReplay {
   readonly tally = emptyTally();
 
   constructor(options: {
-    readonly current: DetectionSetup;
-    readonly candidate: DetectionSetup;
+    readonly current: StepDependencies;
+    readonly candidate: StepDependencies;
     readonly chain?: readonly StepName[];
     readonly examplesPerRule?: number;
   }) {
-    const runtime = (setup: DetectionSetup) =>
-      new MemoryRuntime({ steps: buildTopology(setup, options.chain ?? DEFAULT_CHAIN) });
+    const runtime = (setup: StepDependencies) =>
+      new MemoryRuntime({ steps: buildTopology(setup, options.chain) });
     this.#current = runtime(options.current);
     this.#candidate = runtime(options.candidate);
     this.#examplesPerRule = options.examplesPerRule ?? 3;

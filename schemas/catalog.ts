@@ -105,10 +105,11 @@ export class SchemaCatalog {
   }
 
   async decode<R extends TopicRole>(role: R, buffer: Buffer): Promise<TopicValues[R]> {
+    const current = this.decodeCurrent(role, buffer);
+    if (current !== undefined) return current;
     const id = schemaIdOf(buffer);
     const reader = avroTypeOf[role];
     const body = buffer.subarray(headerSize);
-    if (id === this.ids[role]) return reader.fromBuffer(body) as TopicValues[R];
     const key = `${role}:${id}`;
     let resolver = this.resolvers.get(key);
     if (!resolver) {

@@ -5,12 +5,11 @@ import { Command } from 'commander';
 import { parseInstant } from '../../forensics/queries.js';
 import { loadConfig } from '../../lib/config.js';
 import { SentinelError } from '../../lib/errors.js';
-import { loadDetectionFiles } from '../../processors/detection-files.js';
+import { type DetectionFiles, loadDetectionFiles } from '../../processors/detection-files.js';
 import { parseChain } from '../../processors/main.js';
 import { InspectSummary, OfflineInspector, parseInspectLine } from '../../processors/offline.js';
 import { replayPackets } from '../../processors/replay-kafka.js';
-import type { ProcessorsConfig } from '../../processors/settings.js';
-import { processorsSchema } from '../../processors/settings.js';
+import { type ProcessorsConfig, processorsSchema } from '../../processors/settings.js';
 import { renderTable } from '../output.js';
 
 interface InspectFlags {
@@ -24,6 +23,11 @@ interface InspectFlags {
   readonly chain?: string;
   readonly out?: string;
   readonly summary?: string;
+}
+
+/** The policy and rules to try: the flags' files, else the live service's. */
+function candidateFiles(live: ProcessorsConfig, flags: InspectFlags): DetectionFiles {
+  return { policyFile: flags.policy ?? live.policyFile, rulesFile: flags.rules ?? live.rulesFile };
 }
 
 /**
@@ -62,10 +66,7 @@ export function inspectCommand(): Command {
         await replayCommand(live, flags);
         return;
       }
-      const { policy, rules } = loadDetectionFiles({
-        policyFile: flags.policy ?? live.policyFile,
-        rulesFile: flags.rules ?? live.rulesFile,
-      });
+      const { policy, rules } = loadDetectionFiles(candidateFiles(live, flags));
       const inspector = new OfflineInspector({
         policy,
         rules,
@@ -108,7 +109,7 @@ async function replayCommand(live: ProcessorsConfig, flags: InspectFlags): Promi
   const examples = Number(flags.examples ?? 3);
   if (!Number.isInteger(examples) || examples < 0)
     throw new SentinelError('SNT_USAGE', `--examples ${flags.examples}: a whole number of examples per rule`);
-  const candidate = { policyFile: flags.policy ?? live.policyFile, rulesFile: flags.rules ?? live.rulesFile };
+  const candidate = candidateFiles(live, flags);
   // Checked here first, so a wrong file is refused before anything is read.
   loadDetectionFiles(candidate);
   const report = await replayPackets({

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import type { FindingClass } from '../model.js';
 import { OfflineInspector } from '../offline.js';
 import { DEFAULT_POLICY } from '../policy/policy.js';
 
@@ -9,7 +10,7 @@ import { DEFAULT_POLICY } from '../policy/policy.js';
  * is only reported on), and benign text of the kind that tripped earlier versions. Each runs through
  * the whole chain with the default policy, as a device's PUBLISH would.
  */
-const attacks: ReadonlyArray<[string, string, string]> = [
+const attacks: ReadonlyArray<[FindingClass, string, string]> = [
   [
     'command-injection',
     'service control after a separator',
@@ -55,36 +56,30 @@ const benign: readonly string[] = [
 
 describe('attack families, through the whole chain with the default policy', () => {
   const inspector = new OfflineInspector({ policy: DEFAULT_POLICY });
+  /** The payload published by a device of its own, on a data topic of its own namespace. */
+  const publish = (device: string, payload: string) =>
+    inspector.inspect({
+      id: device,
+      clientId: device,
+      topic: `devices/${device}/data`,
+      payload: Buffer.from(payload),
+    });
+
   for (const [index, [cls, family, payload]] of attacks.entries()) {
     it(`${cls}: ${family}`, () => {
-      const result = inspector.inspect({
-        id: String(index),
-        clientId: `atk-${index}`,
-        topic: `devices/atk-${index}/data`,
-        payload: Buffer.from(payload),
-      });
+      const result = publish(`atk-${index}`, payload);
       assert.notEqual(result.decision, 'allow', JSON.stringify(result.findings));
-      assert.ok(result.classes.includes(cls as never), `${cls} among ${result.classes.join(', ')}`);
+      assert.ok(result.classes.includes(cls), `${cls} among ${result.classes.join(', ')}`);
     });
   }
   for (const [index, payload] of benign.entries()) {
     it(`benign: ${payload.slice(0, 60)}`, () => {
-      const result = inspector.inspect({
-        id: String(index),
-        clientId: `ok-${index}`,
-        topic: `devices/ok-${index}/data`,
-        payload: Buffer.from(payload),
-      });
+      const result = publish(`ok-${index}`, payload);
       assert.equal(result.decision, 'allow', JSON.stringify(result.findings));
     });
   }
   it('base64 of binary is not unwrapped (left to size and entropy)', () => {
-    const result = inspector.inspect({
-      id: 'bin',
-      clientId: 'ok-bin',
-      topic: 'devices/ok-bin/data',
-      payload: Buffer.from(JSON.stringify({ blob: randomBytes(48).toString('base64') })),
-    });
+    const result = publish('ok-bin', JSON.stringify({ blob: randomBytes(48).toString('base64') }));
     assert.equal(result.decision, 'allow');
   });
 });

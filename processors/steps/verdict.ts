@@ -4,6 +4,11 @@ import type { Step } from '../step.js';
 
 const RANK: Readonly<Record<Decision, number>> = { allow: 0, quarantine: 1, block: 2 };
 
+/** A finding that decides: not recorded in shadow only, and not a flag (which allows). */
+export function acts(finding: Finding): boolean {
+  return !finding.shadow && finding.action !== 'flag';
+}
+
 /** The strictest action among findings: block over quarantine over allow ('flag' allows). */
 export function decide(findings: readonly Finding[], includeShadow: boolean): Decision {
   let decision: Decision = 'allow';

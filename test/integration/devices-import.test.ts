@@ -60,7 +60,7 @@ after(async () => {
 describe('sentinel devices import', () => {
   let hash = '';
 
-  it('adds devices from JSONL with stored hashes, fast, and refuses bad lines by number', async () => {
+  it('adds devices from JSONL with stored hashes, fast, and refuses bad lines by number', async (t) => {
     hash = await hashPassword('imported-device-secret', { log2N: 10, r: 8, p: 1 });
     const lines = Array.from({ length: 2000 }, (_, i) =>
       JSON.stringify({
@@ -78,7 +78,7 @@ describe('sentinel devices import', () => {
       summary.refused.map((r) => r.line),
       [11, 12],
     );
-    console.error(`devices import: 2,000 devices with hashes at ${summary.devicesPerSecond}/s`);
+    t.diagnostic(`devices import: 2,000 devices with hashes at ${summary.devicesPerSecond}/s`);
   });
 
   it('is idempotent, and updates only what changed', async () => {

@@ -423,8 +423,9 @@ describe('processors on Kafka', () => {
 
   it('sentinel inspect --replay reports what a candidate policy would decide differently, writing nothing', {
     timeout: 180_000,
-  }, async () => {
+  }, async (t) => {
     const f = await createFixture(platform);
+    const dir = mkdtempSync(join(tmpdir(), 'sentinel-replay-'));
     try {
       const devices = Array.from({ length: 50 }, (_, i) => `rp${i}`);
       const events: PacketEvent[] = [];
@@ -437,7 +438,6 @@ describe('processors on Kafka', () => {
         );
       }
       await produce(f, events);
-      const dir = mkdtempSync(join(tmpdir(), 'sentinel-replay-'));
       const candidate = {
         policyFile: join(dir, 'candidate.json'),
         rulesFile: processorsConfig(f, 'x').rulesFile,
@@ -449,7 +449,6 @@ describe('processors on Kafka', () => {
         sinceMs: now - 60_000,
         workers: 2,
       });
-      rmSync(dir, { recursive: true, force: true });
       assert.equal(report.packets, events.length, 'every packet read');
       assert.deepEqual(report.transitions, { 'quarantine -> allow': devices.length });
       assert.equal(report.rules['ANOM-ENTROPY']?.removed, devices.length);
@@ -457,8 +456,9 @@ describe('processors on Kafka', () => {
       assert.equal(report.devices.length, 20, 'the top 20 devices');
       const verdicts = await readOutputs(f, 'verdicts');
       assert.equal(verdicts.records.length, 0, 'the replay wrote no verdict');
-      console.error(`replay: ${report.packets} packets at ${report.packetsPerSecond}/s`);
+      t.diagnostic(`replay: ${report.packets} packets at ${report.packetsPerSecond}/s`);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
       await disposeFixture(f);
     }
   });
