@@ -555,6 +555,7 @@ export interface ReadToEndOptions {
   readonly partitions: readonly number[];
   /** Called in partition order; a returned promise is awaited before the next record. */
   readonly onRecord: (record: Message) => unknown;
+  /** Longest wait for each step (connect, watermarks) and for the next record while reading. */
   readonly timeoutMs: number;
   /** Start at the first record at or after this time (epoch ms) instead of the beginning. */
   readonly fromTimestampMs?: number;
@@ -605,12 +606,14 @@ export async function readPartitionsToEnd(options: ReadToEndOptions): Promise<nu
     consumer.assign(starts);
     consumer.setDefaultConsumeTimeout(100);
     let read = 0;
-    const deadline = Date.now() + options.timeoutMs;
+    // A deadline for progress, not for the whole read: a long read (a replay of days) goes on as
+    // long as records arrive; a read that stops moving fails.
+    let deadline = Date.now() + options.timeoutMs;
     consumer.on('partition.eof', (eof) => remaining.delete(eof.partition));
     while (remaining.size > 0) {
       if (Date.now() > deadline) {
         throw new Error(
-          `${options.topic}: partitions ${[...remaining].join(', ')} not read to their end within ` +
+          `${options.topic}: partitions ${[...remaining].join(', ')} not read to their end: nothing new for ` +
             `${options.timeoutMs} ms (an open transaction holds the last stable offset back, or the cluster is unavailable)`,
         );
       }
@@ -621,6 +624,7 @@ export async function readPartitionsToEnd(options: ReadToEndOptions): Promise<nu
             : resolve(messages ?? []),
         ),
       );
+      if (records.length > 0) deadline = Date.now() + options.timeoutMs;
       for (const record of records) {
         const handled = options.onRecord(record);
         if (handled instanceof Promise) await handled;
