@@ -9,10 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { hashPassword } from '../../ingest/auth/password.js';
 import { projectRoot } from '../../lib/stack/settings.js';
 import { uniqueName } from '../helpers/platform.js';
+import { deleteKeysWithPrefix } from '../helpers/redis-keys.js';
 
 const database = `st_${uniqueName('import').replaceAll('-', '_')}`;
 const url = `mysql://root@127.0.0.1:3306/${database}`;
@@ -52,6 +54,11 @@ before(async () => {
 
 after(async () => {
   rmSync(dir, { recursive: true, force: true });
+  // The cache epochs that updates and removals replaced, under this test's own prefix.
+  const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  await deleteKeysWithPrefix(redis, `${database}:`);
+  redis.disconnect();
   const connection = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root' });
   await connection.query(`DROP DATABASE IF EXISTS \`${database}\``);
   await connection.end();
