@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { RunningIngest } from '../../ingest/main.js';
 import { artifactPaths } from '../../lib/stack/artifacts.js';
 import { brokerIndexes, brokerProcess, waitForCluster } from '../../lib/stack/kafka.js';
 import { runningPid } from '../../lib/stack/processes.js';
 import { EdgeTestWorld, listenerPort, RawDevice } from '../helpers/edge.js';
+import { FrozenProcesses } from '../helpers/freeze.js';
 import { testKafka } from '../helpers/platform.js';
 
 /**
@@ -26,31 +26,7 @@ describe('edge under a Kafka stall', () => {
   const keepAliveSeconds = 2;
   const devices: RawDevice[] = [];
   let edge: RunningIngest;
-  let frozenPid: number | undefined;
-  let watchdogPid: number | undefined;
-
-  function thaw(): void {
-    if (frozenPid !== undefined) process.kill(frozenPid, 'SIGCONT');
-    frozenPid = undefined;
-    if (watchdogPid !== undefined) {
-      try {
-        process.kill(watchdogPid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-      watchdogPid = undefined;
-    }
-  }
-
-  /** SIGSTOP, with a detached watchdog that sends SIGCONT in 60 s should this process die first. */
-  function freeze(pid: number): void {
-    const watchdog = spawn('sh', ['-c', `sleep 60; kill -CONT ${pid}`], { detached: true, stdio: 'ignore' });
-    watchdog.unref();
-    watchdogPid = watchdog.pid;
-    frozenPid = pid;
-    process.once('exit', thaw);
-    process.kill(pid, 'SIGSTOP');
-  }
+  const frozen = new FrozenProcesses(60);
 
   async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
     const found = await edge.registry.getSingleMetric(name)?.get();
@@ -107,7 +83,7 @@ describe('edge under a Kafka stall', () => {
   });
 
   after(async () => {
-    thaw();
+    frozen.thawAll();
     for (const device of devices) device.destroy();
     await waitForCluster(world.platform);
     await world.tearDown();
@@ -131,7 +107,7 @@ describe('edge under a Kafka stall', () => {
     assert.ok(index !== undefined, `leader ${leader} is one of the stack's brokers`);
     const pid = runningPid(brokerProcess(world.platform, artifactPaths(world.platform), index));
     assert.ok(pid !== undefined, `kafka-${index + 1} runs`);
-    freeze(pid);
+    frozen.freeze(pid);
 
     const acknowledgedBefore = devices.map((d) => d.pubacks().length);
     a.send(...publishes('stall-a', 100));
@@ -162,7 +138,7 @@ describe('edge under a Kafka stall', () => {
     );
     assert.equal(await metric('sentinel_ingest_kafka_up'), 0);
 
-    thaw();
+    frozen.thawAll();
     const expected = Array.from({ length: perDevice }, (_, i) => i + 1);
     for (const [device, clientId] of [
       [a, 'stall-a'],

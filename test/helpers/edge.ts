@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
@@ -10,6 +11,7 @@ import type mysql from 'mysql2/promise';
 import { createDevicePool, DeviceStore, type NewDevice } from '../../ingest/auth/device-store.js';
 import { type RunningIngest, startIngest } from '../../ingest/main.js';
 import { migrateDeviceDb, parseMysqlUrl } from '../../lib/devicedb/migrations.js';
+import { readPartitionsToEnd } from '../../lib/kafka/rdkafka.js';
 import { createTopics, type TopicNames, topicList, topicNames } from '../../lib/kafka/topics.js';
 import { createLogger } from '../../lib/log.js';
 import { kafkaBootstrap, projectRoot, registryUrl, type StackConfig } from '../../lib/stack/settings.js';
@@ -39,8 +41,16 @@ export class EdgeTestWorld {
   #closing = false;
   readonly #eventWaiters: Array<() => void> = [];
 
-  constructor(options: { partitions?: number } = {}) {
+  readonly #followsPackets: boolean;
+
+  /**
+   * `followPackets: false` for tests that read the packets topic themselves: the follower is a
+   * kafkajs group consumer, and one connected to a broker the test kills keeps a request timer
+   * that holds the test process open after tearDown.
+   */
+  constructor(options: { partitions?: number; followPackets?: boolean } = {}) {
     this.partitions = options.partitions ?? 3;
+    this.#followsPackets = options.followPackets ?? true;
   }
 
   get platform(): StackConfig {
@@ -82,7 +92,7 @@ export class EdgeTestWorld {
     this.#pool = createDevicePool(this.mysqlUrl, { timeoutMs: 2000 });
     this.#devices = new DeviceStore(this.#pool);
     this.#catalog = await SchemaCatalog.connect(registryUrl(this.platform), this.topics);
-    await this.#followPackets();
+    if (this.#followsPackets) await this.#followPackets();
   }
 
   async addDevice(device: NewDevice): Promise<void> {
@@ -163,11 +173,47 @@ export class EdgeTestWorld {
 
   /** Waits until an event matching `predicate` has been read from Kafka (the test's own timeout bounds it). */
   async waitForEvent(predicate: (event: PacketEvent) => boolean): Promise<PacketEvent> {
+    if (!this.#followsPackets) throw new Error('this EdgeTestWorld does not follow its packets topic');
     for (;;) {
       const found = this.events.find(predicate);
       if (found) return found;
       await new Promise<void>((resolve) => this.#eventWaiters.push(resolve));
     }
+  }
+
+  /**
+   * The message ids of each client's PUBLISH events as the packets topic holds them, read record by
+   * record from the start (a group reader may replay records after its coordinator moves, which
+   * says nothing about what Kafka holds).
+   */
+  async storedPublishIds(clientIds: readonly string[]): Promise<Map<string, Array<number | null>>> {
+    const raw: Buffer[] = [];
+    await readPartitionsToEnd({
+      connection: { brokers: kafkaBootstrap(this.platform), clientId: uniqueName('read-packets') },
+      topic: this.topics.packets,
+      partitions: Array.from({ length: this.partitions }, (_, p) => p),
+      timeoutMs: 60_000,
+      onRecord: (r) => {
+        if (r.value) raw.push(r.value);
+      },
+    });
+    const stored = new Map(clientIds.map((id) => [id, [] as Array<number | null>]));
+    for (const value of raw) {
+      const event = await this.catalog.decode('packets', value);
+      if (event.packetType === 'PUBLISH') stored.get(event.clientId)?.push(event.messageId);
+    }
+    return stored;
+  }
+
+  /** Each client's PUBLISH events are in Kafka exactly `messageIds`: each once, in that order. */
+  async assertStoredOnceInOrder(clientIds: readonly string[], messageIds: readonly number[]): Promise<void> {
+    const stored = await this.storedPublishIds(clientIds);
+    for (const clientId of clientIds)
+      assert.deepEqual(
+        stored.get(clientId),
+        messageIds,
+        `${clientId}: each acknowledged message in Kafka once, in order`,
+      );
   }
 
   async tearDown(): Promise<void> {
@@ -204,6 +250,8 @@ export function listenerPort(edge: RunningIngest, name: 'mqtt' | 'mqtts'): numbe
 export class RawDevice {
   readonly socket: Socket;
   readonly received: Packet[] = [];
+  /** When each packet of `received` arrived (performance.now(), same index). */
+  readonly receivedAt: number[] = [];
   #closed = false;
   readonly #waiters: Array<() => void> = [];
 
@@ -212,6 +260,7 @@ export class RawDevice {
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     parser.on('packet', (packet: Packet) => {
       this.received.push(packet);
+      this.receivedAt.push(performance.now());
       this.#wake();
     });
     socket.on('data', (chunk) => parser.parse(chunk));
