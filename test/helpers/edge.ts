@@ -278,7 +278,15 @@ export class RawDevice {
   ): Promise<RawDevice> {
     const socket = createConnection({ host: '127.0.0.1', port });
     await once(socket, 'connect');
-    const device = new RawDevice(socket);
+    return RawDevice.handshake(socket, connect);
+  }
+
+  /** A device over a socket already open (through TLS, after a PROXY header...): CONNECT, then CONNACK 0. */
+  static async handshake(
+    socket: Socket,
+    connect: { clientId: string; password: string; keepalive?: number },
+  ): Promise<RawDevice> {
+    const device = RawDevice.over(socket);
     device.send({
       cmd: 'connect',
       protocolId: 'MQTT',
@@ -293,6 +301,11 @@ export class RawDevice {
     if (connack.cmd !== 'connack' || connack.returnCode !== 0)
       throw new Error(`${connect.clientId}: CONNACK ${JSON.stringify(connack)}`);
     return device;
+  }
+
+  /** A device over an open socket that has sent nothing yet: the test writes every byte. */
+  static over(socket: Socket): RawDevice {
+    return new RawDevice(socket);
   }
 
   get closed(): boolean {

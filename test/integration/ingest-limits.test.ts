@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunningIngest } from '../../ingest/main.js';
-import { runToCompletion } from '../../lib/process/run.js';
 import { EdgeTestWorld, listenerPort, RawDevice } from '../helpers/edge.js';
+import { selfSignedCertificate } from '../helpers/tls.js';
 
 /**
  * Sockets that never send CONNECT, against a real edge: bounded per source address and in total
@@ -121,18 +118,13 @@ describe('sockets that have not completed CONNECT are bounded', () => {
     device.destroy();
   });
 
-  it('on the TLS listener too: silent sockets count from the TCP accept and are closed at the deadline, handshake unfinished', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sentinel-tls-'));
-    const [key, cert] = [join(dir, 'server.key'), join(dir, 'server.crt')];
-    const made = await runToCompletion('openssl', [
-      ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2'],
-      ...['-subj', '/CN=127.0.0.1'],
-    ]);
-    assert.equal(made.code, 0, made.output);
+  it('on the TLS listener too: silent sockets count from the TCP accept and are closed at the deadline, handshake unfinished', async (t) => {
+    const certificate = selfSignedCertificate();
+    t.after(() => certificate.remove());
     const tlsEdge = await world.startEdge({
       ...limits,
-      SENTINEL_INGEST_TLS_CERT: cert,
-      SENTINEL_INGEST_TLS_KEY: key,
+      SENTINEL_INGEST_TLS_CERT: certificate.cert,
+      SENTINEL_INGEST_TLS_KEY: certificate.key,
       SENTINEL_INGEST_PLAIN_TCP: 'false',
     });
     const silent = await openSilent(maxPerAddress + 2, '127.0.0.3', listenerPort(tlsEdge, 'mqtts'));

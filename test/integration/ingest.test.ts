@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -18,6 +16,7 @@ import { kafkaBootstrap, projectRoot as projectRootForTests } from '../../lib/st
 import { EdgeTestWorld, listenerPort, RawDevice } from '../helpers/edge.js';
 import { uniqueName } from '../helpers/platform.js';
 import { connectBytes as connectBytesOf, sendRaw as sendRawTo } from '../helpers/raw-mqtt.js';
+import { selfSignedCertificate, type TestCertificate } from '../helpers/tls.js';
 
 const world = new EdgeTestWorld();
 let edge: RunningIngest;
@@ -305,35 +304,27 @@ describe('sessions across proxies', () => {
 
 describe('TLS listener', () => {
   let tlsEdge: RunningIngest;
-  let ca: string;
+  let certificate: TestCertificate | undefined;
 
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sentinel-tls-'));
-    const key = join(dir, 'server.key');
-    const cert = join(dir, 'server.crt');
-    const made = await run('openssl', [
-      ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2'],
-      ...['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
-    ]);
-    assert.equal(made.code, 0, made.output);
-    ca = cert;
-    writeFileSync(join(dir, 'README'), 'test certificates, deleted with the temp dir');
+    certificate = selfSignedCertificate();
     tlsEdge = await world.startEdge({
-      SENTINEL_INGEST_TLS_CERT: cert,
-      SENTINEL_INGEST_TLS_KEY: key,
+      SENTINEL_INGEST_TLS_CERT: certificate.cert,
+      SENTINEL_INGEST_TLS_KEY: certificate.key,
       SENTINEL_INGEST_PLAIN_TCP: 'false',
     });
   });
 
+  after(() => certificate?.remove());
+
   it('accepts MQTT over TLS 1.2+ with a certificate the client verifies', async () => {
-    const { readFileSync } = await import('node:fs');
     const client = await mqtt.connectAsync(`mqtts://127.0.0.1:${listenerPort(tlsEdge, 'mqtts')}`, {
       clientId: 'dev-tls',
       username: 'dev-tls',
       password,
       protocolVersion: 4,
       reconnectPeriod: 0,
-      ca: readFileSync(ca),
+      ca: certificate!.ca,
     });
     try {
       await client.publishAsync('devices/dev-tls/telemetry', 'over-tls', { qos: 1 });

@@ -5,39 +5,20 @@
  * header is closed before any MQTT is read, and counted.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
 import type { RunningIngest } from '../../ingest/main.js';
 import { EdgeTestWorld, listenerPort } from '../helpers/edge.js';
+import { proxyV1Header, proxyV2Header } from '../helpers/listener-transports.js';
+import { selfSignedCertificate, type TestCertificate } from '../helpers/tls.js';
 
 const world = new EdgeTestWorld();
 const password = 'proxied-device-password';
 let edge: RunningIngest;
-let caFile: string;
-
-function v1Header(ip: string, port: number): Buffer {
-  return Buffer.from(`PROXY TCP4 ${ip} 10.0.0.10 ${port} 1883\r\n`, 'latin1');
-}
-
-function v2Header(ip: string, port: number): Buffer {
-  const header = Buffer.alloc(28);
-  Buffer.from('0d0a0d0a000d0a515549540a', 'hex').copy(header, 0);
-  header[12] = 0x21; // version 2, PROXY
-  header[13] = 0x11; // AF_INET, STREAM
-  header.writeUInt16BE(12, 14);
-  Buffer.from(ip.split('.').map(Number)).copy(header, 16);
-  Buffer.from([10, 0, 0, 10]).copy(header, 20);
-  header.writeUInt16BE(port, 24);
-  header.writeUInt16BE(8883, 26);
-  return header;
-}
+let certificate: TestCertificate | undefined;
 
 function connectPacket(clientId: string): Buffer {
   return mqttPacket.generate({
@@ -77,23 +58,12 @@ before(async () => {
   for (const id of ['pp-1', 'pp-2', 'pp-3', 'pp-tls']) {
     await world.addDevice({ clientId: id, username: id, password, publish: ['devices/%c/#'], subscribe: [] });
   }
-  const dir = mkdtempSync(join(tmpdir(), 'sentinel-pp-'));
-  const key = join(dir, 'server.key');
-  caFile = join(dir, 'server.crt');
-  execFileSync(
-    'openssl',
-    [
-      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
-      ...['-keyout', key, '-out', caFile, '-days', '2', '-subj', '/CN=127.0.0.1'],
-      ...['-addext', 'subjectAltName=IP:127.0.0.1'],
-    ],
-    { stdio: 'pipe' },
-  );
+  certificate = selfSignedCertificate();
   edge = await world.startEdge({
     SENTINEL_INGEST_PROXY_PROTOCOL: 'any',
     // 127.0.0.1, where this test's "balancer" connects from, is trusted by default (127.0.0.0/8).
-    SENTINEL_INGEST_TLS_CERT: caFile,
-    SENTINEL_INGEST_TLS_KEY: key,
+    SENTINEL_INGEST_TLS_CERT: certificate.cert,
+    SENTINEL_INGEST_TLS_KEY: certificate.key,
     // One CONNECT per source address: the second from the same device address is refused.
     SENTINEL_RATE_CONNECT_PER_SECOND: '1',
     SENTINEL_RATE_CONNECT_BURST: '1',
@@ -101,12 +71,13 @@ before(async () => {
 });
 
 after(async () => {
+  certificate?.remove();
   await world.tearDown();
 });
 
 describe('PROXY protocol at the edge', () => {
   it('v1 over TCP: the CONNECT event records the address and port from the header, not the socket', async () => {
-    const { reply, socket } = await viaBalancer(v1Header('203.0.113.41', 50123), 'pp-1');
+    const { reply, socket } = await viaBalancer(proxyV1Header('203.0.113.41', 50123), 'pp-1');
     try {
       assert.equal((reply as mqttPacket.IConnackPacket).returnCode, 0);
       const event = await world.waitForEvent((e) => e.clientId === 'pp-1' && e.packetType === 'CONNECT');
@@ -118,10 +89,10 @@ describe('PROXY protocol at the edge', () => {
   });
 
   it('the per-IP CONNECT limit counts the stated address: a second device behind it is refused, another address is not', async () => {
-    const same = await viaBalancer(v1Header('203.0.113.41', 50124), 'pp-2');
+    const same = await viaBalancer(proxyV1Header('203.0.113.41', 50124), 'pp-2');
     same.socket.destroy();
     assert.equal((same.reply as mqttPacket.IConnackPacket).returnCode, 5, 'CONNACK 0x05: over the limit');
-    const other = await viaBalancer(v1Header('198.51.100.42', 40000), 'pp-3');
+    const other = await viaBalancer(proxyV1Header('198.51.100.42', 40000), 'pp-3');
     other.socket.destroy();
     assert.equal(
       (other.reply as mqttPacket.IConnackPacket).returnCode,
@@ -135,8 +106,8 @@ describe('PROXY protocol at the edge', () => {
   it('v2 before the TLS handshake: the device address reaches the event of a TLS connection', async () => {
     const raw = createConnection({ host: '127.0.0.1', port: listenerPort(edge, 'mqtts') });
     await once(raw, 'connect');
-    raw.write(v2Header('192.0.2.77', 61001));
-    const secure = tlsConnect({ socket: raw, ca: readFileSync(caFile), host: '127.0.0.1' });
+    raw.write(proxyV2Header('192.0.2.77', 61001));
+    const secure = tlsConnect({ socket: raw, ca: certificate!.ca, host: '127.0.0.1' });
     await once(secure, 'secureConnect');
     try {
       const reply = firstReply(secure as unknown as Socket);
