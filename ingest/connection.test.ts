@@ -315,6 +315,26 @@ describe('DeviceConnection when the edge itself fails', () => {
     });
   }
 
+  it('a bug in a handler step names that step: an ACL that throws on PUBLISH', async () => {
+    const edge = new SlowKafkaEdge();
+    edge.accessOf = () => {
+      const access = new DeviceAclPolicy({ publish: ['devices/%c/#'], subscribe: [] }, { clientId: 'dev-1' });
+      access.canPublish = () => {
+        throw new TypeError('ACL bug');
+      };
+      return access;
+    };
+    const device = await connected(edge);
+    device.send(publish(1));
+    await settle();
+    assert.equal(device.closed(), true);
+    assert.deepEqual(
+      edge.pending.map(({ event }) => [event.packetType, event.messageId, event.refusal, event.edgeAction]),
+      [['PUBLISH', 1, 'internal_error', 'internal_error:acl']],
+    );
+    assert.deepEqual(await counted(edge.metrics.connectionsClosed), { 'internal-error': 1 });
+  });
+
   it('a bug while handling a packet of a session closes that connection without CONNACK, records the packet, and throws nothing', async () => {
     const edge = new SlowKafkaEdge();
     const device = await connected(edge);
@@ -327,7 +347,7 @@ describe('DeviceConnection when the edge itself fails', () => {
     assert.equal(device.closed(), true);
     assert.deepEqual(
       edge.pending.map(({ event }) => [event.packetType, event.messageId, event.refusal, event.edgeAction]),
-      [['PUBLISH', 1, 'internal_error', 'internal_error:handle']],
+      [['PUBLISH', 1, 'internal_error', 'internal_error:rate_limit']],
     );
     assert.deepEqual(await counted(edge.metrics.connectionsRejected), {});
     assert.deepEqual(await counted(edge.metrics.connectionsClosed), { 'internal-error': 1 });

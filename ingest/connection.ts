@@ -1,14 +1,25 @@
 import type { Duplex } from 'node:stream';
-import mqttPacket, {
-  type IConnectPacket,
-  type IPublishPacket,
-  type ISubscribePacket,
-  type IUnsubscribePacket,
-  type Packet,
-} from 'mqtt-packet';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { Logger } from '../lib/log.js';
 import type { PacketEvent } from '../schemas/types.generated.js';
 import type { AuthDecision, AuthRequest } from './auth/index.js';
+import {
+  type AckAndDrop,
+  type ConnectionPort,
+  type DeviceAccess,
+  type InboundContext,
+  inboundChain,
+  type QueuedPacket,
+  type RestoredSession,
+  runFlow,
+} from './chain/index.js';
+import {
+  handleConnect,
+  handlePublish,
+  handleSubscribe,
+  handleUnsubscribe,
+  publishWill,
+} from './handlers/index.js';
 import type { RateCheck, RateDecision } from './limits/index.js';
 import type { IngestMetrics } from './metrics.js';
 import {
@@ -22,12 +33,13 @@ import {
 import {
   ConnectionSession,
   type Frame,
-  type InboundPacket,
   InboundPacketReader,
   type ProtocolPolicy,
   type Refusal,
   type SessionAction,
 } from './protocol/index.js';
+
+export type { DeviceAccess } from './chain/index.js';
 
 /**
  * One device connection: bytes in, the protocol core's decisions out, applied to the socket, the
@@ -42,13 +54,6 @@ import {
  * unacknowledged event bytes, and starts again when Kafka catches up (TCP backpressure). The
  * device's Keep Alive does not run while the proxy is not reading.
  */
-export interface DeviceAccess {
-  canPublish(topic: string): boolean;
-  canSubscribe(filter: string): boolean;
-  /** The filters granted to this session, substituted: recorded on the CONNECT event. */
-  granted(): { publish: string[]; subscribe: string[] };
-}
-
 export interface EdgeServices {
   readonly proxyId: string;
   readonly policy: ProtocolPolicy;
@@ -81,19 +86,6 @@ export interface EdgeServices {
 type Phase = 'open' | 'closing' | 'closed';
 
 /**
- * A rate-limit refusal a QoS 1/2 PUBLISH is acknowledged and dropped for: the packet still goes
- * through the session like any other (its identifier, duplicates, PUBREL), only its message is not
- * delivered.
- */
-type AckAndDrop = Extract<RateDecision, { allowed: false }> & { readonly action: 'ack-and-drop' };
-
-/**
- * A packet read and not handled yet; `admitted` once it passed the rate limits (it waits for a
- * store slot), with `dropped` the limit it is acknowledged and dropped for.
- */
-type QueuedPacket = InboundPacket & { readonly admitted?: boolean; readonly dropped?: AckAndDrop };
-
-/**
  * Why reading stopped: a step in progress (authentication, a rate-limit delay), or backpressure from
  * Kafka, which is the proxy's doing and so does not count against the device's Keep Alive.
  */
@@ -105,10 +97,11 @@ type PauseReason = 'step' | 'store_window' | 'kafka_unacked';
  */
 export const internalErrorCode = 'SNT_INGEST_INTERNAL_ERROR';
 
-/** Where an internal failure happened: logged, and in the event's edgeAction (`internal_error:<step>`). */
-type InternalStep = 'read' | 'handle' | 'authenticate' | 'session_claim' | 'pause' | 'expire';
-
-const subackFailure = 0x80;
+/**
+ * Where an internal failure happened, logged and in the event's edgeAction (`internal_error:<step>`):
+ * reading, a pause, the deadline sweep, or the name of the chain or handler step that failed.
+ */
+type InternalStep = 'read' | 'pause' | 'expire' | (string & {});
 
 export class DeviceConnection {
   readonly identity: ConnectionIdentity;
@@ -127,7 +120,8 @@ export class DeviceConnection {
   /** Filter -> granted QoS of this session. */
   readonly subscriptions = new Map<string, number>();
   #queue: Array<QueuedPacket | { refusal: Refusal; frame?: Frame }> = [];
-  #blocked = false;
+  /** Steps in progress that hold the handling of further packets (a lookup, a delay, a store slot). */
+  #blocks = 0;
   #pauses = 0;
   /** Pauses for backpressure in progress: while any, the Keep Alive deadline is not enforced. */
   #backpressure = 0;
@@ -139,6 +133,8 @@ export class DeviceConnection {
   #pending: { release(): void } | undefined;
   /** Whether anything was written to the socket: a close with nothing to deliver need not linger. */
   #written = false;
+  /** What the chain's steps and the packet handlers may do with this connection. */
+  readonly #port: ConnectionPort;
 
   constructor(
     socket: Duplex,
@@ -156,6 +152,7 @@ export class DeviceConnection {
     this.#reader = new InboundPacketReader(edge.policy);
     this.#session = new ConnectionSession(edge.policy, this.#openedAt);
     this.#deadline = this.#session.deadlineMs();
+    this.#port = this.#portOf();
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', () => undefined);
     socket.on('close', () => this.#onTransportClosed());
@@ -207,19 +204,23 @@ export class DeviceConnection {
   }
 
   #drain(): void {
-    while (!this.#blocked && this.#phase === 'open' && this.#queue.length > 0) {
+    while (this.#blocks === 0 && this.#phase === 'open' && this.#queue.length > 0) {
       const item = this.#queue.shift()!;
-      try {
-        if ('refusal' in item) this.#onRefusal(item.refusal, item.frame);
-        else this.#onPacket(item);
-      } catch (error: unknown) {
-        // A bug must cost this connection, not the process and its other devices.
-        this.#failInternally(
-          error,
-          'handle',
-          'refusal' in item ? undefined : () => this.#eventOf(item.packet, item.frame.bytes.length),
-        );
+      if ('refusal' in item) {
+        try {
+          this.#apply(this.#session.refuse(item.refusal), item.frame);
+        } catch (error: unknown) {
+          // A bug must cost this connection, not the process and its other devices.
+          this.#failInternally(error, 'refusal');
+        }
+        continue;
       }
+      const context: InboundContext = { port: this.#port, item, now: this.#edge.now(), actions: [] };
+      runFlow(inboundChain, context, {
+        pause: (until) => this.#blockFor(until),
+        fail: (error, step) =>
+          this.#failInternally(error, step, () => this.#eventOf(item.packet, item.frame.bytes.length)),
+      });
     }
   }
 
@@ -227,59 +228,25 @@ export class DeviceConnection {
     return packetEventOf(this.identity, this.#sessionIdentity(), packet, packetSize, receivedAt);
   }
 
-  #onPacket(item: QueuedPacket): void {
-    const { packet, frame } = item;
-    const now = this.#edge.now();
-    let dropped = item.dropped;
-    if (!item.admitted) {
-      this.#edge.metrics.packet(packetTypeOf[packet.cmd], 'inbound', frame.bytes.length);
-      const qos = packet.cmd === 'publish' ? packet.qos : undefined;
-      const rate = this.#edge.checkRate(
-        {
-          ip: this.identity.sourceIp,
-          clientId: this.#clientId,
-          packetType: frame.type,
-          bytes: frame.bytes.length,
-          ...(qos === undefined ? {} : { qos }),
-        },
-        now,
-      );
-      if (!rate.allowed) {
-        if (rate.action !== 'ack-and-drop') {
-          this.#onRateLimited(item, rate);
-          return;
-        }
-        dropped = rate as AckAndDrop;
-      }
-    }
-    const actions = this.#session.receive(packet, now);
-    this.#deadline = this.#session.deadlineMs();
-    // CONNECT, PUBLISH and SUBSCRIBE are recorded where their outcome is known (auth result, Kafka
-    // callback, ACL decision).
-    if (packet.cmd !== 'connect' && packet.cmd !== 'publish' && packet.cmd !== 'subscribe') {
-      this.#record(this.#eventOf(packet, frame.bytes.length, now));
-    }
-    this.#apply(actions, frame, dropped);
-  }
-
   /** `dropped`: the packet the actions answer is a PUBLISH acknowledged and dropped for this limit. */
   #apply(actions: readonly SessionAction[], frame?: Frame, dropped?: AckAndDrop): void {
+    const packetSize = frame?.bytes.length ?? 0;
     for (const action of actions) {
       switch (action.kind) {
         case 'send':
           this.#send(action.packet);
           break;
         case 'authenticate':
-          this.#authenticate(action.connect, frame?.bytes.length ?? 0);
+          handleConnect(this.#port, action.connect, packetSize);
           break;
         case 'deliver':
-          this.#deliver(action.publish, frame?.bytes.length ?? 0, dropped);
+          handlePublish(this.#port, action.publish, packetSize, dropped);
           break;
         case 'subscribe':
-          this.#subscribe(action.subscribe, frame?.bytes.length ?? 0);
+          handleSubscribe(this.#port, action.subscribe, packetSize);
           break;
         case 'unsubscribe':
-          this.#unsubscribe(action.unsubscribe);
+          handleUnsubscribe(this.#port, action.unsubscribe);
           break;
         case 'record':
           this.#edge.metrics.protocolEvents.inc({ code: action.event.code });
@@ -298,7 +265,7 @@ export class DeviceConnection {
           this.#pauseFor(new Promise<void>((resolve) => this.#storeWaiters.push(resolve)), 'store_window');
           break;
         case 'close':
-          if (action.will) this.#publishWill(action.will);
+          if (action.will) publishWill(this.#port, action.will);
           if (action.refusal) this.#recordRefusal(action.refusal, frame);
           this.#close(
             action.reason === 'refused' ? `refused:${action.refusal?.code ?? 'unknown'}` : action.reason,
@@ -306,10 +273,6 @@ export class DeviceConnection {
           break;
       }
     }
-  }
-
-  #onRefusal(refusal: Refusal, frame?: Frame): void {
-    this.#apply(this.#session.refuse(refusal), frame);
   }
 
   #recordRefusal(refusal: Refusal, frame?: Frame): void {
@@ -325,172 +288,6 @@ export class DeviceConnection {
     );
   }
 
-  #onRateLimited(item: InboundPacket, rate: Extract<RateDecision, { allowed: false }>): void {
-    const { packet, frame } = item;
-    const now = this.#edge.now();
-    // The global tier exists to protect the core: what it refuses is counted, not logged per packet.
-    // A delayed packet is not refused: it is recorded when it is handled.
-    if (rate.tier !== 'global' && rate.action !== 'delay') {
-      const event = this.#eventOf(packet, frame.bytes.length, now);
-      // A flood is not stored: the refused packet is recorded without its payload.
-      event.payload = null;
-      markRefused(event, 'rate_limited', `rate_limited:${rate.tier}:${rate.action}`);
-      if (packet.cmd === 'connect') event.authResult = 'rate_limited';
-      this.#record(event);
-    }
-    switch (rate.action) {
-      case 'delay':
-        this.#queue.unshift(item);
-        this.#blockFor(new Promise((resolve) => setTimeout(resolve, rate.delayMs)));
-        return;
-      case 'refuse-connack':
-        this.#edge.metrics.connectionsRejected.inc({ reason: 'rate_limited' });
-        this.#send({ cmd: 'connack', returnCode: 5, sessionPresent: false });
-        this.#close(`rate_limited:${rate.tier}`);
-        return;
-      case 'suback-failure':
-        if (packet.cmd === 'subscribe') {
-          this.#send({
-            cmd: 'suback',
-            messageId: packet.messageId ?? 0,
-            granted: packet.subscriptions.map(() => subackFailure),
-          });
-        }
-        return;
-      case 'ack-and-drop':
-        // Not reached: an acknowledged-and-dropped PUBLISH goes through the session (#deliver).
-        return;
-      case 'drop':
-        return;
-      case 'disconnect':
-        this.#close(`rate_limited:${rate.tier}`);
-        return;
-    }
-  }
-
-  #authenticate(connect: IConnectPacket, packetSize: number): void {
-    const receivedAt = this.#edge.now();
-    const started = performance.now();
-    const tlsCn = this.identity.tlsClientSubject ?? undefined;
-    // The CONNECT's event is recorded once its outcome is known, so that a failure on the way is
-    // recorded as what it is (an internal error), in the one event of this CONNECT.
-    let step: Extract<InternalStep, 'authenticate' | 'session_claim'> = 'authenticate';
-    let event: PacketEvent | undefined;
-    let recorded = false;
-    this.#blockFor(
-      this.#edge
-        .authenticate({
-          clientId: connect.clientId,
-          username: connect.username,
-          password: connect.password,
-          certificateCn: tlsCn,
-          sourceAddress: this.identity.sourceIp,
-        })
-        .then(async (decision) => {
-          // A CONNECT's preread phase ends with its auth decision.
-          this.#edge.metrics.prereadSeconds.observe((performance.now() - started) / 1000);
-          if (this.#phase !== 'open') return;
-          this.#cleanSession = connect.clean !== false;
-          this.#clientId = connect.clientId === '' ? this.#edge.assignClientId() : connect.clientId;
-          this.#username = connect.username ?? null;
-          event = this.#eventOf({ ...connect, clientId: this.#clientId }, packetSize, receivedAt);
-          event.authResult =
-            decision.result === 'cache_hit' ? (decision.allow ? 'allowed' : 'denied') : decision.result;
-          if (!decision.allow) {
-            markRefused(event, 'auth_denied', `auth_denied:${decision.reason}`);
-            recorded = true;
-            this.#record(event);
-            this.#edge.metrics.connectionsRejected.inc({
-              reason: decision.connackCode === 3 ? 'auth_error' : 'auth_failed',
-            });
-            this.#apply(this.#session.connectRefused(decision.connackCode));
-            return;
-          }
-          step = 'session_claim';
-          this.#access = this.#edge.accessOf(decision, {
-            clientId: this.#clientId,
-            username: this.#username,
-          });
-          event.acl = this.#access.granted();
-          const restored = await this.#edge.claimSession(this);
-          recorded = true;
-          this.#record(event);
-          if (this.#phase !== 'open') {
-            // Closed while the session was claimed (the device left, the deadline passed): the
-            // claim is given back, or the proxy would route to a connection that is gone.
-            this.#edge.releaseSession(this);
-            return;
-          }
-          for (const [filter, qos] of restored.subscriptions) this.subscriptions.set(filter, qos);
-          this.#accepted = true;
-          this.#releasePending();
-          this.#apply(this.#session.connectAccepted(restored.sessionPresent, this.#edge.now()));
-          this.#deadline = this.#session.deadlineMs();
-          this.#edge.metrics.sessionsActive.inc();
-          this.#edge.metrics.connectionSetupSeconds.observe((this.#edge.now() - this.#openedAt) / 1000);
-        })
-        .catch((error: unknown) => {
-          if (step === 'session_claim' && !this.#accepted) this.#edge.releaseSession(this);
-          const decided = event;
-          // Without a decision, authentication could not be decided: authResult 'error'.
-          const undecided = () => {
-            const connectEvent = this.#eventOf(connect, packetSize, receivedAt);
-            connectEvent.authResult = 'error';
-            return connectEvent;
-          };
-          this.#failInternally(error, step, recorded ? undefined : decided ? () => decided : undecided);
-        }),
-    );
-  }
-
-  /**
-   * A PUBLISH the session accepted: recorded, and for QoS 1/2 acknowledged once Kafka stored its
-   * event. One refused by a rate limit or the ACL is acknowledged and dropped (MQTT 3.1.1 §3.3.5:
-   * a server may acknowledge and discard; it must not leave a QoS 1/2 PUBLISH unanswered) the same
-   * way: its refused event is stored first, so PUBACKs keep the order of their PUBLISHes
-   * (MQTT-4.6.0-2) and a QoS 2 exchange awaits its PUBREL like any other.
-   */
-  #deliver(publish: IPublishPacket, packetSize: number, dropped?: AckAndDrop): void {
-    const receivedAt = this.#edge.now();
-    const event = this.#eventOf(publish, packetSize, receivedAt);
-    const packetId = publish.messageId ?? 0;
-    if (dropped) {
-      // A flood is not stored: the refused packet is recorded without its payload. The global
-      // tier protects the core: what it refuses is counted, not recorded, and acknowledged at once.
-      if (dropped.tier === 'global') {
-        this.#apply(this.#session.inboundStored(packetId));
-        return;
-      }
-      event.payload = null;
-      markRefused(event, 'rate_limited', `rate_limited:${dropped.tier}:ack-and-drop`);
-      this.#recordThenAcknowledge(event, packetId);
-      return;
-    }
-    if (!this.#access?.canPublish(publish.topic)) {
-      // The payload stays in the event: an analyst sees what the device tried to write where.
-      this.#edge.metrics.aclDenied.inc({ action: 'publish' });
-      markRefused(
-        event,
-        'acl_denied',
-        publish.qos > 0 ? 'acl_denied:acked_and_dropped' : 'acl_denied:dropped',
-      );
-      if (publish.qos > 0) this.#recordThenAcknowledge(event, packetId);
-      else this.#record(event);
-      return;
-    }
-    if (publish.qos === 0) {
-      this.#record(event);
-      return;
-    }
-    const started = performance.now();
-    this.#recordThenAcknowledge(event, packetId, () =>
-      this.#edge.metrics.forwardSeconds.observe(
-        { direction: 'inbound' },
-        (performance.now() - started) / 1000,
-      ),
-    );
-  }
-
   /** Records a QoS 1/2 PUBLISH's event; its PUBACK (PUBREC) goes out once Kafka acknowledged it. */
   #recordThenAcknowledge(event: PacketEvent, packetId: number, onStored?: () => void): void {
     this.#record(event, (error) => {
@@ -501,54 +298,67 @@ export class DeviceConnection {
     });
   }
 
-  #subscribe(subscribe: ISubscribePacket, packetSize: number): void {
-    const granted: number[] = [];
-    const added = new Map<string, number>();
-    const denied: number[] = [];
-    subscribe.subscriptions.forEach(({ topic, qos }, i) => {
-      if (!this.#access?.canSubscribe(topic)) {
-        this.#edge.metrics.aclDenied.inc({ action: 'subscribe' });
-        granted.push(subackFailure);
-        denied.push(i);
-        return;
-      }
-      this.subscriptions.set(topic, qos);
-      added.set(topic, qos);
-      granted.push(qos);
-    });
-    const event = this.#eventOf(subscribe, packetSize);
-    if (denied.length > 0) markRefused(event, 'acl_denied', `acl_denied:suback_failure:${denied.join(',')}`);
-    this.#record(event);
-    if (added.size > 0) this.#edge.subscriptionsChanged(this, added, []);
-    this.#send({ cmd: 'suback', messageId: subscribe.messageId ?? 0, granted });
-  }
-
-  #unsubscribe(unsubscribe: IUnsubscribePacket): void {
-    const removed = unsubscribe.unsubscriptions.filter((filter) => this.subscriptions.delete(filter));
-    if (removed.length > 0) this.#edge.subscriptionsChanged(this, new Map(), removed);
-    // 3.1.1 UNSUBACK has no payload; mqtt-packet's type lists MQTT 5 reason codes as `granted`.
-    this.#send({ cmd: 'unsuback', messageId: unsubscribe.messageId ?? 0, granted: [] });
-  }
-
-  /** MQTT-3.1.2-8: the will is published when the connection closes without DISCONNECT. */
-  #publishWill(will: NonNullable<IConnectPacket['will']>): void {
-    const payload = typeof will.payload === 'string' ? Buffer.from(will.payload) : will.payload;
-    const publish: IPublishPacket = {
-      cmd: 'publish',
-      topic: will.topic,
-      payload,
-      qos: will.qos ?? 0,
-      retain: will.retain ?? false,
-      dup: false,
+  /** The connection as the chain's steps and the packet handlers see it. */
+  #portOf(): ConnectionPort {
+    const connection = this;
+    const edge = this.#edge;
+    return {
+      identity: this.identity,
+      metrics: edge.metrics,
+      session: this.#session,
+      subscriptions: this.subscriptions,
+      get clientId() {
+        return connection.#clientId;
+      },
+      get access() {
+        return connection.#access;
+      },
+      get open() {
+        return connection.#phase === 'open';
+      },
+      get accepted() {
+        return connection.#accepted;
+      },
+      now: () => edge.now(),
+      checkRate: (check, nowMs) => edge.checkRate(check, nowMs),
+      authenticate: (request) => edge.authenticate(request),
+      accessOf: (decision) => edge.accessOf(decision, { clientId: this.#clientId, username: this.#username }),
+      claimSession: () => edge.claimSession(this),
+      releaseSession: () => edge.releaseSession(this),
+      subscriptionsChanged: (added, removed) => edge.subscriptionsChanged(this, added, removed),
+      eventOf: (packet, packetSize, receivedAt) => this.#eventOf(packet, packetSize, receivedAt),
+      record: (event, onStored) => this.#record(event, onStored),
+      recordThenAcknowledge: (event, packetId, onStored) =>
+        this.#recordThenAcknowledge(event, packetId, onStored),
+      send: (packet) => this.#send(packet),
+      apply: (actions, frame, dropped) => this.#apply(actions, frame, dropped),
+      deadlineChanged: () => {
+        this.#deadline = this.#session.deadlineMs();
+      },
+      identify: ({ clientId, username, cleanSession }) => {
+        this.#cleanSession = cleanSession;
+        this.#clientId = clientId === '' ? edge.assignClientId() : clientId;
+        this.#username = username;
+      },
+      grant: (access) => {
+        this.#access = access;
+      },
+      accept: (restored) => this.#accept(restored),
+      close: (reason) => this.#close(reason),
+      pause: (until) => this.#blockFor(until),
+      failInternally: (error, step, event) => this.#failInternally(error, step, event),
     };
-    const event = this.#eventOf(publish, 0);
-    if (!this.#access?.canPublish(will.topic)) {
-      this.#edge.metrics.aclDenied.inc({ action: 'will' });
-      markRefused(event, 'acl_denied', 'will:acl_denied');
-    } else {
-      event.edgeAction = 'will';
-    }
-    this.#record(event);
+  }
+
+  /** CONNECT accepted: CONNACK 0 with the restored session, and the session runs from here. */
+  #accept(restored: RestoredSession): void {
+    for (const [filter, qos] of restored.subscriptions) this.subscriptions.set(filter, qos);
+    this.#accepted = true;
+    this.#releasePending();
+    this.#apply(this.#session.connectAccepted(restored.sessionPresent, this.#edge.now()));
+    this.#deadline = this.#session.deadlineMs();
+    this.#edge.metrics.sessionsActive.inc();
+    this.#edge.metrics.connectionSetupSeconds.observe((this.#edge.now() - this.#openedAt) / 1000);
   }
 
   /** A downlink message for this session; QoS is the lower of the message's and the subscription's. */
@@ -582,7 +392,8 @@ export class DeviceConnection {
     this.#edge.metrics.protocolEvents.inc({ code: 'SNT_SESSION_TAKEN_OVER' });
     // A takeover is not a DISCONNECT from the client, so its will is published (MQTT-3.1.2-8).
     const actions = this.#session.transportClosed();
-    for (const action of actions) if (action.kind === 'close' && action.will) this.#publishWill(action.will);
+    for (const action of actions)
+      if (action.kind === 'close' && action.will) publishWill(this.#port, action.will);
     this.#close('taken_over');
   }
 
@@ -593,7 +404,7 @@ export class DeviceConnection {
   stopReading(): void {
     if (this.#phase !== 'open') return;
     this.#queue = [];
-    this.#blocked = true;
+    this.#blocks++;
     this.#pauses++;
     this.#socket.pause();
   }
@@ -634,7 +445,7 @@ export class DeviceConnection {
    */
   #pauseFor(until: Promise<unknown>, reason: PauseReason): void {
     const stopHandling = reason !== 'kafka_unacked';
-    if (stopHandling) this.#blocked = true;
+    if (stopHandling) this.#blocks++;
     if (reason !== 'step') {
       this.#backpressure++;
       this.#edge.metrics.connectionsPaused.inc({ reason });
@@ -644,7 +455,7 @@ export class DeviceConnection {
     until
       .catch((error: unknown) => this.#failInternally(error, 'pause'))
       .finally(() => {
-        if (stopHandling) this.#blocked = false;
+        if (stopHandling) this.#blocks--;
         if (reason !== 'step') {
           this.#edge.metrics.connectionsPaused.dec({ reason });
           if (--this.#backpressure === 0) {
@@ -720,7 +531,7 @@ export class DeviceConnection {
       // Closed by the device without DISCONNECT: publish the will (MQTT-3.1.2-8).
       const actions = this.#session.transportClosed();
       for (const action of actions)
-        if (action.kind === 'close' && action.will) this.#publishWill(action.will);
+        if (action.kind === 'close' && action.will) publishWill(this.#port, action.will);
       this.#edge.metrics.connectionsClosed.inc({ reason: 'transport_closed' });
     }
     this.#phase = 'closed';
