@@ -9,7 +9,11 @@
  *    them, and the CONNECT rate sustained. These devices' hashes use scrypt N=2^10 (the lowest the
  *    edge accepts): this part measures holding connections, the auth part measures the KDF.
  *
+ *  - cached devices beside a flood of failing CONNECTs (a wrong password, a device of its own each
+ *    time, from 64 source addresses): their CONNACK with and without the flood.
+ *
  *   node dist/bench/connections.bench.js [--quick] [--json FILE] [--idle 100000] [--workers 6]
+ *     [--flood-rates 25,200] [--flood-hit-rate 100]
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -33,6 +37,8 @@ const { values } = parseArgs({
     'miss-rates': { type: 'string' },
     'hit-rates': { type: 'string' },
     'per-process': { type: 'string', default: '17000' },
+    'flood-rates': { type: 'string' },
+    'flood-hit-rate': { type: 'string', default: '100' },
   },
 });
 const quick = values.quick;
@@ -51,6 +57,10 @@ const hitRates = (values['hit-rates'] ?? (quick ? '250' : `250,${connectRate},${
   .split(',')
   .map(Number);
 const missRates = (values['miss-rates'] ?? (quick ? '100' : `250,${connectRate}`)).split(',').map(Number);
+// Wrong-password CONNECTs offered beside cached devices (issue 14: about 25/s from 64 addresses, under
+// every per-IP tier, pushed a cached device's CONNACK from 7-84 ms to seconds).
+const floodRates = (values['flood-rates'] ?? (quick ? '' : '25,200')).split(',').filter(Boolean).map(Number);
+const floodHitRate = Number(values['flood-hit-rate']);
 /** Devices reconnecting in the cache-hit phase: each CONNECTs about once a second. */
 const hitDevices = Math.min(Math.max(...hitRates), quick ? 200 : 1000);
 
@@ -155,12 +165,51 @@ await connector.request<OpenResult>('open', {
   concurrency: 20,
 });
 await connector.request('closeAll');
-const auth = [];
+const auth: Array<
+  Awaited<ReturnType<typeof connectPhase>> & { flood?: number; floodRefused?: number; floodAccepted?: number }
+> = [];
 for (const rate of hitRates) auth.push(await connectPhase('hit', rate, 'ch', 0, hitDevices));
 for (const [k, rate] of missRates.entries()) {
   // Let the previous phase's queue drain: a miss phase beyond the machine leaves scrypt work behind.
   await new Promise((resolve) => setTimeout(resolve, 3000));
   auth.push(await connectPhase('miss', rate, 'cm', missStarts[k]!, rate * connectSeconds));
+}
+// Cached devices while a flood of failing CONNECTs runs: each flood CONNECT names a registered device
+// with a wrong password, a device of its own each time (so no cached denial answers it: a device DB
+// lookup and a scrypt check each), from 64 source addresses. The same cached rate alone first.
+if (floodRates.length > 0) {
+  const floodSources = Array.from({ length: 64 }, (_, k) => `127.0.2.${k + 1}`);
+  const flooder = startBenchChild('connector-flood', new URL('./load/connector.js', import.meta.url));
+  const floodDevices = missRates.reduce((sum, r) => sum + r * connectSeconds, 0);
+  try {
+    auth.push({ ...(await connectPhase('hit', floodHitRate, 'ch', 0, hitDevices)), flood: 0 });
+    for (const floodRate of floodRates) {
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const count = floodRate * connectSeconds;
+      const [cached, flood] = await Promise.all([
+        connectPhase('hit', floodHitRate, 'ch', 0, hitDevices),
+        flooder.request<ConnectRateResult>('connectRate', {
+          target,
+          localAddresses: floodSources,
+          clientIdPrefix: 'cm',
+          from: 0,
+          count,
+          distinct: Math.min(count, floodDevices),
+          password: `${password}-wrong`,
+          rate: floodRate,
+          startAtUs: monotonicMicros() + 200_000,
+        }),
+      ]);
+      if (flood.accepted > 0)
+        console.error(`connections: ${flood.accepted} wrong-password CONNECTs were accepted`);
+      console.error(
+        `connections: cached at ${floodHitRate}/s beside ${floodRate} failing CONNECT/s: CONNACK P50 ${cached.connack.p50Ms} P99 ${cached.connack.p99Ms} ms; ${flood.failed}/${flood.attempted} failing refused`,
+      );
+      auth.push({ ...cached, flood: floodRate, floodRefused: flood.failed, floodAccepted: flood.accepted });
+    }
+  } finally {
+    await flooder.stop();
+  }
 }
 // The same CONNECTs against a plain Mosquitto (anonymous, no auth), one rate at a time after the
 // edge's phases: what this loader and machine reach without Sentinel.
@@ -254,6 +303,8 @@ const result = {
     connectSeconds,
     authScrypt: 'N=2^11 r=8 p=1 (production default)',
     idleScrypt: 'N=2^10 r=8 p=1',
+    floodRates,
+    floodHitRate,
     edgeWorkers: workers,
     loadProcesses,
     perLoadProcess: share,
@@ -277,7 +328,7 @@ console.log(
       'P99 ms',
     ],
     [...auth, ...plain.map((p) => ({ ...p, cache: 'Mosquitto' }))].map((a) => [
-      a.cache,
+      'flood' in a && a.flood !== undefined ? `hit, ${a.flood} failing/s` : a.cache,
       a.rate,
       `${a.accepted}/${a.attempted}`,
       a.connack.p50Ms,
