@@ -1,6 +1,8 @@
 import { Command } from 'commander';
-import { addSettingFlags } from '../../lib/config.js';
+import { addSettingFlags, loadConfig } from '../../lib/config.js';
+import { endpointSchema, resolveEndpoints } from '../../lib/endpoints.js';
 import { createKafka } from '../../lib/kafka/client.js';
+import { kafkaSecurityOf, kafkaSecuritySchema } from '../../lib/kafka/security.js';
 import {
   createTopics,
   describeTopics,
@@ -9,7 +11,7 @@ import {
   topicPurpose,
   topicRoles,
 } from '../../lib/kafka/topics.js';
-import { kafkaBootstrap, stackSchema } from '../../lib/stack/settings.js';
+import { stackSchema } from '../../lib/stack/settings.js';
 import { renderTable } from '../output.js';
 import { stackConfigFrom } from './stack.js';
 
@@ -17,11 +19,14 @@ async function withAdmin<T>(
   command: Command,
   work: (admin: ReturnType<ReturnType<typeof createKafka>['admin']>) => Promise<T>,
 ): Promise<T> {
-  const config = stackConfigFrom(command);
+  // The brokers and the TLS/SASL settings every service uses: SENTINEL_KAFKA_BROKERS when set, else
+  // the local platform's.
+  const sources = { env: process.env, flags: command.opts() };
   const admin = createKafka({
-    brokers: kafkaBootstrap(config),
+    brokers: resolveEndpoints(sources).kafkaBrokers,
     clientId: 'sentinel-cli',
     retries: 3,
+    security: kafkaSecurityOf(loadConfig(kafkaSecuritySchema, sources)),
   }).admin();
   await admin.connect();
   try {
@@ -30,6 +35,13 @@ async function withAdmin<T>(
     await admin.disconnect();
   }
 }
+
+/** What `sentinel topics` reads: the local platform's settings, the brokers and Kafka security of the services. */
+const topicsSchema = {
+  ...stackSchema,
+  kafkaBrokers: endpointSchema.kafkaBrokers,
+  ...kafkaSecuritySchema,
+} as const;
 
 export function topicsCommand(): Command {
   const topics = new Command('topics').description(
@@ -50,7 +62,7 @@ export function topicsCommand(): Command {
           `created: ${result.created.join(', ') || 'none'}; configs restored: ${result.updated.join(', ') || 'none'}`,
         );
       }),
-    stackSchema,
+    topicsSchema,
   );
 
   addSettingFlags(
@@ -89,7 +101,7 @@ export function topicsCommand(): Command {
           ),
         );
       }),
-    stackSchema,
+    topicsSchema,
   );
   return topics;
 }

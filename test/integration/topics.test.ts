@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { topicList, topicNames } from '../../lib/kafka/topics.js';
-import type { StackConfig } from '../../lib/stack/settings.js';
+import { kafkaBootstrap, type StackConfig } from '../../lib/stack/settings.js';
 import { ensurePlatform, runCli, testKafka, uniqueName } from '../helpers/platform.js';
 
 describe('sentinel topics', () => {
@@ -80,5 +80,23 @@ describe('sentinel topics', () => {
     });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /SNT_TOPIC_MISCONFIGURED: topics not found/);
+  });
+
+  it('talks to the brokers SENTINEL_KAFKA_BROKERS names, as every service does', async () => {
+    const one = kafkaBootstrap(config)[1]!;
+    const through = await runCli(['topics', 'describe', '--json'], { ...env, SENTINEL_KAFKA_BROKERS: one });
+    assert.equal(through.code, 0, through.stderr);
+    const closed = await runCli(['topics', 'describe'], { ...env, SENTINEL_KAFKA_BROKERS: '127.0.0.1:1' });
+    assert.equal(closed.code, 1);
+    assert.match(closed.stderr, /127\.0\.0\.1:1/, 'the broker it was told to use, not the local platform');
+  });
+
+  it('refuses a Kafka security setting that cannot work, naming it', async () => {
+    const result = await runCli(['topics', 'describe'], {
+      ...env,
+      SENTINEL_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+    });
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /SENTINEL_KAFKA_SASL/);
   });
 });
