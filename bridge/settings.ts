@@ -157,3 +157,10 @@ export function downlinkFiltersOf(config: BridgeConfig): string[] {
     ? filters
     : filters.map((f) => `$share/${config.downlinkShareGroup}/${f}`);
 }
+
+/** Settings the bridge had and has no more, with what to do instead (refused at start: cli/settings-catalog.ts). */
+export const retiredBridgeSettings: Readonly<Record<string, string>> = {
+  SENTINEL_BRIDGE_RECORD_LINGER_MS:
+    'librdkafka batches by size, and delivery and downlink records have lingers of their own (SENTINEL_BRIDGE_DELIVERY_LINGER_MS); remove it',
+  SENTINEL_BRIDGE_RECORD_BATCH: 'librdkafka batches by size; remove it',
+};

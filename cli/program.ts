@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
+import { refuseUnknownSettings } from '../lib/config.js';
 import { describeError, SentinelError } from '../lib/errors.js';
 import { benchCommand } from './commands/bench.js';
 import { bridgeCommand } from './commands/bridge.js';
+import { configCommand } from './commands/config.js';
 import { devicesCommand } from './commands/devices.js';
 import { forensicsCommand } from './commands/forensics.js';
 import { forensicsSinkCommand } from './commands/forensics-sink.js';
@@ -11,6 +13,7 @@ import { processorsCommand } from './commands/processors.js';
 import { stackCommand } from './commands/stack.js';
 import { topicsCommand } from './commands/topics.js';
 import { upCommand } from './commands/up.js';
+import { platformSettingNames } from './settings-catalog.js';
 
 /**
  * `sentinel`: the operator's command line. Every subcommand has --help; configuration comes from
@@ -20,7 +23,9 @@ export function buildCli(): Command {
   const program = new Command('sentinel')
     .description('MQTT Sentinel: security layer between IoT devices and an MQTT origin')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    // Before any command acts: a SENTINEL_* variable nothing reads is a typo or a retired setting.
+    .hook('preAction', () => refuseUnknownSettings(process.env, platformSettingNames()));
   for (const command of [
     upCommand(() => program.commands.map((c) => c.name())),
     stackCommand(),
@@ -32,6 +37,7 @@ export function buildCli(): Command {
     bridgeCommand(),
     forensicsSinkCommand(),
     forensicsCommand(),
+    configCommand(),
     benchCommand(),
   ]) {
     program.addCommand(command.exitOverride().showHelpAfterError());
@@ -49,6 +55,9 @@ export async function runCli(argv: string[]): Promise<void> {
       return;
     }
     console.error(`sentinel: ${describeError(err)}`);
-    process.exitCode = err instanceof SentinelError && err.code === 'SNT_CONFIG_INVALID' ? 2 : 1;
+    process.exitCode =
+      err instanceof SentinelError && (err.code === 'SNT_CONFIG_INVALID' || err.code === 'SNT_CONFIG_UNKNOWN')
+        ? 2
+        : 1;
   }
 }

@@ -146,3 +146,8 @@ export const forensicsQuerySchema = {
 } as const;
 
 export type ForensicsQueryConfig = ConfigOf<typeof forensicsQuerySchema>;
+
+/** Settings the sink had and has no more (refused at start: cli/settings-catalog.ts). */
+export const retiredForensicsSettings: Readonly<Record<string, string>> = {
+  SENTINEL_FORENSICS_CONCURRENCY: 'one consumer loop serves every partition; remove it',
+};

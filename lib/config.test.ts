@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { flagOf, loadConfig, settings, unknownEnvNames } from './config.js';
+import {
+  flagOf,
+  loadConfig,
+  nearestName,
+  refuseUnknownSettings,
+  settings,
+  unknownEnvNames,
+} from './config.js';
 import { isSentinelError } from './errors.js';
 
 const schema = {
@@ -77,5 +84,46 @@ describe('loadConfig', () => {
       unknownEnvNames({ SENTINEL_TEST_PORT: '1', SENTINEL_TEST_PROT: '2', HOME: '/' }, [schema]),
       ['SENTINEL_TEST_PROT'],
     );
+  });
+
+  it('refuses a SENTINEL_* variable nothing reads, naming the setting it most likely meant', () => {
+    const names = { known: new Set(['SENTINEL_TEST_PORT', 'SENTINEL_TEST_MODE']) };
+    assert.throws(
+      () => refuseUnknownSettings({ SENTINEL_TEST_PROT: '2', HOME: '/' }, names),
+      (err: unknown) =>
+        isSentinelError(err, 'SNT_CONFIG_UNKNOWN') &&
+        err.message === 'unknown setting SENTINEL_TEST_PROT (did you mean SENTINEL_TEST_PORT?)',
+    );
+    assert.throws(
+      () => refuseUnknownSettings({ SENTINEL_SOMETHING_ELSE_ENTIRELY: '1' }, names),
+      /unknown setting SENTINEL_SOMETHING_ELSE_ENTIRELY$/,
+      'no guess when nothing is close',
+    );
+  });
+
+  it('names a retired setting with what replaced it, passes tool prefixes and empty values', () => {
+    const names = {
+      known: new Set(['SENTINEL_TEST_PORT']),
+      retired: { SENTINEL_TEST_OLD: 'use SENTINEL_TEST_PORT' },
+      ownedPrefixes: ['SENTINEL_DEMO_'],
+    };
+    assert.throws(
+      () => refuseUnknownSettings({ SENTINEL_TEST_OLD: '1' }, names),
+      /setting SENTINEL_TEST_OLD is retired: use SENTINEL_TEST_PORT/,
+    );
+    assert.doesNotThrow(() =>
+      refuseUnknownSettings(
+        { SENTINEL_DEMO_HOST: 'x', SENTINEL_TEST_OLD: '', SENTINEL_TEST_PORT: '1' },
+        names,
+      ),
+    );
+  });
+
+  it('finds the nearest name within a third of its length', () => {
+    const known = ['SENTINEL_INGEST_PORT', 'SENTINEL_INGEST_TLS_PORT', 'SENTINEL_REDIS_URL'];
+    assert.equal(nearestName('SENTINEL_INGEST_PROT', known), 'SENTINEL_INGEST_PORT');
+    assert.equal(nearestName('SENTINEL_INGEST_TLSPORT', known), 'SENTINEL_INGEST_TLS_PORT');
+    assert.equal(nearestName('SENTINEL_REDIS_ADDR', known), 'SENTINEL_REDIS_URL');
+    assert.equal(nearestName('SENTINEL_KAFKA', known), undefined);
   });
 });

@@ -213,6 +213,64 @@ export function loadConfig<S extends Schema>(schema: S, sources: ConfigSources =
   return result as ConfigOf<S>;
 }
 
+/** Edit distance (insertions, deletions, substitutions) between two names. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** The known name closest to `name`, when close enough to be the one meant (a typo, a word swapped). */
+export function nearestName(name: string, known: Iterable<string>): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(name, candidate);
+    if (!best || distance < best.distance) best = { name: candidate, distance };
+  }
+  // A third of the name's length: SENTINEL_INGEST_PROT -> _PORT, not an unrelated setting.
+  return best && best.distance <= Math.max(2, Math.floor(name.length / 3)) ? best.name : undefined;
+}
+
+export interface SettingNames {
+  /** Every variable some part of the platform reads. */
+  readonly known: ReadonlySet<string>;
+  /** Variables that used to act and no longer do, with what to do instead. */
+  readonly retired?: Readonly<Record<string, string>>;
+  /** Prefixes owned by tools around the platform (the demo's scripts), not checked. */
+  readonly ownedPrefixes?: readonly string[];
+}
+
+/**
+ * Refuses SENTINEL_* variables nothing reads: a typo would otherwise leave a setting at its default
+ * while the operator believes it set. Each is named with the nearest known name; a retired one
+ * with what replaced it. An empty value counts as unset, as everywhere in this module.
+ */
+export function refuseUnknownSettings(
+  env: Readonly<Record<string, string | undefined>>,
+  names: SettingNames,
+): void {
+  const problems: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('SENTINEL_') || (env[name] ?? '') === '' || names.known.has(name)) continue;
+    if (names.ownedPrefixes?.some((prefix) => name.startsWith(prefix))) continue;
+    const retired = names.retired?.[name];
+    if (retired !== undefined) {
+      problems.push(`setting ${name} is retired: ${retired}`);
+      continue;
+    }
+    const nearest = nearestName(name, names.known);
+    problems.push(`unknown setting ${name}${nearest ? ` (did you mean ${nearest}?)` : ''}`);
+  }
+  if (problems.length > 0) throw new SentinelError('SNT_CONFIG_UNKNOWN', problems.join('; '));
+}
+
 /** Names every SENTINEL_* variable in the environment that no schema knows, so typos do not pass silently. */
 export function unknownEnvNames(
   env: Readonly<Record<string, string | undefined>>,

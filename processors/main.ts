@@ -62,14 +62,6 @@ export function parseChain(text: string): StepName[] {
   return names as StepName[];
 }
 
-/** Settings of the transaction-per-batch runtime; still set, they are named in a warning. */
-const retiredSettings = [
-  'SENTINEL_PROCESSORS_BATCH_SIZE',
-  'SENTINEL_PROCESSORS_BATCH_MAX_MS',
-  'SENTINEL_PROCESSORS_CONCURRENCY',
-  'SENTINEL_PROCESSORS_PARTITION_GROUPS',
-];
-
 export function brokersOf(config: Pick<ProcessorsConfig, 'kafkaBrokers' | 'kafkaPort'>): string[] {
   if (config.kafkaBrokers !== '') return config.kafkaBrokers.split(',');
   // The local platform's three brokers listen on kafkaPort, +1, +2 (lib/stack/settings.ts).
@@ -90,13 +82,6 @@ export async function startProcessors(
   const { policy, rules } = loadDetectionFiles(config);
   const chain = parseChain(config.chain);
   const instanceId = config.instanceId !== '' ? config.instanceId : `${hostname()}-${process.pid}`;
-  for (const retired of retiredSettings) {
-    if (process.env[retired] !== undefined)
-      log.warn(
-        { setting: retired },
-        `${retired} is retired and ignored: outputs are written at once and progress is checkpointed every SENTINEL_PROCESSORS_CHECKPOINT_INTERVAL_MS (docs/processors.md)`,
-      );
-  }
   const connection: KafkaConnection = {
     brokers: brokersOf(config),
     clientId: `sentinel-processors-${instanceId}`,

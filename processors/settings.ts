@@ -118,3 +118,16 @@ export const processorsSchema = {
 } as const;
 
 export type ProcessorsConfig = ConfigOf<typeof processorsSchema>;
+
+/**
+ * Settings of the transaction-per-batch runtime, with what replaced them. One still set is refused
+ * at start (cli/settings-catalog.ts): an operator who tuned it believes it acts, and it does not.
+ */
+export const retiredProcessorsSettings: Readonly<Record<string, string>> = {
+  SENTINEL_PROCESSORS_BATCH_SIZE:
+    'outputs are written at once and progress is checkpointed every SENTINEL_PROCESSORS_CHECKPOINT_INTERVAL_MS (docs/processors.md); remove it',
+  SENTINEL_PROCESSORS_BATCH_MAX_MS:
+    'outputs are written at once and progress is checkpointed every SENTINEL_PROCESSORS_CHECKPOINT_INTERVAL_MS (docs/processors.md); remove it',
+  SENTINEL_PROCESSORS_CONCURRENCY: 'one producer serves every partition of an instance; remove it',
+  SENTINEL_PROCESSORS_PARTITION_GROUPS: 'one producer serves every partition of an instance; remove it',
+};

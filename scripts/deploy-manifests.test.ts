@@ -14,11 +14,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { bridgeSchema } from '../bridge/settings.js';
-import { devicesSchema } from '../cli/commands/devices.js';
-import { forensicsQuerySchema, forensicsSinkSchema } from '../forensics/settings.js';
-import { ingestSchemas } from '../ingest/main.js';
-import { loadConfig, type Schema, unknownEnvNames } from '../lib/config.js';
-import { endpointSchema } from '../lib/endpoints.js';
+import { commandSchemas } from '../cli/settings-catalog.js';
+import { forensicsSinkSchema } from '../forensics/settings.js';
+import { loadConfig, unknownEnvNames } from '../lib/config.js';
 import {
   topicConfigEntries,
   topicMinInsyncReplicas,
@@ -27,7 +25,7 @@ import {
   topicRetentionMs,
   topicRoles,
 } from '../lib/kafka/topics.js';
-import { projectRoot, stackSchema } from '../lib/stack/settings.js';
+import { projectRoot } from '../lib/stack/settings.js';
 import { changelogConfigEntries, changelogTopicName } from '../processors/runtime/changelog.js';
 import { processorsSchema } from '../processors/settings.js';
 import { schemaViolations } from './deploy/kube-schemas.js';
@@ -40,16 +38,6 @@ const dockerfile = join(deployDir, 'docker', 'Dockerfile');
 const packageVersion = (
   JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string }
 ).version;
-
-/** The schemas each `sentinel <command>` reads (cli/commands/*.ts adds exactly these as flags). */
-const commandSchemas: Readonly<Record<string, readonly Schema[]>> = {
-  ingest: [...ingestSchemas, endpointSchema],
-  processors: [processorsSchema],
-  bridge: [bridgeSchema, endpointSchema, { originWsPort: stackSchema.originWsPort }],
-  'forensics-sink': [forensicsSinkSchema],
-  forensics: [forensicsQuerySchema],
-  devices: [devicesSchema],
-};
 
 /** The metrics port setting and the SIGTERM drain of each service (cli/commands/*.ts). */
 const serviceFacts: Readonly<

@@ -37,7 +37,7 @@ async function withAdmin<T>(
 }
 
 /** What `sentinel topics` reads: the local platform's settings, the brokers and Kafka security of the services. */
-const topicsSchema = {
+export const topicsSchema = {
   ...stackSchema,
   kafkaBrokers: endpointSchema.kafkaBrokers,
   ...kafkaSecuritySchema,

@@ -53,7 +53,6 @@ export class PipelineTestWorld {
         SENTINEL_TOPIC_PREFIX: this.edgeWorld.topicPrefix,
         SENTINEL_PROCESSORS_GROUP_ID: `${this.edgeWorld.id}-processors`,
         SENTINEL_PROCESSORS_METRICS_PORT: '0',
-        SENTINEL_PROCESSORS_BATCH_MAX_MS: '20',
         ...extra,
       },
     });

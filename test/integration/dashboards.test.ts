@@ -352,7 +352,6 @@ async function startServices(): Promise<Map<string, string>> {
         SENTINEL_TOPIC_PREFIX: world.topicPrefix,
         SENTINEL_PROCESSORS_GROUP_ID: uniqueName('dash-processors'),
         SENTINEL_PROCESSORS_METRICS_PORT: '0',
-        SENTINEL_PROCESSORS_BATCH_MAX_MS: '20',
       },
     }),
     { log },

@@ -57,7 +57,6 @@ before(async () => {
       SENTINEL_TOPIC_PREFIX: world.topicPrefix,
       SENTINEL_PROCESSORS_GROUP_ID: uniqueName('scenarios'),
       SENTINEL_PROCESSORS_METRICS_PORT: '0',
-      SENTINEL_PROCESSORS_BATCH_MAX_MS: '50',
     },
   });
   processors = await startProcessors(config, {

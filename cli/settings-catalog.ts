@@ -1,0 +1,91 @@
+import { bridgeSchema, retiredBridgeSettings } from '../bridge/settings.js';
+import {
+  forensicsQuerySchema,
+  forensicsSinkSchema,
+  retiredForensicsSettings,
+} from '../forensics/settings.js';
+import { ingestSchemas } from '../ingest/main.js';
+import { retiredIngestSettings } from '../ingest/settings.js';
+import { loadConfig, type Schema, type SettingNames } from '../lib/config.js';
+import { endpointSchema } from '../lib/endpoints.js';
+import { stackSchema } from '../lib/stack/settings.js';
+import { processorsSchema, retiredProcessorsSettings } from '../processors/settings.js';
+import { devicesSchema } from './commands/devices.js';
+import { topicsSchema } from './commands/topics.js';
+
+/**
+ * Every setting of the platform, by the `sentinel` command that reads it: the one place that knows
+ * them all, so a variable nothing reads is refused at start (`refuseUnknownSettings`) and
+ * `sentinel config` can print what a service would run with.
+ */
+export const commandSchemas: Readonly<Record<string, readonly Schema[]>> = {
+  ingest: [...ingestSchemas, endpointSchema],
+  processors: [processorsSchema],
+  bridge: [bridgeSchema, endpointSchema, { originWsPort: stackSchema.originWsPort }],
+  'forensics-sink': [forensicsSinkSchema],
+  forensics: [forensicsQuerySchema],
+  devices: [devicesSchema],
+  topics: [topicsSchema],
+  stack: [stackSchema],
+};
+
+/** SENTINEL_* variables read outside the schemas, and by what. */
+export const settingsReadElsewhere: Readonly<Record<string, string>> = {
+  SENTINEL_LOG_LEVEL: 'every service: the pino log level (lib/log.ts), default info',
+  SENTINEL_INGEST_WORKER_INDEX: 'set by `sentinel ingest` for each of its worker processes',
+  SENTINEL_TEST_KEEP_STACK: '`npm test`: leave running the platform the run started',
+  SENTINEL_BENCH_TEST_FAIL_AT: 'test/integration/bench.test.ts: makes a bench scenario fail on purpose',
+  SENTINEL_DASHBOARDS_DIR: "Grafana's dashboard provisioning (deploy/grafana): the dashboards folder",
+  SENTINEL_PROMETHEUS_URL: "Grafana's datasource provisioning (deploy/grafana): the Prometheus to query",
+};
+
+/** The demo's and the Locust load test's own variables (demo/), never read by a service. */
+const toolPrefixes = ['SENTINEL_DEMO_', 'SENTINEL_LOADTEST_'];
+
+export function platformSettingNames(): SettingNames {
+  const known = new Set(Object.keys(settingsReadElsewhere));
+  for (const schemas of Object.values(commandSchemas))
+    for (const schema of schemas) for (const setting of Object.values(schema)) known.add(setting.env);
+  return {
+    known,
+    retired: {
+      ...retiredIngestSettings,
+      ...retiredProcessorsSettings,
+      ...retiredBridgeSettings,
+      ...retiredForensicsSettings,
+    },
+    ownedPrefixes: toolPrefixes,
+  };
+}
+
+export interface EffectiveSetting {
+  readonly env: string;
+  readonly value: string;
+  readonly source: 'environment' | 'default';
+  readonly description: string;
+}
+
+/** What `sentinel <command>` would run with from this environment, each value with its source; secrets masked. */
+export function effectiveSettings(
+  command: string,
+  env: Readonly<Record<string, string | undefined>>,
+): EffectiveSetting[] {
+  const schemas = commandSchemas[command];
+  if (!schemas) return [];
+  const rows = new Map<string, EffectiveSetting>();
+  for (const schema of schemas) {
+    const values = loadConfig(schema, { env }) as Record<string, unknown>;
+    for (const [key, setting] of Object.entries(schema)) {
+      if (rows.has(setting.env)) continue;
+      const value = values[key];
+      const shown = Array.isArray(value) ? value.join(',') : String(value);
+      rows.set(setting.env, {
+        env: setting.env,
+        value: setting.secret && shown !== '' ? '[secret]' : shown,
+        source: (env[setting.env] ?? '') === '' ? 'default' : 'environment',
+        description: setting.description,
+      });
+    }
+  }
+  return [...rows.values()].sort((a, b) => a.env.localeCompare(b.env));
+}
