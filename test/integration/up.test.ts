@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CommandResult, runToCompletion } from '../../lib/process/run.js';
@@ -57,10 +59,22 @@ interface UpRun {
   output: string;
 }
 
-/** `sentinel up` in a process of its own; resolves once it prints that the platform is ready. */
-async function startUp(up: UpRun): Promise<void> {
-  const child = spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), 'up'], {
+/**
+ * `sentinel up` in a process of its own (by default this tree's; `how` runs another command, e.g.
+ * `npm start` in a clone, in a process group of its own so Ctrl-C reaches all of it); resolves
+ * once it prints that the platform is ready.
+ */
+async function startUp(
+  up: UpRun,
+  how: { command: string; args: string[]; cwd?: string; env?: NodeJS.ProcessEnv } = {
+    command: process.execPath,
+    args: [join(projectRoot, 'dist', 'cli', 'main.js'), 'up'],
+  },
+): Promise<void> {
+  const child = spawn(how.command, how.args, {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(how.cwd ? { cwd: how.cwd, detached: true } : {}),
+    ...(how.env ? { env: how.env } : {}),
   });
   up.child = child;
   child.stdout?.on('data', (c: Buffer) => {
@@ -199,6 +213,71 @@ describe('sentinel up when a service dies', () => {
     const [code] = (await once(up.child!, 'exit')) as [number | null];
     assert.equal(code, 1, up.output);
     assert.match(up.output, /processors exited \(SIGKILL\); see .*processors\.log\. Stopping the platform/);
+    await assertPortsFree();
+  });
+});
+
+/**
+ * The README's two commands on a fresh checkout (issue 17): a clean clone of this commit, `npm ci`
+ * (its preinstall is the system set-up step, its postinstall the Kafka client), then `npm start`
+ * brings the platform up with no other step; Ctrl-C stops what it started. The clone uses the
+ * platform this run already has (the same state directory: the brokers' ports are taken by it).
+ */
+describe('a clean clone: npm ci, then npm start', () => {
+  const up: UpRun = { child: undefined, output: '' };
+  let clone: string | undefined;
+
+  /** This run's environment without what `npm test` added for itself (npm_config_*, npm_lifecycle_*...). */
+  function newcomerEnv(): NodeJS.ProcessEnv {
+    return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('npm_')));
+  }
+
+  /** Ctrl-C at a terminal: SIGINT to the whole foreground process group (npm, sh, node). */
+  function interrupt(): void {
+    if (up.child?.pid !== undefined && up.child.exitCode === null) process.kill(-up.child.pid, 'SIGINT');
+  }
+
+  before(async () => {
+    const config = await ensurePlatform();
+    clone = mkdtempSync(join(tmpdir(), 'sentinel-clone-'));
+    const cloned = await run('git', ['clone', '--quiet', '--no-hardlinks', projectRoot, clone], 60_000);
+    assert.equal(cloned.code, 0, cloned.output);
+    const installed = await runToCompletion('npm', ['ci', '--no-audit', '--no-fund'], {
+      cwd: clone,
+      env: newcomerEnv(),
+      limitMs: 600_000,
+      killSignal: 'SIGTERM',
+    });
+    assert.equal(installed.code, 0, installed.output);
+    assert.match(
+      installed.output,
+      /setup: every system package `npm ci` needs is present; nothing to install/,
+    );
+    await startUp(up, {
+      command: 'npm',
+      args: ['start'],
+      cwd: clone,
+      env: { ...newcomerEnv(), SENTINEL_STATE_DIR: config.stateDir },
+    });
+  });
+
+  after(async () => {
+    if (up.child && up.child.exitCode === null) {
+      interrupt();
+      await once(up.child, 'exit');
+    }
+    if (clone) rmSync(clone, { recursive: true, force: true });
+  });
+
+  it('comes up: the set-up step found nothing to install, every service answers', async () => {
+    assert.match(up.output, /setup: every system package the platform needs is present; nothing to install/);
+    for (const [name, port] of Object.entries(servicePorts))
+      assert.equal(await tcpReachable('127.0.0.1', port), true, `${name} listens on ${port}`);
+  });
+
+  it('stops on Ctrl-C with nothing it started left running', async () => {
+    interrupt();
+    await once(up.child!, 'exit');
     await assertPortsFree();
   });
 });
