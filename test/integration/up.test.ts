@@ -234,7 +234,9 @@ describe('a clean clone: npm ci, then npm start', () => {
 
   /** Ctrl-C at a terminal: SIGINT to the whole foreground process group (npm, sh, node). */
   function interrupt(): void {
-    if (up.child?.pid !== undefined && up.child.exitCode === null) process.kill(-up.child.pid, 'SIGINT');
+    const child = up.child;
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null)
+      process.kill(-child.pid, 'SIGINT');
   }
 
   before(async () => {
@@ -262,7 +264,7 @@ describe('a clean clone: npm ci, then npm start', () => {
   });
 
   after(async () => {
-    if (up.child && up.child.exitCode === null) {
+    if (up.child && up.child.exitCode === null && up.child.signalCode === null) {
       interrupt();
       await once(up.child, 'exit');
     }
