@@ -105,6 +105,26 @@ const parts = [
   },
 ];
 
+/**
+ * Apicurio Registry 3.3 needs Java 21+, which Debian 12 does not package: a JDK of that line must
+ * come from elsewhere (Temurin, a backport). Found the way lib/stack/java.ts finds it.
+ */
+function newestJavaMajor() {
+  const candidates = [];
+  if (process.env.JAVA_HOME) candidates.push(`${process.env.JAVA_HOME}/bin/java`);
+  const jvm = spawnSync('sh', ['-c', 'ls -d /usr/lib/jvm/*/bin/java 2>/dev/null'], { encoding: 'utf8' });
+  candidates.push(...(jvm.stdout ?? '').split('\n').filter(Boolean), 'java');
+  let newest = 0;
+  for (const java of candidates) {
+    const out = spawnSync(java, ['-version'], { encoding: 'utf8' });
+    const match = /version "(\d+)(?:\.(\d+))?/.exec(`${out.stderr ?? ''}${out.stdout ?? ''}`);
+    if (!match) continue;
+    const major = match[1] === '1' ? Number(match[2]) : Number(match[1]);
+    newest = Math.max(newest, major);
+  }
+  return newest;
+}
+
 const args = process.argv.slice(2);
 const scope = args.includes('--for') ? args[args.indexOf('--for') + 1] : 'platform';
 const scopes = ['install', 'platform', 'tests'];
@@ -147,6 +167,11 @@ function present(part, installed) {
 const wanted = parts.filter((p) => scopes.indexOf(p.for) <= scopes.indexOf(scope));
 const installed = installedPackages(wanted.filter((p) => !p.commands && !p.python).map((p) => p.pkg));
 const missing = wanted.filter((p) => !present(p, installed));
+if (scopes.indexOf(scope) >= 1 && newestJavaMajor() < 21) {
+  say('missing a Java 21 or newer: the schema registry (Apicurio 3.3) needs it, and Debian 12 packages only 17');
+  say('install one (e.g. Eclipse Temurin 21 or 25 under /usr/lib/jvm), or point JAVA_HOME at it');
+  if (!checkOnly) process.exit(2);
+}
 if (missing.length === 0) {
   const what = {
     install: '`npm ci` needs',
