@@ -6,6 +6,13 @@
 import { describeError } from '../lib/errors.js';
 import { nodeRuntimeRefusal } from './node-runtime.js';
 
+// kafkajs's admin client (topics, stack status) arms a timer with a negative delay from its clock
+// arithmetic; Node warns and runs it after 1 ms. Harmless, and not for an operator's screen.
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  if (warning.name !== 'TimeoutNegativeWarning') console.error(`(node) ${warning.name}: ${warning.message}`);
+});
+
 const refusal = nodeRuntimeRefusal(process.versions.node, process.execPath);
 if (refusal) {
   console.error(`sentinel: ${describeError(refusal)}`);

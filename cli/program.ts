@@ -5,6 +5,7 @@ import { benchCommand } from './commands/bench.js';
 import { bridgeCommand } from './commands/bridge.js';
 import { configCommand } from './commands/config.js';
 import { devicesCommand } from './commands/devices.js';
+import { doctorCommand } from './commands/doctor.js';
 import { forensicsCommand } from './commands/forensics.js';
 import { forensicsSinkCommand } from './commands/forensics-sink.js';
 import { ingestCommand } from './commands/ingest.js';
@@ -29,6 +30,7 @@ export function buildCli(): Command {
   for (const command of [
     upCommand(() => program.commands.map((c) => c.name())),
     stackCommand(),
+    doctorCommand(),
     topicsCommand(),
     devicesCommand(),
     ingestCommand(),
