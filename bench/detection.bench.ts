@@ -11,7 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { projectRoot } from '../lib/stack/settings.js';
+import { projectRoot } from '../lib/local-platform.js';
 import type { FindingClass } from '../processors/model.js';
 import { type InspectCase, OfflineInspector, parseInspectLine } from '../processors/offline.js';
 import { DEFAULT_POLICY } from '../processors/policy/policy.js';

@@ -12,7 +12,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { projectRoot, registryUrl } from '../lib/stack/settings.js';
+import { projectRoot, registryUrl } from '../lib/local-platform.js';
 import { SchemaCatalog } from '../schemas/catalog.js';
 import { BenchMqttClient } from './lib/mqtt-client.js';
 import { scrapeMetrics } from './lib/prometheus.js';

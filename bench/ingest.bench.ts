@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mqttPacket from 'mqtt-packet';
-import { projectRoot } from '../lib/stack/settings.js';
+import { projectRoot } from '../lib/local-platform.js';
 import { BenchMqttClient } from './lib/mqtt-client.js';
 import { startSentinelPipeline } from './lib/services.js';
 import { openBenchWorld } from './support.js';

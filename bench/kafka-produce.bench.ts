@@ -9,8 +9,8 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../lib/config.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { createTopics } from '../lib/kafka/topics.js';
-import { kafkaBootstrap, stackSchema } from '../lib/stack/settings.js';
-import { stackUp } from '../lib/stack/stack.js';
+import { kafkaBootstrap, stackSchema } from '../lib/local-platform.js';
+import { stackUp } from '../platform/stack.js';
 
 const { values } = parseArgs({
   options: {

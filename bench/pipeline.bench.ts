@@ -22,7 +22,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { topicRoles } from '../lib/kafka/topics.js';
-import { originCredentials } from '../lib/stack/origin.js';
+import { originCredentials } from '../lib/local-platform.js';
 import { type BenchChild, startBenchChild } from './lib/child.js';
 import { failHereInTests, runWithCleanup, type ScenarioCleanup } from './lib/cleanup.js';
 import { type LatencySummary, mergeHistograms, monotonicMicros, summarise } from './lib/histogram.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { StackConfig } from '../lib/stack/settings.js';
-import type { ComponentStatus } from '../lib/stack/stack.js';
+import type { StackConfig } from '../lib/local-platform.js';
+import type { ComponentStatus } from '../platform/component-status.js';
 import { type DoctorProbes, diagnose, type Finding } from './doctor.js';
 
 const config = { stateDir: '/srv/sentinel/.sentinel' } as StackConfig;

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StackConfig } from '../lib/stack/settings.js';
-import { projectRoot } from '../lib/stack/settings.js';
-import type { ComponentStatus } from '../lib/stack/stack.js';
+import type { StackConfig } from '../lib/local-platform.js';
+import { projectRoot } from '../lib/local-platform.js';
+import type { ComponentStatus } from '../platform/component-status.js';
 import { nodeRuntimeRefusal } from './node-runtime.js';
 
 /** One finding of `sentinel doctor`: what was checked, how it stands, and the command that fixes it. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { projectRoot } from '../lib/stack/settings.js';
+import { projectRoot } from '../lib/local-platform.js';
 import { nodeRuntimeRefusal } from './node-runtime.js';
 
 describe('the Node runtime the CLI accepts', () => {

@@ -8,7 +8,7 @@ import { ingestSchemas } from '../ingest/main.js';
 import { retiredIngestSettings } from '../ingest/settings.js';
 import { loadConfig, type Schema, type SettingNames } from '../lib/config.js';
 import { endpointSchema } from '../lib/endpoints.js';
-import { stackSchema } from '../lib/stack/settings.js';
+import { stackSchema } from '../lib/local-platform.js';
 import { processorsSchema, retiredProcessorsSettings } from '../processors/settings.js';
 import { devicesSchema } from './commands/devices.js';
 import { topicsSchema } from './commands/topics.js';

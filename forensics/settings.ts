@@ -1,7 +1,7 @@
 import { type ConfigOf, settings } from '../lib/config.js';
 import { endpointSchema } from '../lib/endpoints.js';
 import { kafkaSecuritySchema } from '../lib/kafka/security.js';
-import { stackSchema } from '../lib/stack/settings.js';
+import { stackSchema } from '../lib/local-platform.js';
 import { forensicDatabase } from './ddl.js';
 
 const identifier = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;

@@ -1,5 +1,5 @@
 import { type ConfigOf, type ConfigSources, loadConfig, settings } from './config.js';
-import { kafkaBootstrap, registryUrl, stackSchema } from './stack/settings.js';
+import { kafkaBootstrap, registryUrl, stackSchema } from './local-platform.js';
 
 /**
  * Where a service finds the engines. In production these are set explicitly; when they are not,

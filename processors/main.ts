@@ -64,7 +64,7 @@ export function parseChain(text: string): StepName[] {
 
 export function brokersOf(config: Pick<ProcessorsConfig, 'kafkaBrokers' | 'kafkaPort'>): string[] {
   if (config.kafkaBrokers !== '') return config.kafkaBrokers.split(',');
-  // The local platform's three brokers listen on kafkaPort, +1, +2 (lib/stack/settings.ts).
+  // The local platform's three brokers listen on kafkaPort, +1, +2 (lib/local-platform.ts).
   return [0, 1, 2].map((i) => `127.0.0.1:${config.kafkaPort + i}`);
 }
 

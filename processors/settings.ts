@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { type ConfigOf, settings } from '../lib/config.js';
 import { endpointSchema } from '../lib/endpoints.js';
 import { kafkaSecuritySchema } from '../lib/kafka/security.js';
-import { projectRoot, stackSchema } from '../lib/stack/settings.js';
+import { projectRoot, stackSchema } from '../lib/local-platform.js';
 
 /**
  * Settings of `sentinel processors`. Kafka and the registry default to the local platform

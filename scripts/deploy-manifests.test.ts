@@ -25,7 +25,7 @@ import {
   topicRetentionMs,
   topicRoles,
 } from '../lib/kafka/topics.js';
-import { projectRoot } from '../lib/stack/settings.js';
+import { projectRoot } from '../lib/local-platform.js';
 import { changelogConfigEntries, changelogTopicName } from '../processors/runtime/changelog.js';
 import { processorsSchema } from '../processors/settings.js';
 import { schemaViolations } from './deploy/kube-schemas.js';

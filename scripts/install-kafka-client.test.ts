@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import kafkaClient from '@confluentinc/kafka-javascript';
-import { projectRoot } from '../lib/stack/settings.js';
+import { projectRoot } from '../lib/local-platform.js';
 
 const script = join(projectRoot, 'scripts', 'install-kafka-client.mjs');
 const clientDir = join(projectRoot, 'node_modules', '@confluentinc', 'kafka-javascript');

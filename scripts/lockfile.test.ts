@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { projectRoot } from '../lib/stack/settings.js';
+import { projectRoot } from '../lib/local-platform.js';
 
 interface LockEntry {
   readonly optionalDependencies?: Record<string, string>;

@@ -107,7 +107,7 @@ const parts = [
 
 /**
  * Apicurio Registry 3.3 needs Java 21+, which Debian 12 does not package: a JDK of that line must
- * come from elsewhere (Temurin, a backport). Found the way lib/stack/java.ts finds it.
+ * come from elsewhere (Temurin, a backport). Found the way platform/java.ts finds it.
  */
 function newestJavaMajor() {
   const candidates = [];
@@ -168,7 +168,9 @@ const wanted = parts.filter((p) => scopes.indexOf(p.for) <= scopes.indexOf(scope
 const installed = installedPackages(wanted.filter((p) => !p.commands && !p.python).map((p) => p.pkg));
 const missing = wanted.filter((p) => !present(p, installed));
 if (scopes.indexOf(scope) >= 1 && newestJavaMajor() < 21) {
-  say('missing a Java 21 or newer: the schema registry (Apicurio 3.3) needs it, and Debian 12 packages only 17');
+  say(
+    'missing a Java 21 or newer: the schema registry (Apicurio 3.3) needs it, and Debian 12 packages only 17',
+  );
   say('install one (e.g. Eclipse Temurin 21 or 25 under /usr/lib/jvm), or point JAVA_HOME at it');
   if (!checkOnly) process.exit(2);
 }

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpus, hostname, release, totalmem } from 'node:os';
-import { artifactPaths } from '../../lib/stack/artifacts.js';
-import { projectRoot, type StackConfig } from '../../lib/stack/settings.js';
+import { projectRoot, type StackConfig } from '../../lib/local-platform.js';
+import { artifactPaths } from '../../platform/artifacts.js';
 
 /** What a result must say about where it was measured, so figures from two machines are not compared blind. */
 export interface MachineDescription {

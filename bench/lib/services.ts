@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mosquittoConf } from '../../lib/stack/origin.js';
-import { freePort } from '../../lib/stack/processes.js';
-import { kafkaBootstrap, projectRoot, registryUrl } from '../../lib/stack/settings.js';
+import { kafkaBootstrap, projectRoot, registryUrl } from '../../lib/local-platform.js';
+import { mosquittoConf } from '../../platform/origin.js';
+import { freePort } from '../../platform/processes.js';
 import type { BenchWorld } from '../support.js';
 import type { ScenarioCleanup } from './cleanup.js';
 

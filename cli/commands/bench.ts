@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { addSettingFlags } from '../../lib/config.js';
 import { SentinelError } from '../../lib/errors.js';
-import { projectRoot, stackSchema } from '../../lib/stack/settings.js';
+import { projectRoot, stackSchema } from '../../lib/local-platform.js';
 import { stackConfigFrom } from './stack.js';
 
 export function benchCommand(): Command {

@@ -3,9 +3,9 @@ import { startBridge } from '../../bridge/main.js';
 import { bridgeSchema } from '../../bridge/settings.js';
 import { addSettingFlags, loadConfig } from '../../lib/config.js';
 import { endpointSchema } from '../../lib/endpoints.js';
+import { stackSchema } from '../../lib/local-platform.js';
 import { createLogger } from '../../lib/log.js';
 import { exitOnFatal, onShutdown } from '../../lib/service/lifecycle.js';
-import { stackSchema } from '../../lib/stack/settings.js';
 
 /**
  * `sentinel bridge`: sentinel.approved -> origin over MQTT-over-WebSocket (offsets committed after the

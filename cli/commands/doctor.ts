@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { addSettingFlags } from '../../lib/config.js';
-import { kafkaBrokerPorts, stackSchema } from '../../lib/stack/settings.js';
-import { stackStatus } from '../../lib/stack/stack.js';
+import { kafkaBrokerPorts, stackSchema } from '../../lib/local-platform.js';
+import { stackStatus } from '../../platform/stack.js';
 import { diagnose, machineProbes, type PlatformPort } from '../doctor.js';
 import { renderTable } from '../output.js';
 import { commandSchemas, effectiveSettings } from '../settings-catalog.js';
@@ -10,9 +10,8 @@ import { stackConfigFrom } from './stack.js';
 /** Every port a setting of the platform names (with this environment), once; the brokers' three. */
 function platformPorts(env: NodeJS.ProcessEnv, brokers: readonly number[]): PlatformPort[] {
   const ports = new Map<number, string>();
-  brokers.forEach((port, i) =>
-    ports.set(port, i === 0 ? 'SENTINEL_KAFKA_PORT' : `SENTINEL_KAFKA_PORT (+${i}, kafka-${i + 1})`),
-  );
+  for (const [i, port] of brokers.entries())
+    ports.set(port, i === 0 ? 'SENTINEL_KAFKA_PORT' : `SENTINEL_KAFKA_PORT (+${i}, kafka-${i + 1})`);
   for (const command of Object.keys(commandSchemas))
     for (const row of effectiveSettings(command, env)) {
       const port = Number(row.value);

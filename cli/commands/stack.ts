@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { addSettingFlags, loadConfig } from '../../lib/config.js';
-import { type StackConfig, stackSchema } from '../../lib/stack/settings.js';
-import { stackDown, stackStatus, stackUp } from '../../lib/stack/stack.js';
+import { type StackConfig, stackSchema } from '../../lib/local-platform.js';
+import { stackDown, stackStatus, stackUp } from '../../platform/stack.js';
 import { renderTable } from '../output.js';
 
 export function stackConfigFrom(command: Command): StackConfig {

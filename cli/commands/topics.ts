@@ -11,7 +11,7 @@ import {
   topicPurpose,
   topicRoles,
 } from '../../lib/kafka/topics.js';
-import { stackSchema } from '../../lib/stack/settings.js';
+import { stackSchema } from '../../lib/local-platform.js';
 import { renderTable } from '../output.js';
 import { stackConfigFrom } from './stack.js';
 

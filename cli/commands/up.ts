@@ -5,8 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { addSettingFlags } from '../../lib/config.js';
-import { type StackConfig, stackSchema } from '../../lib/stack/settings.js';
-import { stackDown, stackStatus, stackUp } from '../../lib/stack/stack.js';
+import { type StackConfig, stackSchema } from '../../lib/local-platform.js';
+import { stackDown, stackStatus, stackUp } from '../../platform/stack.js';
 import { renderTable } from '../output.js';
 import { printStatus, stackConfigFrom } from './stack.js';
 

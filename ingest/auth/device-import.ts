@@ -1,6 +1,6 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { SentinelError } from '../../lib/errors.js';
-import { checkDeviceFields, checkPassword } from './device-store.js';
+import { checkDeviceFields, checkPassword, type ImportedDevice } from './device-store.js';
 import { parsePasswordHash } from './password.js';
 
 /**
@@ -13,15 +13,6 @@ import { parsePasswordHash } from './password.js';
  * another installation without their secrets); `password` is hashed on import (scrypt, the KDF's
  * cost per device). ACL patterns: arrays in JSONL, `;`-separated in a CSV cell.
  */
-export interface ImportedDevice {
-  readonly clientId: string;
-  readonly username: string;
-  readonly password?: string;
-  readonly passwordHash?: string;
-  readonly publish: readonly string[];
-  readonly subscribe: readonly string[];
-}
-
 export interface ImportLine {
   /** 1-based line of the file (for CSV, the row's first line). */
   readonly line: number;

@@ -5,7 +5,6 @@ import { defaultProtocolPolicy } from '../protocol/policy.js';
 import { checkTopicFilter } from '../protocol/topic.js';
 import { validateClientId } from '../protocol/validate.js';
 import type { DeviceAcls } from './acl.js';
-import type { ImportedDevice } from './device-import.js';
 import {
   defaultScryptParams,
   hashPassword,
@@ -191,6 +190,16 @@ export function checkNewDevice(device: NewDevice): void {
 export function checkDisableReason(reason: string | null): void {
   if (reason !== null && reason.length > maxReasonLength)
     throw invalid(`reason over ${maxReasonLength} characters`);
+}
+
+/** A device as an import file states it (device-import.ts): a password or a stored hash, and its ACL patterns. */
+export interface ImportedDevice {
+  readonly clientId: string;
+  readonly username: string;
+  readonly password?: string;
+  readonly passwordHash?: string;
+  readonly publish: readonly string[];
+  readonly subscribe: readonly string[];
 }
 
 export class DeviceStore implements DeviceRegistry {

@@ -1,5 +1,5 @@
 import { type ConfigOf, settings } from '../../lib/config.js';
-import { stackSchema } from '../../lib/stack/settings.js';
+import { stackSchema } from '../../lib/local-platform.js';
 import { defaultScryptParams, type ScryptParams, scryptLimits } from './password.js';
 
 /**

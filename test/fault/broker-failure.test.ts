@@ -3,17 +3,17 @@ import { after, before, describe, it } from 'node:test';
 import type { Producer } from 'kafkajs';
 import { createKafka } from '../../lib/kafka/client.js';
 import { createTopics } from '../../lib/kafka/topics.js';
-import { artifactPaths } from '../../lib/stack/artifacts.js';
+import { kafkaBootstrap, type StackConfig } from '../../lib/local-platform.js';
+import { artifactPaths } from '../../platform/artifacts.js';
 import {
   brokerIndexes,
   startBroker,
   stopBroker,
   waitForBroker,
   waitForCluster,
-} from '../../lib/stack/kafka.js';
-import { waitFor } from '../../lib/stack/processes.js';
-import { kafkaBootstrap, type StackConfig } from '../../lib/stack/settings.js';
-import { stackStatus } from '../../lib/stack/stack.js';
+} from '../../platform/kafka.js';
+import { waitFor } from '../../platform/processes.js';
+import { stackStatus } from '../../platform/stack.js';
 import { ensurePlatform, testKafka, uniqueName } from '../helpers/platform.js';
 
 /**

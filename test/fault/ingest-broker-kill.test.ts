@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Packet } from 'mqtt-packet';
 import type { RunningIngest } from '../../ingest/main.js';
-import { artifactPaths } from '../../lib/stack/artifacts.js';
+import { artifactPaths } from '../../platform/artifacts.js';
 import {
   brokerIndexes,
   brokerProcess,
   startBroker,
   waitForBroker,
   waitForCluster,
-} from '../../lib/stack/kafka.js';
-import { runningPid } from '../../lib/stack/processes.js';
+} from '../../platform/kafka.js';
+import { runningPid } from '../../platform/processes.js';
 import { EdgeTestWorld, listenerPort, RawDevice } from '../helpers/edge.js';
 import { testKafka } from '../helpers/platform.js';
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Packet } from 'mqtt-packet';
 import type { RunningIngest } from '../../ingest/main.js';
-import { artifactPaths } from '../../lib/stack/artifacts.js';
-import { brokerIndexes, brokerProcess, waitForCluster } from '../../lib/stack/kafka.js';
-import { runningPid } from '../../lib/stack/processes.js';
+import { artifactPaths } from '../../platform/artifacts.js';
+import { brokerIndexes, brokerProcess, waitForCluster } from '../../platform/kafka.js';
+import { runningPid } from '../../platform/processes.js';
 import { EdgeTestWorld, listenerPort, RawDevice } from '../helpers/edge.js';
 import { FrozenProcesses } from '../helpers/freeze.js';
 

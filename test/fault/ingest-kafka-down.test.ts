@@ -4,14 +4,14 @@ import { createConnection, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { RunningIngest } from '../../ingest/main.js';
-import { artifactPaths } from '../../lib/stack/artifacts.js';
+import { artifactPaths } from '../../platform/artifacts.js';
 import {
   brokerIndexes,
   startBroker,
   stopBroker,
   waitForBroker,
   waitForCluster,
-} from '../../lib/stack/kafka.js';
+} from '../../platform/kafka.js';
 import { EdgeTestWorld, listenerPort } from '../helpers/edge.js';
 
 /**

@@ -13,9 +13,14 @@ import {
   topicList,
   topicNames,
 } from '../../lib/kafka/topics.js';
+import {
+  kafkaBootstrap,
+  originCredentials,
+  projectRoot,
+  registryUrl,
+  type StackConfig,
+} from '../../lib/local-platform.js';
 import { createLogger } from '../../lib/log.js';
-import { originCredentials } from '../../lib/stack/origin.js';
-import { kafkaBootstrap, projectRoot, registryUrl, type StackConfig } from '../../lib/stack/settings.js';
 import { SchemaCatalog, type TopicValues } from '../../schemas/catalog.js';
 import type { ApprovedMessage } from '../../schemas/types.generated.js';
 import { ensurePlatform, testKafka, uniqueName } from './platform.js';

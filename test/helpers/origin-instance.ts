@@ -4,13 +4,9 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import {
-  mosquittoConf,
-  mqttConnectAccepted,
-  type OriginCredentials,
-  writeMosquittoPasswords,
-} from '../../lib/stack/origin.js';
-import { freePort, tcpReachable } from '../../lib/stack/processes.js';
+import type { OriginCredentials } from '../../lib/local-platform.js';
+import { mosquittoConf, mqttConnectAccepted, writeMosquittoPasswords } from '../../platform/origin.js';
+import { freePort, tcpReachable } from '../../platform/processes.js';
 
 /**
  * A Mosquitto of the test's own, configured like the platform's origin (MQTT and WebSocket listeners,

@@ -9,8 +9,8 @@ import {
   registryUrl,
   type StackConfig,
   stackSchema,
-} from '../../lib/stack/settings.js';
-import { stackUp } from '../../lib/stack/stack.js';
+} from '../../lib/local-platform.js';
+import { stackUp } from '../../platform/stack.js';
 
 /**
  * Integration tests run against the real local platform. `ensurePlatform` starts it when it is not

@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { commandLine, platformPids as platformProcesses, processTree } from '../../bench/lib/processes.js';
-import { isAlive } from '../../lib/stack/processes.js';
-import { projectRoot, type StackConfig } from '../../lib/stack/settings.js';
+import { projectRoot, type StackConfig } from '../../lib/local-platform.js';
+import { isAlive } from '../../platform/processes.js';
 import { ensurePlatform, registryUrl, runCli, testKafka } from '../helpers/platform.js';
 import { keysWithPrefix } from '../helpers/redis-keys.js';
 

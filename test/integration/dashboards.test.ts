@@ -9,9 +9,10 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { type RunningBridge, startBridge } from '../../bridge/main.js';
 import type { RunningIngest } from '../../ingest/main.js';
 import { loadConfig } from '../../lib/config.js';
+import { kafkaBootstrap, originCredentials, projectRoot, registryUrl } from '../../lib/local-platform.js';
 import { createLogger } from '../../lib/log.js';
-import { mqttConnectAccepted, originCredentials } from '../../lib/stack/origin.js';
-import { freePort, stopProcess } from '../../lib/stack/processes.js';
+import { mqttConnectAccepted } from '../../platform/origin.js';
+import { freePort, stopProcess } from '../../platform/processes.js';
 import {
   type PrometheusInstance,
   prometheusDeployDir,
@@ -19,8 +20,7 @@ import {
   renderPrometheusConfig,
   stackTargets,
   startPrometheusInstance,
-} from '../../lib/stack/prometheus.js';
-import { kafkaBootstrap, projectRoot, registryUrl } from '../../lib/stack/settings.js';
+} from '../../platform/prometheus.js';
 import { type ProcessorsService, startProcessors } from '../../processors/main.js';
 import { processorsSchema } from '../../processors/settings.js';
 import { EdgeTestWorld, listenerPort } from '../helpers/edge.js';

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { projectRoot } from '../../lib/local-platform.js';
 import { type CommandResult, runToCompletion } from '../../lib/process/run.js';
-import { projectRoot } from '../../lib/stack/settings.js';
 import { ensurePlatform, runCli } from '../helpers/platform.js';
 
 /**

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { hashPassword } from '../../ingest/auth/password.js';
-import { projectRoot } from '../../lib/stack/settings.js';
+import { projectRoot } from '../../lib/local-platform.js';
 import { uniqueName } from '../helpers/platform.js';
 import { deleteKeysWithPrefix } from '../helpers/redis-keys.js';
 

@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { deviceDbMigrations, deviceDbTables, parseMysqlUrl } from '../../lib/devicedb/migrations.js';
-import { projectRoot } from '../../lib/stack/settings.js';
+import { projectRoot } from '../../lib/local-platform.js';
 import { uniqueName } from '../helpers/platform.js';
 
 const database = `st_${uniqueName('migrate').replaceAll('-', '_')}`;

@@ -7,7 +7,7 @@ import {
   RecordProducer,
   readPartitionsToEnd,
 } from '../../lib/kafka/rdkafka.js';
-import { kafkaBootstrap, type StackConfig } from '../../lib/stack/settings.js';
+import { kafkaBootstrap, type StackConfig } from '../../lib/local-platform.js';
 import { ensurePlatform, testKafka, uniqueName } from '../helpers/platform.js';
 
 /** The librdkafka layer against the real brokers: what the services rely on. */

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { createKafka } from '../../lib/kafka/client.js';
-import { kafkaBootstrap } from '../../lib/stack/settings.js';
+import { kafkaBootstrap } from '../../lib/local-platform.js';
 import type { PacketEvent, Verdict } from '../../schemas/types.generated.js';
 import type { OriginMessage, OriginSubscriber } from '../helpers/bridge-world.js';
 import { listenerPort } from '../helpers/edge.js';

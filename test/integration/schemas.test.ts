@@ -5,7 +5,7 @@ import type avro from 'avsc';
 import { isSentinelError } from '../../lib/errors.js';
 import type { TopicRole } from '../../lib/kafka/topics.js';
 import { createTopics, topicList, topicNames, topicRoles } from '../../lib/kafka/topics.js';
-import { registryUrl, type StackConfig } from '../../lib/stack/settings.js';
+import { registryUrl, type StackConfig } from '../../lib/local-platform.js';
 import {
   avroTypeOf,
   frame,

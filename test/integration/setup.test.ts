@@ -3,8 +3,8 @@ import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { projectRoot } from '../../lib/local-platform.js';
 import { runToCompletion } from '../../lib/process/run.js';
-import { projectRoot } from '../../lib/stack/settings.js';
 
 const script = join(projectRoot, 'scripts', 'setup-system.mjs');
 /** The machine's Node, as `npm ci`'s preinstall and `.ci/run` find it before anything is installed. */

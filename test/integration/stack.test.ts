@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { forensicDatabase } from '../../forensics/ddl.js';
 import { createClickHouse } from '../../lib/clickhouse/client.js';
-import type { StackConfig } from '../../lib/stack/settings.js';
-import { clickhouseTarget } from '../../lib/stack/stack.js';
+import type { StackConfig } from '../../lib/local-platform.js';
+import { clickhouseTarget } from '../../platform/stack.js';
 import { ensurePlatform, runCli, uniqueName } from '../helpers/platform.js';
 
 describe('sentinel stack', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { topicList, topicNames } from '../../lib/kafka/topics.js';
-import { kafkaBootstrap, type StackConfig } from '../../lib/stack/settings.js';
+import { kafkaBootstrap, type StackConfig } from '../../lib/local-platform.js';
 import { ensurePlatform, runCli, testKafka, uniqueName } from '../helpers/platform.js';
 
 describe('sentinel topics', () => {

@@ -6,10 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { originCredentials, projectRoot, type StackConfig } from '../../lib/local-platform.js';
 import { type CommandResult, runToCompletion } from '../../lib/process/run.js';
-import { originCredentials } from '../../lib/stack/origin.js';
-import { tcpReachable } from '../../lib/stack/processes.js';
-import { projectRoot, type StackConfig } from '../../lib/stack/settings.js';
+import { tcpReachable } from '../../platform/processes.js';
 import { ensurePlatform, runCli, uniqueName } from '../helpers/platform.js';
 
 /**

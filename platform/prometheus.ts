@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SentinelError } from '../errors.js';
+import { SentinelError } from '../lib/errors.js';
+import { projectRoot, type StackConfig } from '../lib/local-platform.js';
+import type { ComponentStatus } from './component-status.js';
 import { jmxExporterPort } from './kafka.js';
 import {
   type ManagedProcess,
@@ -12,8 +14,6 @@ import {
   waitFor,
 } from './processes.js';
 import { registryManagementPort } from './registry.js';
-import { projectRoot, type StackConfig } from './settings.js';
-import type { ComponentStatus } from './stack.js';
 
 /**
  * The local Prometheus: Debian's `prometheus` running deploy/prometheus/prometheus.yml on its own

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import mqttPacket from 'mqtt-packet';
-import { SentinelError } from '../errors.js';
+import { SentinelError } from '../lib/errors.js';
+import { originCredentials, originDir, type StackConfig } from '../lib/local-platform.js';
 import {
   type ManagedProcess,
   runningPid,
@@ -14,36 +15,12 @@ import {
   tcpReachable,
   waitFor,
 } from './processes.js';
-import type { StackConfig } from './settings.js';
 
 /**
  * The project's own origin: a Mosquitto with an MQTT listener (for origin-side applications) and a
  * WebSocket listener (where the bridge delivers), password-protected, on ports of its own. The
  * machine's Mosquitto on 1883 is never touched.
  */
-export interface OriginCredentials {
-  /** The bridge's own account at the origin. */
-  readonly bridge: { readonly username: string; readonly password: string };
-  /** An origin-side application (tests, demo subscribers). */
-  readonly app: { readonly username: string; readonly password: string };
-}
-
-function originDir(config: StackConfig): string {
-  return join(config.stateDir, 'origin');
-}
-
-export function originCredentials(config: StackConfig): OriginCredentials {
-  const file = join(originDir(config), 'credentials.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as OriginCredentials;
-  const credentials: OriginCredentials = {
-    bridge: { username: 'sentinel-bridge', password: randomBytes(18).toString('base64url') },
-    app: { username: 'origin-app', password: randomBytes(18).toString('base64url') },
-  };
-  mkdirSync(originDir(config), { recursive: true });
-  writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
-  return credentials;
-}
-
 /** Writes a Mosquitto password file (mosquitto_passwd) holding these accounts. */
 export function writeMosquittoPasswords(
   file: string,

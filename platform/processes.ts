@@ -4,7 +4,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { createConnection, createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SentinelError } from '../errors.js';
+import { SentinelError } from '../lib/errors.js';
 
 /**
  * Background processes the stack starts itself. Each has a pid file; `down` stops only processes

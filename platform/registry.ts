@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { SentinelError } from '../errors.js';
+import { SentinelError } from '../lib/errors.js';
+import { kafkaBootstrap, registryUrl, type StackConfig } from '../lib/local-platform.js';
 import type { JvmArtifacts } from './artifacts.js';
 import {
   type ManagedProcess,
@@ -9,7 +10,6 @@ import {
   tcpReachable,
   waitFor,
 } from './processes.js';
-import { kafkaBootstrap, registryUrl, type StackConfig } from './settings.js';
 
 /**
  * Apicurio Registry 3 with `kafkasql` storage: every schema change is a record in a journal topic of

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { SentinelError } from '../errors.js';
+import { SentinelError } from '../lib/errors.js';
 
 /** Major version of a java executable, from `java -version` (printed on stderr). */
 export function javaMajorVersion(javaBin: string): number | undefined {

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SentinelError } from '../errors.js';
-import { createKafka } from '../kafka/client.js';
-import { runToCompletion } from '../process/run.js';
+import { SentinelError } from '../lib/errors.js';
+import { createKafka } from '../lib/kafka/client.js';
+import { kafkaBootstrap, kafkaBrokerPorts, type StackConfig } from '../lib/local-platform.js';
+import { runToCompletion } from '../lib/process/run.js';
 import type { JvmArtifacts } from './artifacts.js';
 import {
   type ManagedProcess,
@@ -13,7 +14,6 @@ import {
   tcpReachable,
   waitFor,
 } from './processes.js';
-import { kafkaBootstrap, kafkaBrokerPorts, type StackConfig } from './settings.js';
 
 /**
  * Three KRaft nodes on 127.0.0.1, each broker and controller at once (combined mode), so that

@@ -1,10 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ConfigOf, settings } from '../config.js';
+import { type ConfigOf, settings } from './config.js';
 
-/** The repository root (dist/lib/stack/settings.js -> three levels up). */
-export const projectRoot = join(fileURLToPath(import.meta.url), '..', '..', '..', '..');
+/** The repository root (dist/lib/local-platform.js -> three levels up). */
+export const projectRoot = join(fileURLToPath(import.meta.url), '..', '..', '..');
 
 /**
  * Settings of the local platform (`sentinel stack`, `sentinel up`). Every port we listen on avoids
@@ -131,4 +133,28 @@ export function kafkaBootstrap(config: StackConfig): string[] {
 
 export function registryUrl(config: StackConfig): string {
   return `http://127.0.0.1:${config.registryPort}/apis/ccompat/v7`;
+}
+
+/** The local origin's accounts, made once per state directory and kept there (mode 0600). */
+export interface OriginCredentials {
+  /** The bridge's own account at the origin. */
+  readonly bridge: { readonly username: string; readonly password: string };
+  /** An origin-side application (tests, demo subscribers). */
+  readonly app: { readonly username: string; readonly password: string };
+}
+
+export function originDir(config: StackConfig): string {
+  return join(config.stateDir, 'origin');
+}
+
+export function originCredentials(config: StackConfig): OriginCredentials {
+  const file = join(originDir(config), 'credentials.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as OriginCredentials;
+  const credentials: OriginCredentials = {
+    bridge: { username: 'sentinel-bridge', password: randomBytes(18).toString('base64url') },
+    app: { username: 'origin-app', password: randomBytes(18).toString('base64url') },
+  };
+  mkdirSync(originDir(config), { recursive: true });
+  writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+  return credentials;
 }

@@ -2,15 +2,17 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { applyForensicDdl, forensicTables } from '../../forensics/ddl.js';
-import { askOwner, storeOwner } from '../../forensics/owner.js';
-import { requireBackwardCompatibility, SchemaCatalog } from '../../schemas/catalog.js';
-import { type ClickHouseTarget, createClickHouse, isEmbedded } from '../clickhouse/client.js';
-import { deviceDbTables, migrateDeviceDb, parseMysqlUrl } from '../devicedb/migrations.js';
-import { describeError, SentinelError } from '../errors.js';
-import { createKafka } from '../kafka/client.js';
-import { createTopics, topicList, topicNames } from '../kafka/topics.js';
+import { applyForensicDdl, forensicTables } from '../forensics/ddl.js';
+import { askOwner, storeOwner } from '../forensics/owner.js';
+import { type ClickHouseTarget, createClickHouse, isEmbedded } from '../lib/clickhouse/client.js';
+import { deviceDbTables, migrateDeviceDb, parseMysqlUrl } from '../lib/devicedb/migrations.js';
+import { describeError, SentinelError } from '../lib/errors.js';
+import { createKafka } from '../lib/kafka/client.js';
+import { createTopics, topicList, topicNames } from '../lib/kafka/topics.js';
+import { kafkaBootstrap, kafkaBrokerPorts, registryUrl, type StackConfig } from '../lib/local-platform.js';
+import { requireBackwardCompatibility, SchemaCatalog } from '../schemas/catalog.js';
 import { artifactPaths, ensureArtifacts, type JvmArtifacts } from './artifacts.js';
+import type { ComponentStatus } from './component-status.js';
 import {
   brokerIndexes,
   brokerProcess,
@@ -32,21 +34,12 @@ import {
   stopRegistry,
   waitForRegistry,
 } from './registry.js';
-import { kafkaBootstrap, kafkaBrokerPorts, registryUrl, type StackConfig } from './settings.js';
 
 /**
  * `sentinel stack up | down | status`: the local platform as real processes. `up` is idempotent
  * (what runs is left alone) and returns when every component answers; `down` stops only what this
  * stack started (pid files under the state dir).
  */
-export interface ComponentStatus {
-  readonly name: string;
-  readonly address: string;
-  readonly healthy: boolean;
-  /** Started by this stack (and so stopped by `down`), or provided by the machine. */
-  readonly managed: boolean;
-  readonly detail: string;
-}
 
 export interface UpReport {
   readonly seconds: number;

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
-import { SentinelError } from '../errors.js';
+import { SentinelError } from '../lib/errors.js';
+import type { StackConfig } from '../lib/local-platform.js';
+import type { ComponentStatus } from './component-status.js';
 import {
   type ManagedProcess,
   runningPid,
@@ -9,8 +11,6 @@ import {
   waitFor,
 } from './processes.js';
 import { requireCommand } from './prometheus.js';
-import type { StackConfig } from './settings.js';
-import type { ComponentStatus } from './stack.js';
 
 /**
  * Debian's prometheus-redis-exporter in front of the machine's Redis (session registry, auth

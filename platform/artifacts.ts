@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SentinelError } from '../errors.js';
-import { runToCompletion } from '../process/run.js';
+import { SentinelError } from '../lib/errors.js';
+import { projectRoot, type StackConfig } from '../lib/local-platform.js';
+import { runToCompletion } from '../lib/process/run.js';
 import { findJava } from './java.js';
-import { projectRoot, type StackConfig } from './settings.js';
 
 /** deploy/local/pom.xml resolves the JVM components from Maven Central; its properties are the versions. */
 export const platformPom = join(projectRoot, 'deploy', 'local', 'pom.xml');
