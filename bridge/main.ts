@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { type ConfigSources, loadConfig } from '../lib/config.js';
-import { resolveEndpoints } from '../lib/endpoints.js';
+import { type ConfigOf, type ConfigSources, loadConfig } from '../lib/config.js';
+import { endpointSchema, resolveEndpoints } from '../lib/endpoints.js';
 import { describeError, SentinelError } from '../lib/errors.js';
 import { createKafka, type KafkaConnection } from '../lib/kafka/client.js';
 import { RecordProducer } from '../lib/kafka/rdkafka.js';
@@ -15,7 +15,7 @@ import { Backoff } from './backoff.js';
 import { downlinkRecord, toDownlinkMessage } from './downlink.js';
 import { createBridgeMetrics } from './metrics.js';
 import { type InboundMessage, OriginLink } from './origin-link.js';
-import { type BridgeConfig, bridgeSchema, downlinkFiltersOf, instanceIdOf } from './settings.js';
+import { bridgeSchema, downlinkFiltersOf, instanceIdOf } from './settings.js';
 import { UplinkRelay } from './uplink.js';
 
 /**
@@ -44,14 +44,30 @@ export interface OriginAccount {
 }
 
 /** The origin and the bridge's account there; the local origin's when nothing is configured. */
-export function originAccountOf(config: BridgeConfig, sources: ConfigSources): OriginAccount {
-  const local =
-    config.originUrl === '' || config.username === '' ? loadConfig(stackSchema, sources) : undefined;
-  const url = config.originUrl !== '' ? config.originUrl : `ws://127.0.0.1:${local?.originWsPort}`;
+/**
+ * The bridge's one schema: its own settings, the engines it talks to, and where the local
+ * platform's origin is when none is configured (its WebSocket port, the state directory holding
+ * the bridge's account there). `sentinel bridge` loads it once (`loadBridgeConfig`).
+ */
+export const bridgeServiceSchema = {
+  ...bridgeSchema,
+  ...endpointSchema,
+  originWsPort: stackSchema.originWsPort,
+  stateDir: stackSchema.stateDir,
+} as const;
+
+export type BridgeServiceConfig = ConfigOf<typeof bridgeServiceSchema>;
+
+export function loadBridgeConfig(sources: ConfigSources = {}): BridgeServiceConfig {
+  return loadConfig(bridgeServiceSchema, sources);
+}
+
+export function originAccountOf(config: BridgeServiceConfig): OriginAccount {
+  const url = config.originUrl !== '' ? config.originUrl : `ws://127.0.0.1:${config.originWsPort}`;
   const account =
     config.username !== ''
       ? { username: config.username, password: config.password }
-      : originCredentials(local ?? loadConfig(stackSchema, sources)).bridge;
+      : originCredentials(config).bridge;
   let ca: Buffer | undefined;
   if (config.tlsCa !== '') {
     try {
@@ -79,13 +95,12 @@ export interface BridgeOptions {
 }
 
 export async function startBridge(
-  sources: ConfigSources = {},
+  config: BridgeServiceConfig,
   logger?: Logger,
   options: BridgeOptions = {},
 ): Promise<RunningBridge> {
-  const config = loadConfig(bridgeSchema, sources);
-  const endpoints = resolveEndpoints(sources);
-  const origin = originAccountOf(config, sources);
+  const endpoints = resolveEndpoints(config);
+  const origin = originAccountOf(config);
   const instanceId = instanceIdOf(config);
   const log = logger ?? createLogger({ name: 'bridge' });
   const registry = createMetricsRegistry('bridge', instanceId);

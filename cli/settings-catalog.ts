@@ -1,13 +1,13 @@
-import { bridgeSchema, retiredBridgeSettings } from '../bridge/settings.js';
+import { bridgeServiceSchema } from '../bridge/main.js';
+import { retiredBridgeSettings } from '../bridge/settings.js';
 import {
   forensicsQuerySchema,
   forensicsSinkSchema,
   retiredForensicsSettings,
 } from '../forensics/settings.js';
-import { ingestSchemas } from '../ingest/main.js';
+import { ingestServiceSchema } from '../ingest/main.js';
 import { retiredIngestSettings } from '../ingest/settings.js';
 import { loadConfig, type Schema, type SettingNames } from '../lib/config.js';
-import { endpointSchema } from '../lib/endpoints.js';
 import { stackSchema } from '../lib/local-platform.js';
 import { processorsSchema, retiredProcessorsSettings } from '../processors/settings.js';
 import { devicesSchema } from './commands/devices.js';
@@ -19,9 +19,9 @@ import { topicsSchema } from './commands/topics.js';
  * `sentinel config` can print what a service would run with.
  */
 export const commandSchemas: Readonly<Record<string, readonly Schema[]>> = {
-  ingest: [...ingestSchemas, endpointSchema],
+  ingest: [ingestServiceSchema],
   processors: [processorsSchema],
-  bridge: [bridgeSchema, endpointSchema, { originWsPort: stackSchema.originWsPort }],
+  bridge: [bridgeServiceSchema],
   'forensics-sink': [forensicsSinkSchema],
   forensics: [forensicsQuerySchema],
   devices: [devicesSchema],

@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { type ConfigSources, loadConfig } from '../lib/config.js';
-import { resolveEndpoints } from '../lib/endpoints.js';
+import { type ConfigOf, type ConfigSources, loadConfig } from '../lib/config.js';
+import { endpointSchema, resolveEndpoints } from '../lib/endpoints.js';
 import { SentinelError } from '../lib/errors.js';
 import type { KafkaConnection } from '../lib/kafka/client.js';
 import { RecordProducer } from '../lib/kafka/rdkafka.js';
@@ -27,7 +27,25 @@ import { ingestSchema, protocolPolicyOf, proxyIdOf, refuseRetiredSettings } from
  * Composition root of one edge proxy (`sentinel ingest`): validates every setting, then wires the
  * real Kafka producer, schema registry, device DB, Redis and listeners into the plain modules.
  */
-export const ingestSchemas = [ingestSchema, authSchema, rateLimitSchema, kafkaSecuritySchema] as const;
+/**
+ * The edge's one schema: its own settings, authentication, rate limits, Kafka security and the
+ * engines it talks to. `sentinel ingest` loads it once (`loadIngestConfig`) and hands it here.
+ */
+export const ingestServiceSchema = {
+  ...ingestSchema,
+  ...authSchema,
+  ...rateLimitSchema,
+  ...kafkaSecuritySchema,
+  ...endpointSchema,
+} as const;
+
+export type IngestServiceConfig = ConfigOf<typeof ingestServiceSchema>;
+
+/** The edge's configuration from flags and environment, once; a retired setting still set is refused. */
+export function loadIngestConfig(sources: ConfigSources = {}): IngestServiceConfig {
+  refuseRetiredSettings(sources.env ?? process.env);
+  return loadConfig(ingestServiceSchema, sources);
+}
 
 export interface RunningIngest {
   readonly proxyId: string;
@@ -51,13 +69,11 @@ function readPem(path: string, setting: string): Buffer {
   }
 }
 
-export async function startIngest(sources: ConfigSources = {}, logger?: Logger): Promise<RunningIngest> {
-  refuseRetiredSettings(sources.env ?? process.env);
-  const config = loadConfig(ingestSchema, sources);
-  const authConfig = loadConfig(authSchema, sources);
-  const rateConfig = loadConfig(rateLimitSchema, sources);
-  const endpoints = resolveEndpoints(sources);
-  const kafkaSecurity = kafkaSecurityOf(loadConfig(kafkaSecuritySchema, sources));
+export async function startIngest(config: IngestServiceConfig, logger?: Logger): Promise<RunningIngest> {
+  const authConfig = config;
+  const rateConfig = config;
+  const endpoints = resolveEndpoints(config);
+  const kafkaSecurity = kafkaSecurityOf(config);
   const policy = protocolPolicyOf(config);
   const ratePolicy = rateLimitPolicyFrom(rateConfig, policy.maxPacketBytes);
   if (config.tlsCert !== '' && config.tlsKey === '') {

@@ -1,11 +1,10 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry } from 'prom-client';
-import { type ConfigSources, loadConfig } from '../lib/config.js';
 import type { Logger } from '../lib/log.js';
 import { startServiceHttp } from '../lib/service/http.js';
-import { startIngest } from './main.js';
-import { ingestSchema, proxyIdOf } from './settings.js';
+import { type IngestServiceConfig, startIngest } from './main.js';
+import { proxyIdOf } from './settings.js';
 
 /**
  * One edge host, several worker processes (`SENTINEL_INGEST_WORKERS`). A process here may hold at
@@ -23,30 +22,17 @@ export async function runIngestWorkers(options: {
   readonly workers: number;
   readonly metricsHost: string;
   readonly metricsPort: number;
-  readonly sources: ConfigSources;
+  readonly config: IngestServiceConfig;
   readonly log: Logger;
 }): Promise<{ stop(): Promise<void> }> {
   if (cluster.isWorker) {
     const index = Number(process.env.SENTINEL_INGEST_WORKER_INDEX ?? '0');
-    const env = { ...(options.sources.env ?? process.env) };
-    const baseProxyId = proxyIdOf(loadConfig(ingestSchema, options.sources));
     const ingest = await startIngest(
       {
-        env: {
-          ...env,
-          SENTINEL_INGEST_PROXY_ID: `${baseProxyId}-w${index}`,
-          // The primary serves the aggregated metrics; a worker's own server takes any free port.
-          SENTINEL_INGEST_METRICS_PORT: '0',
-        },
-        ...(options.sources.flags
-          ? {
-              flags: {
-                ...options.sources.flags,
-                ingestMetricsPort: '0',
-                ingestProxyId: `${baseProxyId}-w${index}`,
-              },
-            }
-          : {}),
+        ...options.config,
+        proxyId: `${proxyIdOf(options.config)}-w${index}`,
+        // The primary serves the aggregated metrics; a worker's own server takes any free port.
+        metricsPort: 0,
       },
       options.log,
     );
@@ -69,9 +55,8 @@ export async function runIngestWorkers(options: {
   let stopping = false;
   // Workers must share the auth cache's key, or a device's cached decision counts only on the
   // worker that stored it: without a configured secret, the primary draws one for all of them.
-  const env = options.sources.env ?? process.env;
   const sharedCacheSecret =
-    env.SENTINEL_AUTH_CACHE_SECRET || options.sources.flags?.authCacheSecret
+    options.config.cacheSecret !== ''
       ? {}
       : { SENTINEL_AUTH_CACHE_SECRET: randomBytes(32).toString('base64url') };
   const fork = (index: number): Worker => {

@@ -1,4 +1,4 @@
-import { type ConfigOf, type ConfigSources, loadConfig, settings } from './config.js';
+import { type ConfigOf, settings } from './config.js';
 import { kafkaBootstrap, registryUrl, stackSchema } from './local-platform.js';
 
 /**
@@ -24,7 +24,12 @@ export const endpointSchema = {
   redisUrl: stackSchema.redisUrl,
   mysqlUrl: stackSchema.mysqlUrl,
   topicPrefix: stackSchema.topicPrefix,
+  // The local platform's ports: where the brokers and the registry are when the two above are empty.
+  kafkaPort: stackSchema.kafkaPort,
+  registryPort: stackSchema.registryPort,
 } as const;
+
+export type EndpointConfig = ConfigOf<typeof endpointSchema>;
 
 export interface Endpoints {
   readonly kafkaBrokers: readonly string[];
@@ -34,12 +39,11 @@ export interface Endpoints {
   readonly topicPrefix: string;
 }
 
-export function resolveEndpoints(sources: ConfigSources = {}): Endpoints {
-  const config: ConfigOf<typeof endpointSchema> = loadConfig(endpointSchema, sources);
-  const local = loadConfig(stackSchema, sources);
+/** The engines a service talks to, from its loaded configuration (which holds `endpointSchema`). */
+export function resolveEndpoints(config: EndpointConfig): Endpoints {
   return {
-    kafkaBrokers: config.kafkaBrokers ? config.kafkaBrokers.split(',') : kafkaBootstrap(local),
-    registryUrl: config.registryUrl || registryUrl(local),
+    kafkaBrokers: config.kafkaBrokers ? config.kafkaBrokers.split(',') : kafkaBootstrap(config),
+    registryUrl: config.registryUrl || registryUrl(config),
     redisUrl: config.redisUrl,
     mysqlUrl: config.mysqlUrl,
     topicPrefix: config.topicPrefix,

@@ -123,15 +123,15 @@ export const stackSchema = {
 
 export type StackConfig = ConfigOf<typeof stackSchema>;
 
-export function kafkaBrokerPorts(config: StackConfig): number[] {
+export function kafkaBrokerPorts(config: Pick<StackConfig, 'kafkaPort'>): number[] {
   return [0, 1, 2].map((i) => config.kafkaPort + i);
 }
 
-export function kafkaBootstrap(config: StackConfig): string[] {
+export function kafkaBootstrap(config: Pick<StackConfig, 'kafkaPort'>): string[] {
   return kafkaBrokerPorts(config).map((port) => `127.0.0.1:${port}`);
 }
 
-export function registryUrl(config: StackConfig): string {
+export function registryUrl(config: Pick<StackConfig, 'registryPort'>): string {
   return `http://127.0.0.1:${config.registryPort}/apis/ccompat/v7`;
 }
 
@@ -143,11 +143,11 @@ export interface OriginCredentials {
   readonly app: { readonly username: string; readonly password: string };
 }
 
-export function originDir(config: StackConfig): string {
+export function originDir(config: Pick<StackConfig, 'stateDir'>): string {
   return join(config.stateDir, 'origin');
 }
 
-export function originCredentials(config: StackConfig): OriginCredentials {
+export function originCredentials(config: Pick<StackConfig, 'stateDir'>): OriginCredentials {
   const file = join(originDir(config), 'credentials.json');
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as OriginCredentials;
   const credentials: OriginCredentials = {

@@ -1,9 +1,6 @@
 import { Command } from 'commander';
-import { startBridge } from '../../bridge/main.js';
-import { bridgeSchema } from '../../bridge/settings.js';
-import { addSettingFlags, loadConfig } from '../../lib/config.js';
-import { endpointSchema } from '../../lib/endpoints.js';
-import { stackSchema } from '../../lib/local-platform.js';
+import { bridgeServiceSchema, loadBridgeConfig, startBridge } from '../../bridge/main.js';
+import { addSettingFlags } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
 import { exitOnFatal, onShutdown } from '../../lib/service/lifecycle.js';
 
@@ -16,14 +13,12 @@ export function bridgeCommand(): Command {
   const command = new Command('bridge').description(
     'deliver approved messages to the origin over MQTT-over-WebSocket (committed after PUBACK) and write origin messages for devices to sentinel.downlink',
   );
-  for (const schema of [bridgeSchema, endpointSchema, { originWsPort: stackSchema.originWsPort }]) {
-    addSettingFlags(command, schema);
-  }
+  addSettingFlags(command, bridgeServiceSchema);
   return command.action(async (_options: unknown, cmd: Command) => {
-    const sources = { env: process.env, flags: cmd.opts() };
-    const config = loadConfig(bridgeSchema, sources);
+    // The bridge's composition root: its one configuration, loaded once.
+    const config = loadBridgeConfig({ env: process.env, flags: cmd.opts() });
     const log = createLogger({ name: 'bridge' });
-    const bridge = await startBridge(sources, log, { onFatal: exitOnFatal(log) });
+    const bridge = await startBridge(config, log, { onFatal: exitOnFatal(log) });
     console.log(`bridge: origin ${bridge.originUrl} over ${bridge.links.length} WebSocket connection(s)`);
     console.log(
       `bridge: metrics http://127.0.0.1:${bridge.metricsPort}/metrics (instance ${bridge.instanceId})`,

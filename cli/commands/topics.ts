@@ -23,7 +23,7 @@ async function withAdmin<T>(
   // the local platform's.
   const sources = { env: process.env, flags: command.opts() };
   const admin = createKafka({
-    brokers: resolveEndpoints(sources).kafkaBrokers,
+    brokers: resolveEndpoints(loadConfig(endpointSchema, sources)).kafkaBrokers,
     clientId: 'sentinel-cli',
     retries: 3,
     security: kafkaSecurityOf(loadConfig(kafkaSecuritySchema, sources)),

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
-import { type RunningBridge, startBridge } from '../../bridge/main.js';
+import { loadBridgeConfig, type RunningBridge, startBridge } from '../../bridge/main.js';
 import { readPartitionsToEnd } from '../../lib/kafka/rdkafka.js';
 import {
   createTopics,
@@ -219,7 +219,7 @@ export class BridgeTestWorld {
   /** Starts a bridge and waits until every origin connection is up (and subscribed). */
   async startBridge(extra: Record<string, string> = {}): Promise<RunningBridge> {
     const bridge = await startBridge(
-      { env: this.env(extra) },
+      loadBridgeConfig({ env: this.env(extra) }),
       createLogger({ name: 'bridge-test', level: 'warn', destination: 2 }),
     );
     this.#bridges.push(bridge);

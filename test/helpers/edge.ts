@@ -9,7 +9,7 @@ import type { Consumer } from 'kafkajs';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import type mysql from 'mysql2/promise';
 import { createDevicePool, DeviceStore, type NewDevice } from '../../ingest/auth/device-store.js';
-import { type RunningIngest, startIngest } from '../../ingest/main.js';
+import { loadIngestConfig, type RunningIngest, startIngest } from '../../ingest/main.js';
 import { migrateDeviceDb, parseMysqlUrl } from '../../lib/devicedb/migrations.js';
 import { readPartitionsToEnd } from '../../lib/kafka/rdkafka.js';
 import { createTopics, type TopicNames, topicList, topicNames } from '../../lib/kafka/topics.js';
@@ -118,7 +118,7 @@ export class EdgeTestWorld {
 
   async startEdge(extra: Record<string, string> = {}): Promise<RunningIngest> {
     const edge = await startIngest(
-      { env: this.env(extra) },
+      loadIngestConfig({ env: this.env(extra) }),
       createLogger({ name: 'ingest-test', level: 'warn' }),
     );
     this.#edges.push(edge);

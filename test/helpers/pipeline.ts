@@ -1,5 +1,5 @@
 import type { Consumer } from 'kafkajs';
-import { type RunningBridge, startBridge } from '../../bridge/main.js';
+import { loadBridgeConfig, type RunningBridge, startBridge } from '../../bridge/main.js';
 import type { RunningIngest } from '../../ingest/main.js';
 import { loadConfig } from '../../lib/config.js';
 import { originCredentials } from '../../lib/local-platform.js';
@@ -74,7 +74,7 @@ export class PipelineTestWorld {
       },
     );
     const bridge = await startBridge(
-      { env },
+      loadBridgeConfig({ env }),
       createLogger({ name: 'bridge-test', level: 'warn', destination: 2 }),
     );
     this.#bridges.push(bridge);

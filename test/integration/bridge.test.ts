@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
-import { type RunningBridge, startBridge } from '../../bridge/main.js';
+import { loadBridgeConfig, type RunningBridge, startBridge } from '../../bridge/main.js';
 import { loadConfig } from '../../lib/config.js';
 import { kafkaBootstrap, originCredentials, registryUrl } from '../../lib/local-platform.js';
 import { createLogger } from '../../lib/log.js';
@@ -533,7 +533,7 @@ describe('end to end: device -> edge -> Kafka -> processors -> bridge -> origin,
       );
       cleanups.push(() => processors.stop());
       const bridge: RunningBridge = await startBridge(
-        {
+        loadBridgeConfig({
           env: {
             SENTINEL_KAFKA_BROKERS: kafkaBootstrap(world.platform).join(','),
             SENTINEL_REGISTRY_URL: registryUrl(world.platform),
@@ -545,7 +545,7 @@ describe('end to end: device -> edge -> Kafka -> processors -> bridge -> origin,
             SENTINEL_BRIDGE_INSTANCE_ID: uniqueName('e2e-bridge'),
             SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'clients/+/#,devices/+/shared/#',
           },
-        },
+        }),
         log,
       );
       cleanups.push(() => bridge.stop());

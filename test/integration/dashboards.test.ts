@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
-import { type RunningBridge, startBridge } from '../../bridge/main.js';
+import { loadBridgeConfig, type RunningBridge, startBridge } from '../../bridge/main.js';
 import type { RunningIngest } from '../../ingest/main.js';
 import { loadConfig } from '../../lib/config.js';
 import { kafkaBootstrap, originCredentials, projectRoot, registryUrl } from '../../lib/local-platform.js';
@@ -362,7 +362,7 @@ async function startServices(): Promise<Map<string, string>> {
   targets.set('127.0.0.1:19111', `127.0.0.1:${processors.http.port}`);
   try {
     const bridge: RunningBridge = await startBridge(
-      {
+      loadBridgeConfig({
         env: {
           SENTINEL_KAFKA_BROKERS: kafkaBootstrap(world.platform).join(','),
           SENTINEL_REGISTRY_URL: registryUrl(world.platform),
@@ -375,7 +375,7 @@ async function startServices(): Promise<Map<string, string>> {
           SENTINEL_BRIDGE_SESSION_TIMEOUT_MS: '6000',
           SENTINEL_BRIDGE_DOWNLINK_FILTERS: `clients/${good}/#`,
         },
-      },
+      }),
       log,
     );
     cleanups.push(() => bridge.stop());
