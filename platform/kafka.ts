@@ -278,3 +278,65 @@ export async function waitForCluster(config: StackConfig, timeoutMs = 120_000): 
     },
   );
 }
+
+/** Java's String.hashCode, as Kafka maps a group id to its `__consumer_offsets` partition. */
+export function javaStringHash(text: string): number {
+  let hash = 0;
+  for (let i = 0; i < text.length; i++) hash = (Math.imul(hash, 31) + text.charCodeAt(i)) | 0;
+  return hash;
+}
+
+/** A group id whose coordinator is the leader of `__consumer_offsets` partition `partition`. */
+export function groupIdForOffsetsPartition(partition: number, partitions: number): string {
+  for (let k = 0; ; k++) {
+    const groupId = `sentinel-coordinator-probe-${k}`;
+    // Kafka's Utils.abs: the sign bit cleared.
+    if ((javaStringHash(groupId) & 0x7fffffff) % partitions === partition) return groupId;
+  }
+}
+
+/**
+ * Waits until every group coordinator answers: each `__consumer_offsets` partition loaded by its
+ * leader. Right after the brokers start, a group whose partition is still loading gets
+ * COORDINATOR_LOAD_IN_PROGRESS for as long as it loads, and a consumer that joins then (a service,
+ * a test) retries in the meantime; on a cold local cluster that took minutes. One OffsetFetch per
+ * partition, for a probe group that maps to it, succeeds only once its coordinator is ready.
+ */
+export async function waitForGroupCoordinators(
+  config: StackConfig,
+  topic: string,
+  timeoutMs = 180_000,
+): Promise<void> {
+  const admin = createKafka({
+    brokers: kafkaBootstrap(config),
+    clientId: 'sentinel-stack-probe',
+    retries: 2,
+  }).admin();
+  await admin.connect();
+  try {
+    const answers = async (groupId: string) => {
+      try {
+        await admin.fetchOffsets({ groupId, topics: [topic] });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // The first lookup creates __consumer_offsets on a new cluster.
+    await waitFor('the group coordinator', () => answers(groupIdForOffsetsPartition(0, 1)), {
+      timeoutMs,
+      intervalMs: 500,
+    });
+    const [offsets] = (await admin.fetchTopicMetadata({ topics: ['__consumer_offsets'] })).topics;
+    const partitions = offsets?.partitions.length ?? 1;
+    for (let partition = 0; partition < partitions; partition++) {
+      const groupId = groupIdForOffsetsPartition(partition, partitions);
+      await waitFor(`the group coordinator of __consumer_offsets-${partition}`, () => answers(groupId), {
+        timeoutMs,
+        intervalMs: 500,
+      });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}

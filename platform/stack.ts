@@ -22,6 +22,7 @@ import {
   stopBroker,
   waitForBroker,
   waitForCluster,
+  waitForGroupCoordinators,
 } from './kafka.js';
 import { originHealthy, originProcess, startOrigin, stopOrigin } from './origin.js';
 import { isAlive, runningPid, tcpReachable } from './processes.js';
@@ -182,6 +183,9 @@ export async function stackUp(config: StackConfig, log: Log): Promise<UpReport> 
       } finally {
         await admin.disconnect();
       }
+      const coordinatorsFrom = Date.now();
+      await waitForGroupCoordinators(config, topicNames(config.topicPrefix).packets);
+      log(`group coordinators ready (${Math.round((Date.now() - coordinatorsFrom) / 100) / 10} s)`);
 
       await waitForRegistry(config, artifacts);
       await requireBackwardCompatibility(registryUrl(config));

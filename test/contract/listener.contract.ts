@@ -40,15 +40,23 @@ export function listenerContract(
       assert.fail(`${what}: not reached in 10 s`);
     }
 
-    before(async () => {
-      under = await start(listenerDevices);
-    });
+    // Bounded, so a platform that cannot serve (a coordinator that never loads) fails the suite
+    // with the hook named instead of holding the run.
+    before(
+      async () => {
+        under = await start(listenerDevices);
+      },
+      { timeout: 180_000 },
+    );
 
-    after(async () => {
-      await under?.close();
-    });
+    after(
+      async () => {
+        await under?.close();
+      },
+      { timeout: 60_000 },
+    );
 
-    it('accepts a device and records the address it connects from', async () => {
+    it('accepts a device and records the address it connects from', { timeout: 60_000 }, async () => {
       const { socket, source } = await under.open();
       const device = await RawDevice.handshake(socket, { clientId: 'lc-connect', password });
       try {
@@ -63,7 +71,7 @@ export function listenerContract(
       }
     });
 
-    it('reads a packet that arrives one byte at a time', async () => {
+    it('reads a packet that arrives one byte at a time', { timeout: 60_000 }, async () => {
       const { socket } = await under.open();
       const device = await RawDevice.handshake(socket, { clientId: 'lc-split', password });
       try {
@@ -90,7 +98,9 @@ export function listenerContract(
       }
     });
 
-    it('closes a silent connection at its CONNECT deadline and stops counting it', async () => {
+    it('closes a silent connection at its CONNECT deadline and stops counting it', {
+      timeout: 60_000,
+    }, async () => {
       const pendingBefore = await metric('sentinel_ingest_pending_connects');
       const opened = performance.now();
       const silent = RawDevice.over((await under.open()).socket);
@@ -105,7 +115,9 @@ export function listenerContract(
       });
     });
 
-    it('closes a connection whose first packet is not CONNECT and records why, at its address', async () => {
+    it('closes a connection whose first packet is not CONNECT and records why, at its address', {
+      timeout: 60_000,
+    }, async () => {
       const violations = await metric('sentinel_ingest_protocol_violations_total', {
         code: 'SNT_MQTT_FIRST_PACKET_NOT_CONNECT',
       });
@@ -127,7 +139,7 @@ export function listenerContract(
       assert.equal(event.refusal, 'protocol');
     });
 
-    it('stops counting a connection once the device has gone', async () => {
+    it('stops counting a connection once the device has gone', { timeout: 60_000 }, async () => {
       const active = await metric('sentinel_ingest_connections_active', { listener: under.listener });
       const { socket } = await under.open();
       const device = await RawDevice.handshake(socket, { clientId: 'lc-closing', password });
