@@ -86,8 +86,11 @@ export class EdgeTestWorld {
     this.#platform = await ensurePlatform();
     const admin = testKafka(this.platform).admin();
     await admin.connect();
-    await createTopics(admin, topicList(this.topics), this.partitions);
-    await admin.disconnect();
+    try {
+      await createTopics(admin, topicList(this.topics), this.partitions);
+    } finally {
+      await admin.disconnect();
+    }
     await migrateDeviceDb(parseMysqlUrl(this.mysqlUrl));
     this.#pool = createDevicePool(this.mysqlUrl, { timeoutMs: 2000 });
     this.#devices = new DeviceStore(this.#pool);
@@ -219,7 +222,12 @@ export class EdgeTestWorld {
   async tearDown(): Promise<void> {
     this.#closing = true;
     for (const edge of this.#edges) await edge.stop().catch(() => undefined);
-    for (const consumer of this.#consumers) await consumer.disconnect().catch(() => undefined);
+    // Bounded: a kafkajs consumer still retrying its group join can take minutes to disconnect.
+    for (const consumer of this.#consumers)
+      await Promise.race([
+        consumer.disconnect().catch(() => undefined),
+        new Promise((resolve) => setTimeout(resolve, 10_000).unref()),
+      ]);
     if (this.#platform) {
       const admin = testKafka(this.platform).admin();
       await admin.connect();
