@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { forensicDatabase } from '../../forensics/ddl.js';
 import { createClickHouse } from '../../lib/clickhouse/client.js';
 import type { StackConfig } from '../../lib/local-platform.js';
+import { tcpReachable } from '../../platform/processes.js';
 import { clickhouseTarget } from '../../platform/stack.js';
 import { ensurePlatform, runCli, uniqueName } from '../helpers/platform.js';
 
@@ -145,6 +152,50 @@ describe('sentinel stack', () => {
       });
     } finally {
       await client.close();
+    }
+  });
+});
+
+/**
+ * A start that fails stops what it started and says so (issue 17: a failed `npm start` left the
+ * three Kafka JVMs and the registry running, unmentioned). A second platform of its own (state dir,
+ * ports) beside the running one; its origin's port is held by this test, so `stack up` fails after
+ * it has started the brokers and the registry.
+ */
+describe('sentinel stack up that fails', () => {
+  it('stops the brokers and the registry it had started, names them, and leaves no process or port behind', {
+    timeout: 240_000,
+  }, async () => {
+    await ensurePlatform();
+    const stateDir = mkdtempSync(join(tmpdir(), 'sentinel-failed-start-'));
+    const squatter = createServer();
+    squatter.listen(0, '127.0.0.1');
+    await once(squatter, 'listening');
+    const originPort = (squatter.address() as { port: number }).port;
+    const kafkaPort = 29_092;
+    const registryPort = 28_181;
+    try {
+      const result = await runCli(['stack', 'up'], {
+        SENTINEL_STATE_DIR: stateDir,
+        SENTINEL_KAFKA_PORT: String(kafkaPort),
+        SENTINEL_REGISTRY_PORT: String(registryPort),
+        SENTINEL_ORIGIN_MQTT_PORT: String(originPort),
+      });
+      const output = `${result.stdout}${result.stderr}`;
+      assert.notEqual(result.code, 0, output);
+      assert.match(output, /origin: port \d+ is taken by a process this stack did not start/);
+      assert.match(
+        output,
+        /start failed; stopping what this start launched \(kafka-1, kafka-2, kafka-3, registry\)/,
+      );
+      for (const port of [kafkaPort, kafkaPort + 1, kafkaPort + 2, registryPort])
+        assert.equal(await tcpReachable('127.0.0.1', port), false, `port ${port} still listening`);
+      const leftovers = spawnSync('pgrep', ['-f', stateDir], { encoding: 'utf8' }).stdout.trim();
+      assert.equal(leftovers, '', 'no process of the failed start left running');
+    } finally {
+      squatter.close();
+      spawnSync('pkill', ['-KILL', '-f', stateDir]);
+      rmSync(stateDir, { recursive: true, force: true });
     }
   });
 });
