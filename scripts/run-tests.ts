@@ -62,9 +62,6 @@ const code = await run(process.execPath, [
   '--enable-source-maps',
   '--test',
   '--test-concurrency=1',
-  // A test file ends when its tests do: a client that leaves a timer behind (kafkajs's request
-  // queues, after a broker a fault test killed) must not hold the run for ever.
-  '--test-force-exit',
   ...files,
 ]);
 
