@@ -219,7 +219,9 @@ for (const step of [
     say(`${step[0]} ${step[1].join(' ')} failed (exit ${result.status}); run by hand: ${command}`);
     // Optional parts never stop the platform: it runs without their metrics, and says so.
     if (required.length === 0) {
-      say(`warning: without ${optional.map((p) => p.pkg).join(' and ')} the platform runs without those metrics`);
+      say(
+        `warning: without ${optional.map((p) => p.pkg).join(' and ')} the platform runs without those metrics`,
+      );
       process.exit(0);
     }
     process.exit(1);
