@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { type ConfigOf, type ConfigSources, loadConfig } from '../lib/config.js';
+import { type ConfigOf, type ConfigSources, loadConfig, refuseRetiredSettings } from '../lib/config.js';
 import { endpointSchema, resolveEndpoints } from '../lib/endpoints.js';
 import { SentinelError } from '../lib/errors.js';
 import type { KafkaConnection } from '../lib/kafka/client.js';
@@ -21,7 +21,7 @@ import { createRateLimitRedis, RateLimiter, rateLimitPolicyFrom, rateLimitSchema
 import { IngestMetrics } from './metrics.js';
 import { TrustedProxies } from './proxy-protocol.js';
 import { SessionRegistry } from './session-registry.js';
-import { ingestSchema, protocolPolicyOf, proxyIdOf, refuseRetiredSettings } from './settings.js';
+import { ingestSchema, protocolPolicyOf, proxyIdOf, retiredIngestSettings } from './settings.js';
 
 /**
  * Composition root of one edge proxy (`sentinel ingest`): validates every setting, then wires the
@@ -43,7 +43,7 @@ export type IngestServiceConfig = ConfigOf<typeof ingestServiceSchema>;
 
 /** The edge's configuration from flags and environment, once; a retired setting still set is refused. */
 export function loadIngestConfig(sources: ConfigSources = {}): IngestServiceConfig {
-  refuseRetiredSettings(sources.env ?? process.env);
+  refuseRetiredSettings(sources.env ?? process.env, retiredIngestSettings);
   return loadConfig(ingestServiceSchema, sources);
 }
 
@@ -70,12 +70,10 @@ function readPem(path: string, setting: string): Buffer {
 }
 
 export async function startIngest(config: IngestServiceConfig, logger?: Logger): Promise<RunningIngest> {
-  const authConfig = config;
-  const rateConfig = config;
   const endpoints = resolveEndpoints(config);
   const kafkaSecurity = kafkaSecurityOf(config);
   const policy = protocolPolicyOf(config);
-  const ratePolicy = rateLimitPolicyFrom(rateConfig, policy.maxPacketBytes);
+  const ratePolicy = rateLimitPolicyFrom(config, policy.maxPacketBytes);
   if (config.tlsCert !== '' && config.tlsKey === '') {
     throw new SentinelError(
       'SNT_CONFIG_INVALID',
@@ -138,7 +136,7 @@ export async function startIngest(config: IngestServiceConfig, logger?: Logger):
     connectionEventsProducer.onFatal = (err) => writer.failed(err);
 
     const auth = await openAuth(
-      { ...authConfig, mysqlUrl: endpoints.mysqlUrl, redisUrl: endpoints.redisUrl },
+      { ...config, mysqlUrl: endpoints.mysqlUrl, redisUrl: endpoints.redisUrl },
       { registry, logger: log },
     );
     closers.push(() => auth.close());
@@ -154,13 +152,13 @@ export async function startIngest(config: IngestServiceConfig, logger?: Logger):
       policy: ratePolicy,
       registry,
       log,
-      expectedProxies: rateConfig.expectedProxies,
-      reconcileMs: rateConfig.reconcileMs,
+      expectedProxies: config.expectedProxies,
+      reconcileMs: config.reconcileMs,
       fleet: {
         redis: limiterRedis,
         proxyId,
-        keyPrefix: rateConfig.keyPrefix,
-        proxyTtlMs: rateConfig.proxyTtlMs,
+        keyPrefix: config.keyPrefix,
+        proxyTtlMs: config.proxyTtlMs,
       },
     });
     limiter.start();

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadConfig } from '../lib/config.js';
+import { loadConfig, refuseRetiredSettings } from '../lib/config.js';
 import { isSentinelError } from '../lib/errors.js';
 import { loadIngestConfig } from './main.js';
-import { ingestSchema, refuseRetiredSettings, retiredIngestSettings } from './settings.js';
+import { ingestSchema, retiredIngestSettings } from './settings.js';
 
 describe('ingest settings', () => {
   it('bounds what waits for Kafka in bytes, and judges Kafka by the age of the oldest unacknowledged event', () => {
@@ -42,7 +42,7 @@ describe('ingest settings', () => {
   for (const name of retired) {
     it(`refuses the retired ${name}, naming it and what replaced it`, () => {
       assert.throws(
-        () => refuseRetiredSettings({ [name]: '1' }),
+        () => refuseRetiredSettings({ [name]: '1' }, retiredIngestSettings),
         (err: unknown) =>
           isSentinelError(err, 'SNT_CONFIG_UNKNOWN') &&
           err.message.includes(name) &&
@@ -54,10 +54,15 @@ describe('ingest settings', () => {
   it('names every retired setting present at once, and ignores empty ones', () => {
     assert.throws(
       () =>
-        refuseRetiredSettings({ SENTINEL_INGEST_BATCH_EVENTS: '2000', SENTINEL_INGEST_BUFFER_BYTES: '1' }),
+        refuseRetiredSettings(
+          { SENTINEL_INGEST_BATCH_EVENTS: '2000', SENTINEL_INGEST_BUFFER_BYTES: '1' },
+          retiredIngestSettings,
+        ),
       /SENTINEL_INGEST_BATCH_EVENTS is retired.*SENTINEL_INGEST_BUFFER_BYTES is retired/,
     );
-    assert.doesNotThrow(() => refuseRetiredSettings({ SENTINEL_INGEST_INFLIGHT_BATCHES: '' }));
+    assert.doesNotThrow(() =>
+      refuseRetiredSettings({ SENTINEL_INGEST_INFLIGHT_BATCHES: '' }, retiredIngestSettings),
+    );
   });
 
   it('a retired setting stops the proxy before it connects to anything', () => {

@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import { type ConfigOf, ParseRefusal, type Setting, settings } from '../lib/config.js';
-import { SentinelError } from '../lib/errors.js';
 import { defaultLingerMs } from '../lib/kafka/rdkafka.js';
 import { defaultProtocolPolicy, type ProtocolPolicy } from './protocol/index.js';
 import { parseCidrList } from './proxy-protocol.js';
@@ -253,17 +252,6 @@ export const retiredIngestSettings: Readonly<Record<string, string>> = {
   SENTINEL_INGEST_BUFFER_BYTES:
     'renamed SENTINEL_INGEST_KAFKA_MAX_UNACKED_BYTES (the same bound, now counting 1 KiB of bookkeeping per event on top of its bytes)',
 };
-
-/** Refuses a retired setting still present in the environment, naming it and what replaced it. */
-export function refuseRetiredSettings(env: Readonly<Record<string, string | undefined>>): void {
-  // An empty value counts as unset, as everywhere in lib/config.ts.
-  const present = Object.keys(retiredIngestSettings).filter((name) => (env[name] ?? '') !== '');
-  if (present.length === 0) return;
-  throw new SentinelError(
-    'SNT_CONFIG_UNKNOWN',
-    present.map((name) => `setting ${name} is retired: ${retiredIngestSettings[name]}`).join('; '),
-  );
-}
 
 export function protocolPolicyOf(config: IngestConfig): ProtocolPolicy {
   return {

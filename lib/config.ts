@@ -247,22 +247,43 @@ export interface SettingNames {
   readonly ownedPrefixes?: readonly string[];
 }
 
+/** SENTINEL_* variables set (an empty value counts as unset, as everywhere in this module), sorted. */
+function setSentinelNames(env: Readonly<Record<string, string | undefined>>): string[] {
+  return Object.keys(env)
+    .filter((name) => name.startsWith('SENTINEL_') && (env[name] ?? '') !== '')
+    .sort();
+}
+
+function retiredProblem(name: string, instead: string): string {
+  return `setting ${name} is retired: ${instead}`;
+}
+
+/** Refuses retired settings still set, each named with what to do instead. */
+export function refuseRetiredSettings(
+  env: Readonly<Record<string, string | undefined>>,
+  retired: Readonly<Record<string, string>>,
+): void {
+  const problems = setSentinelNames(env).flatMap((name) =>
+    retired[name] === undefined ? [] : [retiredProblem(name, retired[name])],
+  );
+  if (problems.length > 0) throw new SentinelError('SNT_CONFIG_UNKNOWN', problems.join('; '));
+}
+
 /**
  * Refuses SENTINEL_* variables nothing reads: a typo would otherwise leave a setting at its default
  * while the operator believes it set. Each is named with the nearest known name; a retired one
- * with what replaced it. An empty value counts as unset, as everywhere in this module.
+ * with what replaced it.
  */
 export function refuseUnknownSettings(
   env: Readonly<Record<string, string | undefined>>,
   names: SettingNames,
 ): void {
   const problems: string[] = [];
-  for (const name of Object.keys(env).sort()) {
-    if (!name.startsWith('SENTINEL_') || (env[name] ?? '') === '' || names.known.has(name)) continue;
-    if (names.ownedPrefixes?.some((prefix) => name.startsWith(prefix))) continue;
+  for (const name of setSentinelNames(env)) {
+    if (names.known.has(name) || names.ownedPrefixes?.some((prefix) => name.startsWith(prefix))) continue;
     const retired = names.retired?.[name];
     if (retired !== undefined) {
-      problems.push(`setting ${name} is retired: ${retired}`);
+      problems.push(retiredProblem(name, retired));
       continue;
     }
     const nearest = nearestName(name, names.known);
