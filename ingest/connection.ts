@@ -7,6 +7,7 @@ import {
   type AckAndDrop,
   type ConnectionPort,
   type DeviceAccess,
+  type FlowHost,
   type InboundContext,
   inboundChain,
   type QueuedPacket,
@@ -135,6 +136,12 @@ export class DeviceConnection {
   #written = false;
   /** What the chain's steps and the packet handlers may do with this connection. */
   readonly #port: ConnectionPort;
+  /** How the inbound chain pauses and fails on this connection; one for every packet. */
+  readonly #inboundHost: FlowHost<InboundContext> = {
+    pause: (until) => this.#blockFor(until),
+    fail: (error, step, { item }) =>
+      this.#failInternally(error, step, () => this.#eventOf(item.packet, item.frame.bytes.length)),
+  };
 
   constructor(
     socket: Duplex,
@@ -216,11 +223,7 @@ export class DeviceConnection {
         continue;
       }
       const context: InboundContext = { port: this.#port, item, now: this.#edge.now(), actions: [] };
-      runFlow(inboundChain, context, {
-        pause: (until) => this.#blockFor(until),
-        fail: (error, step) =>
-          this.#failInternally(error, step, () => this.#eventOf(item.packet, item.frame.bytes.length)),
-      });
+      runFlow(inboundChain, context, this.#inboundHost);
     }
   }
 

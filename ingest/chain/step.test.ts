@@ -6,7 +6,7 @@ import { type FlowHost, pauseUntil, proceed, runFlow, type Step, stop } from './
 function recordingHost() {
   const pauses: Promise<unknown>[] = [];
   const failures: Array<{ message: string; step: string }> = [];
-  const host: FlowHost = {
+  const host: FlowHost<string[]> = {
     pause: (until) => pauses.push(until),
     fail: (error, step) => failures.push({ message: (error as Error).message, step }),
   };

@@ -27,23 +27,26 @@ export function pauseUntil(until: Promise<unknown>, then: 'next' | 'again' = 'ne
   return { kind: 'pause', until, then };
 }
 
-/** What running a flow needs from its connection. */
-export interface FlowHost {
+/**
+ * What running a flow needs from its connection. It is handed the flow's context, so one host serves
+ * every run of a flow: nothing is allocated per packet but the context itself.
+ */
+export interface FlowHost<C> {
   /** Handles and reads nothing more until `until` settles (the flow's rest runs inside it). */
-  pause(until: Promise<unknown>): void;
+  pause(until: Promise<unknown>, context: C): void;
   /** A step threw or its lookup failed: the edge's fault, never the device's. */
-  fail(error: unknown, step: string): void;
+  fail(error: unknown, step: string, context: C): void;
 }
 
 /** Runs `steps` from `from` on `context`, synchronously until a step stops or pauses. */
-export function runFlow<C>(steps: readonly Step<C>[], context: C, host: FlowHost, from = 0): void {
+export function runFlow<C>(steps: readonly Step<C>[], context: C, host: FlowHost<C>, from = 0): void {
   for (let i = from; i < steps.length; i++) {
     const step = steps[i]!;
     let result: StepResult;
     try {
       result = step.run(context);
     } catch (error: unknown) {
-      host.fail(error, step.name);
+      host.fail(error, step.name, context);
       return;
     }
     if (result.kind === 'continue') continue;
@@ -52,8 +55,9 @@ export function runFlow<C>(steps: readonly Step<C>[], context: C, host: FlowHost
     host.pause(
       result.until.then(
         () => runFlow(steps, context, host, resumeAt),
-        (error: unknown) => host.fail(error, step.name),
+        (error: unknown) => host.fail(error, step.name, context),
       ),
+      context,
     );
     return;
   }

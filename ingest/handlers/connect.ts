@@ -3,6 +3,7 @@ import type { PacketEvent } from '../../schemas/types.generated.js';
 import type { AuthDecision } from '../auth/index.js';
 import {
   type ConnectionPort,
+  type FlowHost,
   pauseUntil,
   proceed,
   type RestoredSession,
@@ -144,6 +145,21 @@ const connectFlow: readonly Step<ConnectFlow>[] = [
   accept,
 ];
 
+const connectHost: FlowHost<ConnectFlow> = {
+  pause: (until, flow) => flow.port.pause(until),
+  fail(error, step, flow) {
+    const { port, connect, packetSize, receivedAt } = flow;
+    if (flow.claimed && !port.accepted) port.releaseSession();
+    const decided = flow.event;
+    const undecided = () => {
+      const event = port.eventOf(connect, packetSize, receivedAt);
+      event.authResult = 'error';
+      return event;
+    };
+    port.failInternally(error, step, flow.recorded ? undefined : decided ? () => decided : undecided);
+  },
+};
+
 /**
  * Runs the CONNECT the session asked to authenticate. Its event is recorded once its outcome is
  * known, so a failure on the way is recorded as what it is (an internal error) in the one event of
@@ -159,17 +175,5 @@ export function handleConnect(port: ConnectionPort, connect: IConnectPacket, pac
     recorded: false,
     claimed: false,
   };
-  runFlow(connectFlow, flow, {
-    pause: (until) => port.pause(until),
-    fail(error, step) {
-      if (flow.claimed && !port.accepted) port.releaseSession();
-      const decided = flow.event;
-      const undecided = () => {
-        const event = port.eventOf(connect, packetSize, flow.receivedAt);
-        event.authResult = 'error';
-        return event;
-      };
-      port.failInternally(error, step, flow.recorded ? undefined : decided ? () => decided : undecided);
-    },
-  });
+  runFlow(connectFlow, flow, connectHost);
 }

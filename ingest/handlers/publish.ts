@@ -1,6 +1,14 @@
 import type { IPublishPacket } from 'mqtt-packet';
 import type { PacketEvent } from '../../schemas/types.generated.js';
-import { type AckAndDrop, type ConnectionPort, proceed, runFlow, type Step, stop } from '../chain/index.js';
+import {
+  type AckAndDrop,
+  type ConnectionPort,
+  type FlowHost,
+  proceed,
+  runFlow,
+  type Step,
+  stop,
+} from '../chain/index.js';
 import { markRefused } from '../packet-events.js';
 
 /** A PUBLISH the session accepted, on its way to Kafka and to its PUBACK. */
@@ -65,6 +73,11 @@ const emitPublish: Step<PublishFlow> = {
 
 const publishFlow: readonly Step<PublishFlow>[] = [rateLimitedDrop, acl, emitPublish];
 
+const publishHost: FlowHost<PublishFlow> = {
+  pause: (until, flow) => flow.port.pause(until),
+  fail: (error, step, flow) => flow.port.failInternally(error, step, () => flow.event),
+};
+
 /** A PUBLISH the session delivered; `dropped` when a rate limit acknowledges and drops it. */
 export function handlePublish(
   port: ConnectionPort,
@@ -74,8 +87,5 @@ export function handlePublish(
 ): void {
   const event = port.eventOf(publish, packetSize);
   const flow: PublishFlow = { port, publish, event, packetId: publish.messageId ?? 0, dropped };
-  runFlow(publishFlow, flow, {
-    pause: (until) => port.pause(until),
-    fail: (error, step) => port.failInternally(error, step, () => event),
-  });
+  runFlow(publishFlow, flow, publishHost);
 }
