@@ -166,8 +166,10 @@ function listeners(): Map<number, Listener> {
   const found = new Map<number, Listener>();
   const ss = spawnSync('ss', ['-Hltnp'], { encoding: 'utf8' });
   for (const line of (ss.stdout ?? '').split('\n')) {
-    const port = Number(/:(\d+)\s/.exec(line.split(/\s+/).slice(3, 5).join(' ') + ' ')?.[1]);
-    if (!Number.isFinite(port) || found.has(port)) continue;
+    // State Recv-Q Send-Q Local-Address:Port Peer-Address:Port Process
+    const local = line.trim().split(/\s+/)[3] ?? '';
+    const port = Number(local.slice(local.lastIndexOf(':') + 1));
+    if (!Number.isInteger(port) || port === 0 || found.has(port)) continue;
     const pid = Number(/pid=(\d+)/.exec(line)?.[1]) || undefined;
     let command = /users:\(\("([^"]+)"/.exec(line)?.[1] ?? '';
     if (pid) {

@@ -7,7 +7,7 @@ import {
 } from '../forensics/settings.js';
 import { ingestServiceSchema } from '../ingest/main.js';
 import { retiredIngestSettings } from '../ingest/settings.js';
-import { loadConfig, type Schema, type SettingNames } from '../lib/config.js';
+import { loadConfig, type Schema, type SettingNames, shownValue } from '../lib/config.js';
 import { stackSchema } from '../lib/local-platform.js';
 import { processorsSchema, retiredProcessorsSettings } from '../processors/settings.js';
 import { devicesSchema } from './commands/devices.js';
@@ -18,15 +18,15 @@ import { topicsSchema } from './commands/topics.js';
  * them all, so a variable nothing reads is refused at start (`refuseUnknownSettings`) and
  * `sentinel config` can print what a service would run with.
  */
-export const commandSchemas: Readonly<Record<string, readonly Schema[]>> = {
-  ingest: [ingestServiceSchema],
-  processors: [processorsSchema],
-  bridge: [bridgeServiceSchema],
-  'forensics-sink': [forensicsSinkSchema],
-  forensics: [forensicsQuerySchema],
-  devices: [devicesSchema],
-  topics: [topicsSchema],
-  stack: [stackSchema],
+export const commandSchemas: Readonly<Record<string, Schema>> = {
+  ingest: ingestServiceSchema,
+  processors: processorsSchema,
+  bridge: bridgeServiceSchema,
+  'forensics-sink': forensicsSinkSchema,
+  forensics: forensicsQuerySchema,
+  devices: devicesSchema,
+  topics: topicsSchema,
+  stack: stackSchema,
 };
 
 /** SENTINEL_* variables read outside the schemas, and by what. */
@@ -44,8 +44,8 @@ const toolPrefixes = ['SENTINEL_DEMO_', 'SENTINEL_LOADTEST_'];
 
 export function platformSettingNames(): SettingNames {
   const known = new Set(Object.keys(settingsReadElsewhere));
-  for (const schemas of Object.values(commandSchemas))
-    for (const schema of schemas) for (const setting of Object.values(schema)) known.add(setting.env);
+  for (const schema of Object.values(commandSchemas))
+    for (const setting of Object.values(schema)) known.add(setting.env);
   return {
     known,
     retired: {
@@ -70,22 +70,19 @@ export function effectiveSettings(
   command: string,
   env: Readonly<Record<string, string | undefined>>,
 ): EffectiveSetting[] {
-  const schemas = commandSchemas[command];
-  if (!schemas) return [];
-  const rows = new Map<string, EffectiveSetting>();
-  for (const schema of schemas) {
-    const values = loadConfig(schema, { env }) as Record<string, unknown>;
-    for (const [key, setting] of Object.entries(schema)) {
-      if (rows.has(setting.env)) continue;
+  const schema = commandSchemas[command];
+  if (!schema) return [];
+  const values = loadConfig(schema, { env }) as Record<string, unknown>;
+  return Object.entries(schema)
+    .map(([key, setting]) => {
       const value = values[key];
-      const shown = Array.isArray(value) ? value.join(',') : String(value);
-      rows.set(setting.env, {
+      return {
         env: setting.env,
-        value: setting.secret && shown !== '' ? '[secret]' : shown,
-        source: (env[setting.env] ?? '') === '' ? 'default' : 'environment',
+        // An empty secret is shown empty: whether one is set is what an operator checks here.
+        value: setting.secret && value === '' ? '' : shownValue(setting, value),
+        source: (env[setting.env] ?? '') === '' ? ('default' as const) : ('environment' as const),
         description: setting.description,
-      });
-    }
-  }
-  return [...rows.values()].sort((a, b) => a.env.localeCompare(b.env));
+      };
+    })
+    .sort((a, b) => a.env.localeCompare(b.env));
 }

@@ -164,7 +164,8 @@ function optionKeyOf(setting: Setting<unknown>): string {
     .replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 
-function show(setting: Setting<unknown>, value: unknown): string {
+/** A setting's value as the CLI prints it: lists comma-separated, a secret never. */
+export function shownValue(setting: Setting<unknown>, value: unknown): string {
   if (setting.secret) return '[secret]';
   return Array.isArray(value) ? value.join(',') : String(value);
 }
@@ -176,7 +177,7 @@ export function addSettingFlags(command: Command, schema: Schema): Command {
     if (command.options.some((option) => option.long === flagOf(setting))) continue;
     command.option(
       `${flagOf(setting)} <value>`,
-      `${setting.description} [${setting.env}, default ${show(setting, setting.default)}]`,
+      `${setting.description} [${setting.env}, default ${shownValue(setting, setting.default)}]`,
     );
   }
   return command;
@@ -234,7 +235,7 @@ export function nearestName(name: string, known: Iterable<string>): string | und
     const distance = editDistance(name, candidate);
     if (!best || distance < best.distance) best = { name: candidate, distance };
   }
-  // A third of the name's length: SENTINEL_INGEST_PROT -> _PORT, not an unrelated setting.
+  // A third of the name's length: a letter swapped or dropped, not an unrelated setting.
   return best && best.distance <= Math.max(2, Math.floor(name.length / 3)) ? best.name : undefined;
 }
 

@@ -369,8 +369,8 @@ function sentinelEnv(container: YamlMap, resources: readonly Resource[]): { lite
 
 function secretSettingNames(): Set<string> {
   const names = new Set<string>();
-  for (const schemas of Object.values(commandSchemas))
-    for (const schema of schemas) for (const s of Object.values(schema)) if (s.secret) names.add(s.env);
+  for (const schema of Object.values(commandSchemas))
+    for (const s of Object.values(schema)) if (s.secret) names.add(s.env);
   return names;
 }
 
@@ -598,16 +598,16 @@ describe('deployment manifests', () => {
           if (!isSentinelImage(str(c.image, 'image'))) continue;
           const where = `${nameOf(r)} container ${name}`;
           const command = str(list(c.args, `${where} args`)[0], `${where}: args[0] is the sentinel command`);
-          const schemas = commandSchemas[command];
-          assert.ok(schemas, `${where}: ${command} is a service command`);
+          const schema = commandSchemas[command];
+          assert.ok(schema, `${where}: ${command} is a service command`);
           const { literal, names } = sentinelEnv(c, resources);
           const env = Object.fromEntries(names.map((n) => [n, literal[n] ?? 'x']));
           assert.deepEqual(
-            unknownEnvNames(env, schemas),
+            unknownEnvNames(env, [schema]),
             [],
             `${where}: variables unknown to \`sentinel ${command}\``,
           );
-          for (const schema of schemas) loadConfig(schema, { env: literal });
+          loadConfig(schema, { env: literal });
           checked++;
         }
       }
@@ -935,8 +935,8 @@ describe('compose file', () => {
       const service = map(value, name);
       if (!isSentinelImage(String(service.image))) continue;
       const command = str(list(service.command, `${name} command`)[0], `${name} command`);
-      const schemas = commandSchemas[command];
-      assert.ok(schemas, `${name}: ${command} is a service command`);
+      const schema = commandSchemas[command];
+      assert.ok(schema, `${name}: ${command} is a service command`);
       const env = map(service.environment, `${name} environment`);
       const literal: Env = {};
       for (const [k, v] of Object.entries(env)) {
@@ -949,11 +949,11 @@ describe('compose file', () => {
         assert.doesNotMatch(text, credentialInUrl, `${name} ${k}: no literal credentials in a URL`);
       }
       assert.deepEqual(
-        unknownEnvNames(literal, schemas),
+        unknownEnvNames(literal, [schema]),
         [],
         `${name}: variables unknown to \`sentinel ${command}\``,
       );
-      for (const schema of schemas) loadConfig(schema, { env: literal });
+      loadConfig(schema, { env: literal });
       const facts = serviceFacts[command];
       if (facts) {
         const healthcheck = map(service.healthcheck, `${name} healthcheck`);
@@ -1064,7 +1064,7 @@ describe('Dockerfile', () => {
     }
     for (const i of instructions.filter((x) => x.keyword === 'ENV')) {
       const names = [...i.args.matchAll(/(SENTINEL_\w+)=/g)].map((m) => m[1]!);
-      const all = Object.values(commandSchemas).flat();
+      const all = Object.values(commandSchemas);
       assert.deepEqual(
         unknownEnvNames(Object.fromEntries(names.map((n) => [n, 'x'])), all),
         [],
