@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { addSettingFlags, loadConfig } from '../../lib/config.js';
+import { addSettingFlags, type ConfigOf, loadConfig } from '../../lib/config.js';
 import { endpointSchema, resolveEndpoints } from '../../lib/endpoints.js';
 import { createKafka } from '../../lib/kafka/client.js';
 import { kafkaSecurityOf, kafkaSecuritySchema } from '../../lib/kafka/security.js';
@@ -13,20 +13,31 @@ import {
 } from '../../lib/kafka/topics.js';
 import { stackSchema } from '../../lib/local-platform.js';
 import { renderTable } from '../output.js';
-import { stackConfigFrom } from './stack.js';
+
+/** What `sentinel topics` reads: the local platform's settings, the brokers and Kafka security of the services. */
+export const topicsSchema = {
+  ...stackSchema,
+  ...endpointSchema,
+  ...kafkaSecuritySchema,
+} as const;
+
+type TopicsConfig = ConfigOf<typeof topicsSchema>;
+
+function topicsConfigFrom(command: Command): TopicsConfig {
+  return loadConfig(topicsSchema, { env: process.env, flags: command.opts() });
+}
 
 async function withAdmin<T>(
-  command: Command,
+  config: TopicsConfig,
   work: (admin: ReturnType<ReturnType<typeof createKafka>['admin']>) => Promise<T>,
 ): Promise<T> {
   // The brokers and the TLS/SASL settings every service uses: SENTINEL_KAFKA_BROKERS when set, else
   // the local platform's.
-  const sources = { env: process.env, flags: command.opts() };
   const admin = createKafka({
-    brokers: resolveEndpoints(loadConfig(endpointSchema, sources)).kafkaBrokers,
+    brokers: resolveEndpoints(config).kafkaBrokers,
     clientId: 'sentinel-cli',
     retries: 3,
-    security: kafkaSecurityOf(loadConfig(kafkaSecuritySchema, sources)),
+    security: kafkaSecurityOf(config),
   }).admin();
   await admin.connect();
   try {
@@ -35,13 +46,6 @@ async function withAdmin<T>(
     await admin.disconnect();
   }
 }
-
-/** What `sentinel topics` reads: the local platform's settings, the brokers and Kafka security of the services. */
-export const topicsSchema = {
-  ...stackSchema,
-  kafkaBrokers: endpointSchema.kafkaBrokers,
-  ...kafkaSecuritySchema,
-} as const;
 
 export function topicsCommand(): Command {
   const topics = new Command('topics').description(
@@ -53,9 +57,9 @@ export function topicsCommand(): Command {
       .command('create')
       .description('create missing topics and restore the contract configs of existing ones')
       .action(async (_options: unknown, command: Command) => {
-        const config = stackConfigFrom(command);
+        const config = topicsConfigFrom(command);
         const names = topicNames(config.topicPrefix);
-        const result = await withAdmin(command, (admin) =>
+        const result = await withAdmin(config, (admin) =>
           createTopics(admin, topicList(names), config.kafkaPartitions),
         );
         console.log(
@@ -71,9 +75,9 @@ export function topicsCommand(): Command {
       .description('print what the cluster reports for each topic (partitions, replicas, ISR, configs)')
       .option('--json', 'print JSON')
       .action(async (options: { json?: boolean }, command: Command) => {
-        const config = stackConfigFrom(command);
+        const config = topicsConfigFrom(command);
         const names = topicNames(config.topicPrefix);
-        const described = await withAdmin(command, (admin) => describeTopics(admin, topicList(names)));
+        const described = await withAdmin(config, (admin) => describeTopics(admin, topicList(names)));
         if (options.json) {
           console.log(JSON.stringify(described, null, 2));
           return;

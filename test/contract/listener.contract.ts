@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { RawDevice } from '../helpers/edge.js';
+import { waitFor } from '../../platform/processes.js';
+import { edgeMetric, RawDevice } from '../helpers/edge.js';
 import type { ListenerUnderTest } from '../helpers/listener-transports.js';
 
 const password = 'listener-contract-password';
@@ -23,22 +24,10 @@ export function listenerContract(
   describe(`listener contract: ${name}`, () => {
     let under: ListenerUnderTest;
 
-    async function metric(metricName: string, labels: Record<string, string> = {}): Promise<number> {
-      const found = await under.edge.registry.getSingleMetric(metricName)?.get();
-      return (found?.values ?? [])
-        .filter((v) =>
-          Object.entries(labels).every(([k, want]) => (v.labels as Record<string, string>)[k] === want),
-        )
-        .reduce((sum, v) => sum + v.value, 0);
-    }
-
-    async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
-      for (let i = 0; i < 200; i++) {
-        if (await check()) return;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      assert.fail(`${what}: not reached in 10 s`);
-    }
+    const metric = (name: string, labels: Record<string, string> = {}) =>
+      edgeMetric(under.edge, name, labels);
+    const eventually = (what: string, check: () => Promise<boolean>) =>
+      waitFor(what, check, { timeoutMs: 10_000, intervalMs: 50 });
 
     // Bounded, so a platform that cannot serve (a coordinator that never loads) fails the suite
     // with the hook named instead of holding the run.

@@ -5,7 +5,7 @@ import type { RunningIngest } from '../../ingest/main.js';
 import { artifactPaths } from '../../platform/artifacts.js';
 import { brokerIndexes, brokerProcess, waitForCluster } from '../../platform/kafka.js';
 import { runningPid } from '../../platform/processes.js';
-import { EdgeTestWorld, listenerPort, RawDevice } from '../helpers/edge.js';
+import { EdgeTestWorld, edgeMetric, listenerPort, RawDevice } from '../helpers/edge.js';
 import { FrozenProcesses } from '../helpers/freeze.js';
 
 /**
@@ -25,12 +25,6 @@ describe('edge when every broker stalls for 30 s', () => {
   const devices: RawDevice[] = [];
   const frozen = new FrozenProcesses();
   let edge: RunningIngest;
-
-  /** A metric's value, summed over its labels. */
-  async function gauge(name: string): Promise<number> {
-    const values = (await edge.registry.getSingleMetric(name)?.get())?.values ?? [];
-    return values.reduce((sum, v) => sum + v.value, 0);
-  }
 
   function publish(device: RawDevice, clientId: string, messageId: number): void {
     const packet: Packet = {
@@ -93,7 +87,7 @@ describe('edge when every broker stalls for 30 s', () => {
       // A produce response already on its way when the brokers stopped may still arrive just after.
       if (!acknowledgedAtGrace && performance.now() - frozenAt >= 1500)
         acknowledgedAtGrace = devices.map((d) => d.pubacks().length);
-      mostBuffered = Math.max(mostBuffered, await gauge('sentinel_ingest_kafka_buffered_bytes'));
+      mostBuffered = Math.max(mostBuffered, await edgeMetric(edge, 'sentinel_ingest_kafka_buffered_bytes'));
       if (performance.now() - frozenAt > 5000) wasReady ||= edge.ready();
     }
     const remaining = frozenAt + stallMs - performance.now();
@@ -108,7 +102,7 @@ describe('edge when every broker stalls for 30 s', () => {
     );
     assert.equal(wasReady, false, 'the proxy is not ready while Kafka stores nothing');
     assert.ok(
-      (await gauge('sentinel_ingest_connections_paused')) > 0,
+      (await edgeMetric(edge, 'sentinel_ingest_connections_paused')) > 0,
       'devices are slowed down (their sockets not read), not disconnected',
     );
     // The bound of docs/ingest.md: the proxy's unacknowledged bytes, exceeded by at most one socket

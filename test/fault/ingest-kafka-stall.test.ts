@@ -4,7 +4,7 @@ import type { RunningIngest } from '../../ingest/main.js';
 import { artifactPaths } from '../../platform/artifacts.js';
 import { brokerIndexes, brokerProcess, waitForCluster } from '../../platform/kafka.js';
 import { runningPid } from '../../platform/processes.js';
-import { EdgeTestWorld, listenerPort, RawDevice } from '../helpers/edge.js';
+import { EdgeTestWorld, edgeMetric, listenerPort, RawDevice } from '../helpers/edge.js';
 import { FrozenProcesses } from '../helpers/freeze.js';
 import { testKafka } from '../helpers/platform.js';
 
@@ -27,14 +27,6 @@ describe('edge under a Kafka stall', () => {
   const devices: RawDevice[] = [];
   let edge: RunningIngest;
   const frozen = new FrozenProcesses(60);
-
-  async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-    const found = await edge.registry.getSingleMetric(name)?.get();
-    const value = found?.values.find((v) =>
-      Object.entries(labels).every(([k, want]) => (v.labels as Record<string, string>)[k] === want),
-    );
-    return value?.value ?? 0;
-  }
 
   /** Re-checks a condition of the proxy's state until it holds (metrics raise no events). */
   async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
@@ -118,25 +110,28 @@ describe('edge under a Kafka stall', () => {
     // stall-a and stall-b read all their PUBLISHes and wait for store slots; stall-c's first
     // chunk put the proxy over its bytes, so it is not read further at all.
     await until('two devices paused at their store window', async () => {
-      return (await metric('sentinel_ingest_connections_paused', { reason: 'store_window' })) >= 2;
+      return (await edgeMetric(edge, 'sentinel_ingest_connections_paused', { reason: 'store_window' })) >= 2;
     });
     await until('the proxy over its unacknowledged bytes, not reading', async () => {
       return (
-        (await metric('sentinel_ingest_kafka_backpressure')) === 1 &&
-        (await metric('sentinel_ingest_connections_paused', { reason: 'kafka_unacked' })) >= 1
+        (await edgeMetric(edge, 'sentinel_ingest_kafka_backpressure')) === 1 &&
+        (await edgeMetric(edge, 'sentinel_ingest_connections_paused', { reason: 'kafka_unacked' })) >= 1
       );
     });
     await until('Kafka judged stalled', () => !edge.ready());
     // Longer than 1.5 x Keep Alive: a proxy that counted its own silence would close them now.
     await until('the stall outlasts the Keep Alive', async () => {
-      return (await metric('sentinel_ingest_kafka_oldest_unacked_seconds')) > keepAliveSeconds * 1.5 + 0.5;
+      return (
+        (await edgeMetric(edge, 'sentinel_ingest_kafka_oldest_unacked_seconds')) >
+        keepAliveSeconds * 1.5 + 0.5
+      );
     });
     assert.deepEqual(
       devices.map((d) => d.pubacks().length),
       acknowledgedBefore,
       'no PUBACK while Kafka stores nothing',
     );
-    assert.equal(await metric('sentinel_ingest_kafka_up'), 0);
+    assert.equal(await edgeMetric(edge, 'sentinel_ingest_kafka_up'), 0);
 
     frozen.thawAll();
     const expected = Array.from({ length: perDevice }, (_, i) => i + 1);
@@ -164,10 +159,10 @@ describe('edge under a Kafka stall', () => {
     }
 
     await until('Kafka judged up again', () => edge.ready());
-    assert.equal(await metric('sentinel_ingest_connections_paused', { reason: 'store_window' }), 0);
-    assert.equal(await metric('sentinel_ingest_kafka_backpressure'), 0);
+    assert.equal(await edgeMetric(edge, 'sentinel_ingest_connections_paused', { reason: 'store_window' }), 0);
+    assert.equal(await edgeMetric(edge, 'sentinel_ingest_kafka_backpressure'), 0);
     for (const code of ['SNT_MQTT_INFLIGHT_LIMIT', 'SNT_MQTT_KEEPALIVE_EXPIRED']) {
-      assert.equal(await metric('sentinel_ingest_protocol_violations_total', { code }), 0, code);
+      assert.equal(await edgeMetric(edge, 'sentinel_ingest_protocol_violations_total', { code }), 0, code);
     }
   });
 });

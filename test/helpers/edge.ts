@@ -245,6 +245,20 @@ export class EdgeTestWorld {
   }
 }
 
+/** A metric of a running edge, summed over the series whose labels include `labels` (0 when absent). */
+export async function edgeMetric(
+  edge: RunningIngest,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const values = (await edge.registry.getSingleMetric(name)?.get())?.values ?? [];
+  return values
+    .filter((v) =>
+      Object.entries(labels).every(([k, want]) => (v.labels as Record<string, string>)[k] === want),
+    )
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
 export function listenerPort(edge: RunningIngest, name: 'mqtt' | 'mqtts'): number {
   const listener = edge.listeners.find((l) => l.name === name);
   if (!listener) throw new Error(`edge has no ${name} listener`);
@@ -258,8 +272,6 @@ export function listenerPort(edge: RunningIngest, name: 'mqtt' | 'mqtts'): numbe
 export class RawDevice {
   readonly socket: Socket;
   readonly received: Packet[] = [];
-  /** When each packet of `received` arrived (performance.now(), same index). */
-  readonly receivedAt: number[] = [];
   #closed = false;
   readonly #waiters: Array<() => void> = [];
 
@@ -268,7 +280,6 @@ export class RawDevice {
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     parser.on('packet', (packet: Packet) => {
       this.received.push(packet);
-      this.receivedAt.push(performance.now());
       this.#wake();
     });
     socket.on('data', (chunk) => parser.parse(chunk));
