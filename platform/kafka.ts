@@ -314,14 +314,8 @@ export async function waitForGroupCoordinators(
   }).admin();
   await admin.connect();
   try {
-    const answers = async (groupId: string) => {
-      try {
-        await admin.fetchOffsets({ groupId, topics: [topic] });
-        return true;
-      } catch {
-        return false;
-      }
-    };
+    // waitFor counts a check that throws as not yet: a coordinator still loading refuses the fetch.
+    const answers = (groupId: string) => admin.fetchOffsets({ groupId, topics: [topic] }).then(() => true);
     // The first lookup creates __consumer_offsets on a new cluster.
     await waitFor('the group coordinator', () => answers(groupIdForOffsetsPartition(0, 1)), {
       timeoutMs,

@@ -189,7 +189,7 @@ export class EdgeTestWorld {
    * record from the start (a group reader may replay records after its coordinator moves, which
    * says nothing about what Kafka holds).
    */
-  async storedPublishIds(clientIds: readonly string[]): Promise<Map<string, Array<number | null>>> {
+  async #storedPublishIds(clientIds: readonly string[]): Promise<Map<string, Array<number | null>>> {
     const raw: Buffer[] = [];
     await readPartitionsToEnd({
       connection: { brokers: kafkaBootstrap(this.platform), clientId: uniqueName('read-packets') },
@@ -210,7 +210,7 @@ export class EdgeTestWorld {
 
   /** Each client's PUBLISH events are in Kafka exactly `messageIds`: each once, in that order. */
   async assertStoredOnceInOrder(clientIds: readonly string[], messageIds: readonly number[]): Promise<void> {
-    const stored = await this.storedPublishIds(clientIds);
+    const stored = await this.#storedPublishIds(clientIds);
     for (const clientId of clientIds)
       assert.deepEqual(
         stored.get(clientId),
