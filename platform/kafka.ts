@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Admin } from 'kafkajs';
 import { SentinelError } from '../lib/errors.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { kafkaBootstrap, kafkaBrokerPorts, type StackConfig } from '../lib/local-platform.js';
@@ -240,6 +241,14 @@ export async function stopBroker(
  * registered with the quorum and the cluster answers metadata.
  */
 export async function registeredBrokerIds(config: StackConfig): Promise<Set<number>> {
+  return withStackAdmin(config, async (admin) => {
+    const cluster = await admin.describeCluster();
+    return new Set(cluster.brokers.map((broker) => broker.nodeId));
+  });
+}
+
+/** Runs `use` with an admin client of the local cluster that fails fast (no retries), then closes it. */
+async function withStackAdmin<T>(config: StackConfig, use: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = createKafka({
     brokers: kafkaBootstrap(config),
     clientId: 'sentinel-stack',
@@ -247,8 +256,7 @@ export async function registeredBrokerIds(config: StackConfig): Promise<Set<numb
   }).admin();
   try {
     await admin.connect();
-    const cluster = await admin.describeCluster();
-    return new Set(cluster.brokers.map((broker) => broker.nodeId));
+    return await use(admin);
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
@@ -276,6 +284,24 @@ export async function waitForCluster(config: StackConfig, timeoutMs = 120_000): 
       timeoutMs,
       intervalMs: 500,
     },
+  );
+}
+
+/**
+ * Waits until every replica of every partition in the cluster (internal topics included) is in
+ * sync again: after a broker restart, one that has not caught up leaves some partitions one broker
+ * away from refusing acks=all writes (min ISR 2).
+ */
+export async function waitForFullReplication(config: StackConfig, timeoutMs = 120_000): Promise<void> {
+  await withStackAdmin(config, (admin) =>
+    waitFor(
+      'kafka replicas (every partition fully in sync)',
+      async () => {
+        const { topics } = await admin.fetchTopicMetadata({ topics: await admin.listTopics() });
+        return topics.every((t) => t.partitions.every((p) => p.isr.length === p.replicas.length));
+      },
+      { timeoutMs, intervalMs: 250 },
+    ),
   );
 }
 

@@ -493,13 +493,28 @@ export class BatchConsumer {
     await this.loop?.catch(() => undefined);
   }
 
-  /** Stops handing over batches, waits for the one in hand, leaves the group. */
-  async disconnect(): Promise<void> {
+  /**
+   * Stops handing over batches, waits for the one in hand, leaves the group. Leaving is bounded:
+   * librdkafka's close can retry a group-coordinator lookup without end after a broker died with a
+   * commit in flight (confluentinc/librdkafka#3740), and a service's shutdown must not wait on it.
+   */
+  async disconnect(timeoutMs = 15_000): Promise<void> {
     await this.stopFetching();
-    await new Promise<void>((resolve) => {
-      if (!this.native.isConnected()) return resolve();
-      this.native.disconnect(() => resolve());
-    });
+    if (!this.native.isConnected()) return;
+    let timer: NodeJS.Timeout | undefined;
+    const left = await Promise.race([
+      new Promise<boolean>((resolve) => this.native.disconnect(() => resolve(true))),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!left) {
+      this.options.connection.logger?.warn(
+        { timeoutMs },
+        'the Kafka consumer did not leave its group in time; going on without it',
+      );
+    }
   }
 
   private onRebalance(err: LibrdKafkaError, assignment: TopicPartition[]): void {

@@ -11,6 +11,7 @@ import {
   stopBroker,
   waitForBroker,
   waitForCluster,
+  waitForFullReplication,
 } from '../../platform/kafka.js';
 import { waitFor } from '../../platform/processes.js';
 import { stackStatus } from '../../platform/stack.js';
@@ -24,21 +25,6 @@ describe('acks=all under broker failure', () => {
   let config: StackConfig;
   const topic = uniqueName('fault');
   let producer: Producer;
-
-  async function waitForFullIsr(): Promise<void> {
-    const admin = testKafka(config).admin();
-    await admin.connect();
-    try {
-      for (let attempt = 0; attempt < 240; attempt++) {
-        const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-        if (metadata.topics[0]?.partitions.every((p) => p.isr.length === 3)) return;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-      throw new Error(`${topic}: replicas did not return to the ISR`);
-    } finally {
-      await admin.disconnect();
-    }
-  }
 
   before(async () => {
     config = await ensurePlatform();
@@ -62,7 +48,7 @@ describe('acks=all under broker failure', () => {
     for (const index of brokerIndexes) await startBroker(config, artifacts, index);
     for (const index of brokerIndexes) await waitForBroker(config, artifacts, index);
     await waitForCluster(config);
-    await waitForFullIsr();
+    await waitForFullReplication(config);
     const admin = testKafka(config).admin();
     await admin.connect();
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { Packet } from 'mqtt-packet';
 import type { RunningIngest } from '../../ingest/main.js';
 import { artifactPaths } from '../../platform/artifacts.js';
@@ -7,6 +7,7 @@ import { brokerIndexes, brokerProcess, waitForCluster } from '../../platform/kaf
 import { runningPid } from '../../platform/processes.js';
 import { EdgeTestWorld, edgeMetric, listenerPort, RawDevice } from '../helpers/edge.js';
 import { FrozenProcesses } from '../helpers/freeze.js';
+import { boundedTeardown } from '../helpers/teardown.js';
 
 /**
  * The whole cluster stalls (issue 14): SIGSTOP to all three brokers for 30 s while devices keep
@@ -53,12 +54,12 @@ describe('edge when every broker stalls for 30 s', () => {
     }
   });
 
-  after(async () => {
+  boundedTeardown(async () => {
     frozen.thawAll();
     for (const device of devices) device.destroy();
     await waitForCluster(world.platform);
     await world.tearDown();
-  });
+  }, 180_000);
 
   it('keeps devices connected, sends no PUBACK while nothing is stored, stays bounded, delivers everything after', {
     timeout: 240_000,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { RunningIngest } from '../../ingest/main.js';
 import { artifactPaths } from '../../platform/artifacts.js';
 import { brokerIndexes, brokerProcess, waitForCluster } from '../../platform/kafka.js';
@@ -7,6 +7,7 @@ import { runningPid } from '../../platform/processes.js';
 import { EdgeTestWorld, edgeMetric, listenerPort, RawDevice } from '../helpers/edge.js';
 import { FrozenProcesses } from '../helpers/freeze.js';
 import { testKafka } from '../helpers/platform.js';
+import { boundedTeardown } from '../helpers/teardown.js';
 
 /**
  * A slow Kafka slows devices down, it never disconnects them (issue 14). The leader of the
@@ -74,12 +75,12 @@ describe('edge under a Kafka stall', () => {
     }
   });
 
-  after(async () => {
+  boundedTeardown(async () => {
     frozen.thawAll();
     for (const device of devices) device.destroy();
     await waitForCluster(world.platform);
     await world.tearDown();
-  });
+  }, 180_000);
 
   it('keeps every device connected, withholds PUBACKs while nothing is stored, and stores everything after', {
     timeout: 180_000,

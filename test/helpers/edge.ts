@@ -272,6 +272,8 @@ export function listenerPort(edge: RunningIngest, name: 'mqtt' | 'mqtts'): numbe
 export class RawDevice {
   readonly socket: Socket;
   readonly received: Packet[] = [];
+  /** When each packet of `received` arrived (performance.now(), same index). */
+  readonly receivedAt: number[] = [];
   #closed = false;
   readonly #waiters: Array<() => void> = [];
 
@@ -280,6 +282,7 @@ export class RawDevice {
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     parser.on('packet', (packet: Packet) => {
       this.received.push(packet);
+      this.receivedAt.push(performance.now());
       this.#wake();
     });
     socket.on('data', (chunk) => parser.parse(chunk));
