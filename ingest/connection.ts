@@ -564,8 +564,10 @@ export class DeviceConnection {
       return;
     }
     this.#socket.end();
-    // A peer that never reads must not keep the socket (and its buffers) alive.
-    setTimeout(() => this.#socket.destroy(), 2000).unref();
+    // A peer that never reads must not keep the socket (and its buffers) alive; the timer goes
+    // when the socket closes, so it does not hold a closed connection's objects for its 2 s.
+    const destroyLater = setTimeout(() => this.#socket.destroy(), 2000).unref();
+    this.#socket.once('close', () => clearTimeout(destroyLater));
   }
 
   #releasePending(): void {
