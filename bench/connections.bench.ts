@@ -130,10 +130,16 @@ async function connectPhase(
   const brokerSeconds = brokerCpuSeconds() - brokersBefore;
   const after = on.metricsPort === undefined ? '' : await scrapeMetrics(on.metricsPort);
   const label = { result: kind === 'miss' ? 'allowed' : 'cache_hit' };
-  const edgeQuantile = (q: number) =>
+  const edgeQuantile = (
+    q: number,
+    metric = 'sentinel_auth_duration_seconds',
+    labels: Readonly<Record<string, string>> = label,
+  ) =>
     on.metricsPort === undefined
       ? null
-      : Math.round(histogramQuantile(after, 'sentinel_auth_duration_seconds', q, label, before) * 1e5) / 100;
+      : Math.round(histogramQuantile(after, metric, q, labels, before) * 1e5) / 100;
+  // The edge's own accept -> CONNACK sent: what of the loader's CONNACK time the edge spends.
+  const edgeSetup = (q: number) => edgeQuantile(q, 'sentinel_ingest_connection_setup_seconds', {});
   const connack = summarise(mergeHistograms([result.connack]));
   const msPerConnect = (seconds: number) => Math.round((seconds * 1e5) / Math.max(1, result.accepted)) / 100;
   console.error(
@@ -153,6 +159,7 @@ async function connectPhase(
     /** The three brokers' CPU per CONNECT accepted: the edge records CONNECT and DISCONNECT. */
     brokerCpuMsPerConnect: msPerConnect(brokerSeconds),
     edgeAuthDecisionMs: { p50: edgeQuantile(0.5), p99: edgeQuantile(0.99) },
+    edgeConnackMs: { p50: edgeSetup(0.5), p99: edgeSetup(0.99) },
   };
 }
 await connector.request<OpenResult>('open', {
@@ -326,6 +333,8 @@ console.log(
       'brokers CPU ms/CONNECT',
       'edge decision P50 ms',
       'P99 ms',
+      'edge accept -> CONNACK P50 ms',
+      'P99 ms',
     ],
     [...auth, ...plain.map((p) => ({ ...p, cache: 'Mosquitto' }))].map((a) => [
       'flood' in a && a.flood !== undefined ? `hit, ${a.flood} failing/s` : a.cache,
@@ -338,6 +347,8 @@ console.log(
       a.brokerCpuMsPerConnect,
       a.edgeAuthDecisionMs.p50 ?? '—',
       a.edgeAuthDecisionMs.p99 ?? '—',
+      a.edgeConnackMs.p50 ?? '—',
+      a.edgeConnackMs.p99 ?? '—',
     ]),
   ),
 );
