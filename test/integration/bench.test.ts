@@ -49,7 +49,13 @@ interface BenchFile {
       relay: { relayed: number; relayFailed: number };
     };
     connections: {
-      auth: Array<{ cache: string; accepted: number; attempted: number; connack: { count: number } }>;
+      auth: Array<{
+        cache: string;
+        accepted: number;
+        attempted: number;
+        connack: { count: number; p99Ms: number };
+        edgeConnackMs: { p99: number | null };
+      }>;
       mosquitto: Array<{ rate: number; accepted: number; attempted: number }>;
       idle: { target: number; opened: number; stillOpenAfterQuiet: number; edgeConnectionsActive: number };
     };
@@ -162,6 +168,12 @@ describe('sentinel bench --quick', () => {
     for (const a of auth) {
       assert.equal(a.accepted, a.attempted, `${a.cache}: every CONNECT accepted`);
       assert.equal(a.connack.count, a.accepted);
+      // The edge's share of the CONNACK time, from its own histogram: a part of what the loader saw.
+      const edgeP99 = a.edgeConnackMs.p99;
+      assert.ok(
+        edgeP99 !== null && Number.isFinite(edgeP99) && edgeP99 > 0,
+        `${a.cache}: edge accept -> CONNACK`,
+      );
     }
     for (const m of bench.scenarios.connections.mosquitto)
       assert.equal(m.accepted, m.attempted, `plain Mosquitto at ${m.rate}/s: every CONNECT accepted`);
