@@ -32,6 +32,12 @@ const injections = [
   '12 and length(secret)>4',
   '99 or false;',
   "admin' group by role having 1=1--",
+  // Column probes with ORDER/GROUP BY lists, ended by a comment or continued as SQL only.
+  "x' group by users.name, users.pass having 1=1--",
+  "x' order by name desc, 2 asc#",
+  "5 group by device_id with rollup",
+  "a') group by length(pw) limit 1;--",
+  "q' group by id;",
   "tank' and (case when 1=1 then 1 else 0 end)=1--",
 ];
 
@@ -45,6 +51,8 @@ const prose = [
   'retry in 20 or 30 seconds',
   'union station platform 4',
   'order by date, then by severity',
+  "the list 'group by region, then sort' is empty",
+  "note: 'order by name desc' in the report view",
   'values 1=on, 0=off',
   'sleep mode enabled; wake on motion',
   "door == 'open' and hour >= 22",

@@ -436,6 +436,32 @@ function selectReadsTable(code: readonly Token[], i: number): boolean {
   return false;
 }
 
+const SORT_WORDS = new Set(['asc', 'desc']);
+
+/**
+ * The index just past an ORDER/GROUP BY column list starting at `from` (`a`, `t.a desc, 2`,
+ * `length(a)`), or null when there is no column there.
+ */
+function columnListEnd(code: readonly Token[], from: number): number | null {
+  let j = from;
+  for (;;) {
+    const column = code[j];
+    if (!isOperand(column)) return null;
+    if (isCall(code, j)) {
+      let depth = 0;
+      j += 1;
+      do {
+        if (code[j]?.kind === 'open') depth += 1;
+        else if (code[j]?.kind === 'close') depth -= 1;
+        j += 1;
+      } while (depth > 0 && j < code.length);
+    } else j += 1;
+    if (SORT_WORDS.has(code[j]?.text ?? '')) j += 1;
+    if (code[j]?.kind !== 'comma') return j;
+    j += 1;
+  }
+}
+
 /** Shapes that only make sense right after a string break or at the start of a numeric value. */
 function matchAfterBreak(code: readonly Token[], commentAfterEnd: boolean): string | null {
   let i = 0;
@@ -463,13 +489,20 @@ function matchAfterBreak(code: readonly Token[], commentAfterEnd: boolean): stri
     (first.text === 'order' || first.text === 'group') &&
     code[i + 1]?.text === 'by'
   ) {
-    // `' order by 3--` counts columns; `' group by pin having 1=1`, `' group by secret--` probe them.
-    const target = code[i + 2];
-    if (target?.kind === 'number') return 'break-order-by';
-    const after = code[i + 3];
-    if (isOperand(target) && (after?.text === 'having' || (after === undefined && commentAfterEnd)))
-      return 'break-group-by';
-    return null;
+    // `' order by 3--` counts columns; `' group by pin having 1=1`, `' group by a.id, 2 desc--`
+    // probe them: a column list that the statement then ends (a comment, a ';', the application's
+    // own closing quote) or continues as SQL only (HAVING, LIMIT, WITH ROLLUP).
+    if (code[i + 2]?.kind === 'number') return 'break-order-by';
+    const end = columnListEnd(code, i + 2);
+    if (end === null) return null;
+    const after = code[end];
+    const ended =
+      after === undefined
+        ? commentAfterEnd || code[end - 1]?.open === true
+        : after.kind === 'semicolon' ||
+          ((after.text === 'having' || after.text === 'limit') && isOperand(code[end + 1])) ||
+          (after.text === 'with' && code[end + 1]?.text === 'rollup');
+    return ended ? 'break-group-by' : null;
   }
   if (
     first.kind === 'keyword' &&
