@@ -38,6 +38,10 @@ const injections = [
   "5 group by device_id with rollup",
   "a') group by length(pw) limit 1;--",
   "q' group by id;",
+  // Arithmetic on the broken value.
+  "x'+0--",
+  "7'*1=7 and '",
+  "id'-0=0;",
   "tank' and (case when 1=1 then 1 else 0 end)=1--",
 ];
 
@@ -53,6 +57,9 @@ const prose = [
   'order by date, then by severity',
   "the list 'group by region, then sort' is empty",
   "note: 'order by name desc' in the report view",
+  "rated '+5' by users",
+  "offset '-2 = west' in the zone file",
+  "calibrate: temp '+0.5' and humidity '-2'",
   'values 1=on, 0=off',
   'sleep mode enabled; wake on motion',
   "door == 'open' and hour >= 22",

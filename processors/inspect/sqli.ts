@@ -437,6 +437,7 @@ function selectReadsTable(code: readonly Token[], i: number): boolean {
 }
 
 const SORT_WORDS = new Set(['asc', 'desc']);
+const ARITHMETIC = new Set(['+', '-', '*', '/', '%']);
 
 /**
  * The index just past an ORDER/GROUP BY column list starting at `from` (`a`, `t.a desc, 2`,
@@ -517,6 +518,21 @@ function matchAfterBreak(code: readonly Token[], commentAfterEnd: boolean): stri
     if (afterOperand === undefined || afterOperand.kind === 'logic' || afterOperand.kind === 'semicolon')
       return 'break-compare';
     return null;
+  }
+  if (first.kind === 'operator' && ARITHMETIC.has(first.text) && isOperand(code[i + 1])) {
+    // `x'+0--`, `7'*1=7 and '`, `a'-0=0;`: arithmetic on the broken value, closed by a comment or
+    // compared and followed by SQL only; a quoted '+5' in text has neither.
+    const next = code[i + 2];
+    if (next === undefined && commentAfterEnd) return 'break-arithmetic';
+    if (next?.kind === 'compare' && isOperand(code[i + 3])) {
+      const after = code[i + 4];
+      if (
+        (after === undefined && commentAfterEnd) ||
+        after?.kind === 'logic' ||
+        after?.kind === 'semicolon'
+      )
+        return 'break-arithmetic';
+    }
   }
   if (first.kind === 'operator' && (first.text === '+' || first.text === '||' || first.text === '|')) {
     const j = skipOpen(code, i + 1);
