@@ -38,6 +38,10 @@ const injections = [
   "5 group by device_id with rollup",
   "a') group by length(pw) limit 1;--",
   "q' group by id;",
+  // A query string's or form body's values, each in its own contexts.
+  'ts=1773651001&owner=1407 or 9 is not null #&device=ho-2326',
+  'device_id=123  order  by 13  asc;--&ts=1',
+  'get /cgi-bin/q?zone=7 or 1=1&fmt=csv',
   // Arithmetic on the broken value.
   "x'+0--",
   "7'*1=7 and '",
@@ -58,6 +62,9 @@ const prose = [
   "the list 'group by region, then sort' is empty",
   "note: 'order by name desc' in the report view",
   "rated '+5' by users",
+  'range=20 or 30&unit=s&mode=auto',
+  'get /status?order=by date&group=by zone',
+  'note=select the mode from the menu&lang=en',
   "offset '-2 = west' in the zone file",
   "calibrate: temp '+0.5' and humidity '-2'",
   'values 1=on, 0=off',

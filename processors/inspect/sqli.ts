@@ -626,8 +626,33 @@ function inspectContext(
   return null;
 }
 
+/** Parameters of a query string or form body read one by one; more are read as one text. */
+const MAX_PARAMETERS = 64;
+const PARAMETER = /^[\w.[\]-]{1,64}=/;
+
 /** Detects SQL injection in normalised (decoded, lower-cased) text. */
 export function detectSqli(text: string): SqliMatch | null {
+  const whole = detectInValue(text);
+  if (whole) return whole;
+  // A query string or form body (`GET /q?zone=7&id=1 or 1=1`, `a=1&b=2`), as devices send through
+  // HTTP bridges: each value is pasted into SQL on its own, so each is read in its own contexts
+  // (numeric included), as each JSON field is.
+  const query = text.indexOf('?') === -1 ? text : text.slice(text.indexOf('?') + 1);
+  if (!query.includes('&') && !PARAMETER.test(query)) return null;
+  let offset = text.length - query.length;
+  for (const pair of query.split('&', MAX_PARAMETERS)) {
+    const key = PARAMETER.exec(pair);
+    if (key) {
+      const found = detectInValue(pair.slice(key[0].length));
+      if (found)
+        return { shape: `parameter:${found.shape}`, offset: offset + key[0].length + found.offset };
+    }
+    offset += pair.length + 1;
+  }
+  return null;
+}
+
+function detectInValue(text: string): SqliMatch | null {
   // Numeric context: the value is pasted into SQL unquoted (`id=1 or 1=1`).
   const numeric = /^\s*(?:-?\d|\))/.test(text);
   const asIs = inspectContext(text, 0, numeric ? 'number' : 'none');
