@@ -35,7 +35,7 @@ const injections = [
   // Column probes with ORDER/GROUP BY lists, ended by a comment or continued as SQL only.
   "x' group by users.name, users.pass having 1=1--",
   "x' order by name desc, 2 asc#",
-  "5 group by device_id with rollup",
+  '5 group by device_id with rollup',
   "a') group by length(pw) limit 1;--",
   "q' group by id;",
   // A query string's or form body's values, each in its own contexts.

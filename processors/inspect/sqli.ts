@@ -526,11 +526,7 @@ function matchAfterBreak(code: readonly Token[], commentAfterEnd: boolean): stri
     if (next === undefined && commentAfterEnd) return 'break-arithmetic';
     if (next?.kind === 'compare' && isOperand(code[i + 3])) {
       const after = code[i + 4];
-      if (
-        (after === undefined && commentAfterEnd) ||
-        after?.kind === 'logic' ||
-        after?.kind === 'semicolon'
-      )
+      if ((after === undefined && commentAfterEnd) || after?.kind === 'logic' || after?.kind === 'semicolon')
         return 'break-arithmetic';
     }
   }
@@ -644,8 +640,7 @@ export function detectSqli(text: string): SqliMatch | null {
     const key = PARAMETER.exec(pair);
     if (key) {
       const found = detectInValue(pair.slice(key[0].length));
-      if (found)
-        return { shape: `parameter:${found.shape}`, offset: offset + key[0].length + found.offset };
+      if (found) return { shape: `parameter:${found.shape}`, offset: offset + key[0].length + found.offset };
     }
     offset += pair.length + 1;
   }
