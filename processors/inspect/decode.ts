@@ -30,8 +30,9 @@ function hexValue(code: number): number {
 }
 
 /**
- * UTF-8 bytes to text, accepting overlong forms (`C0 AF` is '/') because lenient decoders in the
- * wild accept them and path-traversal payloads rely on that; other invalid bytes map to the
+ * UTF-8 bytes to text, accepting overlong forms (`C0 AF` is '/', and after C0/C1 any byte:
+ * `C1 1C` is '\\') because lenient decoders in the wild accept them and path-traversal payloads
+ * rely on that; other invalid bytes map to the
  * Latin-1 character of the same value so nothing is silently dropped.
  */
 function decodeLenientUtf8(bytes: number[]): string {
@@ -45,7 +46,9 @@ function decodeLenientUtf8(bytes: number[]): string {
     if (b0 < 0x80) {
       out += String.fromCharCode(b0);
       i += 1;
-    } else if (b0 >= 0xc0 && b0 <= 0xdf && isCont(b1)) {
+    } else if (b0 >= 0xc0 && b0 <= 0xdf && (isCont(b1) || (b0 <= 0xc1 && b1 >= 0))) {
+      // C0 and C1 only ever start overlong forms; IIS-era decoders took the low six bits of the
+      // next byte whatever its high bits (`C1 1C` is '\', `C0 2E` is '.'), and so do we.
       out += String.fromCharCode(((b0 & 0x1f) << 6) | (b1 & 0x3f));
       i += 2;
     } else if (b0 >= 0xe0 && b0 <= 0xef && isCont(b1) && isCont(b2)) {
