@@ -99,6 +99,8 @@ const brokerPids = platformPids(world.platform.stateDir).kafka;
 const brokerCpuSeconds = () => brokerPids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0);
 // Sixteen loopback addresses for the CONNECT-rate phases (see ConnectRateSpec.localAddresses).
 const connectSources = Array.from({ length: 16 }, (_, k) => `127.0.1.${k + 1}`);
+/** A quantile of a histogram nothing was observed in is NaN; the table shows it as '—'. */
+const nullIfNaN = (n: number): number | null => (Number.isNaN(n) ? null : n);
 const connector = startBenchChild('connector-auth', new URL('./load/connector.js', import.meta.url));
 async function connectPhase(
   kind: 'miss' | 'hit',
@@ -137,7 +139,7 @@ async function connectPhase(
   ) =>
     on.metricsPort === undefined
       ? null
-      : Math.round(histogramQuantile(after, metric, q, labels, before) * 1e5) / 100;
+      : nullIfNaN(Math.round(histogramQuantile(after, metric, q, labels, before) * 1e5) / 100);
   // The edge's own accept -> CONNACK sent: what of the loader's CONNACK time the edge spends.
   const edgeSetup = (q: number) => edgeQuantile(q, 'sentinel_ingest_connection_setup_seconds', {});
   const connack = summarise(mergeHistograms([result.connack]));

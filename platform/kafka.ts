@@ -293,15 +293,14 @@ export async function waitForCluster(config: StackConfig, timeoutMs = 120_000): 
  * away from refusing acks=all writes (min ISR 2).
  */
 export async function waitForFullReplication(config: StackConfig, timeoutMs = 120_000): Promise<void> {
-  await withStackAdmin(config, (admin) =>
-    waitFor(
-      'kafka replicas (every partition fully in sync)',
-      async () => {
+  await waitFor(
+    'kafka replicas (every partition fully in sync)',
+    () =>
+      withStackAdmin(config, async (admin) => {
         const { topics } = await admin.fetchTopicMetadata({ topics: await admin.listTopics() });
         return topics.every((t) => t.partitions.every((p) => p.isr.length === p.replicas.length));
-      },
-      { timeoutMs, intervalMs: 250 },
-    ),
+      }),
+    { timeoutMs, intervalMs: 250 },
   );
 }
 

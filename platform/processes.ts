@@ -120,13 +120,46 @@ export async function waitFor(
   }
 }
 
-/** A port nothing listens on right now (bound on 127.0.0.1 port 0, then released). */
-export async function freePort(): Promise<number> {
+/** The first local port the kernel gives outgoing connections (Linux), if it can be read. */
+function ephemeralPortsFrom(): number | undefined {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return low > 0 ? low : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Above every fixed port of the local platform (11883-28083 and the brokers' 19192-19194). */
+const privatePortsFrom = 29_000;
+
+async function bindable(port: number): Promise<number | undefined> {
   const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  server.listen(port, '127.0.0.1');
+  const bound = await Promise.race([
+    once(server, 'listening').then(() => true),
+    once(server, 'error').then(() => false),
+  ]);
   const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no free port on 127.0.0.1');
-  return address.port;
+  if (bound) await new Promise<void>((resolve) => server.close(() => resolve()));
+  return bound && address !== null && typeof address !== 'string' ? address.port : undefined;
+}
+
+/**
+ * A port nothing listens on right now, for a process started next to bind. Drawn between the local
+ * platform's fixed ports and the kernel's range for outgoing connections' local ports: a port from
+ * that range, once released, can be taken by any client connecting meanwhile (a Kafka client, a
+ * browser), and the process would then fail with EADDRINUSE (seen once in CI: the forensic sink).
+ */
+export async function freePort(): Promise<number> {
+  const low = ephemeralPortsFrom() ?? 0;
+  if (low > privatePortsFrom + 1000) {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const port = await bindable(privatePortsFrom + Math.floor(Math.random() * (low - privatePortsFrom)));
+      if (port !== undefined) return port;
+    }
+  }
+  const port = await bindable(0);
+  if (port === undefined) throw new Error('no free port on 127.0.0.1');
+  return port;
 }

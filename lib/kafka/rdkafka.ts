@@ -502,13 +502,17 @@ export class BatchConsumer {
     await this.stopFetching();
     if (!this.native.isConnected()) return;
     let timer: NodeJS.Timeout | undefined;
-    const left = await Promise.race([
-      new Promise<boolean>((resolve) => this.native.disconnect(() => resolve(true))),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    let left: boolean;
+    try {
+      left = await Promise.race([
+        new Promise<boolean>((resolve) => this.native.disconnect(() => resolve(true))),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
     if (!left) {
       this.options.connection.logger?.warn(
         { timeoutMs },

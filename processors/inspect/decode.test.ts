@@ -10,6 +10,8 @@ const cases: Array<[string, (s: string) => string, string, string]> = [
   ['URL overlong, IIS-lenient second byte', urlDecode, '..%c1%1c%c0%2e%c0%2e%c0%af', '..\\../'],
   ['URL multi-byte UTF-8', urlDecode, 'Caf%C3%A9', 'Café'],
   ['URL other invalid lead byte kept as Latin-1', urlDecode, '%e9t%e9', 'été'],
+  ['URL C0 at the end kept', urlDecode, 'a%c0', 'a\u00c0'],
+  ['URL C0/C1 leniency only for path characters', urlDecode, '%c0%41%c1%20', '\u00c0A\u00c1 '],
   ['URL lone % kept', urlDecode, '100% sure', '100% sure'],
   ['HTML named', htmlEntityDecode, '&lt;script&gt;', '<script>'],
   ['HTML hex', htmlEntityDecode, '&#x3c;svg', '<svg'],

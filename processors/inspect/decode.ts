@@ -29,11 +29,13 @@ function hexValue(code: number): number {
   return -1;
 }
 
+/** '.', '/' and '\\': what a lenient decoder's reading of C0/C1 with a non-continuation byte may give. */
+const PATH_CHARS = new Set([0x2e, 0x2f, 0x5c]);
+
 /**
- * UTF-8 bytes to text, accepting overlong forms (`C0 AF` is '/', and after C0/C1 any byte:
- * `C1 1C` is '\\') because lenient decoders in the wild accept them and path-traversal payloads
- * rely on that; other invalid bytes map to the
- * Latin-1 character of the same value so nothing is silently dropped.
+ * UTF-8 bytes to text, accepting overlong forms (`C0 AF` is '/'; `C1 1C` is '\\' as IIS read it)
+ * because lenient decoders in the wild accept them and path-traversal payloads rely on that;
+ * other invalid bytes map to the Latin-1 character of the same value so nothing is silently dropped.
  */
 function decodeLenientUtf8(bytes: number[]): string {
   let out = '';
@@ -46,9 +48,13 @@ function decodeLenientUtf8(bytes: number[]): string {
     if (b0 < 0x80) {
       out += String.fromCharCode(b0);
       i += 1;
-    } else if (b0 >= 0xc0 && b0 <= 0xdf && (isCont(b1) || (b0 <= 0xc1 && b1 >= 0))) {
+    } else if (b0 >= 0xc0 && b0 <= 0xdf && isCont(b1)) {
+      out += String.fromCharCode(((b0 & 0x1f) << 6) | (b1 & 0x3f));
+      i += 2;
+    } else if ((b0 === 0xc0 || b0 === 0xc1) && PATH_CHARS.has(((b0 & 0x1f) << 6) | (b1 & 0x3f))) {
       // C0 and C1 only ever start overlong forms; IIS-era decoders took the low six bits of the
-      // next byte whatever its high bits (`C1 1C` is '\', `C0 2E` is '.'), and so do we.
+      // next byte whatever its high bits (`C1 1C` is '\', `C0 2E` is '.'). Read so only where
+      // that makes a path character, the one use traversal payloads make of it.
       out += String.fromCharCode(((b0 & 0x1f) << 6) | (b1 & 0x3f));
       i += 2;
     } else if (b0 >= 0xe0 && b0 <= 0xef && isCont(b1) && isCont(b2)) {

