@@ -49,6 +49,21 @@ const attacks: ReadonlyArray<[FindingClass, string, string]> = [
   ['xss', 'redirecting the page', '{"m":"window.location=\'//198.51.100.7/\'"}'],
   ['xss', 'CSS behavior', '{"m":"<b style=\\"behavior:url(//198.51.100.7/x.htc)\\">"}'],
   ['xss', 'SVG data URI, + decoded to a space', '{"u":"data:image/svg+xml;base64,PHN2Zz4="}'],
+  ['xss', 'a DOM sink fed from the URL', '{"loc":"eval(location.hash.slice(1))"}'],
+  ['xss', 'a timer running decoded code', '{"c":"setTimeout(\'eval(atob(\\"YWxlcnQoMSk=\\"))\',0)"}'],
+  ['xss', 'a portal element', '{"b":"<portal src=\\"//198.51.100.7/\\"></portal>"}'],
+  ['xss', 'an external stylesheet', '{"h":"<link rel=stylesheet href=//198.51.100.7/s.css>"}'],
+  [
+    'xss',
+    'CSS expression creating an object',
+    '{"a":"<div style=\\"width:expression(new Image().src=1)\\">"}',
+  ],
+  ['xss', 'template sandbox escape', '{"t":"[[constructor.constructor(\'alert(1)\')()]]"}'],
+  [
+    'xss',
+    'attribute breakout after a bare attribute',
+    '{"e":"\\" autofocus onfocus=\\"window.alert(1)\\" x=\\""}',
+  ],
   ['sqli', 'a query string value in numeric context', 'GET /q?zone=7&id=12 or length(pw)>2&fmt=csv'],
 ];
 
@@ -63,6 +78,8 @@ const benign: readonly string[] = [
   '{"n":"maintenance window\\nsystemctl is how the unit gets restarted"}',
   '{"n":"the service stops at noon; service resumes at 2"}',
   '{"n":"alarm cleared; service interval restart"}',
+  '{"doc":"the eval board reports location data every minute; set a function timeout"}',
+  '{"note":"link the stylesheet in the portal settings; expression values are numeric"}',
   '{"n":"boot|service pump start|ok"}',
   '{"n":"maintenance & service window start 02:00"}',
   '{"log":"fan check\\nservice fan stop"}',
