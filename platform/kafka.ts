@@ -87,9 +87,16 @@ function serverProperties(config: StackConfig, index: number): string {
     // changes (default 500 ms), which every broker replicates and applies: an idle cost on a laptop.
     'metadata.max.idle.interval.ms=5000',
     // A broker that dies without a controlled shutdown keeps its partitions until the controller
-    // fences it for missed heartbeats (default 9 s). Three missed heartbeats of 2 s suffice on one
-    // box, and the edge then acknowledges within the issue's 10 s of a broker kill.
-    'broker.session.timeout.ms=6000',
+    // fences it for missed heartbeats (default 9 s). On one box three missed heartbeats of 1.5 s
+    // suffice (the brokers' small heaps pause for milliseconds); at 6 s the longest PUBACK after a
+    // broker kill reached 10.3 s in one of four CI runs.
+    'broker.heartbeat.interval.ms=1500',
+    'broker.session.timeout.ms=4500',
+    // After a broker restarts, the others lead its partitions until the controller hands them back
+    // (default check every 300 s); a local cluster restarted often stays lopsided for minutes, and
+    // losing the broker that leads everything then moves every partition at once.
+    'leader.imbalance.check.interval.seconds=10',
+    'leader.imbalance.per.broker.percentage=0',
     '',
   ].join('\n');
 }
@@ -288,17 +295,20 @@ export async function waitForCluster(config: StackConfig, timeoutMs = 120_000): 
 }
 
 /**
- * Waits until every replica of every partition in the cluster (internal topics included) is in
- * sync again: after a broker restart, one that has not caught up leaves some partitions one broker
- * away from refusing acks=all writes (min ISR 2).
+ * Waits until the cluster is settled after a broker restart: every replica of every partition
+ * (internal topics included) in sync again, and every partition led by its preferred replica. A
+ * replica still catching up leaves partitions one broker away from refusing acks=all writes (min
+ * ISR 2); leadership left on the brokers that stayed up makes losing one of them move far more.
  */
-export async function waitForFullReplication(config: StackConfig, timeoutMs = 120_000): Promise<void> {
+export async function waitForSettledCluster(config: StackConfig, timeoutMs = 120_000): Promise<void> {
   await waitFor(
-    'kafka replicas (every partition fully in sync)',
+    'kafka cluster settled (every partition fully in sync, led by its preferred replica)',
     () =>
       withStackAdmin(config, async (admin) => {
         const { topics } = await admin.fetchTopicMetadata({ topics: await admin.listTopics() });
-        return topics.every((t) => t.partitions.every((p) => p.isr.length === p.replicas.length));
+        return topics.every((t) =>
+          t.partitions.every((p) => p.isr.length === p.replicas.length && p.leader === p.replicas[0]),
+        );
       }),
     { timeoutMs, intervalMs: 250 },
   );

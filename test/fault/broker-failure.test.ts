@@ -11,7 +11,7 @@ import {
   stopBroker,
   waitForBroker,
   waitForCluster,
-  waitForFullReplication,
+  waitForSettledCluster,
 } from '../../platform/kafka.js';
 import { waitFor } from '../../platform/processes.js';
 import { stackStatus } from '../../platform/stack.js';
@@ -48,7 +48,7 @@ describe('acks=all under broker failure', () => {
     for (const index of brokerIndexes) await startBroker(config, artifacts, index);
     for (const index of brokerIndexes) await waitForBroker(config, artifacts, index);
     await waitForCluster(config);
-    await waitForFullReplication(config);
+    await waitForSettledCluster(config);
     const admin = testKafka(config).admin();
     await admin.connect();
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
