@@ -135,7 +135,10 @@ describe('sentinel up (npm start)', () => {
       up.child.kill('SIGINT');
       await once(up.child, 'exit');
     }
+    // Disabled first, so a decision cached for it is invalidated, then removed: the machine's
+    // device DB keeps nothing of the test.
     await runCli(['devices', 'disable', newcomer, '--reason', 'test finished']);
+    await runCli(['devices', 'remove', newcomer]);
   });
 
   it('prints every service with its endpoint and health', () => {
