@@ -38,11 +38,6 @@ const injections = [
   '5 group by device_id with rollup',
   "a') group by length(pw) limit 1;--",
   "q' group by id;",
-  // A query string's or form body's values, each in its own contexts.
-  'ts=1773651001&owner=1407 or 9 is not null #&device=ho-2326',
-  'device_id=123  order  by 13  asc;--&ts=1',
-  'get /cgi-bin/q?zone=7 or 1=1&fmt=csv',
-  'id=12 or length(pw)>2&x=?',
   "x' group by a having (1=1)--",
   // Arithmetic on the broken value.
   "x'+0--",
@@ -70,9 +65,6 @@ const prose = [
   '20-30 # office',
   '12-06 -- tbd',
   '2+2=4 and 3+3=6',
-  'range=20 or 30&unit=s&mode=auto',
-  'get /status?order=by date&group=by zone',
-  'note=select the mode from the menu&lang=en',
   "offset '-2 = west' in the zone file",
   "calibrate: temp '+0.5' and humidity '-2'",
   'values 1=on, 0=off',
@@ -102,11 +94,4 @@ test('reports the shape that matched and where', () => {
   assert.ok(match);
   assert.match(match.shape, /single-quote:break-tautology/);
   assert.equal(match.offset, 6);
-});
-
-test('a query string value is reported with its parameter and its place in the text', () => {
-  const match = detectSqli('get /q?a=1&id=12 or length(pw)>2&fmt=csv');
-  assert.ok(match);
-  assert.match(match.shape, /^parameter:/);
-  assert.equal(match.offset, 'get /q?a=1&id='.length);
 });

@@ -635,42 +635,8 @@ function inspectContext(
   return null;
 }
 
-const PARAMETER = /^[\w.[\]-]{1,64}=/;
-
-/**
- * The query string or form body in `text` (`GET /q?zone=7&id=1`, `a=1&b=2`), or null: a `?` starts
- * it only when no `=` or `&` comes before the `?`, and there must be more than one parameter (a lone
- * `hour=22 and door=open` is a rule written in text, read as a whole).
- */
-function queryOf(text: string): string | null {
-  const mark = text.indexOf('?');
-  const before = mark === -1 ? '' : text.slice(0, mark);
-  const query = mark !== -1 && !before.includes('=') && !before.includes('&') ? text.slice(mark + 1) : text;
-  return query.includes('&') && PARAMETER.test(query) ? query : null;
-}
-
 /** Detects SQL injection in normalised (decoded, lower-cased) text. */
 export function detectSqli(text: string): SqliMatch | null {
-  const whole = detectInValue(text);
-  if (whole) return whole;
-  // Each value of a query string or form body, as devices send through HTTP bridges, is pasted
-  // into SQL on its own, so each is read in its own contexts (numeric included), as each JSON field
-  // is. Linear: every value is tokenized once per context.
-  const query = queryOf(text);
-  if (query === null) return null;
-  let offset = text.length - query.length;
-  for (const pair of query.split('&')) {
-    const key = PARAMETER.exec(pair);
-    if (key) {
-      const found = detectInValue(pair.slice(key[0].length));
-      if (found) return { shape: `parameter:${found.shape}`, offset: offset + key[0].length + found.offset };
-    }
-    offset += pair.length + 1;
-  }
-  return null;
-}
-
-function detectInValue(text: string): SqliMatch | null {
   // Numeric context: the value is pasted into SQL unquoted (`id=1 or 1=1`).
   const numeric = /^\s*(?:-?\d|\))/.test(text);
   const asIs = inspectContext(text, 0, numeric ? 'number' : 'none');

@@ -52,6 +52,39 @@ const detections: Array<[string, PacketEvent, string, string]> = [
     'payload.text',
   ],
   [
+    'SQL injection in a query string value, read in its own (numeric) context',
+    packetEvent({
+      topic: 'devices/d1/status',
+      payload: Buffer.from('GET /q?a=1&id=12 or length(pw)>2&fmt=csv'),
+    }),
+    'sqli',
+    'payload.query:id',
+  ],
+  [
+    'SQL injection in a form body value',
+    packetEvent({
+      topic: 'devices/d1/status',
+      payload: Buffer.from('ts=1773651001&owner=1407+or+9+is+not+null+%23&device=ho-2326'),
+    }),
+    'sqli',
+    'payload.query:owner',
+  ],
+  [
+    'SQL injection in a form value ended by a statement break',
+    packetEvent({
+      topic: 'devices/d1/status',
+      payload: Buffer.from('device_id=123  order  by 13  asc;--&ts=1'),
+    }),
+    'sqli',
+    'payload.query:device_id',
+  ],
+  [
+    'SQL injection in a parameter before a later ?',
+    packetEvent({ topic: 'devices/d1/status', payload: Buffer.from('id=12 or length(pw)>2&x=?') }),
+    'sqli',
+    'payload.query:id',
+  ],
+  [
     'SQL injection in a CONNECT username',
     packetEvent({ packetType: 'CONNECT', username: "admin'--", topic: null, payload: null }),
     'sqli',
@@ -93,6 +126,28 @@ for (const value of benign) {
     assert.deepEqual(inspect(telemetry(value)), []);
   });
 }
+
+for (const text of [
+  'hour=22 and door=open',
+  'range=20 or 30&unit=s&mode=auto',
+  'GET /status?order=by date&group=by zone',
+  'note=select the mode from the menu&lang=en',
+]) {
+  test(`patterns: no finding on a text payload ${JSON.stringify(text)}`, () => {
+    assert.deepEqual(inspect(packetEvent({ topic: 'devices/d1/status', payload: Buffer.from(text) })), []);
+  });
+}
+
+test('more query parameters than the node cap are reported, not split', () => {
+  const many = Array.from({ length: DEFAULT_POLICY.patterns.maxJsonNodes + 1 }, (_, i) => `k${i}=1`).join(
+    '&',
+  );
+  const findings = inspect(packetEvent({ topic: 'devices/d1/status', payload: Buffer.from(many) }));
+  assert.deepEqual(
+    findings.map((f) => f.ruleId),
+    ['PAT-INSPECTION-LIMIT'],
+  );
+});
 
 test('a single weak signal stays below the score threshold (one ../ is not an attack)', () => {
   assert.deepEqual(inspect(telemetry({ dir: '../lib' })), []);

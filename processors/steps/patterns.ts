@@ -13,7 +13,7 @@ import type { Step } from '../step.js';
 
 /**
  * Injection patterns (SQL, XSS, OS command, path traversal) over decoded content: every JSON key
- * and string value, or the payload as text, plus the topic and, on CONNECT, the client id and
+ * and string value, or the payload as text and each value of a query string, plus the topic and, on CONNECT, the client id and
  * username. A class is detected when the points of its matched rules reach the policy's score
  * threshold (CRS anomaly scoring), so one weak signal alone does not block a device.
  */
@@ -120,7 +120,41 @@ function mostlyPrintable(text: string): boolean {
   return printable >= text.length * 0.9;
 }
 
-/** The payload's inspectable strings: JSON keys and string values, or the whole text. */
+/** A query string's or form body's `key=` at the start of a pair, still encoded. */
+const PARAMETER = /^[\w.%[\]-]{1,64}=/;
+
+/**
+ * Adds each value of a query string or form body (`GET /q?zone=7&id=1`, `a=1&b=2`), as devices send
+ * through HTTP bridges, as a field of its own: an application pastes each into SQL or a shell on
+ * its own, so each is read in its own contexts, as each JSON string is. A `?` starts the query only
+ * when no `=` or `&` comes before it, and it takes two parameters or more (a lone `hour=22 and
+ * door=open` is a rule written in text, read whole). Split before any decoding, by hand: an encoded
+ * `%26` stays inside its value, and the lenient decoder still sees `%c0%af` (URLSearchParams would
+ * make invalid UTF-8 U+FFFD). At most `maxNodes` parameters, as JSON nodes.
+ */
+function walkQuery(text: string, maxNodes: number, walk: PayloadWalk): void {
+  const mark = text.indexOf('?');
+  const before = mark === -1 ? '' : text.slice(0, mark);
+  const query = mark !== -1 && !before.includes('=') && !before.includes('&') ? text.slice(mark + 1) : text;
+  if (!query.includes('&') || !PARAMETER.test(query)) return;
+  let parameters = 0;
+  for (const pair of query.split('&')) {
+    const key = PARAMETER.exec(pair);
+    if (!key) continue;
+    parameters += 1;
+    if (parameters > maxNodes) {
+      walk.limit = `more than ${maxNodes} query parameters`;
+      return;
+    }
+    walk.fields.push({
+      target: 'payload',
+      location: `payload.query:${key[0].slice(0, -1)}`,
+      text: pair.slice(key[0].length),
+    });
+  }
+}
+
+/** The payload's inspectable strings: JSON keys and string values, or the whole text and, for a query string, each value. */
 export function payloadFields(payload: Buffer, maxDepth: number, maxNodes: number): PayloadWalk {
   const walk: PayloadWalk = { fields: [], limit: null };
   const text = payloadText(payload);
@@ -140,6 +174,7 @@ export function payloadFields(payload: Buffer, maxDepth: number, maxNodes: numbe
     }
   }
   walk.fields.push({ target: 'payload', location: 'payload.text', text });
+  walkQuery(text, maxNodes, walk);
   return walk;
 }
 
