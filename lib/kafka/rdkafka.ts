@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import rdkafka, {
   type ConsumerGlobalConfig,
   type KafkaConsumer as KafkaConsumerType,
@@ -501,18 +502,10 @@ export class BatchConsumer {
   async disconnect(timeoutMs = 15_000): Promise<void> {
     await this.stopFetching();
     if (!this.native.isConnected()) return;
-    let timer: NodeJS.Timeout | undefined;
-    let left: boolean;
-    try {
-      left = await Promise.race([
-        new Promise<boolean>((resolve) => this.native.disconnect(() => resolve(true))),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), timeoutMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const left = await Promise.race([
+      new Promise<boolean>((resolve) => this.native.disconnect(() => resolve(true))),
+      delay(timeoutMs, false, { ref: false }),
+    ]);
     if (!left) {
       this.options.connection.logger?.warn(
         { timeoutMs },
