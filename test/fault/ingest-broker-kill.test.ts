@@ -76,25 +76,16 @@ describe('edge when a broker is killed under QoS 1 load', () => {
     device.send(packet);
   }
 
-  async function activeController(): Promise<string> {
-    const admin = testKafka(world.platform).admin();
-    await admin.connect();
-    try {
-      return `kafka-${(await admin.describeCluster()).controller}`;
-    } finally {
-      await admin.disconnect();
-    }
-  }
-
-  async function leaderOfAPacketsPartition(): Promise<number> {
+  /** A broker leading a packets partition (its index), and the active controller, with one admin. */
+  async function victimAndController(): Promise<{ victim: number; controller: number }> {
     const admin = testKafka(world.platform).admin();
     await admin.connect();
     try {
       const [topic] = (await admin.fetchTopicMetadata({ topics: [world.topics.packets] })).topics;
       const leaders = (topic?.partitions ?? []).map((p) => p.leader);
-      const index = brokerIndexes.find((i) => leaders.includes(i + 1));
-      assert.ok(index !== undefined, `a stack broker leads a partition of ${world.topics.packets}`);
-      return index;
+      const victim = brokerIndexes.find((i) => leaders.includes(i + 1));
+      assert.ok(victim !== undefined, `a stack broker leads a partition of ${world.topics.packets}`);
+      return { victim, controller: (await admin.describeCluster()).controller ?? -1 };
     } finally {
       await admin.disconnect();
     }
@@ -103,9 +94,9 @@ describe('edge when a broker is killed under QoS 1 load', () => {
   it('keeps every device connected, acknowledges every PUBLISH in order, stores each acknowledged message once', {
     timeout: 180_000,
   }, async (t) => {
-    const victim = await leaderOfAPacketsPartition();
+    const { victim, controller } = await victimAndController();
     // Killing the active controller too adds a controller election before the victim is fenced.
-    t.diagnostic(`killing kafka-${victim + 1}; active controller: ${await activeController()}`);
+    t.diagnostic(`killing kafka-${victim + 1}; active controller: kafka-${controller}`);
     const total = perSecond * seconds;
     const began = performance.now();
     for (let n = 1; n <= total; n++) {

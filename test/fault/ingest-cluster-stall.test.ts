@@ -57,8 +57,11 @@ describe('edge when every broker stalls for 30 s', () => {
   boundedTeardown(async () => {
     frozen.thawAll();
     for (const device of devices) device.destroy();
-    await waitForCluster(world.platform);
-    await world.tearDown();
+    try {
+      await waitForCluster(world.platform);
+    } finally {
+      await world.tearDown();
+    }
   }, 180_000);
 
   it('keeps devices connected, sends no PUBACK while nothing is stored, stays bounded, delivers everything after', {

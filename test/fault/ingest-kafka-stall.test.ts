@@ -78,8 +78,11 @@ describe('edge under a Kafka stall', () => {
   boundedTeardown(async () => {
     frozen.thawAll();
     for (const device of devices) device.destroy();
-    await waitForCluster(world.platform);
-    await world.tearDown();
+    try {
+      await waitForCluster(world.platform);
+    } finally {
+      await world.tearDown();
+    }
   }, 180_000);
 
   it('keeps every device connected, withholds PUBACKs while nothing is stored, and stores everything after', {
