@@ -132,16 +132,14 @@ async function connectPhase(
   const brokerSeconds = brokerCpuSeconds() - brokersBefore;
   const after = on.metricsPort === undefined ? '' : await scrapeMetrics(on.metricsPort);
   const label = { result: kind === 'miss' ? 'allowed' : 'cache_hit' };
-  const edgeQuantile = (
-    q: number,
-    metric = 'sentinel_auth_duration_seconds',
-    labels: Readonly<Record<string, string>> = label,
-  ) =>
-    on.metricsPort === undefined
-      ? null
-      : nullIfNaN(Math.round(histogramQuantile(after, metric, q, labels, before) * 1e5) / 100);
-  // The edge's own accept -> CONNACK sent: what of the loader's CONNACK time the edge spends.
-  const edgeSetup = (q: number) => edgeQuantile(q, 'sentinel_ingest_connection_setup_seconds', {});
+  /** P50 and P99 in ms of one of the edge's histograms over the phase (null against Mosquitto). */
+  const edgeQuantiles = (metric: string, labels: Readonly<Record<string, string>> = {}) => {
+    const ms = (q: number) =>
+      on.metricsPort === undefined
+        ? null
+        : nullIfNaN(Math.round(histogramQuantile(after, metric, q, labels, before) * 1e5) / 100);
+    return { p50: ms(0.5), p99: ms(0.99) };
+  };
   const connack = summarise(mergeHistograms([result.connack]));
   const msPerConnect = (seconds: number) => Math.round((seconds * 1e5) / Math.max(1, result.accepted)) / 100;
   console.error(
@@ -160,8 +158,9 @@ async function connectPhase(
     serverCpuMsPerConnect: msPerConnect(cpuSeconds),
     /** The three brokers' CPU per CONNECT accepted: the edge records CONNECT and DISCONNECT. */
     brokerCpuMsPerConnect: msPerConnect(brokerSeconds),
-    edgeAuthDecisionMs: { p50: edgeQuantile(0.5), p99: edgeQuantile(0.99) },
-    edgeConnackMs: { p50: edgeSetup(0.5), p99: edgeSetup(0.99) },
+    edgeAuthDecisionMs: edgeQuantiles('sentinel_auth_duration_seconds', label),
+    /** The edge's own accept -> CONNACK sent: what of the loader's CONNACK time the edge spends. */
+    edgeConnackMs: edgeQuantiles('sentinel_ingest_connection_setup_seconds'),
   };
 }
 await connector.request<OpenResult>('open', {
