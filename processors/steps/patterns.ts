@@ -137,15 +137,15 @@ function walkQuery(text: string, maxNodes: number, walk: PayloadWalk): void {
   const before = mark === -1 ? '' : text.slice(0, mark);
   const query = mark !== -1 && !before.includes('=') && !before.includes('&') ? text.slice(mark + 1) : text;
   if (!query.includes('&') || !PARAMETER.test(query)) return;
-  let parameters = 0;
-  for (const pair of query.split('&')) {
+  // Split no further than the cap: a text of '&' alone must not become an array of its length.
+  const pairs = query.split('&', maxNodes + 1);
+  if (pairs.length > maxNodes) {
+    walk.limit = `more than ${maxNodes} query parameters`;
+    return;
+  }
+  for (const pair of pairs) {
     const key = PARAMETER.exec(pair);
     if (!key) continue;
-    parameters += 1;
-    if (parameters > maxNodes) {
-      walk.limit = `more than ${maxNodes} query parameters`;
-      return;
-    }
     walk.fields.push({
       target: 'payload',
       location: `payload.query:${key[0].slice(0, -1)}`,
