@@ -7,6 +7,7 @@ import { createKafka } from '../lib/kafka/client.js';
 import { kafkaSecurityOf } from '../lib/kafka/security.js';
 import { describeTopics, topicNames } from '../lib/kafka/topics.js';
 import type { Logger } from '../lib/log.js';
+import { setProcessNice } from '../lib/process/priority.js';
 import { type ServiceHttp, startServiceHttp } from '../lib/service/http.js';
 import { createMetricsRegistry } from '../lib/service/metrics.js';
 import { SchemaCatalog } from '../schemas/catalog.js';
@@ -84,6 +85,9 @@ export async function startForensicsSink(
 ): Promise<ForensicsSinkService> {
   const { log } = options;
   const instanceId = config.instanceId !== '' ? config.instanceId : `${hostname()}-${process.pid}`;
+  // Before the engine and the Kafka client start their threads, so that they inherit it.
+  if (config.nice > 0)
+    log.info({ nice: config.nice, threads: setProcessNice(config.nice) }, 'CPU priority lowered');
   // Read the Kafka certificates before the store is opened: a wrong setting stops nothing half-way.
   const kafkaSecurity = kafkaSecurityOf(config);
   const target = storeTargetOf(config);

@@ -68,6 +68,12 @@ export const forensicsSinkSchema = {
     'age after which a partly filled batch is inserted anyway (bounds how stale the store is)',
     { min: 10, max: 600_000, unit: 'ms' },
   ),
+  nice: settings.int(
+    'SENTINEL_FORENSICS_NICE',
+    10,
+    'CPU scheduling nice value of the sink and its embedded engine; forensics is not on the device-to-origin path, so on a shared host it yields the CPU to the brokers, edge, processors and bridge (0 = no lower priority)',
+    { min: 0, max: 19 },
+  ),
   fetchWaitMs: settings.int(
     'SENTINEL_FORENSICS_FETCH_WAIT_MS',
     500,
