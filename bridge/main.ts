@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import { type ConfigOf, type ConfigSources, loadConfig } from '../lib/config.js';
 import { endpointSchema, resolveEndpoints } from '../lib/endpoints.js';
 import { describeError, SentinelError } from '../lib/errors.js';
@@ -15,7 +16,8 @@ import { Backoff } from './backoff.js';
 import { downlinkRecord, toDownlinkMessage } from './downlink.js';
 import { createBridgeMetrics } from './metrics.js';
 import { type InboundMessage, OriginLink } from './origin-link.js';
-import { bridgeSchema, downlinkFiltersOf, instanceIdOf } from './settings.js';
+import { RetainedFollower } from './retained.js';
+import { bridgeSchema, downlinkFiltersOf, instanceIdOf, originFiltersOf } from './settings.js';
 import { UplinkRelay } from './uplink.js';
 
 /**
@@ -204,6 +206,29 @@ export async function startBridge(
           onMessage,
         }),
       );
+    }
+    // Every instance follows the whole retained state (writes are idempotent), never a share of it.
+    const retainedFilters = config.retained ? originFiltersOf(config) : [];
+    if (retainedFilters.length > 0) {
+      const redis = new Redis(endpoints.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000 });
+      redis.on('error', () => undefined);
+      closers.push(() => redis.disconnect());
+      const follower = new RetainedFollower({ redis, topicPrefix: endpoints.topicPrefix, metrics, log });
+      closers.push(() => follower.stop());
+      const link = new OriginLink({
+        ...linkOptions,
+        name: 'retained',
+        clientId: `${instanceId}-retained`,
+        // A fresh session replays the whole retained state, which the follower reconciles against.
+        cleanSession: true,
+        maxInFlight: 1,
+        backoff: new Backoff(config.reconnectMinMs, config.reconnectMaxMs),
+        subscriptions: retainedFilters,
+        retainAsPublished: true,
+        onMessage: (message) => follower.onMessage(message),
+      });
+      link.watchSubscribed(() => follower.subscribed());
+      allLinks.push(link);
     }
     for (const link of allLinks) {
       link.start();

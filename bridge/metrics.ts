@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /**
  * What the bridge exposes. Labels are bounded: `partition` by the topic's partition count,
- * `connection` by SENTINEL_BRIDGE_CONNECTIONS (+ `downlink`).
+ * `connection` by SENTINEL_BRIDGE_CONNECTIONS (+ `downlink`, `retained`).
  */
 export interface BridgeMetrics {
   readonly lag: Gauge<'partition'>;
@@ -14,6 +14,7 @@ export interface BridgeMetrics {
   readonly deliverySeconds: Histogram<string>;
   readonly downlink: Counter<string>;
   readonly skipped: Counter<'reason'>;
+  readonly retainedStored: Counter<'change'>;
   readonly replaysSkipped: Counter<string>;
   readonly pending: Gauge<string>;
   readonly commits: Counter<string>;
@@ -76,6 +77,12 @@ export function createBridgeMetrics(registry: Registry): BridgeMetrics {
       name: 'sentinel_bridge_skipped_total',
       help: 'approved records not delivered, by reason (undecodable, empty, retained_replay)',
       labelNames: ['reason'],
+      registers,
+    }),
+    retainedStored: new Counter({
+      name: 'sentinel_bridge_retained_changes_total',
+      help: "changes of the origin's retained state written for the edge proxies, by change (set, cleared, removed_after_replay)",
+      labelNames: ['change'],
       registers,
     }),
     replaysSkipped: new Counter({

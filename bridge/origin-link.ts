@@ -49,6 +49,12 @@ export interface OriginLinkOptions {
   readonly connectTimeoutMs: number;
   /** Topic filters subscribed at QoS 1 after every CONNACK. */
   readonly subscriptions?: readonly string[];
+  /**
+   * MQTT 5 with Retain As Published on the subscriptions: a live message keeps the RETAIN flag its
+   * publisher set, so the bridge sees every change of the origin's retained state (MQTT 3.1.1
+   * clears the flag on everything but a subscription's replay, MQTT-3.3.1-9).
+   */
+  readonly retainAsPublished?: boolean;
   /** An origin PUBLISH for us; its PUBACK is sent (in arrival order) once the promise resolves. */
   readonly onMessage?: (message: InboundMessage) => Promise<void>;
   readonly metrics: BridgeMetrics;
@@ -97,10 +103,18 @@ export class OriginLink {
   private readyWaiters: Array<() => void> = [];
   private subscribed = false;
   private readonly connectedListeners: Array<(connected: boolean) => void> = [];
+  private readonly protocolVersion: 4 | 5;
+  private readonly subackListeners: Array<() => void> = [];
 
   constructor(options: OriginLinkOptions) {
     this.options = options;
     this.name = options.name;
+    this.protocolVersion = options.retainAsPublished ? 5 : 4;
+  }
+
+  /** Called after each SUBACK of the subscriptions (once per connection). */
+  watchSubscribed(listener: () => void): void {
+    this.subackListeners.push(listener);
   }
 
   get isConnected(): boolean {
@@ -170,7 +184,7 @@ export class OriginLink {
     this.socket = null;
     if (socket && socket.readyState === WebSocket.OPEN) {
       this.flush();
-      socket.send(mqttPacket.generate({ cmd: 'disconnect' }));
+      socket.send(this.encode({ cmd: 'disconnect' }));
       await new Promise<void>((resolve) => {
         socket.once('close', () => resolve());
         socket.close(1000);
@@ -194,7 +208,7 @@ export class OriginLink {
     });
     socket.binaryType = 'nodebuffer';
     this.socket = socket;
-    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    const parser = mqttPacket.parser({ protocolVersion: this.protocolVersion });
     parser.on('packet', (packet: Packet) => {
       if (generation === this.generation) this.onPacket(packet, generation);
     });
@@ -208,10 +222,10 @@ export class OriginLink {
         socket.terminate();
       }, options.connectTimeoutMs);
       this.write(
-        mqttPacket.generate({
+        this.encode({
           cmd: 'connect',
           protocolId: 'MQTT',
-          protocolVersion: 4,
+          protocolVersion: this.protocolVersion,
           clean: options.cleanSession,
           keepalive: options.keepAliveSeconds,
           clientId: options.clientId,
@@ -269,8 +283,8 @@ export class OriginLink {
     switch (packet.cmd) {
       case 'connack': {
         if (this.connectTimer) clearTimeout(this.connectTimer);
-        if (packet.returnCode !== 0) {
-          const code = packet.returnCode ?? -1;
+        const code = packet.returnCode ?? packet.reasonCode ?? -1;
+        if (code !== 0) {
           this.options.log.error(
             {
               connection: this.name,
@@ -297,7 +311,7 @@ export class OriginLink {
         if (pending?.message.qos !== 2) return;
         // MQTT-4.3.3: after PUBREC the sender releases the packet id with PUBREL and awaits PUBCOMP.
         pending.released = true;
-        this.write(mqttPacket.generate({ cmd: 'pubrel', messageId: pending.packetId }));
+        this.write(this.encode({ cmd: 'pubrel', messageId: pending.packetId }));
         return;
       }
       case 'pubcomp': {
@@ -309,7 +323,8 @@ export class OriginLink {
         this.onInbound(packet, generation);
         return;
       case 'suback': {
-        const refused = (packet.granted as number[]).filter((code) => code === 0x80).length;
+        // 0x80 in MQTT 3.1.1; every code from 0x80 up is a refusal in MQTT 5.
+        const refused = (packet.granted as number[]).filter((code) => code >= 0x80).length;
         if (refused > 0) {
           this.options.log.error(
             { connection: this.name, filters: this.options.subscriptions, granted: packet.granted },
@@ -318,11 +333,12 @@ export class OriginLink {
         }
         this.subscribed = true;
         this.wakeIfReady();
+        for (const listener of this.subackListeners) listener();
         return;
       }
       case 'pubrel':
         // Only reached if the origin upgrades a subscription to QoS 2 against our request.
-        this.write(mqttPacket.generate({ cmd: 'pubcomp', messageId: packet.messageId ?? 0 }));
+        this.write(this.encode({ cmd: 'pubcomp', messageId: packet.messageId ?? 0 }));
         return;
       case 'pingresp':
         this.pingSentAt = 0;
@@ -343,10 +359,12 @@ export class OriginLink {
     this.subscribed = filters.length === 0;
     if (!this.subscribed) {
       this.write(
-        mqttPacket.generate({
+        this.encode({
           cmd: 'subscribe',
           messageId: this.allocatePacketId(),
-          subscriptions: filters.map((topic) => ({ topic, qos: 1 as QoS })),
+          subscriptions: filters.map((topic) =>
+            options.retainAsPublished ? { topic, qos: 1 as QoS, rap: true, rh: 0 } : { topic, qos: 1 as QoS },
+          ),
         }),
       );
     }
@@ -369,7 +387,7 @@ export class OriginLink {
     // MQTT-3.1.2-23: a control packet at least once per Keep Alive; half of it leaves room for latency.
     if (this.pingSentAt === 0 && now - this.lastSentAt >= keepAliveMs / 2) {
       this.pingSentAt = now;
-      this.write(mqttPacket.generate({ cmd: 'pingreq' }));
+      this.write(this.encode({ cmd: 'pingreq' }));
     }
   }
 
@@ -393,7 +411,7 @@ export class OriginLink {
       () => {
         if (generation !== this.generation) return;
         this.write(
-          mqttPacket.generate(packet.qos === 1 ? { cmd: 'puback', messageId } : { cmd: 'pubrec', messageId }),
+          this.encode(packet.qos === 1 ? { cmd: 'puback', messageId } : { cmd: 'pubrec', messageId }),
         );
       },
       (err: unknown) => {
@@ -439,7 +457,7 @@ export class OriginLink {
     pending.released = false;
     pending.publishedAt = Date.now();
     this.write(
-      mqttPacket.generate({
+      this.encode({
         cmd: 'publish',
         topic: message.topic,
         payload: message.payload,
@@ -450,6 +468,10 @@ export class OriginLink {
         messageId: pending.packetId,
       }),
     );
+  }
+
+  private encode(packet: Packet): Buffer {
+    return mqttPacket.generate(packet, { protocolVersion: this.protocolVersion });
   }
 
   private allocatePacketId(): number {

@@ -97,6 +97,11 @@ export const bridgeSchema = {
     'topic filters subscribed at the origin (QoS 1) and written to sentinel.downlink, comma-separated: per-device topics and fleet-wide broadcasts by default; none = no downlink',
     { pattern: /^[^\s]*$/ },
   ),
+  retained: settings.bool(
+    'SENTINEL_BRIDGE_RETAINED',
+    true,
+    "follow the origin's retained messages under the downlink filters (own MQTT 5 session, Retain As Published) and store them in Redis, so the edge delivers them to new subscribers",
+  ),
   downlinkShareGroup: settings.string(
     'SENTINEL_BRIDGE_DOWNLINK_SHARE_GROUP',
     '',
@@ -147,12 +152,17 @@ export function instanceIdOf(config: BridgeConfig): string {
   return config.instanceId !== '' ? config.instanceId : `${hostname()}-${process.pid}`;
 }
 
-export function downlinkFiltersOf(config: BridgeConfig): string[] {
+/** The downlink filters as configured, without the shared-subscription prefix. */
+export function originFiltersOf(config: BridgeConfig): string[] {
   if (config.downlinkFilters === 'none') return [];
-  const filters = config.downlinkFilters
+  return config.downlinkFilters
     .split(',')
     .map((f) => f.trim())
     .filter((f) => f.length > 0);
+}
+
+export function downlinkFiltersOf(config: BridgeConfig): string[] {
+  const filters = originFiltersOf(config);
   return config.downlinkShareGroup === ''
     ? filters
     : filters.map((f) => `$share/${config.downlinkShareGroup}/${f}`);

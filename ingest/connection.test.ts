@@ -76,6 +76,7 @@ class SlowKafkaEdge implements EdgeServices {
     this.released++;
   }
   subscriptionsChanged(): void {}
+  deliverRetained(): void {}
   assignClientId(): string {
     return 'assigned';
   }

@@ -81,6 +81,7 @@ export interface EdgeServices {
     added: ReadonlyMap<string, number>,
     removed: readonly string[],
   ): void;
+  deliverRetained(connection: DeviceConnection, granted: ReadonlyMap<string, number>): void;
   assignClientId(): string;
 }
 
@@ -356,6 +357,9 @@ export class DeviceConnection {
     }
     subscriptionsChanged(added: ReadonlyMap<string, number>, removed: readonly string[]): void {
       this.#c.#edge.subscriptionsChanged(this.#c, added, removed);
+    }
+    deliverRetained(granted: ReadonlyMap<string, number>): void {
+      this.#c.#edge.deliverRetained(this.#c, granted);
     }
     eventOf(packet: Packet, packetSize: number, receivedAt?: number): PacketEvent {
       return this.#c.#eventOf(packet, packetSize, receivedAt);

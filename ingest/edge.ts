@@ -8,6 +8,7 @@ import {
   type Server as TlsServer,
 } from 'node:tls';
 import type { Logger } from '../lib/log.js';
+import type { RetainedIndex, RetainedMessage } from '../lib/mqtt/retained.js';
 import type { SchemaCatalog } from '../schemas/catalog.js';
 import type { DownlinkMessage, PacketEvent } from '../schemas/types.generated.js';
 import { type AuthDecision, type AuthRequest, DeviceAclPolicy } from './auth/index.js';
@@ -50,6 +51,8 @@ export interface EdgeDependencies {
   readonly writer: PacketEventWriter;
   readonly catalog: SchemaCatalog;
   readonly sessions: SessionRegistry | undefined;
+  /** The origin's retained messages, for new subscribers; absent = none are delivered. */
+  readonly retained?: RetainedIndex;
   /** Bounds on sockets that have not completed CONNECT; over one, a socket is closed at accept. */
   readonly pendingConnects: PendingConnectLimits;
   /** Read a PROXY protocol header before MQTT (or TLS) on every listener; absent = off. */
@@ -190,6 +193,33 @@ export class EdgeProxy implements EdgeServices {
     for (const filter of removed) this.#index.remove(filter, connection);
     if (connection.persistent)
       void this.#deps.sessions?.saveSubscriptions(connection.clientId, added, removed);
+  }
+
+  /**
+   * MQTT-3.3.1-6: the retained messages that the filters of a SUBSCRIBE just granted match, RETAIN
+   * set, each at the lower of its QoS and the subscription's. A topic matched by several of the
+   * filters is sent once, at the highest of their QoS (MQTT-3.3.5-1).
+   */
+  deliverRetained(connection: DeviceConnection, granted: ReadonlyMap<string, number>): void {
+    const retained = this.#deps.retained;
+    if (!retained || retained.size === 0) return;
+    const matched = new Map<string, { message: RetainedMessage; qos: number }>();
+    for (const [filter, grantedQos] of granted) {
+      for (const [topic, message] of retained.match(filter)) {
+        const qos = Math.min(grantedQos, message.qos);
+        const previous = matched.get(topic);
+        if (!previous || qos > previous.qos) matched.set(topic, { message, qos });
+      }
+    }
+    for (const [topic, { message, qos }] of matched) {
+      const sent = connection.deliverDownlink({
+        topic,
+        payload: message.payload,
+        qos: qos as 0 | 1 | 2,
+        retain: true,
+      });
+      this.metrics.retainedDelivered.inc({ outcome: sent ? 'sent' : 'not_deliverable' });
+    }
   }
 
   /** MQTT-3.1.4-2: a CONNECT with this client id was accepted elsewhere (or here, on another connection). */

@@ -20,6 +20,7 @@ import { PacketEventWriter } from './event-writer.js';
 import { createRateLimitRedis, RateLimiter, rateLimitPolicyFrom, rateLimitSchema } from './limits/index.js';
 import { IngestMetrics } from './metrics.js';
 import { TrustedProxies } from './proxy-protocol.js';
+import { RetainedMirror } from './retained-mirror.js';
 import { SessionRegistry } from './session-registry.js';
 import { ingestSchema, protocolPolicyOf, proxyIdOf, retiredIngestSettings } from './settings.js';
 
@@ -194,6 +195,20 @@ export async function startIngest(config: IngestServiceConfig, logger?: Logger):
     });
     await sessions.start();
     closers.push(() => sessions.flushReleases());
+    let retained: RetainedMirror | undefined;
+    if (config.retainedMaxBytes > 0 && config.downlink) {
+      const mirror = new RetainedMirror({
+        redis: sessionRedis,
+        subscriber: sessionSubscriber,
+        topicPrefix: endpoints.topicPrefix,
+        maxBytes: config.retainedMaxBytes,
+        log,
+        registry,
+      });
+      await mirror.start();
+      closers.push(() => mirror.stop());
+      retained = mirror;
+    }
 
     edge = new EdgeProxy({
       proxyId,
@@ -205,6 +220,7 @@ export async function startIngest(config: IngestServiceConfig, logger?: Logger):
       writer,
       catalog,
       sessions,
+      ...(retained ? { retained: retained.index } : {}),
       pendingConnects: {
         maxTotal: config.maxPendingConnects,
         maxPerAddress: config.maxPendingConnectsPerAddress,

@@ -25,6 +25,7 @@ export class IngestMetrics {
   readonly protocolEvents: Counter<'code'>;
   readonly aclDenied: Counter<'action'>;
   readonly downlinkDropped: Counter<'reason'>;
+  readonly retainedDelivered: Counter<'outcome'>;
   readonly connectionsPaused: Gauge<'reason'>;
   readonly pendingConnects: Gauge;
   readonly prereadSeconds: Histogram;
@@ -94,6 +95,12 @@ export class IngestMetrics {
       name: 'sentinel_ingest_downlink_dropped_total',
       help: 'Downlink messages not delivered to a subscriber, by reason',
       labelNames: ['reason'],
+      registers,
+    });
+    this.retainedDelivered = new Counter({
+      name: 'sentinel_ingest_retained_delivered_total',
+      help: 'retained messages sent to new subscribers (sent), or not (not_deliverable: the outbound window was full)',
+      labelNames: ['outcome'],
       registers,
     });
     this.connectionsPaused = new Gauge({

@@ -105,6 +105,12 @@ export const ingestSchema = {
       pattern: /^[A-Za-z0-9:._-]{1,64}$/,
     },
   ),
+  retainedMaxBytes: settings.int(
+    'SENTINEL_INGEST_RETAINED_MAX_BYTES',
+    64 * 1024 * 1024,
+    "bound on this proxy's copy of the origin's retained messages (topic + payload bytes), delivered to new subscribers; 0 = none delivered",
+    { min: 0, max: 16 * 1024 * 1024 * 1024, unit: 'bytes' },
+  ),
   lingerMs: settings.int(
     'SENTINEL_INGEST_LINGER_MS',
     defaultLingerMs,

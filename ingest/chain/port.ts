@@ -59,6 +59,8 @@ export interface ConnectionPort {
   claimSession(): Promise<RestoredSession>;
   releaseSession(): void;
   subscriptionsChanged(added: ReadonlyMap<string, number>, removed: readonly string[]): void;
+  /** Sends the retained messages the granted filters match (after the SUBACK). */
+  deliverRetained(granted: ReadonlyMap<string, number>): void;
 
   eventOf(packet: Packet, packetSize: number, receivedAt?: number): PacketEvent;
   /** Sends the event to Kafka; `onStored` runs once the in-sync replicas have it (or it failed). */

@@ -23,6 +23,7 @@ export function handleSubscribe(port: ConnectionPort, subscribe: ISubscribePacke
   port.record(event);
   if (added.size > 0) port.subscriptionsChanged(added, []);
   port.send({ cmd: 'suback', messageId: subscribe.messageId ?? 0, granted });
+  if (added.size > 0) port.deliverRetained(added);
 }
 
 /** UNSUBSCRIBE: the filters this session had are removed; UNSUBACK whatever it named (MQTT-3.10.4-5). */

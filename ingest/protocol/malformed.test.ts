@@ -315,18 +315,20 @@ const rows: MalformedRow[] = [
     policy: { allowEmptyClientId: false },
   },
   {
-    what: 'client id with "/"',
+    what: 'client id with "/" under the safe character set',
     bytes: '10 10 00 04 4d 51 54 54 04 02 00 3c 00 04 64 65 2f 31',
     code: 'SNT_MQTT_CLIENT_ID_REJECTED',
     clause: 'MQTT-3.1.3-9',
     connack: 2,
+    policy: { clientIdCharacters: 'safe' },
   },
   {
-    what: 'client id with "+" (CVE-2017-7650)',
+    what: 'client id with "+" under the safe character set (CVE-2017-7650)',
     bytes: '10 10 00 04 4d 51 54 54 04 02 00 3c 00 04 64 65 2b 31',
     code: 'SNT_MQTT_CLIENT_ID_REJECTED',
     clause: 'MQTT-3.1.3-9',
     connack: 2,
+    policy: { clientIdCharacters: 'safe' },
   },
   {
     what: 'client id with "_" under the spec character set',

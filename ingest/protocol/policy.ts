@@ -15,7 +15,9 @@ export interface ProtocolPolicy {
    * Characters accepted in a ClientId. 'spec': only 0-9a-zA-Z (MQTT-3.1.3-5). 'safe': printable
    * ASCII without space, '+', '#', '/' and '%', so an id substituted into an ACL pattern cannot
    * widen it (Mosquitto CVE-2017-7650); accepts MQTT.js 'mqttjs_…' and mosquitto 'mosq-…' ids.
-   * 'utf8': any well-formed string.
+   * 'utf8' (the default): any well-formed string, as MQTT-3.1.3-5 lets a server accept; ACL
+   * substitution refuses to put an id with '/', '+', '#' or a leading '$' into a pattern
+   * (ingest/auth/acl.ts), so the id cannot widen what a pattern grants.
    */
   readonly clientIdCharacters: 'spec' | 'safe' | 'utf8';
   /** Accept a zero-byte ClientId with CleanSession 1 (the server then assigns one, MQTT-3.1.3-6). */
@@ -47,7 +49,7 @@ export const defaultProtocolPolicy: ProtocolPolicy = {
   maxTopicBytes: 1024,
   maxTopicLevels: 16,
   maxClientIdBytes: 128,
-  clientIdCharacters: 'safe',
+  clientIdCharacters: 'utf8',
   allowEmptyClientId: true,
   refuseControlCharacters: true,
   maxKeepAliveSeconds: 300,

@@ -13,18 +13,23 @@ describe('effectiveKeepAliveSeconds', () => {
 });
 
 describe('validateClientId', () => {
+  const safe = { ...defaultProtocolPolicy, clientIdCharacters: 'safe' } as const;
   it('accepts MQTT.js and mosquitto ids under the safe set', () => {
-    assert.equal(validateClientId('mqttjs_3f2a9c1d', true, defaultProtocolPolicy), undefined);
-    assert.equal(validateClientId('mosq-AbCdEfGhIjKlMnOp', false, defaultProtocolPolicy), undefined);
+    assert.equal(validateClientId('mqttjs_3f2a9c1d', true, safe), undefined);
+    assert.equal(validateClientId('mosq-AbCdEfGhIjKlMnOp', false, safe), undefined);
   });
-  it('accepts any well-formed id under utf8', () => {
-    assert.equal(
-      validateClientId('capteur/é+', true, { ...defaultProtocolPolicy, clientIdCharacters: 'utf8' }),
-      undefined,
-    );
+  it('accepts any well-formed id by default (MQTT-3.1.3-5 lets a server accept any UTF-8)', () => {
+    assert.equal(validateClientId('capteur/é+', true, defaultProtocolPolicy), undefined);
+    assert.equal(validateClientId('clean retained', true, defaultProtocolPolicy), undefined);
   });
   it('refuses "%" under the safe set (ACL templates)', () => {
-    assert.equal(validateClientId('dev%u', true, defaultProtocolPolicy)?.code, 'SNT_MQTT_CLIENT_ID_REJECTED');
+    assert.equal(validateClientId('dev%u', true, safe)?.code, 'SNT_MQTT_CLIENT_ID_REJECTED');
+  });
+  it('refuses control characters even under utf8', () => {
+    assert.equal(
+      validateClientId('dev\u0001', true, defaultProtocolPolicy)?.code,
+      'SNT_MQTT_CLIENT_ID_REJECTED',
+    );
   });
 });
 

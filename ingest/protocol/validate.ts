@@ -51,6 +51,12 @@ function isSafeClientIdCharacter(unit: number): boolean {
   return unit > 0x20 && unit < 0x7f && unit !== 0x2b && unit !== 0x23 && unit !== 0x2f && unit !== 0x25;
 }
 
+function isPrintableCharacter(unit: number): boolean {
+  // Any UTF-8 but the C0 and C1 controls and DEL (MQTT-1.5.3-2 forbids U+0000; the others would
+  // reach logs, tables and terminals as control codes).
+  return unit >= 0x20 && unit !== 0x7f && !(unit >= 0x80 && unit <= 0x9f);
+}
+
 export function validateClientId(
   clientId: string,
   clean: boolean,
@@ -71,8 +77,13 @@ export function validateClientId(
       `client id is ${bytes} bytes, the limit is ${policy.maxClientIdBytes}`,
     );
   }
-  if (policy.clientIdCharacters !== 'utf8') {
-    const accepts = policy.clientIdCharacters === 'spec' ? isSpecClientIdCharacter : isSafeClientIdCharacter;
+  {
+    const accepts =
+      policy.clientIdCharacters === 'spec'
+        ? isSpecClientIdCharacter
+        : policy.clientIdCharacters === 'safe'
+          ? isSafeClientIdCharacter
+          : isPrintableCharacter;
     for (let i = 0; i < clientId.length; i++) {
       if (!accepts(clientId.charCodeAt(i))) {
         return refuse(

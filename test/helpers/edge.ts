@@ -239,7 +239,11 @@ export class EdgeTestWorld {
       await this.#pool.end();
     }
     const redis = new Redis('redis://127.0.0.1:6379');
-    const keys = await redis.keys(`${this.redisPrefix}*`);
+    // The retained-message hash and channel are named after the topic prefix (lib/mqtt/retained.ts).
+    const keys = [
+      ...(await redis.keys(`${this.redisPrefix}*`)),
+      ...(await redis.keys(`${this.topicPrefix}retained*`)),
+    ];
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
   }
