@@ -47,7 +47,11 @@ export interface OriginLinkOptions {
   readonly maxInFlight: number;
   readonly backoff: Backoff;
   readonly connectTimeoutMs: number;
-  /** Topic filters subscribed at QoS 1 after every CONNACK. */
+  /**
+   * Topic filters subscribed after every CONNACK, at QoS 2: the origin then forwards each message
+   * at the QoS it was published with (MQTT-3.8.4-6 takes the lower of the two), which the edge
+   * passes on to devices.
+   */
   readonly subscriptions?: readonly string[];
   /**
    * MQTT 5 with Retain As Published on the subscriptions: a live message keeps the RETAIN flag its
@@ -102,6 +106,8 @@ export class OriginLink {
   private idleWaiters: Array<() => void> = [];
   private readyWaiters: Array<() => void> = [];
   private subscribed = false;
+  /** Inbound QoS 2 packet ids stored and answered with PUBREC, until their PUBREL (MQTT-4.3.3). */
+  private readonly receivedQos2 = new Set<number>();
   private readonly connectedListeners: Array<(connected: boolean) => void> = [];
   private readonly protocolVersion: 4 | 5;
   private readonly subackListeners: Array<() => void> = [];
@@ -256,6 +262,8 @@ export class OriginLink {
     if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
     this.socket = null;
     this.writes = [];
+    // A persistent session's origin re-sends PUBREL for these after the reconnect; a clean one forgets them.
+    if (this.options.cleanSession) this.receivedQos2.clear();
     this.setConnected(false);
     if (this.stopping) return;
     const delay = this.options.backoff.next();
@@ -337,7 +345,7 @@ export class OriginLink {
         return;
       }
       case 'pubrel':
-        // Only reached if the origin upgrades a subscription to QoS 2 against our request.
+        this.receivedQos2.delete(packet.messageId ?? 0);
         this.write(this.encode({ cmd: 'pubcomp', messageId: packet.messageId ?? 0 }));
         return;
       case 'pingresp':
@@ -363,7 +371,7 @@ export class OriginLink {
           cmd: 'subscribe',
           messageId: this.allocatePacketId(),
           subscriptions: filters.map((topic) =>
-            options.retainAsPublished ? { topic, qos: 1 as QoS, rap: true, rh: 0 } : { topic, qos: 1 as QoS },
+            options.retainAsPublished ? { topic, qos: 2 as QoS, rap: true, rh: 0 } : { topic, qos: 2 as QoS },
           ),
         }),
       );
@@ -392,6 +400,17 @@ export class OriginLink {
   }
 
   private onInbound(packet: IPublishPacket, generation: number): void {
+    const messageId = packet.messageId ?? 0;
+    if (packet.qos === 2) {
+      // A re-sent QoS 2 PUBLISH whose PUBREC was lost: stored already, so only answered again.
+      if (this.receivedQos2.has(messageId)) {
+        this.inboundAcks = this.inboundAcks.then(() => {
+          if (generation === this.generation) this.write(this.encode({ cmd: 'pubrec', messageId }));
+        });
+        return;
+      }
+      this.receivedQos2.add(messageId);
+    }
     const handler = this.options.onMessage;
     const message: InboundMessage = {
       topic: packet.topic,
@@ -405,7 +424,6 @@ export class OriginLink {
       stored.catch(() => undefined);
       return;
     }
-    const messageId = packet.messageId ?? 0;
     // MQTT-4.6.0-2: PUBACKs in the order the PUBLISHes arrived, each after its record is stored.
     this.inboundAcks = Promise.all([this.inboundAcks, stored]).then(
       () => {
@@ -415,6 +433,7 @@ export class OriginLink {
         );
       },
       (err: unknown) => {
+        this.receivedQos2.delete(messageId);
         this.options.log.error(
           { connection: this.name, err: (err as Error).message },
           'downlink record not stored; dropping the origin connection so the message is not acknowledged',

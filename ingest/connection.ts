@@ -39,6 +39,7 @@ import {
   type Refusal,
   type SessionAction,
 } from './protocol/index.js';
+import type { OwedMessage } from './session-queue.js';
 
 export type { DeviceAccess } from './chain/index.js';
 
@@ -72,9 +73,7 @@ export interface EdgeServices {
   /** Resolves when the unacknowledged events are back under their bound. */
   recordDrained(): Promise<void>;
   /** Claims the client id across proxies; older connections with it are closed. */
-  claimSession(
-    connection: DeviceConnection,
-  ): Promise<{ sessionPresent: boolean; subscriptions: ReadonlyMap<string, number> }>;
+  claimSession(connection: DeviceConnection): Promise<RestoredSession>;
   releaseSession(connection: DeviceConnection): void;
   subscriptionsChanged(
     connection: DeviceConnection,
@@ -117,6 +116,9 @@ export class DeviceConnection {
   #clientId = '';
   #username: string | null = null;
   #cleanSession = true;
+  /** A resumed session's owed messages that did not fit the in-flight window yet. */
+  #owed: OwedMessage[] = [];
+  #drainingOwed = false;
   #access: DeviceAccess | undefined;
   #accepted = false;
   /** Filter -> granted QoS of this session. */
@@ -176,6 +178,25 @@ export class DeviceConnection {
 
   get persistent(): boolean {
     return !this.#cleanSession;
+  }
+
+  /** Whether this session's ACL lets a downlink message on `topic` reach it. */
+  canRead(topic: string): boolean {
+    return this.#access?.canRead(topic) ?? false;
+  }
+
+  /** The same check, holding the session's ACL only (for a parked session that outlives this connection). */
+  readAccess(): (topic: string) => boolean {
+    const access = this.#access;
+    return (topic) => access?.canRead(topic) ?? false;
+  }
+
+  /**
+   * What a persistent session is still owed when this connection ends: its unfinished outbound
+   * QoS 1/2 exchanges, then the owed messages not sent yet, oldest first.
+   */
+  unacknowledgedOutbound(): OwedMessage[] {
+    return [...this.#session.unacknowledgedOutbound(), ...this.#owed];
   }
 
   get connected(): boolean {
@@ -275,6 +296,15 @@ export class DeviceConnection {
             action.reason === 'refused' ? `refused:${action.refusal?.code ?? 'unknown'}` : action.reason,
           );
           break;
+      }
+    }
+    // An acknowledgement may have freed a place in the in-flight window for what a resumed session is owed.
+    if (this.#owed.length > 0 && !this.#drainingOwed) {
+      this.#drainingOwed = true;
+      try {
+        this.#drainOwed();
+      } finally {
+        this.#drainingOwed = false;
       }
     }
   }
@@ -409,8 +439,43 @@ export class DeviceConnection {
     this.#releasePending();
     this.#apply(this.#session.connectAccepted(restored.sessionPresent, this.#edge.now()));
     this.#deadline = this.#session.deadlineMs();
+    this.#deliverOwed(restored.owed ?? []);
     this.#edge.metrics.sessionsActive.inc();
     this.#edge.metrics.connectionSetupSeconds.observe((this.#edge.now() - this.#openedAt) / 1000);
+  }
+
+  /**
+   * After CONNACK of a resumed persistent session: its unfinished exchanges again under their packet
+   * ids (PUBLISH with DUP, or PUBREL), then what was queued while it was away (MQTT-4.4.0-1,
+   * MQTT-3.1.2-5). What does not fit the in-flight window waits for acknowledgements.
+   */
+  #deliverOwed(owed: readonly OwedMessage[]): void {
+    if (owed.length === 0) return;
+    this.#owed.push(...owed);
+    this.#drainingOwed = true;
+    try {
+      this.#drainOwed();
+    } finally {
+      this.#drainingOwed = false;
+    }
+  }
+
+  #drainOwed(): void {
+    while (this.#owed.length > 0 && this.connected) {
+      const next = this.#owed[0]!;
+      const actions =
+        next.packetId !== undefined
+          ? this.#session.resumeOutbound({
+              ...next,
+              packetId: next.packetId,
+              released: next.released === true,
+            })
+          : this.#session.outboundPublish(next);
+      if (actions === 'window-full') return;
+      this.#owed.shift();
+      this.#edge.metrics.sessionQueue.inc({ outcome: 'redelivered' });
+      this.#apply(actions);
+    }
   }
 
   /** A downlink message for this session; QoS is the lower of the message's and the subscription's. */

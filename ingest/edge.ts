@@ -11,12 +11,14 @@ import type { Logger } from '../lib/log.js';
 import type { RetainedIndex, RetainedMessage } from '../lib/mqtt/retained.js';
 import type { SchemaCatalog } from '../schemas/catalog.js';
 import type { DownlinkMessage, PacketEvent } from '../schemas/types.generated.js';
-import { type AuthDecision, type AuthRequest, DeviceAclPolicy } from './auth/index.js';
+import { type AuthDecision, type AuthRequest, DeviceAclPolicy, type SubscribeMatch } from './auth/index.js';
+import type { RestoredSession } from './chain/index.js';
 import { type DeviceAccess, DeviceConnection, type EdgeServices } from './connection.js';
 import { DeadlineSweep } from './deadline-sweep.js';
 import type { PacketEventWriter } from './event-writer.js';
 import type { RateCheck, RateDecision } from './limits/index.js';
 import type { IngestMetrics } from './metrics.js';
+import { type DownlinkSubscriber, ParkedSession } from './parked-sessions.js';
 import {
   type PendingConnectLimits,
   PendingConnects,
@@ -53,12 +55,31 @@ export interface EdgeDependencies {
   readonly sessions: SessionRegistry | undefined;
   /** The origin's retained messages, for new subscribers; absent = none are delivered. */
   readonly retained?: RetainedIndex;
+  /** How SUBSCRIBE filters are judged against the device's patterns (default 'cover'). */
+  readonly subscribeMatch?: SubscribeMatch;
+  /** Persistent sessions whose device is away: how long they are kept, how much is queued for each. */
+  readonly persistentSessions?: PersistentSessionLimits;
   /** Bounds on sockets that have not completed CONNECT; over one, a socket is closed at accept. */
   readonly pendingConnects: PendingConnectLimits;
   /** Read a PROXY protocol header before MQTT (or TLS) on every listener; absent = off. */
   readonly proxyProtocol?: ProxyProtocolPolicy;
   readonly now?: () => number;
 }
+
+export interface PersistentSessionLimits {
+  /** A parked session (claim, subscriptions, queue) is dropped this long after its device left. */
+  readonly expiryMs: number;
+  /** Messages queued per session; past it the oldest leave first. */
+  readonly maxQueued: number;
+  /** Sessions parked on this proxy at once; one more is not parked (its queue gets nothing new). */
+  readonly maxParked: number;
+}
+
+export const defaultPersistentSessionLimits: PersistentSessionLimits = {
+  expiryMs: 24 * 60 * 60 * 1000,
+  maxQueued: 1000,
+  maxParked: 100_000,
+};
 
 export interface ProxyProtocolPolicy {
   readonly mode: Exclude<ProxyProtocolMode, 'off'>;
@@ -86,7 +107,9 @@ export class EdgeProxy implements EdgeServices {
   readonly #deps: EdgeDependencies;
   readonly #connections = new Set<DeviceConnection>();
   readonly #byClientId = new Map<string, DeviceConnection>();
-  readonly #index = new SubscriptionIndex<DeviceConnection>();
+  readonly #index = new SubscriptionIndex<DownlinkSubscriber>();
+  readonly #parked = new Map<string, ParkedSession>();
+  #parkedSweep: NodeJS.Timeout | undefined;
   readonly #servers: Array<Server | TlsServer> = [];
   readonly #pending: PendingConnects;
   readonly #sweep: DeadlineSweep<DeviceConnection>;
@@ -135,10 +158,14 @@ export class EdgeProxy implements EdgeServices {
     decision: Extract<AuthDecision, { allow: true }>,
     identity: { clientId: string; username: string | null },
   ): DeviceAccess {
-    return new DeviceAclPolicy(decision.acls, {
-      clientId: identity.clientId,
-      ...(identity.username === null ? {} : { username: identity.username }),
-    });
+    return new DeviceAclPolicy(
+      decision.acls,
+      {
+        clientId: identity.clientId,
+        ...(identity.username === null ? {} : { username: identity.username }),
+      },
+      this.#deps.subscribeMatch,
+    );
   }
 
   record(event: PacketEvent, onStored?: (error?: Error) => void): boolean {
@@ -161,27 +188,93 @@ export class EdgeProxy implements EdgeServices {
     return `sentinel-${randomUUID()}`;
   }
 
-  async claimSession(
-    connection: DeviceConnection,
-  ): Promise<{ sessionPresent: boolean; subscriptions: ReadonlyMap<string, number> }> {
+  async claimSession(connection: DeviceConnection): Promise<RestoredSession> {
     const clientId = connection.clientId;
     const previous = this.#byClientId.get(clientId);
     if (previous && previous !== connection) previous.takenOver();
     this.#byClientId.set(clientId, connection);
+    this.#unpark(clientId);
     const sessions = this.#deps.sessions;
     const stored = await sessions?.claim(clientId, connection.identity.connectionId, connection.persistent);
-    // The claim returns stored subscriptions only for a persistent session (it discards the others).
-    const subscriptions: ReadonlyMap<string, number> = stored ?? new Map();
-    const sessionPresent = subscriptions.size > 0;
+    if (stored && stored.unreadable > 0)
+      this.metrics.sessionQueue.inc({ outcome: 'unreadable' }, stored.unreadable);
+    // The claim returns a stored session only for a persistent one (it discards the others).
+    const subscriptions: ReadonlyMap<string, number> = stored?.subscriptions ?? new Map();
+    const owed = stored?.owed ?? [];
+    const sessionPresent = subscriptions.size > 0 || owed.length > 0;
     for (const [filter, qos] of subscriptions) this.#index.add(filter, connection, qos);
-    return { sessionPresent, subscriptions };
+    return { sessionPresent, subscriptions, owed };
   }
 
   releaseSession(connection: DeviceConnection): void {
     for (const filter of connection.subscriptions.keys()) this.#index.remove(filter, connection);
-    if (this.#byClientId.get(connection.clientId) !== connection) return;
-    this.#byClientId.delete(connection.clientId);
-    this.#deps.sessions?.release(connection.clientId, connection.identity.connectionId);
+    const { clientId } = connection;
+    const connectionId = connection.identity.connectionId;
+    const sessions = this.#deps.sessions;
+    const limits = this.#deps.persistentSessions ?? defaultPersistentSessionLimits;
+    const owed = connection.persistent ? connection.unacknowledgedOutbound() : [];
+    if (this.#byClientId.get(clientId) !== connection) {
+      // Taken over: the newer connection has loaded the queue already; these wait for the next return.
+      if (owed.length > 0)
+        void sessions?.park(clientId, connectionId, owed, limits.expiryMs, limits.maxQueued);
+      return;
+    }
+    this.#byClientId.delete(clientId);
+    if (!connection.persistent || !sessions) {
+      sessions?.release(clientId, connectionId);
+      return;
+    }
+    // Parked at once, so a takeover announced before Redis answers finds it; undone if not owned.
+    const parked = this.#park(clientId, connection.subscriptions, connection.readAccess(), limits);
+    void sessions.park(clientId, connectionId, owed, limits.expiryMs, limits.maxQueued).then((owned) => {
+      if (!owned && parked && this.#parked.get(clientId) === parked) this.#unpark(clientId);
+    });
+  }
+
+  #park(
+    clientId: string,
+    subscriptions: ReadonlyMap<string, number>,
+    canRead: (topic: string) => boolean,
+    limits: PersistentSessionLimits,
+  ): ParkedSession | undefined {
+    if (subscriptions.size === 0) return undefined;
+    if (this.#parked.size >= limits.maxParked) {
+      this.metrics.sessionQueue.inc({ outcome: 'not_parked' });
+      return undefined;
+    }
+    const sessions = this.#deps.sessions!;
+    const parked = new ParkedSession(
+      clientId,
+      new Map(subscriptions),
+      canRead,
+      this.now() + limits.expiryMs,
+      (message) => {
+        this.metrics.sessionQueue.inc({ outcome: 'queued' });
+        void sessions.enqueue(clientId, message, limits.expiryMs, limits.maxQueued);
+      },
+    );
+    this.#parked.set(clientId, parked);
+    for (const [filter, qos] of parked.subscriptions) this.#index.add(filter, parked, qos);
+    this.metrics.sessionsParked.set(this.#parked.size);
+    this.#parkedSweep ??= setInterval(() => this.#expireParked(), 60_000).unref();
+    return parked;
+  }
+
+  #unpark(clientId: string): void {
+    const parked = this.#parked.get(clientId);
+    if (!parked) return;
+    this.#parked.delete(clientId);
+    for (const filter of parked.subscriptions.keys()) this.#index.remove(filter, parked);
+    this.metrics.sessionsParked.set(this.#parked.size);
+  }
+
+  #expireParked(): void {
+    const now = this.now();
+    for (const [clientId, parked] of this.#parked) if (parked.expiresAt <= now) this.#unpark(clientId);
+    if (this.#parked.size === 0) {
+      clearInterval(this.#parkedSweep);
+      this.#parkedSweep = undefined;
+    }
   }
 
   subscriptionsChanged(
@@ -206,6 +299,7 @@ export class EdgeProxy implements EdgeServices {
     const matched = new Map<string, { message: RetainedMessage; qos: number }>();
     for (const [filter, grantedQos] of granted) {
       for (const [topic, message] of retained.match(filter)) {
+        if (!connection.canRead(topic)) continue;
         const qos = Math.min(grantedQos, message.qos);
         const previous = matched.get(topic);
         if (!previous || qos > previous.qos) matched.set(topic, { message, qos });
@@ -224,6 +318,8 @@ export class EdgeProxy implements EdgeServices {
 
   /** MQTT-3.1.4-2: a CONNECT with this client id was accepted elsewhere (or here, on another connection). */
   onTakeover(takeover: Takeover): void {
+    // The device is back on another connection: a session parked here stops queueing.
+    if (takeover.proxyId !== this.proxyId) this.#unpark(takeover.clientId);
     const current = this.#byClientId.get(takeover.clientId);
     if (!current || current.identity.connectionId === takeover.connectionId) return;
     this.#byClientId.delete(takeover.clientId);
@@ -241,6 +337,10 @@ export class EdgeProxy implements EdgeServices {
     const matches = this.#index.match(message.topic);
     for (const [connection, grantedQos] of matches) {
       if (message.targetClientId !== null && connection.clientId !== message.targetClientId) continue;
+      if (!connection.canRead(message.topic)) {
+        this.metrics.downlinkDropped.inc({ reason: 'acl' });
+        continue;
+      }
       const qos = Math.min(grantedQos, message.qos) as 0 | 1 | 2;
       if (connection.deliverDownlink({ topic: message.topic, payload: message.payload, qos, retain: false }))
         delivered++;

@@ -221,6 +221,12 @@ export async function startIngest(config: IngestServiceConfig, logger?: Logger):
       catalog,
       sessions,
       ...(retained ? { retained: retained.index } : {}),
+      subscribeMatch: config.subscribeMatch,
+      persistentSessions: {
+        expiryMs: config.sessionExpirySeconds * 1000,
+        maxQueued: config.sessionQueueMax,
+        maxParked: config.maxParkedSessions,
+      },
       pendingConnects: {
         maxTotal: config.maxPendingConnects,
         maxPerAddress: config.maxPendingConnectsPerAddress,

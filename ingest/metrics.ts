@@ -21,6 +21,8 @@ export class IngestMetrics {
   readonly connectionsClosed: Counter<'reason'>;
   readonly proxyProtocolRefused: Counter<'reason'>;
   readonly sessionsActive: Gauge;
+  readonly sessionsParked: Gauge;
+  readonly sessionQueue: Counter<'outcome'>;
   readonly protocolViolations: Counter<'code'>;
   readonly protocolEvents: Counter<'code'>;
   readonly aclDenied: Counter<'action'>;
@@ -66,6 +68,17 @@ export class IngestMetrics {
       name: 'sentinel_ingest_connections_closed_total',
       help: 'Closed connections by reason',
       labelNames: ['reason'],
+      registers,
+    });
+    this.sessionsParked = new Gauge({
+      name: 'sentinel_ingest_sessions_parked',
+      help: 'persistent sessions whose device is away, queueing on this proxy (SENTINEL_INGEST_SESSION_EXPIRY_SECONDS)',
+      registers,
+    });
+    this.sessionQueue = new Counter({
+      name: 'sentinel_ingest_session_queue_total',
+      help: 'messages for persistent sessions whose device is away: queued, redelivered on return, or lost (not_parked: the proxy held SENTINEL_INGEST_MAX_PARKED_SESSIONS; unreadable: an entry this version cannot read; window_full: more than the in-flight window on return)',
+      labelNames: ['outcome'],
       registers,
     });
     this.sessionsActive = new Gauge({

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../lib/log.js';
+import { decodeOwed, encodeOwed, type OwedMessage } from './session-queue.js';
 
 /**
  * Sessions across every edge proxy, in Redis. A CONNECT that is accepted claims its client id and
@@ -33,18 +34,42 @@ export interface SessionRegistryOptions {
   readonly onTakeover: (takeover: Takeover) => void;
 }
 
-// One round trip per CONNECT: the client id is claimed for this connection; a proxy holding an
-// older connection for it is told to close it only when there is one (a takeover announcement per
-// CONNECT would reach every proxy at the fleet's CONNECT rate); the stored session is loaded
-// (CleanSession 0) or discarded (CleanSession 1). Returns the stored subscriptions as a flat
-// field/value list.
+// One round trip per CONNECT: the client id is claimed for this connection (SET also ends the
+// expiry a parked session's claim had); a proxy holding an older connection, or the parked
+// session, for it is told to let go only when there is one (a takeover announcement per CONNECT
+// would reach every proxy at the fleet's CONNECT rate); the stored session is loaded and its queue
+// handed over (CleanSession 0) or both are discarded (CleanSession 1). Returns the stored
+// subscriptions as a flat field/value list and the queued messages.
 const claimScript = `
 local previous = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1])
 if previous and previous ~= ARGV[1] then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
-if ARGV[4] == '1' then return redis.call('HGETALL', KEYS[2]) end
-redis.call('DEL', KEYS[2])
-return {}
+if ARGV[4] == '1' then
+  redis.call('PERSIST', KEYS[2])
+  local queued = redis.call('LRANGE', KEYS[3], 0, -1)
+  redis.call('DEL', KEYS[3])
+  return {redis.call('HGETALL', KEYS[2]), queued}
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+return {{}, {}}
+`;
+
+// A persistent session whose connection closed: what it was owed joins its queue (bounded, the
+// oldest dropped), and if this connection still owns the client id the claim, the subscriptions and
+// the queue live on for the session expiry. Returns 1 when the session was parked here.
+const parkScript = `
+local owned = redis.call('GET', KEYS[1]) == ARGV[1]
+if #ARGV > 3 then
+  redis.call('RPUSH', KEYS[3], unpack(ARGV, 4))
+  redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
+end
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+if owned then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
 `;
 
 // Deletes each owner key only if the connection that closed still owns it (a newer owner, on any
@@ -66,18 +91,29 @@ type ScriptedRedis = Redis & {
   sentinelSessionClaim(
     ownerKey: string,
     subscriptionsKey: string,
+    queueKey: string,
     connectionId: string,
     channel: string,
     takeover: string,
     persistent: '0' | '1',
-  ): Promise<string[]>;
+  ): Promise<[string[], string[]]>;
   sentinelSessionRelease(keyCount: number, ...keysThenConnectionIds: string[]): Promise<number>;
+  sentinelSessionPark(
+    ownerKey: string,
+    subscriptionsKey: string,
+    queueKey: string,
+    connectionId: string,
+    expiryMs: string,
+    maxQueued: string,
+    ...entries: string[]
+  ): Promise<number>;
 };
 
 function withSessionScripts(redis: Redis): ScriptedRedis {
   const scripted = redis as ScriptedRedis;
   if (typeof scripted.sentinelSessionClaim !== 'function') {
-    redis.defineCommand('sentinelSessionClaim', { numberOfKeys: 2, lua: claimScript });
+    redis.defineCommand('sentinelSessionClaim', { numberOfKeys: 3, lua: claimScript });
+    redis.defineCommand('sentinelSessionPark', { numberOfKeys: 3, lua: parkScript });
     redis.defineCommand('sentinelSessionRelease', { lua: releaseScript });
   }
   return scripted;
@@ -137,35 +173,86 @@ export class SessionRegistry {
     return `${this.#options.keyPrefix}session:subs:${clientId}`;
   }
 
+  #queueKey(clientId: string): string {
+    return `${this.#options.keyPrefix}session:queue:${clientId}`;
+  }
+
   /**
    * Claims the client id for this connection, closes an older connection for it on any proxy
-   * (MQTT-3.1.4-2), and returns the stored subscriptions of a persistent session (filter -> granted
-   * QoS; undefined when there are none or Redis did not answer) or discards the stored session
-   * (CleanSession 1, MQTT-3.1.2-6).
+   * (MQTT-3.1.4-2), and returns a persistent session's stored subscriptions (filter -> granted QoS)
+   * and the messages it is owed, oldest first; or discards the stored session (CleanSession 1,
+   * MQTT-3.1.2-6). undefined when Redis did not answer.
    */
   async claim(
     clientId: string,
     connectionId: string,
     persistent: boolean,
-  ): Promise<Map<string, number> | undefined> {
+  ): Promise<{ subscriptions: Map<string, number>; owed: OwedMessage[]; unreadable: number } | undefined> {
     const takeover = JSON.stringify({
       clientId,
       proxyId: this.#options.proxyId,
       connectionId,
     } satisfies Takeover);
     return this.#guard(async () => {
-      const stored = await this.#redis.sentinelSessionClaim(
+      const [stored, queued] = await this.#redis.sentinelSessionClaim(
         this.#ownerKey(clientId),
         this.#subscriptionsKey(clientId),
+        this.#queueKey(clientId),
         connectionId,
         this.#channel,
         takeover,
         persistent ? '1' : '0',
       );
-      if (stored.length === 0) return undefined;
       const subscriptions = new Map<string, number>();
       for (let i = 0; i + 1 < stored.length; i += 2) subscriptions.set(stored[i]!, Number(stored[i + 1]));
-      return subscriptions;
+      const owed: OwedMessage[] = [];
+      let unreadable = 0;
+      for (const entry of queued) {
+        const message = decodeOwed(entry);
+        if (message) owed.push(message);
+        else unreadable++;
+      }
+      return { subscriptions, owed, unreadable };
+    });
+  }
+
+  /**
+   * A persistent session's connection closed: `owed` (its unfinished exchanges) joins the session's
+   * queue, and when this connection still owns the client id the session is kept for `expiryMs`
+   * (claim, subscriptions, queue). Resolves true when it is parked here: the caller then queues
+   * what matches its subscriptions until a takeover announcement says the device is back.
+   */
+  async park(
+    clientId: string,
+    connectionId: string,
+    owed: readonly OwedMessage[],
+    expiryMs: number,
+    maxQueued: number,
+  ): Promise<boolean> {
+    const parked = await this.#guard(() =>
+      this.#redis.sentinelSessionPark(
+        this.#ownerKey(clientId),
+        this.#subscriptionsKey(clientId),
+        this.#queueKey(clientId),
+        connectionId,
+        String(expiryMs),
+        String(maxQueued),
+        ...owed.map(encodeOwed),
+      ),
+    );
+    return parked === 1;
+  }
+
+  /** Appends to a parked session's queue (bounded: the oldest leave first). */
+  async enqueue(clientId: string, message: OwedMessage, expiryMs: number, maxQueued: number): Promise<void> {
+    await this.#guard(async () => {
+      const key = this.#queueKey(clientId);
+      await this.#options.redis
+        .multi()
+        .rpush(key, encodeOwed(message))
+        .ltrim(key, -maxQueued, -1)
+        .pexpire(key, expiryMs)
+        .exec();
     });
   }
 

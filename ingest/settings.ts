@@ -105,6 +105,30 @@ export const ingestSchema = {
       pattern: /^[A-Za-z0-9:._-]{1,64}$/,
     },
   ),
+  subscribeMatch: settings.oneOf(
+    'SENTINEL_ACL_SUBSCRIBE_MATCH',
+    'cover',
+    ['cover', 'overlap'] as const,
+    "how a SUBSCRIBE filter is judged against the device's subscribe patterns: cover = every topic it can match must be readable (SUBACK 0x80 otherwise); overlap = some topic must be (Mosquitto's model), and every delivery is checked against the patterns",
+  ),
+  sessionExpirySeconds: settings.int(
+    'SENTINEL_INGEST_SESSION_EXPIRY_SECONDS',
+    86_400,
+    'how long a persistent session (CleanSession 0) is kept after its device left: subscriptions, queued messages, the proxy queueing for it',
+    { min: 1, max: 30 * 86_400, unit: 's' },
+  ),
+  sessionQueueMax: settings.int(
+    'SENTINEL_INGEST_SESSION_QUEUE_MAX',
+    1000,
+    'QoS 1/2 messages queued for one away persistent session; past it the oldest are dropped (as Mosquitto max_queued_messages)',
+    { min: 1, max: 100_000, unit: 'messages' },
+  ),
+  maxParkedSessions: settings.int(
+    'SENTINEL_INGEST_MAX_PARKED_SESSIONS',
+    100_000,
+    'away persistent sessions one proxy queues for at once (their filters stay in its subscription index)',
+    { min: 0, max: 10_000_000, unit: 'sessions' },
+  ),
   retainedMaxBytes: settings.int(
     'SENTINEL_INGEST_RETAINED_MAX_BYTES',
     64 * 1024 * 1024,

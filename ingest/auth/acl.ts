@@ -9,7 +9,7 @@
  *   (MQTT-4.7.2-1 already keeps `#` and `+` from matching them at the first level).
  * - A bare `#` subscription needs a bare `#` pattern, even though `+/#` covers the same topics.
  */
-import { levelsCovered, levelsMatch } from '../../lib/mqtt/topic-filter.js';
+import { levelsCovered, levelsMatch, levelsOverlap } from '../../lib/mqtt/topic-filter.js';
 
 export interface DeviceAcls {
   readonly publish: readonly string[];
@@ -22,6 +22,14 @@ export interface AclIdentity {
 }
 
 export const emptyAcls: DeviceAcls = { publish: [], subscribe: [] };
+
+/**
+ * How a SUBSCRIBE filter is judged against the subscribe patterns. 'cover' (the default, strict):
+ * granted only if every topic it can match is readable, so a wider filter gets SUBACK 0x80.
+ * 'overlap' (Mosquitto's model): granted if any topic it can match is readable, and each delivery
+ * is checked against the patterns; 0x80 only for a filter that can deliver nothing readable.
+ */
+export type SubscribeMatch = 'cover' | 'overlap';
 
 /**
  * A value may be substituted into a pattern only if it cannot change the pattern's shape: no level
@@ -76,10 +84,12 @@ function compile(patterns: readonly string[], identity: AclIdentity): CompiledPa
 export class DeviceAclPolicy {
   private readonly publish: readonly CompiledPattern[];
   private readonly subscribe: readonly CompiledPattern[];
+  private readonly subscribeMatch: SubscribeMatch;
 
-  constructor(acls: DeviceAcls, identity: AclIdentity) {
+  constructor(acls: DeviceAcls, identity: AclIdentity, subscribeMatch: SubscribeMatch = 'cover') {
     this.publish = compile(acls.publish, identity);
     this.subscribe = compile(acls.subscribe, identity);
+    this.subscribeMatch = subscribeMatch;
   }
 
   /** `topic` is a valid topic name (validated by the protocol core). */
@@ -93,10 +103,21 @@ export class DeviceAclPolicy {
     return { publish: this.publish.map((p) => p.text), subscribe: this.subscribe.map((p) => p.text) };
   }
 
-  /** `filter` is a valid topic filter (validated by the protocol core). */
+  /**
+   * `filter` is a valid topic filter (validated by the protocol core). 'cover': every topic it can
+   * match is readable; 'overlap': at least one is (the deliveries are then checked by canRead).
+   */
   canSubscribe(filter: string): boolean {
-    if (filter === '#') return this.subscribe.some((pattern) => pattern.bareHash);
     const levels = filter.split('/');
+    if (this.subscribeMatch === 'overlap')
+      return this.subscribe.some((pattern) => levelsOverlap(levels, pattern.levels));
+    if (filter === '#') return this.subscribe.some((pattern) => pattern.bareHash);
     return this.subscribe.some((pattern) => levelsCovered(levels, pattern.levels));
+  }
+
+  /** Whether a message on `topic` may be delivered to this session (a subscribe pattern matches it). */
+  canRead(topic: string): boolean {
+    const levels = topic.split('/');
+    return this.subscribe.some((pattern) => levelsMatch(levels, pattern.levels));
   }
 }

@@ -17,7 +17,7 @@ import { KdfQueue } from './kdf-queue.js';
 import { LocalDecisionCache } from './local-cache.js';
 import { type AuthConfig, scryptParamsOf } from './settings.js';
 
-export { type AclIdentity, DeviceAclPolicy, type DeviceAcls } from './acl.js';
+export { type AclIdentity, DeviceAclPolicy, type DeviceAcls, type SubscribeMatch } from './acl.js';
 export {
   type AuthDecision,
   type AuthDenyReason,

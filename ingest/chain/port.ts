@@ -5,11 +5,14 @@ import type { RateCheck, RateDecision } from '../limits/index.js';
 import type { IngestMetrics } from '../metrics.js';
 import type { ConnectionIdentity } from '../packet-events.js';
 import type { ConnectionSession, Frame, InboundPacket, SessionAction } from '../protocol/index.js';
+import type { OwedMessage } from '../session-queue.js';
 
 /** What a device may do once authenticated: its ACL, substituted for its session. */
 export interface DeviceAccess {
   canPublish(topic: string): boolean;
   canSubscribe(filter: string): boolean;
+  /** Whether a downlink message on this topic may reach the session (checked on every delivery). */
+  canRead(topic: string): boolean;
   /** The filters granted to this session, substituted: recorded on the CONNECT event. */
   granted(): { publish: string[]; subscribe: string[] };
 }
@@ -31,6 +34,8 @@ export type QueuedPacket = InboundPacket & { readonly admitted?: boolean; readon
 export interface RestoredSession {
   readonly sessionPresent: boolean;
   readonly subscriptions: ReadonlyMap<string, number>;
+  /** What a persistent session is owed from before (unfinished exchanges first), oldest first. */
+  readonly owed?: readonly OwedMessage[];
 }
 
 /**

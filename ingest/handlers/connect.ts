@@ -28,6 +28,17 @@ interface ConnectFlow {
   restored?: RestoredSession;
 }
 
+/**
+ * The device a CONNECT authenticates as: the one its client id names. A zero-length client id
+ * (CleanSession 1, MQTT-3.1.3-6) names none, so it authenticates as the device whose client id is
+ * its user name (with certificate identity that name must also be the certificate's CN); the
+ * session then runs under an id the server assigns. Decisions stay cached, and are invalidated,
+ * under that device's client id.
+ */
+export function deviceIdOf(connect: Pick<IConnectPacket, 'clientId' | 'username'>): string {
+  return connect.clientId !== '' ? connect.clientId : (connect.username ?? '');
+}
+
 /** Password, certificate or cached decision: a lookup, during which the connection waits. */
 const authenticate: Step<ConnectFlow> = {
   name: 'authenticate',
@@ -36,7 +47,7 @@ const authenticate: Step<ConnectFlow> = {
     return pauseUntil(
       port
         .authenticate({
-          clientId: connect.clientId,
+          clientId: deviceIdOf(connect),
           username: connect.username,
           password: connect.password,
           certificateCn: port.identity.tlsClientSubject ?? undefined,

@@ -59,6 +59,21 @@ export type SessionAction =
 
 export type SessionPhase = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
 
+/** A downlink PUBLISH of QoS 1 or 2 as a persistent session keeps it (MQTT-4.4.0-1). */
+export interface OutboundMessage {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: 1 | 2;
+  readonly retain: boolean;
+}
+
+/** One not yet completed outbound exchange: the PUBLISH to send again, or only its PUBREL. */
+export interface UnacknowledgedOutbound extends OutboundMessage {
+  readonly packetId: number;
+  /** PUBREC received: what is owed is the PUBREL, not the PUBLISH. */
+  readonly released: boolean;
+}
+
 type InboundExchange = 'storing-qos1' | 'storing-qos2' | 'awaiting-pubrel';
 type OutboundExchange = 'awaiting-puback' | 'awaiting-pubrec' | 'awaiting-pubcomp';
 
@@ -84,6 +99,8 @@ export class ConnectionSession {
   /** Inbound exchanges waiting for the server (Kafka), as opposed to waiting for the client's PUBREL. */
   #storing = 0;
   readonly #outbound = new Map<number, OutboundExchange>();
+  /** What each unacknowledged outbound packet id carries, to send it again on a resumed session. */
+  readonly #outboundMessages = new Map<number, OutboundMessage>();
   #nextOutboundId = 1;
 
   constructor(policy: SessionPolicy, openedAtMs: number) {
@@ -275,10 +292,54 @@ export class ConnectionSession {
     if (this.#outbound.size >= this.#policy.maxOutboundInFlight) return 'window-full';
     const packetId = this.#allocateOutboundId();
     this.#outbound.set(packetId, message.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec');
+    this.#outboundMessages.set(packetId, {
+      topic: message.topic,
+      payload: message.payload,
+      qos: message.qos,
+      retain: message.retain ?? false,
+    });
     return [
       {
         kind: 'send',
         packet: { ...base, qos: message.qos, retain: message.retain ?? false, messageId: packetId },
+      },
+    ];
+  }
+
+  /**
+   * The outbound QoS 1/2 exchanges not completed, oldest first: what a persistent session owes the
+   * client when it comes back (MQTT-4.4.0-1).
+   */
+  unacknowledgedOutbound(): UnacknowledgedOutbound[] {
+    const owed: UnacknowledgedOutbound[] = [];
+    for (const [packetId, exchange] of this.#outbound) {
+      const message = this.#outboundMessages.get(packetId);
+      if (message) owed.push({ ...message, packetId, released: exchange === 'awaiting-pubcomp' });
+    }
+    return owed;
+  }
+
+  /**
+   * An exchange a previous connection of this persistent session left unfinished, resumed under
+   * its packet identifier: the PUBLISH again with DUP set, or the PUBREL (MQTT-4.4.0-1). An
+   * identifier already in use here gets a new one (the message goes as a fresh PUBLISH).
+   */
+  resumeOutbound(owed: UnacknowledgedOutbound): readonly SessionAction[] | 'window-full' {
+    if (this.#phase !== 'connected') return noActions;
+    if (this.#outbound.has(owed.packetId) || owed.packetId < 1 || owed.packetId > 0xffff)
+      return this.outboundPublish(owed);
+    if (this.#outbound.size >= this.#policy.maxOutboundInFlight) return 'window-full';
+    const { topic, payload, qos, retain } = owed;
+    this.#outboundMessages.set(owed.packetId, { topic, payload, qos, retain });
+    if (owed.released) {
+      this.#outbound.set(owed.packetId, 'awaiting-pubcomp');
+      return [{ kind: 'send', packet: { cmd: 'pubrel', messageId: owed.packetId } }];
+    }
+    this.#outbound.set(owed.packetId, qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec');
+    return [
+      {
+        kind: 'send',
+        packet: { cmd: 'publish', topic, payload, qos, retain, dup: true, messageId: owed.packetId },
       },
     ];
   }
@@ -390,6 +451,7 @@ export class ConnectionSession {
     const exchange = this.#outbound.get(packetId);
     if (ack === 'puback' && exchange === 'awaiting-puback') {
       this.#outbound.delete(packetId);
+      this.#outboundMessages.delete(packetId);
       return noActions;
     }
     if (ack === 'pubrec' && (exchange === 'awaiting-pubrec' || exchange === 'awaiting-pubcomp')) {
@@ -399,6 +461,7 @@ export class ConnectionSession {
     }
     if (ack === 'pubcomp' && exchange === 'awaiting-pubcomp') {
       this.#outbound.delete(packetId);
+      this.#outboundMessages.delete(packetId);
       return noActions;
     }
     return [

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { filterCoveredBy, levelsCovered, levelsMatch, topicMatchesFilter } from './topic-filter.js';
+import {
+  filterCoveredBy,
+  filtersOverlap,
+  levelsCovered,
+  levelsMatch,
+  levelsOverlap,
+  topicMatchesFilter,
+} from './topic-filter.js';
 
 describe('topicMatchesFilter (§4.7.1, MQTT-4.7.2-1)', () => {
   const cases: Array<[topic: string, filter: string, matches: boolean]> = [
@@ -128,6 +135,41 @@ describe('levelsCovered (property, fast-check)', () => {
         if (levelsCovered(a, b) && levelsCovered(b, c)) assert.ok(levelsCovered(a, c));
       }),
       { numRuns: 600 },
+    );
+  });
+});
+
+describe('filtersOverlap: some topic matches both filters', () => {
+  it('answers the cases an ACL in overlap mode meets', () => {
+    assert.equal(filtersOverlap('+/+', 'TopicA/#'), true);
+    assert.equal(filtersOverlap('test/nosubscribe', 'TopicA/#'), false);
+    assert.equal(filtersOverlap('#', 'devices/d1/#'), true);
+    assert.equal(filtersOverlap('a/#', 'a'), true);
+    assert.equal(filtersOverlap('a/+', 'a'), false);
+    assert.equal(filtersOverlap('#', '$SYS/#'), false);
+    assert.equal(filtersOverlap('+/broker', '$SYS/broker'), false);
+    assert.equal(filtersOverlap('$SYS/+', '$SYS/#'), true);
+  });
+
+  it('agrees with a search for a topic matching both (property, fast-check)', () => {
+    const levels = ['a', 'b', '$x', ''];
+    const topics: string[][] = [[]];
+    for (let length = 1; length <= 5; length++) {
+      const previous = topics.filter((t) => t.length === length - 1);
+      for (const t of previous) for (const level of levels) topics.push([...t, level]);
+    }
+    const candidates = topics.filter((t) => t.length > 0);
+    const filter = fc
+      .tuple(fc.array(fc.constantFrom(...levels, '+'), { minLength: 1, maxLength: 3 }), fc.boolean())
+      .map(([ls, hash]) => (hash ? [...ls, '#'] : ls))
+      .chain((ls) => fc.constant(ls.length === 0 ? ['#'] : ls));
+    const hashOnly = fc.constant(['#']);
+    fc.assert(
+      fc.property(fc.oneof(filter, hashOnly), fc.oneof(filter, hashOnly), (a, b) => {
+        const witness = candidates.some((t) => levelsMatch(t, a) && levelsMatch(t, b));
+        assert.equal(levelsOverlap(a, b), witness, `${a.join('/')} vs ${b.join('/')}`);
+      }),
+      { numRuns: 2000 },
     );
   });
 });

@@ -50,6 +50,38 @@ export function levelsCovered(requested: readonly string[], granted: readonly st
   return requested.length === granted.length;
 }
 
+/**
+ * True when some topic name matches both filters (valid filters split into levels): a SUBSCRIBE
+ * with `a` can deliver something `b` allows. Level by level: '#' matches the rest (and the parent
+ * level), '+' any one level, literals must be equal; a topic starting with '$' is matched by
+ * neither wildcard at the first level (MQTT-4.7.2-1).
+ */
+export function levelsOverlap(a: readonly string[], b: readonly string[]): boolean {
+  const length = Math.max(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === '#' || y === '#') {
+      if (i > 0) return true;
+      // A leading '#' matches no '$' topic: the other filter must admit a topic without one.
+      const other = x === '#' ? y : x;
+      return other === undefined || !isDollar(other);
+    }
+    // One filter ended, the other goes on with something other than '#': no topic matches both.
+    if (x === undefined || y === undefined) return false;
+    if (x === '+' || y === '+') {
+      if (i === 0 && (isDollar(x) || isDollar(y))) return false;
+      continue;
+    }
+    if (x !== y) return false;
+  }
+  return true;
+}
+
+export function filtersOverlap(a: string, b: string): boolean {
+  return levelsOverlap(a.split('/'), b.split('/'));
+}
+
 export function filterCoveredBy(requested: string, granted: string): boolean {
   return levelsCovered(requested.split('/'), granted.split('/'));
 }
