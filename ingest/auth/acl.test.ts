@@ -111,3 +111,35 @@ describe('DeviceAclPolicy', () => {
     assert.equal(policyFor('#').canSubscribe('devices/#'), false);
   });
 });
+
+describe("DeviceAclPolicy in 'overlap' mode (Mosquitto's model)", () => {
+  const identity = { clientId: 'dev-1' };
+  const acls = { publish: [], subscribe: ['TopicA/#', 'Topic/#', '/#', 'devices/%c/#'] };
+  const overlap = new DeviceAclPolicy(acls, identity, 'overlap');
+  const cover = new DeviceAclPolicy(acls, identity);
+
+  it('grants a filter that can deliver something readable, refuses one that can deliver nothing', () => {
+    for (const [filter, granted] of [
+      ['+/+', true],
+      ['#', true],
+      ['devices/+/note', true],
+      ['test/nosubscribe', false],
+      ['devices/dev-2/#', false],
+      ['$SYS/#', false],
+    ] as const)
+      assert.equal(overlap.canSubscribe(filter), granted, filter);
+  });
+
+  it('cover mode (the default) refuses the wide ones overlap grants', () => {
+    assert.equal(cover.canSubscribe('+/+'), false);
+    assert.equal(cover.canSubscribe('devices/+/note'), false);
+    assert.equal(cover.canSubscribe('devices/dev-1/note'), true);
+  });
+
+  it('every delivery is checked: only topics a pattern matches are readable', () => {
+    assert.equal(overlap.canRead('devices/dev-1/note'), true);
+    assert.equal(overlap.canRead('devices/dev-2/note'), false);
+    assert.equal(overlap.canRead('TopicA'), true);
+    assert.equal(overlap.canRead('test/nosubscribe'), false);
+  });
+});

@@ -291,3 +291,56 @@ describe('ConnectionSession: deadlines', () => {
     assert.equal(session.deadlineMs(), Number.POSITIVE_INFINITY);
   });
 });
+
+describe('ConnectionSession: what a persistent session is owed (MQTT-4.4.0-1)', () => {
+  const message = (topic: string, qos: 1 | 2) => ({ topic, payload: Buffer.from(topic), qos, retain: false });
+  const sent = (actions: readonly SessionAction[] | 'window-full') => {
+    assert.notEqual(actions, 'window-full');
+    const send = (actions as readonly SessionAction[])[0];
+    assert.equal(send?.kind, 'send');
+    return (send as { packet: IPublishPacket }).packet;
+  };
+
+  it('lists the unfinished outbound exchanges oldest first, a PUBREC-ed one as owing its PUBREL only', () => {
+    const session = connected();
+    const a = sent(session.outboundPublish(message('a', 1)));
+    const b = sent(session.outboundPublish(message('b', 2)));
+    session.receive({ cmd: 'pubrec', messageId: b.messageId! }, 1);
+    assert.deepEqual(
+      session.unacknowledgedOutbound().map((o) => [o.topic, o.packetId, o.released]),
+      [
+        ['a', a.messageId, false],
+        ['b', b.messageId, true],
+      ],
+    );
+    session.receive({ cmd: 'puback', messageId: a.messageId! }, 2);
+    session.receive({ cmd: 'pubcomp', messageId: b.messageId! }, 3);
+    assert.deepEqual(session.unacknowledgedOutbound(), []);
+  });
+
+  it('a resumed exchange goes again under its packet id with DUP set, or as its PUBREL; its acknowledgement completes it', () => {
+    const session = connected();
+    const again = sent(session.resumeOutbound({ ...message('a', 1), packetId: 7, released: false }));
+    assert.equal(again.messageId, 7);
+    assert.equal(again.dup, true);
+    const pubrel = session.resumeOutbound({ ...message('b', 2), packetId: 9, released: true });
+    assert.deepEqual(pubrel, [{ kind: 'send', packet: { cmd: 'pubrel', messageId: 9 } }]);
+    assert.deepEqual(session.receive({ cmd: 'puback', messageId: 7 }, 1), []);
+    assert.deepEqual(session.receive({ cmd: 'pubcomp', messageId: 9 }, 2), []);
+    assert.equal(session.outboundInFlight, 0);
+  });
+
+  it('a resumed packet id already in use here is sent as a new PUBLISH; past the window it waits', () => {
+    const session = connected();
+    const live = sent(session.outboundPublish(message('live', 1)));
+    const moved = sent(
+      session.resumeOutbound({ ...message('old', 1), packetId: live.messageId!, released: false }),
+    );
+    assert.notEqual(moved.messageId, live.messageId);
+    assert.equal(moved.dup, false);
+    assert.equal(
+      session.resumeOutbound({ ...message('more', 1), packetId: 300, released: false }),
+      'window-full',
+    );
+  });
+});

@@ -78,7 +78,7 @@ describe('sentinel devices import', () => {
         subscribe: ['clients/%c/alerts'],
       }),
     );
-    lines.splice(10, 0, '{"client_id":"bad id #","username":"u","password_hash":"x"}', 'not json');
+    lines.splice(10, 0, '{"client_id":"bad\\u0007id","username":"u","password_hash":"x"}', 'not json');
     const summary = await importFile('fleet.jsonl', `${lines.join('\n')}\n`);
     assert.equal(summary.added, 2000);
     assert.deepEqual(

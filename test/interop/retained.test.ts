@@ -118,7 +118,11 @@ describe('retained messages through the pipeline', { timeout: 180_000 }, () => {
     await publisher.endAsync();
 
     const marker = `devices/${id}/r/marker`;
-    const handed = await untilRetainedAtEdge(id, { [`devices/${id}/r/+`]: 1 }, marker, (r) => r.length >= 3);
+    // A live copy of a message still crossing the pipeline may reach the new subscription too (RETAIN 0).
+    const retainedOnly = (r: Received[]) => r.filter((m) => m.retain);
+    const handed = retainedOnly(
+      await untilRetainedAtEdge(id, { [`devices/${id}/r/+`]: 1 }, marker, (r) => retainedOnly(r).length >= 3),
+    );
     assert.deepEqual(handed.map((m) => [m.topic, m.payload, m.retain]).sort(), [
       [topics[0], 'qos 0', true],
       [topics[1], 'qos 1', true],
@@ -134,9 +138,9 @@ describe('retained messages through the pipeline', { timeout: 180_000 }, () => {
       id,
       { [`devices/${id}/r/+`]: 1 },
       marker,
-      (r) => r.length === 0,
+      (r) => retainedOnly(r).length === 0,
     );
-    assert.deepEqual(afterClear, []);
+    assert.deepEqual(retainedOnly(afterClear), []);
   });
 
   it('retained state an origin application sets reaches edge subscribers, once per topic at the highest QoS of overlapping filters', async () => {
