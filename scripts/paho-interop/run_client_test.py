@@ -41,7 +41,8 @@ def main() -> None:
         client_module.Client.connect = connect
 
     # The suite hands sys.argv to unittest.main(); its own options must not reach it.
-    sys.argv = ["client_test.py", "-h", host, "-p", port]
+    # "-h" would print the usage: the suite tests `o in ("--help")`, a substring test.
+    sys.argv = ["client_test.py", f"--hostname={host}", f"--port={port}"]
     run_tests = unittest.main
     unittest.main = lambda *a, **k: run_tests(argv=["client_test.py", "-v"], exit=False)
     runpy.run_path("client_test.py", run_name="__main__")
