@@ -40,6 +40,8 @@ export interface RunningBridge {
 
 export interface OriginAccount {
   readonly url: string;
+  /** Where the downlink and retained-state sessions connect (the same origin, maybe another listener). */
+  readonly downlinkUrl: string;
   readonly username: string;
   readonly password: string;
   readonly ca?: Buffer;
@@ -55,6 +57,7 @@ export const bridgeServiceSchema = {
   ...bridgeSchema,
   ...endpointSchema,
   originWsPort: stackSchema.originWsPort,
+  originMqttPort: stackSchema.originMqttPort,
   stateDir: stackSchema.stateDir,
 } as const;
 
@@ -88,7 +91,15 @@ export function originAccountOf(config: BridgeServiceConfig): OriginAccount {
       'setting SENTINEL_BRIDGE_RECONNECT_MAX_MS must not be below SENTINEL_BRIDGE_RECONNECT_MIN_MS',
     );
   }
-  return { url, ...account, ...(ca ? { ca } : {}) };
+  // The local origin's MQTT listener: Mosquitto 2.0.11's WebSocket listener sends about 50 8 KB
+  // messages/s to one client (docs/bridge.md); the uplink, which the WAF must see, stays on WebSocket.
+  const downlinkUrl =
+    config.downlinkUrl !== ''
+      ? config.downlinkUrl
+      : config.originUrl !== ''
+        ? url
+        : `mqtt://127.0.0.1:${config.originMqttPort}`;
+  return { url, downlinkUrl, ...account, ...(ca ? { ca } : {}) };
 }
 
 export interface BridgeOptions {
@@ -196,6 +207,7 @@ export async function startBridge(
         new OriginLink({
           ...linkOptions,
           name: 'downlink',
+          url: origin.downlinkUrl,
           clientId: `${instanceId}-downlink`,
           // With a stable instance id the origin keeps the subscription and queues QoS 1 messages
           // while the bridge is away; a per-process id would leave orphaned sessions behind.
@@ -218,6 +230,7 @@ export async function startBridge(
       const link = new OriginLink({
         ...linkOptions,
         name: 'retained',
+        url: origin.downlinkUrl,
         clientId: `${instanceId}-retained`,
         // A fresh session replays the whole retained state, which the follower reconciles against.
         cleanSession: true,

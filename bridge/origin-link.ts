@@ -1,17 +1,18 @@
 import mqttPacket, { type IPublishPacket, type Packet, type QoS } from 'mqtt-packet';
-import WebSocket, { type RawData } from 'ws';
 import type { Logger } from '../lib/log.js';
 import type { Backoff } from './backoff.js';
+import { type LinkTransport, openTransport } from './link-transport.js';
 import type { BridgeMetrics } from './metrics.js';
 
 /**
- * One MQTT 3.1.1 session with the origin, carried over WebSocket (subprotocol `mqtt`, binary frames),
- * so the customer's L7 hop (WAF, Envoy, nginx) sees HTTP and WebSocket, never raw MQTT. The bridge
+ * One MQTT session with the origin (3.1.1; 5 for the retained-state follower), carried over
+ * WebSocket (subprotocol `mqtt`, binary frames), so the customer's L7 hop (WAF, Envoy, nginx) sees
+ * HTTP and WebSocket, never raw MQTT; or over TCP/TLS where a setting says so (link-transport.ts). The bridge
  * is the MQTT client here: it sends CONNECT with its own credentials, keeps the session alive with
  * PINGREQ, publishes at QoS 1 or 2 with packet ids it allocates, and matches PUBACK / PUBREC-PUBCOMP.
  *
  * Messages leave in the order they were queued. At most `maxInFlight` are unacknowledged at a time.
- * When the WebSocket drops, every message sent but not acknowledged is sent again, first and in its
+ * When the connection drops, every message sent but not acknowledged is sent again, first and in its
  * original order, after the reconnect (DUP set): those, and only those, may reach the origin twice.
  */
 export interface OutboundMessage {
@@ -85,8 +86,8 @@ const connackReasons: Readonly<Record<number, string>> = {
 export class OriginLink {
   readonly name: string;
   private readonly options: OriginLinkOptions;
-  private socket: WebSocket | null = null;
-  /** Increases on every new WebSocket, so late callbacks of an old one are ignored. */
+  private socket: LinkTransport | null = null;
+  /** Increases on every new connection, so late callbacks of an old one are ignored. */
   private generation = 0;
   private connected = false;
   private stopping = false;
@@ -99,6 +100,8 @@ export class OriginLink {
   private flushScheduled = false;
   private lastSentAt = 0;
   private pingSentAt = 0;
+  /** When the origin last sent anything: a server busy sending is alive, whatever its PINGRESP queue. */
+  private lastReceivedAt = 0;
   private keepAliveTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private connectTimer: NodeJS.Timeout | null = null;
@@ -188,17 +191,10 @@ export class OriginLink {
     }
     const socket = this.socket;
     this.socket = null;
-    if (socket && socket.readyState === WebSocket.OPEN) {
-      this.flush();
+    if (socket?.isOpen) {
+      this.flushTo(socket);
       socket.send(this.encode({ cmd: 'disconnect' }));
-      await new Promise<void>((resolve) => {
-        socket.once('close', () => resolve());
-        socket.close(1000);
-        setTimeout(() => {
-          socket.terminate();
-          resolve();
-        }, 1000).unref();
-      });
+      await socket.close();
     } else socket?.terminate();
     this.setConnected(false);
   }
@@ -207,53 +203,50 @@ export class OriginLink {
     if (this.stopping) return;
     const generation = ++this.generation;
     const { options } = this;
-    const socket = new WebSocket(options.url, 'mqtt', {
-      perMessageDeflate: false,
-      handshakeTimeout: options.connectTimeoutMs,
-      ...(options.ca ? { ca: options.ca } : {}),
-    });
-    socket.binaryType = 'nodebuffer';
-    this.socket = socket;
     const parser = mqttPacket.parser({ protocolVersion: this.protocolVersion });
     parser.on('packet', (packet: Packet) => {
       if (generation === this.generation) this.onPacket(packet, generation);
     });
+    const socket: LinkTransport = openTransport(
+      {
+        url: options.url,
+        connectTimeoutMs: options.connectTimeoutMs,
+        ...(options.ca ? { ca: options.ca } : {}),
+      },
+      {
+        onOpen: () => {
+          this.connectTimer = setTimeout(() => {
+            options.log.warn({ connection: this.name }, 'no CONNACK from the origin in time');
+            socket.terminate();
+          }, options.connectTimeoutMs);
+          this.write(
+            this.encode({
+              cmd: 'connect',
+              protocolId: 'MQTT',
+              protocolVersion: this.protocolVersion,
+              clean: options.cleanSession,
+              keepalive: options.keepAliveSeconds,
+              clientId: options.clientId,
+              username: options.username,
+              password: Buffer.from(options.password),
+            }),
+          );
+        },
+        onData: (chunk) => parser.parse(chunk),
+        onError: (err) =>
+          options.log.warn(
+            { connection: this.name, url: options.url, err: err.message },
+            'origin connection error',
+          ),
+        onClose: () => {
+          if (generation === this.generation) this.onClosed();
+        },
+      },
+    );
+    this.socket = socket;
     parser.on('error', (err: Error) => {
       options.log.warn({ connection: this.name, err: err.message }, 'malformed packet from the origin');
       socket.terminate();
-    });
-    socket.on('open', () => {
-      this.connectTimer = setTimeout(() => {
-        options.log.warn({ connection: this.name }, 'no CONNACK from the origin in time');
-        socket.terminate();
-      }, options.connectTimeoutMs);
-      this.write(
-        this.encode({
-          cmd: 'connect',
-          protocolId: 'MQTT',
-          protocolVersion: this.protocolVersion,
-          clean: options.cleanSession,
-          keepalive: options.keepAliveSeconds,
-          clientId: options.clientId,
-          username: options.username,
-          password: Buffer.from(options.password),
-        }),
-      );
-    });
-    socket.on('message', (data: RawData) => {
-      if (Buffer.isBuffer(data)) parser.parse(data);
-      else if (Array.isArray(data)) for (const chunk of data) parser.parse(chunk);
-      else parser.parse(Buffer.from(data));
-    });
-    socket.on('error', (err: Error) => {
-      options.log.warn(
-        { connection: this.name, url: options.url, err: err.message },
-        'origin connection error',
-      );
-    });
-    socket.on('close', () => {
-      if (generation !== this.generation) return;
-      this.onClosed();
     });
   }
 
@@ -288,6 +281,7 @@ export class OriginLink {
   }
 
   private onPacket(packet: Packet, generation: number): void {
+    this.lastReceivedAt = Date.now();
     switch (packet.cmd) {
       case 'connack': {
         if (this.connectTimer) clearTimeout(this.connectTimer);
@@ -387,7 +381,12 @@ export class OriginLink {
     if (!this.connected || !this.socket) return;
     const now = Date.now();
     const keepAliveMs = this.options.keepAliveSeconds * 1000;
-    if (this.pingSentAt > 0 && now - this.pingSentAt > keepAliveMs) {
+    // A PINGRESP queued behind a burst of PUBLISHes to us arrives late; only a silent origin is dead.
+    if (
+      this.pingSentAt > 0 &&
+      now - this.pingSentAt > keepAliveMs &&
+      now - this.lastReceivedAt > keepAliveMs
+    ) {
       this.options.log.warn({ connection: this.name }, 'no PINGRESP within the keep-alive; reconnecting');
       this.socket.terminate();
       return;
@@ -514,13 +513,17 @@ export class OriginLink {
 
   private flush(): void {
     this.flushScheduled = false;
-    const socket = this.socket;
-    if (this.writes.length === 0 || !socket || socket.readyState !== WebSocket.OPEN) {
+    if (this.socket) this.flushTo(this.socket);
+    else this.writes = [];
+  }
+
+  private flushTo(socket: LinkTransport): void {
+    if (this.writes.length === 0 || !socket.isOpen) {
       this.writes = [];
       return;
     }
     const frame = this.writes.length === 1 ? (this.writes[0] as Buffer) : Buffer.concat(this.writes);
     this.writes = [];
-    socket.send(frame, { binary: true });
+    socket.send(frame);
   }
 }

@@ -102,6 +102,12 @@ export const bridgeSchema = {
     true,
     "follow the origin's retained messages under the downlink filters (own MQTT 5 session, Retain As Published) and store them in Redis, so the edge delivers them to new subscribers",
   ),
+  downlinkUrl: settings.string(
+    'SENTINEL_BRIDGE_DOWNLINK_URL',
+    '',
+    "URL of the origin for the downlink and retained-state sessions: ws://, wss://, mqtt:// or mqtts://; empty = SENTINEL_BRIDGE_ORIGIN_URL, or the local origin's MQTT listener when that is empty too",
+    { pattern: /^$|^(wss?|mqtts?):\/\/\S+$/ },
+  ),
   downlinkShareGroup: settings.string(
     'SENTINEL_BRIDGE_DOWNLINK_SHARE_GROUP',
     '',

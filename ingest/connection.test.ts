@@ -77,6 +77,7 @@ class SlowKafkaEdge implements EdgeServices {
   }
   subscriptionsChanged(): void {}
   deliverRetained(): void {}
+  readonly maxOutboundBufferBytes = 1024 * 1024;
   assignClientId(): string {
     return 'assigned';
   }

@@ -81,6 +81,8 @@ export interface EdgeServices {
     removed: readonly string[],
   ): void;
   deliverRetained(connection: DeviceConnection, granted: ReadonlyMap<string, number>): void;
+  /** Bytes a connection may have waiting for its device to read before QoS 0 downlink is shed. */
+  readonly maxOutboundBufferBytes: number;
   assignClientId(): string;
 }
 
@@ -481,6 +483,12 @@ export class DeviceConnection {
   /** A downlink message for this session; QoS is the lower of the message's and the subscription's. */
   deliverDownlink(message: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean }): boolean {
     if (!this.connected) return false;
+    // A device that does not read: QoS 0 is shed rather than buffered without bound (QoS 1/2 are
+    // bounded by the in-flight window).
+    if (message.qos === 0 && this.#socket.writableLength > this.#edge.maxOutboundBufferBytes) {
+      this.#edge.metrics.downlinkDropped.inc({ reason: 'slow_subscriber' });
+      return false;
+    }
     const actions = this.#session.outboundPublish(message);
     if (actions === 'window-full') {
       this.#edge.metrics.downlinkDropped.inc({ reason: 'inflight_window_full' });

@@ -55,6 +55,8 @@ export interface EdgeDependencies {
   readonly sessions: SessionRegistry | undefined;
   /** The origin's retained messages, for new subscribers; absent = none are delivered. */
   readonly retained?: RetainedIndex;
+  /** Bytes a connection may hold unread by its device before QoS 0 downlink is shed (default 1 MiB). */
+  readonly maxOutboundBufferBytes?: number;
   /** How SUBSCRIBE filters are judged against the device's patterns (default 'cover'). */
   readonly subscribeMatch?: SubscribeMatch;
   /** Persistent sessions whose device is away: how long they are kept, how much is queued for each. */
@@ -109,6 +111,7 @@ export class EdgeProxy implements EdgeServices {
   readonly #byClientId = new Map<string, DeviceConnection>();
   readonly #index = new SubscriptionIndex<DownlinkSubscriber>();
   readonly #parked = new Map<string, ParkedSession>();
+  readonly maxOutboundBufferBytes: number;
   #parkedSweep: NodeJS.Timeout | undefined;
   readonly #servers: Array<Server | TlsServer> = [];
   readonly #pending: PendingConnects;
@@ -118,6 +121,7 @@ export class EdgeProxy implements EdgeServices {
 
   constructor(deps: EdgeDependencies) {
     this.#deps = deps;
+    this.maxOutboundBufferBytes = deps.maxOutboundBufferBytes ?? 1024 * 1024;
     this.proxyId = deps.proxyId;
     this.policy = deps.policy;
     this.log = deps.log;

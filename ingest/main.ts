@@ -222,6 +222,7 @@ export async function startIngest(config: IngestServiceConfig, logger?: Logger):
       sessions,
       ...(retained ? { retained: retained.index } : {}),
       subscribeMatch: config.subscribeMatch,
+      maxOutboundBufferBytes: config.maxOutboundBufferBytes,
       persistentSessions: {
         expiryMs: config.sessionExpirySeconds * 1000,
         maxQueued: config.sessionQueueMax,

@@ -111,6 +111,12 @@ export const ingestSchema = {
     ['cover', 'overlap'] as const,
     "how a SUBSCRIBE filter is judged against the device's subscribe patterns: cover = every topic it can match must be readable (SUBACK 0x80 otherwise); overlap = some topic must be (Mosquitto's model), and every delivery is checked against the patterns",
   ),
+  maxOutboundBufferBytes: settings.int(
+    'SENTINEL_INGEST_MAX_OUTBOUND_BUFFER_BYTES',
+    1024 * 1024,
+    'bytes one device connection may have written and not yet read by the device; past it QoS 0 downlink to it is shed (counted as slow_subscriber)',
+    { min: 16 * 1024, max: 1024 * 1024 * 1024, unit: 'bytes' },
+  ),
   sessionExpirySeconds: settings.int(
     'SENTINEL_INGEST_SESSION_EXPIRY_SECONDS',
     86_400,

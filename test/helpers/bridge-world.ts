@@ -147,6 +147,7 @@ export function bridgeTestEnv(
     SENTINEL_TOPIC_PREFIX: topicPrefix,
     SENTINEL_STATE_DIR: platform.stateDir,
     SENTINEL_ORIGIN_WS_PORT: String(platform.originWsPort),
+    SENTINEL_ORIGIN_MQTT_PORT: String(platform.originMqttPort),
     SENTINEL_BRIDGE_METRICS_PORT: '0',
     SENTINEL_BRIDGE_GROUP_ID: groupId,
     SENTINEL_BRIDGE_INSTANCE_ID: uniqueName('bridge'),

@@ -35,6 +35,11 @@ export class PipelineTestWorld {
     await this.#followVerdicts();
   }
 
+  /** The bridges started so far, the first one setUp's. */
+  get bridges(): readonly RunningBridge[] {
+    return this.#bridges;
+  }
+
   get edge(): RunningIngest {
     if (!this.#edge) throw new Error('PipelineTestWorld.setUp() first');
     return this.#edge;
