@@ -7,6 +7,7 @@ import { createKafka } from '../lib/kafka/client.js';
 import { createTopics, describeTopics, topicNames, topicRetentionMs } from '../lib/kafka/topics.js';
 import { kafkaBootstrap, projectRoot, type StackConfig } from '../lib/local-platform.js';
 import { stackDown, stackUp } from '../platform/stack.js';
+import type { DownlinkRun } from './downlink.bench.js';
 import type { LatencySummary } from './lib/histogram.js';
 import { describeMachine } from './lib/machine.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
@@ -25,6 +26,7 @@ export const scenarioNames = [
   'connections',
   'floor',
   'pipeline',
+  'downlink',
   'detection',
 ] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
@@ -303,6 +305,23 @@ export function summaryRows(
       '—',
       '—',
     ]);
+  }
+  const downlink = results.downlink as
+    | { runs: DownlinkRun[]; settings: { rate: number; payloadBytes: number } }
+    | undefined;
+  if (downlink) {
+    for (const run of downlink.runs.filter((r) => r.target === 'sentinel')) {
+      const direct = downlink.runs.find((r) => r.target === 'direct' && r.qos === run.qos);
+      const cell = (r: DownlinkRun) => `${fmt(r.p50Ms)} / ${fmt(r.p99Ms)} (${r.delivered}/${r.sent})`;
+      rows.push([
+        `origin -> device at ${downlink.settings.rate}/s, ${downlink.settings.payloadBytes} B, QoS ${run.qos}: P50 / P99 ms (delivered)`,
+        cell(run),
+        direct ? cell(direct) : '—',
+        ratio(run.p99Ms, direct?.p99Ms),
+        '—',
+        'every message delivered',
+      ]);
+    }
   }
   const detection = results.detection as DetectionResult | undefined;
   if (detection) {

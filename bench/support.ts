@@ -31,7 +31,13 @@ export interface BenchWorld {
    * Devices with one shared scrypt hash (a bench, not a deployment) and a publish ACL on their own
    * namespace; `scrypt` lowers the hash cost where a bench measures connections, not the KDF.
    */
-  addDevices(clientIds: readonly string[], password: string, scrypt?: ScryptParams): Promise<void>;
+  /** Devices that may publish to devices/%c/# and subscribe to `subscribe` (none by default). */
+  addDevices(
+    clientIds: readonly string[],
+    password: string,
+    scrypt?: ScryptParams,
+    subscribe?: readonly string[],
+  ): Promise<void>;
   /** Removes what the run created; safe to call on a world only half set up, and more than once. */
   dispose(): Promise<void>;
 }
@@ -70,13 +76,16 @@ export async function openBenchWorld(name: string, cleanup?: ScenarioCleanup): P
     admin,
     mysqlUrl,
     db: connection,
-    async addDevices(clientIds, password, scrypt) {
+    async addDevices(clientIds, password, scrypt, subscribe = []) {
       const hash = await hashPassword(password, scrypt);
       for (let start = 0; start < clientIds.length; start += 1000) {
         const rows = clientIds.slice(start, start + 1000).map((clientId) => [clientId, clientId, hash]);
         await connection.query('INSERT INTO devices (client_id, username, password_hash) VALUES ?', [rows]);
         await connection.query('INSERT INTO device_acls (client_id, action, topic_pattern) VALUES ?', [
-          rows.map(([clientId]) => [clientId, 'publish', 'devices/%c/#']),
+          rows.flatMap(([clientId]) => [
+            [clientId, 'publish', 'devices/%c/#'],
+            ...subscribe.map((pattern) => [clientId, 'subscribe', pattern]),
+          ]),
         ]);
       }
     },

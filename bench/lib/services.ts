@@ -63,6 +63,7 @@ export async function startSentinelPipeline(
   options: {
     readonly stages?: readonly PipelineStage[];
     readonly ingestEnv?: Record<string, string>;
+    readonly bridgeEnv?: Record<string, string>;
     /** Node.js flags for the services (e.g. --heapsnapshot-signal) and their working directory. */
     readonly nodeArgs?: readonly string[];
     readonly cwd?: string;
@@ -134,6 +135,7 @@ export async function startSentinelPipeline(
     bridge = await start('bridge', {
       SENTINEL_BRIDGE_GROUP_ID: `${world.id}-bridge`,
       SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'none',
+      ...options.bridgeEnv,
     });
     services.push(bridge);
   }

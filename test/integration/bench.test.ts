@@ -38,6 +38,7 @@ interface BenchFile {
   comparison: Summary;
   retention: { retentionHours: number; replicationFactor: number; minInsyncReplicas: number };
   scenarios: {
+    downlink: { runs: Array<{ target: string; qos: number; sent: number; delivered: number }> };
     pipeline: {
       latency: Array<LatencyStep & { cpuMsPerMessage: number }>;
       throughput: Array<{ target: string; steps: LatencyStep[] }>;
@@ -190,6 +191,17 @@ describe('sentinel bench --quick', () => {
       benign.labels.map((l) => l.key),
       ['benign-iot', 'benign-text'],
     );
+  });
+
+  it('measures origin -> device through Sentinel beside the plain fan-out, every message delivered', () => {
+    const runs = bench.scenarios.downlink.runs;
+    assert.deepEqual(runs.map((r) => `${r.target}/${r.qos}`).sort(), [
+      'direct/0',
+      'direct/1',
+      'sentinel/0',
+      'sentinel/1',
+    ]);
+    for (const run of runs) assert.equal(run.delivered, run.sent, `${run.target} QoS ${run.qos}`);
   });
 
   it('runs the micro-benchmarks and reads retention back from the cluster', () => {
