@@ -392,8 +392,9 @@ export class OriginLink {
       return;
     }
     // MQTT-3.1.2-23: a control packet at least once per Keep Alive; half of it leaves room for latency.
-    if (this.pingSentAt === 0 && now - this.lastSentAt >= keepAliveMs / 2) {
-      this.pingSentAt = now;
+    // Again while an earlier one is unanswered: the origin must hear from us too.
+    if (now - this.lastSentAt >= keepAliveMs / 2) {
+      if (this.pingSentAt === 0) this.pingSentAt = now;
       this.write(this.encode({ cmd: 'pingreq' }));
     }
   }
