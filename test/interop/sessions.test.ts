@@ -98,7 +98,7 @@ async function untilQueued(clientId: string, count: number): Promise<void> {
 }
 
 before(async () => {
-  await world.setUp({}, { SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'devices/#,clients/+/#' });
+  await world.setUp({}, { SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'devices/#,clients/+/#,$interop/#' });
   overlapEdge = await world.edgeWorld.startEdge({ SENTINEL_ACL_SUBSCRIBE_MATCH: 'overlap' });
   for (const name of ['zero', 'offline', 'redeliver', 'qos', 'acl', 'wide']) {
     await world.edgeWorld.addDevice({
@@ -107,6 +107,15 @@ before(async () => {
       password,
       publish: ['devices/%c/#'],
       subscribe: ['devices/%c/#'],
+    });
+  }
+  for (const name of ['watcher', 'dollar']) {
+    await world.edgeWorld.addDevice({
+      clientId: device(name),
+      username: device(name),
+      password,
+      publish: ['devices/%c/#'],
+      subscribe: ['#', '$interop/#'],
     });
   }
   origin = await world.subscribeAtOrigin(['devices/+/#']);
@@ -249,6 +258,64 @@ describe('MQTT 3.1.1 sessions through the pipeline', { timeout: 180_000 }, () =>
     assert.deepEqual(
       received.map((p) => p.payload.toString()),
       ['yours'],
+    );
+  });
+  it('a will published on Keep Alive expiry reaches a subscriber at the edge (Paho test_keepalive)', async () => {
+    const id = device('zero');
+    const status = `devices/${id}/status`;
+    const watcher = await connect(device('watcher'));
+    const received = collect(watcher);
+    await watcher.subscribeAsync({ [status]: { qos: 1 } });
+    const socket = createConnection({ host: '127.0.0.1', port: listenerPort(world.edge, 'mqtt') });
+    await once(socket, 'connect');
+    const silent = RawDevice.over(socket);
+    silent.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      keepalive: 1,
+      clientId: id,
+      username: id,
+      password: Buffer.from(password),
+      will: { topic: status, payload: Buffer.from('keepalive expiry'), qos: 1, retain: false },
+    });
+    await silent.waitFor((p) => p.cmd === 'connack');
+    // It sends nothing more: the edge closes it after 1.5 x Keep Alive and publishes the will.
+    await until(watcher, received, (r) => r.some((p) => p.payload.toString() === 'keepalive expiry'));
+    await watcher.endAsync();
+    socket.destroy();
+  });
+
+  it("a filter starting with a wildcard gets no '$' topic, a '$' filter does (MQTT-4.7.2-1, Paho test_dollar_topics)", async () => {
+    const client = await connect(device('dollar'));
+    const received = collect(client);
+    // Overlapping filters give one message at the highest QoS of those that match (MQTT-3.3.5-1):
+    // at QoS 1 only if neither wildcard filter (QoS 2) matched.
+    await client.subscribeAsync({ '+/+': { qos: 2 }, '#': { qos: 2 }, '$interop/+': { qos: 1 } });
+    const topic = `$interop/${tag}`;
+    await origin.client.publishAsync(topic, 'dollar', { qos: 2 });
+    await until(client, received, (r) => r.some((p) => p.topic === topic));
+    await client.endAsync();
+    const copies = received.filter((p) => p.topic === topic);
+    assert.equal(copies.length, 1);
+    assert.equal(copies[0]!.qos, 1, "delivered under '$interop/+' alone");
+  });
+
+  it('after UNSUBSCRIBE the filter delivers nothing more, the others still do (Paho test_unsubscribe)', async () => {
+    const id = device('watcher');
+    const client = await connect(id);
+    const received = collect(client);
+    await client.subscribeAsync({ [`clients/${id}/a`]: { qos: 1 }, [`clients/${id}/b`]: { qos: 1 } });
+    await client.unsubscribeAsync(`clients/${id}/a`);
+    // One device's downlink shares one partition, in order: b published after a arrives after it.
+    await origin.client.publishAsync(`clients/${id}/a`, 'unsubscribed', { qos: 1 });
+    await origin.client.publishAsync(`clients/${id}/b`, 'subscribed', { qos: 1 });
+    await until(client, received, (r) => r.some((p) => p.payload.toString() === 'subscribed'));
+    await client.endAsync();
+    assert.deepEqual(
+      received.map((p) => p.payload.toString()),
+      ['subscribed'],
     );
   });
 });
