@@ -275,14 +275,17 @@ export async function startBridge(
     await uplink.start();
 
     const kafkaReady = () => fatal === null && uplink.ready();
-    const ready = () => kafkaReady() && allLinks.every((link) => link.isReady);
+    // The retained-state follower is best effort (it needs Redis too): it is watched through
+    // sentinel_bridge_origin_connected{connection="retained"}, not readiness.
+    const servingLinks = allLinks.filter((link) => link.name !== 'retained');
+    const ready = () => kafkaReady() && servingLinks.every((link) => link.isReady);
     const http: ServiceHttp = await startServiceHttp({
       host: config.metricsHost,
       port: config.metricsPort,
       registry,
       readiness: [
         { name: 'kafka', check: kafkaReady },
-        ...allLinks.map((link) => ({ name: `origin-${link.name}`, check: () => link.isReady })),
+        ...servingLinks.map((link) => ({ name: `origin-${link.name}`, check: () => link.isReady })),
       ],
     });
     closers.push(() => http.close());
