@@ -1,22 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { RecordToSend } from '../lib/kafka/rdkafka.js';
+import { downlinkTargetOf } from '../lib/mqtt/downlink-target.js';
 import type { SchemaCatalog } from '../schemas/catalog.js';
 import type { DownlinkMessage } from '../schemas/types.generated.js';
 import type { InboundMessage } from './origin-link.js';
 
-/**
- * origin -> sentinel.downlink. A topic of the form `clients/{client_id}/...` names one device: the
- * record is keyed by that client id (all of a device's downlink in one partition, in order) and
- * carries it as targetClientId, so the edge delivers it to that device's session only. Any other
- * topic is keyed by the topic itself and goes to every subscriber whose filter matches.
- */
-export function downlinkTargetOf(topic: string): string | null {
-  const levels = topic.split('/');
-  if (levels.length >= 3 && levels[0] === 'clients' && levels[1] !== undefined && levels[1] !== '') {
-    return levels[1];
-  }
-  return null;
-}
+export { downlinkTargetOf };
 
 export function toDownlinkMessage(message: InboundMessage, bridgeId: string): DownlinkMessage {
   return {

@@ -300,6 +300,8 @@ export class OriginLink {
           return;
         }
         this.options.backoff.reset();
+        // No session at the origin: ids it sent before are not coming back as PUBREL, and may be reused.
+        if (!packet.sessionPresent) this.receivedQos2.clear();
         this.onConnected();
         return;
       }

@@ -51,7 +51,10 @@ class SlowKafkaEdge implements EdgeServices {
     return this.decide();
   }
   accessOf(_decision: unknown, identity: { clientId: string }) {
-    return new DeviceAclPolicy({ publish: ['devices/%c/#'], subscribe: [] }, { clientId: identity.clientId });
+    return new DeviceAclPolicy(
+      { publish: ['devices/%c/#'], subscribe: ['clients/%c/#'] },
+      { clientId: identity.clientId },
+    );
   }
   record(event: PacketEvent, onStored?: (error?: Error) => void): boolean {
     this.pending.push(onStored ? { event, onStored } : { event });
@@ -78,6 +81,7 @@ class SlowKafkaEdge implements EdgeServices {
   subscriptionsChanged(): void {}
   deliverRetained(): void {}
   readonly maxOutboundBufferBytes = 1024 * 1024;
+  readonly maxOwedMessages = 1000;
   assignClientId(): string {
     return 'assigned';
   }
@@ -491,5 +495,36 @@ describe('DeviceConnection before CONNECT completes', () => {
     assert.equal(device.closed(), true);
     assert.equal(device.destroyed(), false, 'ended, so the CONNACK is delivered');
     assert.equal(place.released, 1);
+  });
+});
+
+describe('DeviceConnection: downlink beyond the in-flight window', () => {
+  it('QoS 1/2 messages past the window wait in order and go out as acknowledgements free places; QoS 0 is not held', async () => {
+    const edge = new SlowKafkaEdge();
+    (edge as { policy: typeof edge.policy }).policy = { ...edge.policy, maxOutboundInFlight: 2 };
+    const device = await connected(edge);
+    const message = (n: number, qos: 0 | 1) => ({
+      topic: `clients/dev-1/m${n}`,
+      payload: Buffer.from(`m${n}`),
+      qos,
+      retain: false,
+    });
+    for (let n = 1; n <= 4; n++) assert.equal(device.connection.deliverDownlink(message(n, 1)), true);
+    await settle();
+    const sent = () => device.answered.flatMap((p) => (p.cmd === 'publish' ? [p.payload.toString()] : []));
+    assert.deepEqual(sent(), ['m1', 'm2']);
+    const [first] = device.answered.filter((p) => p.cmd === 'publish') as Array<{ messageId: number }>;
+    device.send({ cmd: 'puback', messageId: first!.messageId });
+    await settle();
+    assert.deepEqual(sent(), ['m1', 'm2', 'm3']);
+    // Behind the backlog, a new QoS 1 message keeps its place; QoS 0 goes at once.
+    assert.equal(device.connection.deliverDownlink(message(5, 1)), true);
+    assert.equal(device.connection.deliverDownlink(message(6, 0)), true);
+    await settle();
+    assert.deepEqual(sent(), ['m1', 'm2', 'm3', 'm6']);
+    assert.deepEqual(
+      device.connection.unacknowledgedOutbound().map((m) => m.topic),
+      ['clients/dev-1/m2', 'clients/dev-1/m3', 'clients/dev-1/m4', 'clients/dev-1/m5'],
+    );
   });
 });

@@ -83,6 +83,8 @@ export interface EdgeServices {
   deliverRetained(connection: DeviceConnection, granted: ReadonlyMap<string, number>): void;
   /** Bytes a connection may have waiting for its device to read before QoS 0 downlink is shed. */
   readonly maxOutboundBufferBytes: number;
+  /** QoS 1/2 messages a connection holds beyond its in-flight window (a resumed session's queue too). */
+  readonly maxOwedMessages: number;
   assignClientId(): string;
 }
 
@@ -118,6 +120,8 @@ export class DeviceConnection {
   #clientId = '';
   #username: string | null = null;
   #cleanSession = true;
+  /** Set for a session under an assigned id: the device it authenticated as (port.rateKey). */
+  #rateKey: string | undefined;
   /** A resumed session's owed messages that did not fit the in-flight window yet. */
   #owed: OwedMessage[] = [];
   #drainingOwed = false;
@@ -300,15 +304,8 @@ export class DeviceConnection {
           break;
       }
     }
-    // An acknowledgement may have freed a place in the in-flight window for what a resumed session is owed.
-    if (this.#owed.length > 0 && !this.#drainingOwed) {
-      this.#drainingOwed = true;
-      try {
-        this.#drainOwed();
-      } finally {
-        this.#drainingOwed = false;
-      }
-    }
+    // An acknowledgement may have freed a place in the in-flight window for what the session is owed.
+    this.#drainOwedOnce();
   }
 
   #recordRefusal(refusal: Refusal, frame?: Frame): void {
@@ -359,6 +356,9 @@ export class DeviceConnection {
     get clientId(): string {
       return this.#c.#clientId;
     }
+    get rateKey(): string {
+      return this.#c.#rateKey ?? this.#c.#clientId;
+    }
     get access(): DeviceAccess | undefined {
       return this.#c.#access;
     }
@@ -382,7 +382,13 @@ export class DeviceConnection {
       return c.#edge.accessOf(decision, { clientId: c.#clientId, username: c.#username });
     }
     claimSession(): Promise<RestoredSession> {
-      return this.#c.#edge.claimSession(this.#c);
+      // Held by the connection from here, not from CONNACK: a device that leaves before it has its
+      // subscriptions taken out of the index and what it is owed parked again (releaseSession).
+      return this.#c.#edge.claimSession(this.#c).then((restored) => {
+        for (const [filter, qos] of restored.subscriptions) this.#c.subscriptions.set(filter, qos);
+        this.#c.#owed.push(...(restored.owed ?? []));
+        return restored;
+      });
     }
     releaseSession(): void {
       this.#c.#edge.releaseSession(this.#c);
@@ -415,6 +421,7 @@ export class DeviceConnection {
       const c = this.#c;
       c.#cleanSession = connect.cleanSession;
       c.#clientId = connect.clientId === '' ? c.#edge.assignClientId() : connect.clientId;
+      if (connect.clientId === '' && connect.username !== null) c.#rateKey = connect.username;
       c.#username = connect.username;
     }
     grant(access: DeviceAccess): void {
@@ -436,12 +443,11 @@ export class DeviceConnection {
 
   /** CONNECT accepted: CONNACK 0 with the restored session, and the session runs from here. */
   #accept(restored: RestoredSession): void {
-    for (const [filter, qos] of restored.subscriptions) this.subscriptions.set(filter, qos);
     this.#accepted = true;
     this.#releasePending();
     this.#apply(this.#session.connectAccepted(restored.sessionPresent, this.#edge.now()));
     this.#deadline = this.#session.deadlineMs();
-    this.#deliverOwed(restored.owed ?? []);
+    this.#drainOwedOnce();
     this.#edge.metrics.sessionsActive.inc();
     this.#edge.metrics.connectionSetupSeconds.observe((this.#edge.now() - this.#openedAt) / 1000);
   }
@@ -451,9 +457,22 @@ export class DeviceConnection {
    * ids (PUBLISH with DUP, or PUBREL), then what was queued while it was away (MQTT-4.4.0-1,
    * MQTT-3.1.2-5). What does not fit the in-flight window waits for acknowledgements.
    */
-  #deliverOwed(owed: readonly OwedMessage[]): void {
-    if (owed.length === 0) return;
-    this.#owed.push(...owed);
+  #owe(message: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean }): boolean {
+    if (this.#owed.length >= this.#edge.maxOwedMessages) {
+      this.#edge.metrics.downlinkDropped.inc({ reason: 'inflight_window_full' });
+      return false;
+    }
+    this.#owed.push({
+      topic: message.topic,
+      payload: message.payload,
+      qos: message.qos as 1 | 2,
+      retain: message.retain,
+    });
+    return true;
+  }
+
+  #drainOwedOnce(): void {
+    if (this.#owed.length === 0 || this.#drainingOwed) return;
     this.#drainingOwed = true;
     try {
       this.#drainOwed();
@@ -465,6 +484,12 @@ export class DeviceConnection {
   #drainOwed(): void {
     while (this.#owed.length > 0 && this.connected) {
       const next = this.#owed[0]!;
+      // The ACL may have narrowed while the device was away: what it may no longer read is dropped.
+      if (!this.canRead(next.topic)) {
+        this.#owed.shift();
+        this.#edge.metrics.sessionQueue.inc({ outcome: 'acl' });
+        continue;
+      }
       const actions =
         next.packetId !== undefined
           ? this.#session.resumeOutbound({
@@ -489,11 +514,10 @@ export class DeviceConnection {
       this.#edge.metrics.downlinkDropped.inc({ reason: 'slow_subscriber' });
       return false;
     }
+    // QoS 1/2 behind a backlog (or a full in-flight window) wait in order, up to a bound.
+    if (message.qos > 0 && this.#owed.length > 0) return this.#owe(message);
     const actions = this.#session.outboundPublish(message);
-    if (actions === 'window-full') {
-      this.#edge.metrics.downlinkDropped.inc({ reason: 'inflight_window_full' });
-      return false;
-    }
+    if (actions === 'window-full') return message.qos > 0 ? this.#owe(message) : false;
     this.#apply(actions);
     return true;
   }

@@ -8,6 +8,7 @@ import {
   type Server as TlsServer,
 } from 'node:tls';
 import type { Logger } from '../lib/log.js';
+import { downlinkTargetOf } from '../lib/mqtt/downlink-target.js';
 import type { RetainedIndex, RetainedMessage } from '../lib/mqtt/retained.js';
 import type { SchemaCatalog } from '../schemas/catalog.js';
 import type { DownlinkMessage, PacketEvent } from '../schemas/types.generated.js';
@@ -33,6 +34,7 @@ import {
   parseProxyHeader,
   type TrustedProxies,
 } from './proxy-protocol.js';
+import type { OwedMessage } from './session-queue.js';
 import type { SessionRegistry, Takeover } from './session-registry.js';
 import { SubscriptionIndex } from './subscription-index.js';
 
@@ -111,7 +113,12 @@ export class EdgeProxy implements EdgeServices {
   readonly #byClientId = new Map<string, DeviceConnection>();
   readonly #index = new SubscriptionIndex<DownlinkSubscriber>();
   readonly #parked = new Map<string, ParkedSession>();
+  /** Connections taken over on this proxy whose owed exchanges the newer connection took. */
+  readonly #handedOver = new WeakSet<DeviceConnection>();
   readonly maxOutboundBufferBytes: number;
+  get maxOwedMessages(): number {
+    return (this.#deps.persistentSessions ?? defaultPersistentSessionLimits).maxQueued;
+  }
   #parkedSweep: NodeJS.Timeout | undefined;
   readonly #servers: Array<Server | TlsServer> = [];
   readonly #pending: PendingConnects;
@@ -195,7 +202,14 @@ export class EdgeProxy implements EdgeServices {
   async claimSession(connection: DeviceConnection): Promise<RestoredSession> {
     const clientId = connection.clientId;
     const previous = this.#byClientId.get(clientId);
-    if (previous && previous !== connection) previous.takenOver();
+    // A persistent session taken over on this proxy hands its unfinished exchanges to the new
+    // connection at once (MQTT-4.4.0-1); a CleanSession 1 newcomer discards them with the session.
+    let handedOver: OwedMessage[] = [];
+    if (previous && previous !== connection) {
+      if (previous.persistent && connection.persistent) handedOver = previous.unacknowledgedOutbound();
+      this.#handedOver.add(previous);
+      previous.takenOver();
+    }
     this.#byClientId.set(clientId, connection);
     this.#unpark(clientId);
     const sessions = this.#deps.sessions;
@@ -204,7 +218,7 @@ export class EdgeProxy implements EdgeServices {
       this.metrics.sessionQueue.inc({ outcome: 'unreadable' }, stored.unreadable);
     // The claim returns a stored session only for a persistent one (it discards the others).
     const subscriptions: ReadonlyMap<string, number> = stored?.subscriptions ?? new Map();
-    const owed = stored?.owed ?? [];
+    const owed = [...handedOver, ...(stored?.owed ?? [])];
     const sessionPresent = subscriptions.size > 0 || owed.length > 0;
     for (const [filter, qos] of subscriptions) this.#index.add(filter, connection, qos);
     return { sessionPresent, subscriptions, owed };
@@ -218,9 +232,10 @@ export class EdgeProxy implements EdgeServices {
     const limits = this.#deps.persistentSessions ?? defaultPersistentSessionLimits;
     const owed = connection.persistent ? connection.unacknowledgedOutbound() : [];
     if (this.#byClientId.get(clientId) !== connection) {
-      // Taken over: the newer connection has loaded the queue already; these wait for the next return.
-      if (owed.length > 0)
-        void sessions?.park(clientId, connectionId, owed, limits.expiryMs, limits.maxQueued);
+      // Taken over. On this proxy, what it owed went to the newer connection at the claim; from
+      // another proxy, the newer connection has loaded the queue already and these are lost.
+      if (!this.#handedOver.delete(connection) && owed.length > 0)
+        this.metrics.sessionQueue.inc({ outcome: 'lost_on_takeover' }, owed.length);
       return;
     }
     this.#byClientId.delete(clientId);
@@ -229,7 +244,13 @@ export class EdgeProxy implements EdgeServices {
       return;
     }
     // Parked at once, so a takeover announced before Redis answers finds it; undone if not owned.
-    const parked = this.#park(clientId, connection.subscriptions, connection.readAccess(), limits);
+    const parked = this.#park(
+      clientId,
+      connectionId,
+      connection.subscriptions,
+      connection.readAccess(),
+      limits,
+    );
     void sessions.park(clientId, connectionId, owed, limits.expiryMs, limits.maxQueued).then((owned) => {
       if (!owned && parked && this.#parked.get(clientId) === parked) this.#unpark(clientId);
     });
@@ -237,6 +258,7 @@ export class EdgeProxy implements EdgeServices {
 
   #park(
     clientId: string,
+    connectionId: string,
     subscriptions: ReadonlyMap<string, number>,
     canRead: (topic: string) => boolean,
     limits: PersistentSessionLimits,
@@ -254,7 +276,10 @@ export class EdgeProxy implements EdgeServices {
       this.now() + limits.expiryMs,
       (message) => {
         this.metrics.sessionQueue.inc({ outcome: 'queued' });
-        void sessions.enqueue(clientId, message, limits.expiryMs, limits.maxQueued);
+        void sessions.enqueue(clientId, connectionId, message, limits.maxQueued).then((stillParked) => {
+          // The claim moved on (the device is back, or the session expired or was discarded).
+          if (!stillParked && this.#parked.get(clientId) === parked) this.#unpark(clientId);
+        });
       },
     );
     this.#parked.set(clientId, parked);
@@ -304,6 +329,9 @@ export class EdgeProxy implements EdgeServices {
     for (const [filter, grantedQos] of granted) {
       for (const [topic, message] of retained.match(filter)) {
         if (!connection.canRead(topic)) continue;
+        // As live delivery: a topic naming one device is that device's only.
+        const target = downlinkTargetOf(topic);
+        if (target !== null && target !== connection.clientId) continue;
         const qos = Math.min(grantedQos, message.qos);
         const previous = matched.get(topic);
         if (!previous || qos > previous.qos) matched.set(topic, { message, qos });

@@ -25,6 +25,9 @@ export class RetainedMirror {
   readonly #keys: { readonly hash: string; readonly channel: string };
   readonly #notKept: Counter;
   #loading: Promise<void> | null = null;
+  /** Topics a change notice refreshed while a scan ran (a scan may miss what is added meanwhile). */
+  #refreshedDuringScan: Set<string> | null = null;
+  #retryTimer: NodeJS.Timeout | undefined;
   #stopped = false;
 
   constructor(options: RetainedMirrorOptions) {
@@ -81,6 +84,7 @@ export class RetainedMirror {
 
   stop(): void {
     this.#stopped = true;
+    clearTimeout(this.#retryTimer);
   }
 
   #load(): Promise<void> {
@@ -93,6 +97,7 @@ export class RetainedMirror {
   async #scan(): Promise<void> {
     const { redis, log } = this.#options;
     const present = new Set<string>();
+    this.#refreshedDuringScan = new Set();
     let cursor = '0';
     do {
       const [next, entries] = await redis.hscanBuffer(this.#keys.hash, cursor, 'COUNT', 500);
@@ -104,17 +109,25 @@ export class RetainedMirror {
       }
     } while (cursor !== '0');
     // What the copy holds and the hash no longer does was cleared while this proxy was not listening.
-    for (const topic of this.index.topics()) if (!present.has(topic)) this.index.delete(topic);
+    const refreshed = this.#refreshedDuringScan;
+    this.#refreshedDuringScan = null;
+    for (const topic of this.index.topics())
+      if (!present.has(topic) && !refreshed.has(topic)) this.index.delete(topic);
     log.info({ retained: this.index.size, bytes: this.index.bytes }, 'retained messages loaded');
   }
 
   async #refresh(topic: string): Promise<void> {
+    this.#refreshedDuringScan?.add(topic);
     try {
       const value = await this.#options.redis.hgetBuffer(this.#keys.hash, topic);
       if (value === null) this.index.delete(topic);
       else this.#apply(topic, value);
     } catch {
-      // Redis went away: the reload after its reconnect brings this change too.
+      // This change was not read (a timeout, Redis away): read everything again a little later.
+      this.#retryTimer ??= setTimeout(() => {
+        this.#retryTimer = undefined;
+        if (!this.#stopped) void this.#load().catch(() => this.#refresh(topic));
+      }, 1000).unref();
     }
   }
 

@@ -54,22 +54,29 @@ redis.call('DEL', KEYS[2], KEYS[3])
 return {{}, {}}
 `;
 
-// A persistent session whose connection closed: what it was owed joins its queue (bounded, the
-// oldest dropped), and if this connection still owns the client id the claim, the subscriptions and
+// A persistent session whose connection closed, if that connection still owns the client id: what
+// it was owed joins its queue (bounded, the oldest dropped), and the claim, the subscriptions and
 // the queue live on for the session expiry. Returns 1 when the session was parked here.
 const parkScript = `
-local owned = redis.call('GET', KEYS[1]) == ARGV[1]
-if #ARGV > 3 then
-  redis.call('RPUSH', KEYS[3], unpack(ARGV, 4))
-  redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
-end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 4, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
-if owned then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  return 1
-end
-return 0
+return 1
+`;
+
+// A message for a parked session: queued only while the claim still names the connection that
+// parked it (else the device is back, or the session expired or was discarded: 0, stop queueing),
+// and the queue expires with the claim.
+const enqueueScript = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
 `;
 
 // Deletes each owner key only if the connection that closed still owns it (a newer owner, on any
@@ -107,6 +114,13 @@ type ScriptedRedis = Redis & {
     maxQueued: string,
     ...entries: string[]
   ): Promise<number>;
+  sentinelSessionEnqueue(
+    ownerKey: string,
+    queueKey: string,
+    connectionId: string,
+    maxQueued: string,
+    entry: string,
+  ): Promise<number>;
 };
 
 function withSessionScripts(redis: Redis): ScriptedRedis {
@@ -114,6 +128,7 @@ function withSessionScripts(redis: Redis): ScriptedRedis {
   if (typeof scripted.sentinelSessionClaim !== 'function') {
     redis.defineCommand('sentinelSessionClaim', { numberOfKeys: 3, lua: claimScript });
     redis.defineCommand('sentinelSessionPark', { numberOfKeys: 3, lua: parkScript });
+    redis.defineCommand('sentinelSessionEnqueue', { numberOfKeys: 2, lua: enqueueScript });
     redis.defineCommand('sentinelSessionRelease', { lua: releaseScript });
   }
   return scripted;
@@ -243,17 +258,26 @@ export class SessionRegistry {
     return parked === 1;
   }
 
-  /** Appends to a parked session's queue (bounded: the oldest leave first). */
-  async enqueue(clientId: string, message: OwedMessage, expiryMs: number, maxQueued: number): Promise<void> {
-    await this.#guard(async () => {
-      const key = this.#queueKey(clientId);
-      await this.#options.redis
-        .multi()
-        .rpush(key, encodeOwed(message))
-        .ltrim(key, -maxQueued, -1)
-        .pexpire(key, expiryMs)
-        .exec();
-    });
+  /**
+   * Appends to a parked session's queue (bounded: the oldest leave first) while `connectionId`, the
+   * connection that parked it, still holds the claim; false when it no longer does (stop queueing).
+   */
+  async enqueue(
+    clientId: string,
+    connectionId: string,
+    message: OwedMessage,
+    maxQueued: number,
+  ): Promise<boolean> {
+    const queued = await this.#guard(() =>
+      this.#redis.sentinelSessionEnqueue(
+        this.#ownerKey(clientId),
+        this.#queueKey(clientId),
+        connectionId,
+        String(maxQueued),
+        encodeOwed(message),
+      ),
+    );
+    return queued !== 0;
   }
 
   /**

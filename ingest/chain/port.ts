@@ -51,6 +51,12 @@ export interface ConnectionPort {
   readonly subscriptions: Map<string, number>;
   /** The client id this session goes by: the CONNECT's, or the one assigned for an empty one. */
   readonly clientId: string;
+  /**
+   * The device the client tier of the rate limits counts against: the client id, or for a session
+   * under an assigned id (zero-length client id) the device it authenticated as, so that fresh
+   * assigned ids do not bring fresh buckets.
+   */
+  readonly rateKey: string;
   readonly access: DeviceAccess | undefined;
   /** Whether the connection still handles packets (not closing or closed). */
   readonly open: boolean;

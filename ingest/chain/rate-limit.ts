@@ -25,7 +25,7 @@ export const rateLimit: Step<InboundContext> = {
     const decision = port.checkRate(
       {
         ip: port.identity.sourceIp,
-        clientId: port.clientId,
+        clientId: port.rateKey,
         packetType: frame.type,
         bytes: frame.bytes.length,
         ...(packet.cmd === 'publish' ? { qos: packet.qos } : {}),

@@ -75,3 +75,11 @@ describe('retained value encoding', () => {
     assert.equal(decodeRetained(Buffer.from([7, 1])), undefined);
   });
 });
+
+describe('RetainedIndex bounds', () => {
+  it('keeps no topic deeper than 256 levels (the walks recurse per level)', () => {
+    const index = new RetainedIndex(1 << 20);
+    assert.equal(index.set(Array.from({ length: 257 }, () => 'a').join('/'), message('deep')), false);
+    assert.equal(index.set(Array.from({ length: 256 }, () => 'a').join('/'), message('ok')), true);
+  });
+});

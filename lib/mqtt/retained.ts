@@ -39,6 +39,9 @@ interface Node {
 
 const newNode = (): Node => ({ children: new Map(), message: undefined });
 
+/** Far beyond what devices may use (SENTINEL_MQTT_MAX_TOPIC_LEVELS, 16) and what a stack holds easily. */
+const maxRetainedTopicLevels = 256;
+
 /**
  * The retained messages by topic, as a trie over topic levels: a filter costs the part of the tree
  * it can match, not the number of retained topics. Bounded in bytes (topic + payload); a message
@@ -64,6 +67,8 @@ export class RetainedIndex {
 
   /** Stores or replaces; false when it would exceed the byte bound (the old message, if any, is removed). */
   set(topic: string, message: RetainedMessage): boolean {
+    // Deeper topics are not kept: the walks recurse once per level.
+    if (topic.split('/').length > maxRetainedTopicLevels) return false;
     const previous = this.get(topic);
     const added = topic.length + message.payload.length;
     const freed = previous ? topic.length + previous.payload.length : 0;

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createConnection } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
+import mqtt, { type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
+import type { IConnectPacket } from 'mqtt-packet';
 import type { RunningIngest } from '../../ingest/main.js';
 import type { OriginSubscriber } from '../helpers/bridge-world.js';
 import { edgeMetric, listenerPort, RawDevice } from '../helpers/edge.js';
@@ -87,6 +88,43 @@ async function until(client: MqttClient, received: IPublishPacket[], done: (r: I
   while (!done(received)) await new Promise((resolve) => client.once('message', resolve));
 }
 
+/** A raw device (every byte decided by the test, nothing acknowledged unless sent) past CONNACK. */
+async function rawConnect(
+  id: string,
+  connect: { clean: boolean; keepalive: number; will?: IConnectPacket['will'] },
+): Promise<{ socket: Socket; raw: RawDevice }> {
+  const socket = createConnection({ host: '127.0.0.1', port: listenerPort(world.edge, 'mqtt') });
+  await once(socket, 'connect');
+  const raw = RawDevice.over(socket);
+  raw.send({
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 4,
+    clientId: id,
+    username: id,
+    password: Buffer.from(password),
+    ...connect,
+  });
+  await raw.waitFor((p) => p.cmd === 'connack');
+  return { socket, raw };
+}
+
+/**
+ * A raw persistent-session device (MQTT.js 3.1.1 always acknowledges) subscribed to
+ * devices/<id>/cmd that receives `payload` from the origin at QoS 1 and never acknowledges it.
+ */
+async function unacknowledgedDelivery(
+  id: string,
+  payload: string,
+): Promise<{ socket: Socket; first: Packet }> {
+  const { socket, raw: silent } = await rawConnect(id, { clean: false, keepalive: 60 });
+  silent.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `devices/${id}/cmd`, qos: 1 }] });
+  await silent.waitFor((p) => p.cmd === 'suback');
+  await origin.client.publishAsync(`devices/${id}/cmd`, payload, { qos: 1 });
+  const first = await silent.waitFor((p) => p.cmd === 'publish' && p.payload.toString() === payload);
+  return { socket, first };
+}
+
 /** The length of a parked session's queue in Redis (the edge world's session prefix). */
 const queueLength = (clientId: string) =>
   redis.llen(`${world.edgeWorld.redisPrefix}s:session:queue:${clientId}`);
@@ -166,26 +204,7 @@ describe('MQTT 3.1.1 sessions through the pipeline', { timeout: 180_000 }, () =>
   it('unacknowledged messages are sent again with DUP on reconnect of a persistent session (MQTT-4.4.0-1)', async () => {
     const id = device('redeliver');
     const payload = `unacknowledged-${randomUUID()}`;
-    // A raw device, which never acknowledges (MQTT.js 3.1.1 always does): the exchange stays open
-    // when its connection ends.
-    const socket = createConnection({ host: '127.0.0.1', port: listenerPort(world.edge, 'mqtt') });
-    await once(socket, 'connect');
-    const silent = RawDevice.over(socket);
-    silent.send({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clean: false,
-      keepalive: 60,
-      clientId: id,
-      username: id,
-      password: Buffer.from(password),
-    });
-    await silent.waitFor((p) => p.cmd === 'connack');
-    silent.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `devices/${id}/cmd`, qos: 1 }] });
-    await silent.waitFor((p) => p.cmd === 'suback');
-    await origin.client.publishAsync(`devices/${id}/cmd`, payload, { qos: 1 });
-    const first = await silent.waitFor((p) => p.cmd === 'publish' && p.payload.toString() === payload);
+    const { socket, first } = await unacknowledgedDelivery(id, payload);
     socket.destroy();
     await untilQueued(id, 1);
 
@@ -266,21 +285,11 @@ describe('MQTT 3.1.1 sessions through the pipeline', { timeout: 180_000 }, () =>
     const watcher = await connect(device('watcher'));
     const received = collect(watcher);
     await watcher.subscribeAsync({ [status]: { qos: 1 } });
-    const socket = createConnection({ host: '127.0.0.1', port: listenerPort(world.edge, 'mqtt') });
-    await once(socket, 'connect');
-    const silent = RawDevice.over(socket);
-    silent.send({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
+    const { socket } = await rawConnect(id, {
       clean: true,
       keepalive: 1,
-      clientId: id,
-      username: id,
-      password: Buffer.from(password),
       will: { topic: status, payload: Buffer.from('keepalive expiry'), qos: 1, retain: false },
     });
-    await silent.waitFor((p) => p.cmd === 'connack');
     // It sends nothing more: the edge closes it after 1.5 x Keep Alive and publishes the will.
     await until(watcher, received, (r) => r.some((p) => p.payload.toString() === 'keepalive expiry'));
     await watcher.endAsync();
@@ -317,5 +326,16 @@ describe('MQTT 3.1.1 sessions through the pipeline', { timeout: 180_000 }, () =>
       received.map((p) => p.payload.toString()),
       ['subscribed'],
     );
+  });
+  it('a persistent session taken over while its old connection still stands gets that connection’s unacknowledged messages at once, DUP set (MQTT-4.4.0-1)', async () => {
+    const id = device('redeliver');
+    const payload = `taken-over-${randomUUID()}`;
+    const { socket } = await unacknowledgedDelivery(id, payload);
+    // The device comes back on a new connection before the old one is seen dead (a mobile network).
+    const { client: back, received } = await connectCollecting(id, { clean: false });
+    await until(back, received, (r) => r.some((p) => p.payload.toString() === payload));
+    await back.endAsync();
+    socket.destroy();
+    assert.equal(received.find((p) => p.payload.toString() === payload)!.dup, true);
   });
 });
