@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { downlinkTargetOf, toDownlinkMessage } from './downlink.js';
+import { downlinkTargetOf } from '../lib/mqtt/downlink-target.js';
+import { toDownlinkMessage } from './downlink.js';
 
 describe('downlink keys and targets', () => {
   const rows: Array<[string, string | null]> = [

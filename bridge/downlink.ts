@@ -5,8 +5,6 @@ import type { SchemaCatalog } from '../schemas/catalog.js';
 import type { DownlinkMessage } from '../schemas/types.generated.js';
 import type { InboundMessage } from './origin-link.js';
 
-export { downlinkTargetOf };
-
 export function toDownlinkMessage(message: InboundMessage, bridgeId: string): DownlinkMessage {
   return {
     messageId: randomUUID(),

@@ -99,14 +99,20 @@ describe('OriginLink keep-alive', () => {
     for (const stop of stops) await stop();
   });
 
-  it('an origin busy sending to the bridge is alive though its PINGRESP never comes', async () => {
-    const origin = await fakeOrigin(true);
+  /** A fake origin and a link connected to it, both stopped after the suite. */
+  async function linkedTo(busy: boolean) {
+    const origin = await fakeOrigin(busy);
     const subject = link(origin.url);
     stops.push(
       () => subject.stop(0),
       () => origin.close(),
     );
     subject.start();
+    return { origin, subject };
+  }
+
+  it('an origin busy sending to the bridge is alive though its PINGRESP never comes', async () => {
+    const { origin, subject } = await linkedTo(true);
     // Three PINGREQs unanswered span more than a Keep Alive past the first.
     await origin.until(() => origin.pings >= 3);
     assert.equal(origin.connections, 1, 'the session was kept');
@@ -114,13 +120,7 @@ describe('OriginLink keep-alive', () => {
   });
 
   it('a silent origin that does not answer PINGREQ is left and connected to again', async () => {
-    const origin = await fakeOrigin(false);
-    const subject = link(origin.url);
-    stops.push(
-      () => subject.stop(0),
-      () => origin.close(),
-    );
-    subject.start();
+    const { origin } = await linkedTo(false);
     await origin.until(() => origin.connections >= 2);
     assert.ok(origin.pings >= 1);
   });

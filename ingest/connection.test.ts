@@ -18,7 +18,7 @@ import { defaultProtocolPolicy, PacketType } from './protocol/index.js';
  */
 class SlowKafkaEdge implements EdgeServices {
   readonly proxyId = 'proxy-test';
-  readonly policy = { ...defaultProtocolPolicy, maxInboundInFlight: 4 };
+  constructor(readonly policy = { ...defaultProtocolPolicy, maxInboundInFlight: 4 }) {}
   /** Error log lines, parsed. */
   readonly logged: Array<Record<string, unknown>> = [];
   readonly log = pino({ level: 'error' }, { write: (line: string) => this.logged.push(JSON.parse(line)) });
@@ -500,8 +500,11 @@ describe('DeviceConnection before CONNECT completes', () => {
 
 describe('DeviceConnection: downlink beyond the in-flight window', () => {
   it('QoS 1/2 messages past the window wait in order and go out as acknowledgements free places; QoS 0 is not held', async () => {
-    const edge = new SlowKafkaEdge();
-    (edge as { policy: typeof edge.policy }).policy = { ...edge.policy, maxOutboundInFlight: 2 };
+    const edge = new SlowKafkaEdge({
+      ...defaultProtocolPolicy,
+      maxInboundInFlight: 4,
+      maxOutboundInFlight: 2,
+    });
     const device = await connected(edge);
     const message = (n: number, qos: 0 | 1) => ({
       topic: `clients/dev-1/m${n}`,

@@ -232,8 +232,8 @@ export class SessionRegistry {
   }
 
   /**
-   * A persistent session's connection closed: `owed` (its unfinished exchanges) joins the session's
-   * queue, and when this connection still owns the client id the session is kept for `expiryMs`
+   * A persistent session's connection closed: if this connection still owns the client id, `owed`
+   * (its unfinished exchanges) joins the session's queue and the session is kept for `expiryMs`
    * (claim, subscriptions, queue). Resolves true when it is parked here: the caller then queues
    * what matches its subscriptions until a takeover announcement says the device is back.
    */

@@ -8,13 +8,13 @@ import { type ProcessorsService, startProcessors } from '../../processors/main.j
 import { processorsSchema } from '../../processors/settings.js';
 import type { Verdict } from '../../schemas/types.generated.js';
 import { bridgeTestEnv, OriginSubscriber } from './bridge-world.js';
-import { EdgeTestWorld, listenerPort } from './edge.js';
+import { EdgeTestWorld } from './edge.js';
 import { testKafka, uniqueName } from './platform.js';
 
 /**
  * The whole uplink in one test world: edge -> sentinel.packets -> processors -> sentinel.approved ->
  * bridge -> the local platform's origin, on topics, databases and groups of its own. Devices talk to
- * `edgeUrl`; origin applications subscribe with `subscribeAtOrigin`; verdicts are read as they come.
+ * the edge's MQTT listener (`listenerPort(world.edge, 'mqtt')`); origin applications subscribe with `subscribeAtOrigin`; verdicts are read as they come.
  */
 export class PipelineTestWorld {
   readonly edgeWorld = new EdgeTestWorld();
@@ -43,10 +43,6 @@ export class PipelineTestWorld {
   get edge(): RunningIngest {
     if (!this.#edge) throw new Error('PipelineTestWorld.setUp() first');
     return this.#edge;
-  }
-
-  get edgeUrl(): string {
-    return `mqtt://127.0.0.1:${listenerPort(this.edge, 'mqtt')}`;
   }
 
   async startProcessors(extra: Record<string, string> = {}): Promise<ProcessorsService> {

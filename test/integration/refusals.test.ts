@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import mqtt, { type MqttClient } from 'mqtt';
+import type mqtt from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { createKafka } from '../../lib/kafka/client.js';
 import { kafkaBootstrap } from '../../lib/local-platform.js';
 import type { PacketEvent, Verdict } from '../../schemas/types.generated.js';
 import type { OriginMessage, OriginSubscriber } from '../helpers/bridge-world.js';
 import { listenerPort } from '../helpers/edge.js';
+import { connectDevice } from '../helpers/mqtt-device.js';
 import { PipelineTestWorld } from '../helpers/pipeline.js';
 import { uniqueName } from '../helpers/platform.js';
 import { connectBytes, sendRaw } from '../helpers/raw-mqtt.js';
@@ -31,15 +33,7 @@ const id = (name: string) => `${tag}-${name}`;
 const fromDevice = (clientId: string) => (m: OriginMessage) => m.topic.startsWith(`devices/${clientId}/`);
 
 function connect(clientId: string, options: mqtt.IClientOptions = {}, port?: number): Promise<MqttClient> {
-  return mqtt.connectAsync(`mqtt://127.0.0.1:${port ?? listenerPort(world.edge, 'mqtt')}`, {
-    clientId,
-    username: clientId,
-    password,
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-    ...options,
-  });
+  return connectDevice(port ?? listenerPort(world.edge, 'mqtt'), clientId, password, options);
 }
 
 /** Publishes an allowed marker from `clientId` and waits for it at the origin; returns what arrived from the device. */

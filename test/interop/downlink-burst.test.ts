@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import mqtt from 'mqtt';
 import type { RunningIngest } from '../../ingest/main.js';
 import type { OriginSubscriber } from '../helpers/bridge-world.js';
 import { edgeMetric, listenerPort, RawDevice } from '../helpers/edge.js';
+import { connectDevice } from '../helpers/mqtt-device.js';
 import { PipelineTestWorld } from '../helpers/pipeline.js';
 import { uniqueName } from '../helpers/platform.js';
 
@@ -30,14 +30,10 @@ before(async () => {
     { SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'fleet/#' },
   );
   edge = world.edge;
-  for (const name of ['reader', 'sleeper'])
-    await world.edgeWorld.addDevice({
-      clientId: `${tag}-${name}`,
-      username: `${tag}-${name}`,
-      password,
-      publish: [],
-      subscribe: ['fleet/#'],
-    });
+  await world.edgeWorld.addDevices([`${tag}-reader`, `${tag}-sleeper`], password, {
+    publish: [],
+    subscribe: ['fleet/#'],
+  });
   origin = await world.subscribeAtOrigin([topic]);
 });
 
@@ -45,13 +41,7 @@ after(() => world.tearDown());
 
 describe('downlink under a burst', { timeout: 120_000 }, () => {
   it(`${count} QoS 0 messages of 8 KB at ${perSecond}/s: all reach a reading device; a device that does not read is shed for, counted; the bridge stays connected`, async () => {
-    const reader = await mqtt.connectAsync(`mqtt://127.0.0.1:${listenerPort(edge, 'mqtt')}`, {
-      clientId: `${tag}-reader`,
-      username: `${tag}-reader`,
-      password,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-    });
+    const reader = await connectDevice(listenerPort(edge, 'mqtt'), `${tag}-reader`, password);
     let read = 0;
     const allRead = new Promise<void>((resolve) =>
       reader.on('message', () => {

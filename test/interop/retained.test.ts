@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import mqtt, { type MqttClient } from 'mqtt';
+import type mqtt from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { encodeRetained, retainedKeys } from '../../lib/mqtt/retained.js';
 import type { OriginSubscriber } from '../helpers/bridge-world.js';
+import { listenerPort } from '../helpers/edge.js';
+import { connectDevice } from '../helpers/mqtt-device.js';
 import { PipelineTestWorld } from '../helpers/pipeline.js';
 import { uniqueName } from '../helpers/platform.js';
 
@@ -32,15 +35,7 @@ interface Received {
 }
 
 function connect(clientId: string, options: mqtt.IClientOptions = {}): Promise<MqttClient> {
-  return mqtt.connectAsync(world.edgeUrl, {
-    clientId,
-    username: clientId,
-    password,
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-    ...options,
-  });
+  return connectDevice(listenerPort(world.edge, 'mqtt'), clientId, password, options);
 }
 
 const subscriptionMap = (filters: Record<string, 0 | 1 | 2>): mqtt.ISubscriptionMap =>
@@ -93,15 +88,10 @@ const device = (name: string) => `${tag}-${name}`;
 
 before(async () => {
   await world.setUp({}, { SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'devices/#,clients/+/#' });
-  for (const name of ['a', 'b', 'c']) {
-    await world.edgeWorld.addDevice({
-      clientId: device(name),
-      username: device(name),
-      password,
-      publish: ['devices/%c/#'],
-      subscribe: ['devices/%c/#'],
-    });
-  }
+  await world.edgeWorld.addDevices(['a', 'b', 'c'].map(device), password, {
+    publish: ['devices/%c/#'],
+    subscribe: ['devices/%c/#'],
+  });
   origin = await world.subscribeAtOrigin(['devices/+/#']);
 });
 

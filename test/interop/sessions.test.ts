@@ -9,6 +9,7 @@ import type { IConnectPacket } from 'mqtt-packet';
 import type { RunningIngest } from '../../ingest/main.js';
 import type { OriginSubscriber } from '../helpers/bridge-world.js';
 import { edgeMetric, listenerPort, RawDevice } from '../helpers/edge.js';
+import { connectDevice, deviceOptions } from '../helpers/mqtt-device.js';
 import { PipelineTestWorld } from '../helpers/pipeline.js';
 import { uniqueName } from '../helpers/platform.js';
 import { connectBytes, sendRaw } from '../helpers/raw-mqtt.js';
@@ -30,15 +31,7 @@ let overlapEdge: RunningIngest;
 let redis: Redis;
 
 function connect(clientId: string, options: mqtt.IClientOptions = {}, port?: number): Promise<MqttClient> {
-  return mqtt.connectAsync(`mqtt://127.0.0.1:${port ?? listenerPort(world.edge, 'mqtt')}`, {
-    clientId,
-    username: clientId,
-    password,
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-    ...options,
-  });
+  return connectDevice(port ?? listenerPort(world.edge, 'mqtt'), clientId, password, options);
 }
 
 /**
@@ -49,15 +42,10 @@ async function connectCollecting(
   clientId: string,
   options: mqtt.IClientOptions = {},
 ): Promise<{ client: MqttClient; received: IPublishPacket[]; sessionPresent: boolean }> {
-  const client = mqtt.connect(`mqtt://127.0.0.1:${listenerPort(world.edge, 'mqtt')}`, {
-    clientId,
-    username: clientId,
-    password,
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-    ...options,
-  });
+  const client = mqtt.connect(
+    `mqtt://127.0.0.1:${listenerPort(world.edge, 'mqtt')}`,
+    deviceOptions(clientId, password, options),
+  );
   const received = collect(client);
   const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
     client.once('connect', resolve);
@@ -138,24 +126,18 @@ async function untilQueued(clientId: string, count: number): Promise<void> {
 before(async () => {
   await world.setUp({}, { SENTINEL_BRIDGE_DOWNLINK_FILTERS: 'devices/#,clients/+/#,$interop/#' });
   overlapEdge = await world.edgeWorld.startEdge({ SENTINEL_ACL_SUBSCRIBE_MATCH: 'overlap' });
-  for (const name of ['zero', 'offline', 'redeliver', 'qos', 'acl', 'wide']) {
-    await world.edgeWorld.addDevice({
-      clientId: device(name),
-      username: device(name),
-      password,
+  await world.edgeWorld.addDevices(
+    ['zero', 'offline', 'redeliver', 'qos', 'acl', 'wide'].map(device),
+    password,
+    {
       publish: ['devices/%c/#'],
       subscribe: ['devices/%c/#'],
-    });
-  }
-  for (const name of ['watcher', 'dollar']) {
-    await world.edgeWorld.addDevice({
-      clientId: device(name),
-      username: device(name),
-      password,
-      publish: ['devices/%c/#'],
-      subscribe: ['#', '$interop/#'],
-    });
-  }
+    },
+  );
+  await world.edgeWorld.addDevices(['watcher', 'dollar'].map(device), password, {
+    publish: ['devices/%c/#'],
+    subscribe: ['#', '$interop/#'],
+  });
   origin = await world.subscribeAtOrigin(['devices/+/#']);
   redis = new Redis('redis://127.0.0.1:6379');
 });
