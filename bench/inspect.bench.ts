@@ -119,8 +119,10 @@ function measure(name: string, events: PacketEvent[], rounds: number): void {
   const times: bigint[] = [];
   for (let r = 0; r < rounds; r += 1) {
     for (const event of events) {
+      // A payload of its own each time, as from the wire: steps cache what they read of a buffer.
+      const fresh = event.payload === null ? event : { ...event, payload: Buffer.from(event.payload) };
       const start = process.hrtime.bigint();
-      runtime.pipe(event);
+      runtime.pipe(fresh);
       times.push(process.hrtime.bigint() - start);
     }
   }

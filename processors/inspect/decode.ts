@@ -179,9 +179,14 @@ function decodeOnce(text: string): string {
   return escapeSequenceDecode(htmlEntityDecode(urlDecode(text)));
 }
 
+/** Printable ASCII without `%`, `&` or `\\`: nothing to decode, nothing NFKC changes. */
+const NEEDS_DECODING = /[^\t\n\r\x20-\x24\x27-\x5b\x5d-\x7e]/;
+
 export function normalise(input: string, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): NormalisedText {
   let truncated = input.length > limits.maxChars;
   let text = truncated ? input.slice(0, limits.maxChars) : input;
+  // Most strings (names, states, numbers as text) are plain ASCII: lower-casing is all they need.
+  if (!NEEDS_DECODING.test(text)) return { text: text.toLowerCase(), passes: 0, truncated };
   let passes = 0;
   while (passes < limits.maxPasses) {
     const decoded = decodeOnce(text);

@@ -1,47 +1,59 @@
+import { isUtf8 } from 'node:buffer';
+import type { Policy } from '../policy/policy.js';
+import { type JsonScan, type JsonScanLimits, scanJson } from './json-scan.js';
+
 /**
  * A payload read once per message, whichever steps ask: its UTF-8 text (null when it is not UTF-8)
- * and its JSON value (undefined when it is not JSON). The validate and patterns steps both need
- * them; parsing a 256 KiB JSON twice was a third of its inspection cost.
+ * and its JSON scan (validity plus keys and strings). The validate and patterns steps both need
+ * them; reading a 256 KiB JSON twice was a third of its inspection cost.
  */
 interface Reading {
-  readonly text: string | null;
-  json?: { readonly value: unknown } | null;
+  readonly utf8: boolean;
+  /** Decoded on first use: a JSON payload is scanned as bytes and never needs it whole. */
+  text?: string | null;
+  json?: { readonly limits: JsonScanLimits; readonly scan: JsonScan | null };
 }
 
 const readings = new WeakMap<Buffer, Reading>();
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function readingOf(payload: Buffer): Reading {
   let reading = readings.get(payload);
   if (!reading) {
-    let text: string | null;
-    try {
-      text = utf8.decode(payload);
-    } catch {
-      text = null;
-    }
-    reading = { text };
+    reading = { utf8: isUtf8(payload) };
     readings.set(payload, reading);
   }
   return reading;
 }
 
-export function payloadText(payload: Buffer): string | null {
-  return readingOf(payload).text;
+export function payloadIsUtf8(payload: Buffer): boolean {
+  return readingOf(payload).utf8;
 }
 
-/** The payload's JSON value, or null when it is not UTF-8 JSON. */
-export function payloadJson(payload: Buffer): { readonly value: unknown } | null {
+export function payloadText(payload: Buffer): string | null {
   const reading = readingOf(payload);
-  if (reading.json === undefined) {
-    if (reading.text === null) reading.json = null;
-    else {
-      try {
-        reading.json = { value: JSON.parse(reading.text) };
-      } catch {
-        reading.json = null;
-      }
-    }
+  if (reading.text === undefined) reading.text = reading.utf8 ? payload.toString('utf8') : null;
+  return reading.text;
+}
+
+/**
+ * The payload's JSON scan, or null when it is not UTF-8 JSON. Steps of one chain ask with the
+ * policy's limits, so the payload is scanned once; other limits scan it again.
+ */
+export function payloadJson(payload: Buffer, limits: JsonScanLimits): JsonScan | null {
+  const reading = readingOf(payload);
+  const cached = reading.json;
+  if (cached && cached.limits.maxDepth === limits.maxDepth && cached.limits.maxNodes === limits.maxNodes)
+    return cached.scan;
+  let scan: JsonScan | null = null;
+  if (reading.utf8) {
+    const result = scanJson(payload, limits);
+    scan = result.valid ? result : null;
   }
-  return reading.json;
+  reading.json = { limits, scan };
+  return scan;
+}
+
+/** The JSON limits a policy sets for inspection, the ones every step scans with. */
+export function jsonScanLimits(policy: Pick<Policy, 'patterns'>): JsonScanLimits {
+  return { maxDepth: policy.patterns.maxJsonDepth, maxNodes: policy.patterns.maxJsonNodes };
 }

@@ -32,8 +32,12 @@ export interface PatternRule {
 }
 
 export interface CompiledRule extends PatternRule {
-  /** Start offset and excerpt of the first match in `text`, or null. */
-  test(text: string): { offset: number; length: number } | null;
+  /**
+   * Start offset and excerpt of the first match in `text`, or null. `member` is the JSON member
+   * name when the text is a string value inside an object, for rules that read a value by what it
+   * is named.
+   */
+  test(text: string, member?: string): { offset: number; length: number } | null;
 }
 
 const CLASSES: readonly string[] = ['sqli', 'xss', 'command-injection', 'path-traversal'];
@@ -247,10 +251,12 @@ export const TRANSFORM_FUNCTIONS: Readonly<Record<TransformName, (text: string) 
   // The shell drops quotes and backslashes inside words (c'a't, c\at), $@ expands to nothing,
   // $IFS to a space and {cat,/etc/passwd} to 'cat /etc/passwd'.
   shell: (text) =>
-    text
-      .replace(/["'\\]|\$@|\$\*/g, '')
-      .replace(/\$\{ifs\}|\$ifs(?:\$\d)?/g, ' ')
-      .replace(braceExpansion, ';$1 $2'),
+    !/["'\\${]/.test(text)
+      ? text
+      : text
+          .replace(/["'\\]|\$@|\$\*/g, '')
+          .replace(/\$\{ifs\}|\$ifs(?:\$\d)?/g, ' ')
+          .replace(braceExpansion, ';$1 $2'),
   // Windows and filters that strip '../' once: '..\\', '....//', '..;/' all walk up a level.
   pathSlashes: (text) =>
     text.includes('\\') || text.includes('..') || text.includes('//')

@@ -1,5 +1,6 @@
 import { type DecodeLimits, normalise } from '../inspect/decode.js';
-import { payloadJson, payloadText } from '../inspect/payload-json.js';
+import { type JsonScanLimits, type JsonString, jsonStringPath } from '../inspect/json-scan.js';
+import { jsonScanLimits, payloadIsUtf8, payloadJson, payloadText } from '../inspect/payload-json.js';
 import {
   type CompiledRule,
   DEFAULT_RULES,
@@ -22,10 +23,19 @@ export interface PatternsStepOptions {
   readonly rules?: readonly CompiledRule[];
 }
 
-interface InspectedField {
+type InspectedField = {
   readonly target: RuleTarget;
-  readonly location: string;
   readonly text: string;
+  /** For a JSON string value inside an object: its member name (`"cmd": "..."`). */
+  readonly member?: string | undefined;
+} & (
+  | { readonly location: string }
+  // A JSON string's location is built only when a rule reports it.
+  | { readonly json: JsonString; readonly suffix: string }
+);
+
+function locationOf(field: InspectedField): string {
+  return 'location' in field ? field.location : `payload.json:${jsonStringPath(field.json)}${field.suffix}`;
 }
 
 interface RuleHit {
@@ -35,60 +45,23 @@ interface RuleHit {
 }
 
 const CHUNK_OVERLAP = 256;
+/**
+ * What inspecting one field costs besides its characters (normalising, one needle test per
+ * transform), counted in characters against `maxMessageChars`: a JSON of 12,000 tiny keys is as
+ * much work as 130,000 characters of text, so the budget bounds it as it bounds text, by work done
+ * rather than by a clock, and the decision does not depend on how busy the machine is.
+ */
+const FIELD_COST = 16;
 
 function escapeRegExp(literal: string): string {
   return literal.replace(/[.*+?^${}()|[\]\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
 }
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function jsonPath(parent: string, key: string | number): string {
-  if (typeof key === 'number') return `${parent}[${key}]`;
-  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${parent}.${key}` : `${parent}[${JSON.stringify(key)}]`;
-}
-
 interface PayloadWalk {
   readonly fields: InspectedField[];
   /** Why part of the payload was not inspected, or null. */
   limit: string | null;
-}
-
-/** Collects JSON keys and string values depth-first, iteratively, within the depth and node caps. */
-function walkJson(root: unknown, maxDepth: number, maxNodes: number, walk: PayloadWalk): void {
-  const stack: Array<{ value: unknown; path: string; depth: number }> = [
-    { value: root, path: '$', depth: 0 },
-  ];
-  let nodes = 0;
-  while (stack.length > 0) {
-    const { value, path, depth } = stack.pop()!;
-    nodes += 1;
-    if (nodes > maxNodes) {
-      walk.limit = `more than ${maxNodes} JSON nodes`;
-      return;
-    }
-    if (typeof value === 'string') {
-      walk.fields.push({ target: 'payload', location: `payload.json:${path}`, text: value });
-      const unwrapped = base64Text(value);
-      if (unwrapped !== null)
-        walk.fields.push({ target: 'payload', location: `payload.json:${path}(base64)`, text: unwrapped });
-    } else if (typeof value === 'object' && value !== null) {
-      if (depth >= maxDepth) {
-        walk.limit = `JSON nested deeper than ${maxDepth}`;
-        continue;
-      }
-      if (Array.isArray(value)) {
-        for (let i = value.length - 1; i >= 0; i -= 1)
-          stack.push({ value: value[i], path: jsonPath(path, i), depth: depth + 1 });
-      } else {
-        const entries = Object.entries(value as Record<string, unknown>);
-        for (let i = entries.length - 1; i >= 0; i -= 1) {
-          const [key, child] = entries[i]!;
-          const childPath = jsonPath(path, key);
-          walk.fields.push({ target: 'payload', location: `payload.json:${childPath}#key`, text: key });
-          stack.push({ value: child, path: childPath, depth: depth + 1 });
-        }
-      }
-    }
-  }
 }
 
 const base64Shape = /^[A-Za-z0-9+/_-]{12,}={0,2}$/;
@@ -154,27 +127,49 @@ function walkQuery(text: string, maxNodes: number, walk: PayloadWalk): void {
   }
 }
 
+/** The first byte that is not JSON whitespace opens an object, an array or a string. */
+function startsLikeJson(payload: Buffer): boolean {
+  for (const byte of payload) {
+    if (byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09) continue;
+    return byte === 0x7b || byte === 0x5b || byte === 0x22;
+  }
+  return false;
+}
+
 /** The payload's inspectable strings: JSON keys and string values, or the whole text and, for a query string, each value. */
-export function payloadFields(payload: Buffer, maxDepth: number, maxNodes: number): PayloadWalk {
+export function payloadFields(payload: Buffer, limits: JsonScanLimits): PayloadWalk {
   const walk: PayloadWalk = { fields: [], limit: null };
-  const text = payloadText(payload);
-  if (text === null) {
+  if (!payloadIsUtf8(payload)) {
     // Not UTF-8: binary data is judged by size and entropy; text with a few stray bytes is still read.
     const lenient = payload.toString('latin1');
     if (mostlyPrintable(lenient))
       walk.fields.push({ target: 'payload', location: 'payload.binary', text: lenient });
     return walk;
   }
-  const first = text.trimStart()[0];
-  if (first === '{' || first === '[' || first === '"') {
-    const json = payloadJson(payload);
+  if (startsLikeJson(payload)) {
+    const json = payloadJson(payload, limits);
     if (json) {
-      walkJson(json.value, maxDepth, maxNodes, walk);
+      for (const found of json.strings) {
+        const member = found.key ? undefined : found.member;
+        walk.fields.push({
+          target: 'payload',
+          json: found,
+          suffix: found.key ? '#key' : '',
+          text: found.text,
+          member,
+        });
+        if (found.key) continue;
+        const unwrapped = base64Text(found.text);
+        if (unwrapped !== null)
+          walk.fields.push({ target: 'payload', json: found, suffix: '(base64)', text: unwrapped, member });
+      }
+      walk.limit = json.limit;
       return walk;
     }
   }
+  const text = payloadText(payload)!;
   walk.fields.push({ target: 'payload', location: 'payload.text', text });
-  walkQuery(text, maxNodes, walk);
+  walkQuery(text, limits.maxNodes, walk);
   return walk;
 }
 
@@ -190,7 +185,7 @@ function fieldsOf(event: PacketEvent, policy: Policy): PayloadWalk {
     walk.fields.push({ target: 'topic', location: `subscriptions[${i}].topic`, text: s.topic });
   });
   if (event.packetType === 'PUBLISH' && event.payload !== null && event.payload.length > 0) {
-    const payload = payloadFields(event.payload, policy.patterns.maxJsonDepth, policy.patterns.maxJsonNodes);
+    const payload = payloadFields(event.payload, jsonScanLimits(policy));
     walk.fields.push(...payload.fields);
     walk.limit = payload.limit;
   }
@@ -221,44 +216,59 @@ export function createPatternsStep(options: PatternsStepOptions): Step {
     [...needlesByTransforms].map(([key, needles]) => [key, new RegExp([...needles].join('|'))]),
   );
 
-  // Per target, the rules that read it, each with the key of the text it reads (its transforms).
-  const plansByTarget = new Map<RuleTarget, Array<{ rule: CompiledRule; key: string }>>();
+  // Each distinct transform list reads its own text; rules refer to it by index, so inspecting a
+  // field allocates two small arrays rather than maps (a 12,000-key JSON inspects 5,000 fields).
+  const transformKeys = [...new Set(rules.map((rule) => rule.transforms.join('+')))];
+  const transformsOf = transformKeys.map(
+    (key) => rules.find((rule) => rule.transforms.join('+') === key)!.transforms,
+  );
+  const gates = transformKeys.map((key) => needleGates.get(key) ?? null);
+  // Per target, the rules grouped by the text they read: a group's prefiltered rules are skipped
+  // together when its needle test fails, which is the case for most strings.
+  interface RuleGroup {
+    readonly keyIndex: number;
+    readonly gated: CompiledRule[];
+    readonly ungated: CompiledRule[];
+  }
+  const groupsByTarget = new Map<RuleTarget, RuleGroup[]>();
   for (const rule of rules)
     for (const target of rule.targets) {
-      const plans = plansByTarget.get(target) ?? [];
-      plans.push({ rule, key: rule.transforms.join('+') });
-      plansByTarget.set(target, plans);
+      const groups = groupsByTarget.get(target) ?? [];
+      const keyIndex = transformKeys.indexOf(rule.transforms.join('+'));
+      let group = groups.find((g) => g.keyIndex === keyIndex);
+      if (!group) {
+        group = { keyIndex, gated: [], ungated: [] };
+        groups.push(group);
+      }
+      (rule.prefilter.length > 0 ? group.gated : group.ungated).push(rule);
+      groupsByTarget.set(target, groups);
     }
 
   function inspectText(field: InspectedField, text: string, hits: Map<string, RuleHit>): void {
     const { text: normal } = normalise(text, limits);
-    const subjects = new Map<string, string>([['', normal]]);
-    const gateOpen = new Map<string, boolean>();
-    for (const { rule, key } of plansByTarget.get(field.target) ?? []) {
-      if (hits.has(rule.id)) continue;
-      let subject = subjects.get(key);
-      if (subject === undefined) {
-        subject = normal;
-        for (const name of rule.transforms) subject = TRANSFORM_FUNCTIONS[name](subject);
-        subjects.set(key, subject);
-      }
-      if (rule.prefilter.length > 0) {
-        let open = gateOpen.get(key);
-        if (open === undefined) {
-          open = needleGates.get(key)!.test(subject);
-          gateOpen.set(key, open);
-        }
-        if (!open) continue;
-      }
-      const match = rule.test(subject);
-      if (match) {
-        hits.set(rule.id, {
-          rule,
-          location: field.location,
-          evidence: excerpt(subject, Math.max(0, match.offset - 16)),
-        });
-      }
+    for (const group of groupsByTarget.get(field.target) ?? []) {
+      let subject = normal;
+      for (const name of transformsOf[group.keyIndex]!) subject = TRANSFORM_FUNCTIONS[name](subject);
+      const gateOpen = group.gated.length > 0 && gates[group.keyIndex]!.test(subject);
+      if (gateOpen) for (const rule of group.gated) testRule(rule, field, subject, hits);
+      for (const rule of group.ungated) testRule(rule, field, subject, hits);
     }
+  }
+
+  function testRule(
+    rule: CompiledRule,
+    field: InspectedField,
+    subject: string,
+    hits: Map<string, RuleHit>,
+  ): void {
+    if (hits.has(rule.id)) return;
+    const match = rule.test(subject, field.member);
+    if (match)
+      hits.set(rule.id, {
+        rule,
+        location: locationOf(field),
+        evidence: excerpt(subject, Math.max(0, match.offset - 16)),
+      });
   }
 
   return {
@@ -270,11 +280,11 @@ export function createPatternsStep(options: PatternsStepOptions): Step {
       let limit = walk.limit;
       for (const field of walk.fields) {
         if (budget <= 0) {
-          limit = `more than ${settings.maxMessageChars} characters to inspect`;
+          limit = `more than ${settings.maxMessageChars} characters to inspect (${FIELD_COST} per field included)`;
           break;
         }
         const text = field.text.length > budget ? field.text.slice(0, budget) : field.text;
-        budget -= text.length;
+        budget -= text.length + FIELD_COST;
         // Long fields are read in overlapping chunks so that padding cannot push an attack past the cap.
         const step = settings.maxFieldChars - CHUNK_OVERLAP;
         for (let start = 0; start === 0 || start + CHUNK_OVERLAP < text.length; start += step) {

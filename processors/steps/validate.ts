@@ -1,5 +1,5 @@
 import { filterCoveredBy, topicMatchesFilter } from '../../lib/mqtt/topic-filter.js';
-import { payloadJson, payloadText } from '../inspect/payload-json.js';
+import { jsonScanLimits, payloadIsUtf8, payloadJson } from '../inspect/payload-json.js';
 import { expandTemplate, payloadRuleFor } from '../inspect/topics.js';
 import {
   excerpt,
@@ -97,11 +97,11 @@ export function topicNameProblem(topic: string, policy: Policy, levelPattern: Re
   return null;
 }
 
-function payloadFormatProblem(payload: Buffer, formats: readonly string[]): string | null {
+function payloadFormatProblem(payload: Buffer, formats: readonly string[], policy: Policy): string | null {
   if (formats.includes('binary')) return null;
-  if (payloadText(payload) === null) return `not UTF-8 text; allowed: ${formats.join(', ')}`;
+  if (!payloadIsUtf8(payload)) return `not UTF-8 text; allowed: ${formats.join(', ')}`;
   if (formats.includes('text')) return null;
-  return payloadJson(payload) === null ? 'not JSON; allowed: json' : null;
+  return payloadJson(payload, jsonScanLimits(policy)) === null ? 'not JSON; allowed: json' : null;
 }
 
 export function createValidateStep(options: { readonly policy: Policy }): Step {
@@ -146,7 +146,7 @@ export function createValidateStep(options: { readonly policy: Policy }): Step {
                 'payload',
               );
             }
-            const formatProblem = payloadFormatProblem(event.payload, payloadRule.formats);
+            const formatProblem = payloadFormatProblem(event.payload, payloadRule.formats, policy);
             if (formatProblem) add(r.payloadFormat, formatProblem, 'payload');
           }
           break;
