@@ -72,6 +72,10 @@ function decodeLenientUtf8(bytes: number[]): string {
   return out;
 }
 
+function isQuote(code: number): boolean {
+  return code === 39 || code === 34 || code === 96;
+}
+
 /** %XX (as UTF-8 bytes), %uXXXX (IIS style) and '+' as space (form encoding). */
 export function urlDecode(text: string): string {
   if (!text.includes('%') && !text.includes('+')) return text;
@@ -106,7 +110,11 @@ export function urlDecode(text: string): string {
       }
     }
     flush();
-    out += c === 43 /* + */ ? ' ' : text[i];
+    // A '+' next to a literal quote is not form encoding (which writes a quote as %27): `'+'x` is
+    // concatenation in SQL and JavaScript and stays as it is.
+    const plusIsSpace =
+      c === 43 /* + */ && !isQuote(text.charCodeAt(i - 1)) && !isQuote(text.charCodeAt(i + 1));
+    out += plusIsSpace ? ' ' : text[i];
     i += 1;
   }
   flush();
@@ -179,8 +187,8 @@ function decodeOnce(text: string): string {
   return escapeSequenceDecode(htmlEntityDecode(urlDecode(text)));
 }
 
-/** Printable ASCII without `%`, `&` or `\\`: nothing to decode, nothing NFKC changes. */
-const NEEDS_DECODING = /[^\t\n\r\x20-\x24\x27-\x5b\x5d-\x7e]/;
+/** Printable ASCII without `%`, `+`, `&` or a backslash: nothing to decode, nothing NFKC changes. */
+const NEEDS_DECODING = /[^\t\n\r\x20-\x24\x27-\x2a\x2c-\x5b\x5d-\x7e]/;
 
 export function normalise(input: string, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): NormalisedText {
   let truncated = input.length > limits.maxChars;

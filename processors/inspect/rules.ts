@@ -1,6 +1,7 @@
 import { SentinelError } from '../../lib/errors.js';
 import type { FindingClass, Severity } from '../model.js';
 import defaultRulesFile from '../rules/default-rules.json' with { type: 'json' };
+import { detectShellInjection } from './shell.js';
 import { detectSqli } from './sqli.js';
 
 /**
@@ -16,7 +17,8 @@ export type RuleTarget = 'payload' | 'topic' | 'identity';
 
 export type RuleMatchSpec =
   | { readonly type: 'regex'; readonly pattern: string }
-  | { readonly type: 'sqli-tokens' };
+  | { readonly type: 'sqli-tokens' }
+  | { readonly type: 'shell-tokens' };
 
 export interface PatternRule {
   readonly id: string;
@@ -109,6 +111,12 @@ const SQL_SIGNS =
   /\b(?:and|or|xor)\b|['"`(;=<>#|&-]|\/\*|union|select|order|group|having|limit|procedure|like|regexp|between|\bin\b|\bis\b|drop|insert|delete|update|exec|declare|shutdown|waitfor|grant|create|alter|truncate/;
 
 function compileMatcher(rule: PatternRule, source: string, path: string): CompiledRule['test'] {
+  if (rule.match.type === 'shell-tokens') {
+    return (text, member) => {
+      const found = detectShellInjection(text, member);
+      return found ? { offset: found.offset, length: 60 } : null;
+    };
+  }
   if (rule.match.type === 'sqli-tokens') {
     return (text) => {
       if (!SQL_SIGNS.test(text)) return null;
@@ -206,8 +214,14 @@ export function compileRules(document: unknown, source: string): CompiledRule[] 
       spec = { type: 'regex', pattern: match.pattern };
     } else if (isObject(match) && match.type === 'sqli-tokens' && Object.keys(match).length === 1) {
       spec = { type: 'sqli-tokens' };
+    } else if (isObject(match) && match.type === 'shell-tokens' && Object.keys(match).length === 1) {
+      spec = { type: 'shell-tokens' };
     } else
-      refuse(source, `${path}.match`, 'must be {"type":"regex","pattern":"..."} or {"type":"sqli-tokens"}');
+      refuse(
+        source,
+        `${path}.match`,
+        'must be {"type":"regex","pattern":"..."}, {"type":"sqli-tokens"} or {"type":"shell-tokens"}',
+      );
     const rule: PatternRule = {
       id,
       class: raw.class as PatternClass,

@@ -44,6 +44,20 @@ const injections = [
   "7'*1=7 and '",
   "id'-0=0;",
   "tank' and (case when 1=1 then 1 else 0 end)=1--",
+  // A break after the value's own apostrophe; concatenation that reopens the string.
+  "kid's_room' and 44 not in (78)-- -",
+  "kid's_room' having 1>0",
+  "bay-25'+'g7",
+  "porch' - 8 - '",
+  "lab'||'x1",
+  // PostgreSQL's ~ as the probe's REGEXP; conditional sorting; a column probe the quote ends.
+  "office' or api_key ~ '^1'",
+  '696 order by if(1=1,serial,id)',
+  "boiler-27' group by email",
+  // Timing alone with its tail commented; spaces hidden in comments; a negative number's probe.
+  'sleep(20)#',
+  '6196/**/and/**/true',
+  '-664 or 61',
 ];
 
 const prose = [
@@ -75,6 +89,12 @@ const prose = [
   "it's cold and temp > 30",
   '3 or more sensors offline (see log)',
   'zone 2 and 3 are idle',
+  "kid's room is 21 or 22 degrees",
+  "rock 'n' roll playlist",
+  "it's 5 - 6 o'clock",
+  'sleep(5) then retry',
+  '20 or 30',
+  "bob's 'group by' note",
 ];
 
 for (const text of injections) {

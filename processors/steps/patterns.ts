@@ -127,6 +127,37 @@ function walkQuery(text: string, maxNodes: number, walk: PayloadWalk): void {
   }
 }
 
+/** `key=value`, `key: value`, `SET key value`, and a log line's `<time> INFO key: value`. */
+const LINE_FIELD =
+  /^\s*(?:\S+\s+(?:trace|debug|info|notice|warn|warning|error|fatal)\s+)?(?:set\s+([\w.-]{1,64})\s+|([\w.-]{1,64})\s*[:=]\s*)(\S.*)$/i;
+
+const ASSIGNMENT = /(?:^|[\s,;&])[a-z_][\w.]{0,63}\s*(?:=|:(?!\/\/))/i;
+
+/**
+ * Adds the value of each `key=value` line of a text payload (configuration dumps, log lines,
+ * console-style `SET key value`) as a field of its own, named by its key: an application reads the
+ * value alone, so an injection that starts at the value's beginning is read in that context, as a
+ * JSON string is, rather than after the key. At most `maxNodes` lines, as JSON nodes.
+ */
+function walkLines(text: string, maxNodes: number, walk: PayloadWalk): void {
+  let start = 0;
+  for (let line = 0; start < text.length; line += 1) {
+    if (line >= maxNodes) {
+      walk.limit = `more than ${maxNodes} lines`;
+      return;
+    }
+    const end = text.indexOf('\n', start);
+    const stop = end === -1 ? text.length : end;
+    const found = stop - start <= 8192 ? LINE_FIELD.exec(text.slice(start, stop)) : null;
+    // A value that assigns again (`hour=22 and door=open`) is an expression written as text: read whole.
+    if (found && !ASSIGNMENT.test(found[3]!)) {
+      const key = (found[1] ?? found[2])!;
+      walk.fields.push({ target: 'payload', location: `payload.line:${key}`, text: found[3]!, member: key });
+    }
+    start = stop + 1;
+  }
+}
+
 /** The first byte that is not JSON whitespace opens an object, an array or a string. */
 function startsLikeJson(payload: Buffer): boolean {
   for (const byte of payload) {
@@ -170,6 +201,7 @@ export function payloadFields(payload: Buffer, limits: JsonScanLimits): PayloadW
   const text = payloadText(payload)!;
   walk.fields.push({ target: 'payload', location: 'payload.text', text });
   walkQuery(text, limits.maxNodes, walk);
+  walkLines(text, limits.maxNodes, walk);
   return walk;
 }
 
