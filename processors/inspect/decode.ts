@@ -183,8 +183,29 @@ export function escapeSequenceDecode(text: string): string {
   );
 }
 
+const utf7Run = /\+([A-Za-z0-9/+]{2,64})-?/g;
+
+/**
+ * UTF-7's `+ADw-script+AD4-` (`<script>`): a run of modified base64 of UTF-16 after `+`. Old
+ * browsers sniffed UTF-7 and some mail and XML stacks still decode it. Only runs that decode to
+ * printable ASCII are replaced, so a `+` in ordinary text (`+5`, `a+b`) stays as it is.
+ */
+export function utf7Decode(text: string): string {
+  if (!text.includes('+A')) return text;
+  return text.replace(utf7Run, (whole, run: string) => {
+    const bytes = Buffer.from(run, 'base64');
+    let out = '';
+    for (let i = 0; i + 1 < bytes.length; i += 2) {
+      const code = (bytes[i]! << 8) | bytes[i + 1]!;
+      if (code < 0x20 || code > 0x7e) return whole;
+      out += String.fromCharCode(code);
+    }
+    return out === '' ? whole : out;
+  });
+}
+
 function decodeOnce(text: string): string {
-  return escapeSequenceDecode(htmlEntityDecode(urlDecode(text)));
+  return escapeSequenceDecode(htmlEntityDecode(urlDecode(utf7Decode(text))));
 }
 
 /** Printable ASCII without `%`, `+`, `&` or a backslash: nothing to decode, nothing NFKC changes. */
@@ -214,6 +235,9 @@ export function normalise(input: string, limits: DecodeLimits = DEFAULT_DECODE_L
     // (%u2215 division slash, %u2044 fraction slash, %u2216 set minus for a backslash).
     .replace(/[\u2215\u2044\u29f8]/g, '/')
     .replace(/[\u2216\u29f5\u29f9]/g, '\\')
+    // Typographic quotes that Windows' best-fit code pages and some databases turn into ' and ".
+    .replace(/[\u2018\u2019\u201a\u201b\u2032\u02bc]/g, "'")
+    .replace(/[\u201c\u201d\u201e\u2033]/g, '"')
     .toLowerCase();
   // A few compatibility characters expand to many under NFKC, so the cap is applied again.
   if (text.length > limits.maxChars) {

@@ -65,6 +65,27 @@ const attacks: ReadonlyArray<[FindingClass, string, string]> = [
     '{"e":"\\" autofocus onfocus=\\"window.alert(1)\\" x=\\""}',
   ],
   ['sqli', 'a query string value in numeric context', 'GET /q?zone=7&id=12 or length(pw)>2&fmt=csv'],
+  ['sqli', 'a value that starts with the clause', '{"sort":" OR 1=1-- "}'],
+  ['sqli', 'a column count probe as the value', '{"sort":" ORDER BY 12-- "}'],
+  ['sqli', 'a timing function as the whole value', '{"q":"pg_sleep(5)"}'],
+  [
+    'sqli',
+    'a timing function nested in a call',
+    '{"q":"1 or 2947=like(\'abc\',upper(hex(randomblob(500000000/2))))"}',
+  ],
+  ['sqli', 'the session user', '{"q":"select current_user;"}'],
+  ['sqli', 'typographic quotes', '{"user":"admin\u2019 or \u20181\u2019=\u20191"}'],
+  ['sqli', 'a bitwise break', '{"user":"\'^\'"}'],
+  ['xss', 'UTF-7', '{"m":"+ADw-script+AD4-alert(1)+ADw-/script+AD4-"}'],
+  ['xss', 'a computed global call', '{"m":"top[/al/.source+/ert/.source](1)"}'],
+  ['xss', 'IE HTML components', '{"m":"<?import namespace=\\"t\\" implementation=\\"#default#time2\\">"}'],
+  ['command-injection', 'a Windows listing after a separator', '{"share":"& dir c:\\\\users"}'],
+  ['command-injection', 'a server-side include', '{"m":"<!--#exec cmd=\\"/bin/ls\\" -->"}'],
+  ['command-injection', 'Shellshock', '{"ua":"() { :;}; echo vulnerable"}'],
+  // The dollar sign and braces are the payload's own, as in the Spring case above.
+  ['command-injection', 'PHP in a template expression', `{"t":"\${@print(system($_SERVER['x']))}"}`],
+  ['command-injection', 'a template arithmetic probe', '{"t":"{{7*7}}"}'],
+  ['path-traversal', 'a password file after encoded junk', '{"f":"..%uF025..%uF025etc/passwd"}'],
 ];
 
 const benign: readonly string[] = [
@@ -87,6 +108,13 @@ const benign: readonly string[] = [
   '{"msg":"uses a regular expression (regex) to parse"}',
   '{"cfg":"c2Vuc29yLWNvbmZpZy12Mg=="}',
   '{"image":"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"}',
+  '{"n":"having trouble connecting? restart the hub"}',
+  '{"n":"union station platform 4"}',
+  '{"n":"order by date, newest first"}',
+  '{"n":"select user"}',
+  '{"t":"{{temperature}} at {{time}}"}',
+  '{"n":"it\u2019s cold; it\u2019s 5 or 6 degrees"}',
+  '{"price":"+A5 grade, +AB blood"}',
 ];
 
 describe('attack families, through the whole chain with the default policy', () => {

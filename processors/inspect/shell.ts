@@ -157,6 +157,8 @@ const COMMANDS = new Set([
   'ubus',
   'shred',
   'wipefs',
+  'sysinfo',
+  'whereis',
 ]);
 
 /** Commands that are also words of prose or of telemetry: they count only with what they take. */
@@ -214,6 +216,9 @@ const WORD_COMMANDS = new Set([
   'cmd',
   'exec',
   'ftp',
+  'dir',
+  'type',
+  'which',
 ]);
 
 /** With no argument, these still do something an attacker wants: reconnaissance and stopping the device. */
@@ -258,7 +263,7 @@ const SUBCOMMANDS: Readonly<Record<string, (args: readonly string[]) => boolean>
   service: (args) => args.length >= 2 && /^(?:stop|start|restart|reload|force-reload|status)$/.test(args[1]!),
   sv: (args) => /^(?:down|stop|kill|exit|force-stop|force-shutdown)$/.test(args[0] ?? ''),
   mount: (args) => /^(?:-o|--bind|-t)$/.test(args[0] ?? ''),
-  net: (args) => /^(?:user|localgroup|share|stop|start|use)$/.test(args[0] ?? ''),
+  net: (args) => /^(?:user|localgroup|share|stop|start|use|view|group|accounts)$/.test(args[0] ?? ''),
   sc: (args) => /^(?:create|config|stop|start|delete|query)$/.test(args[0] ?? ''),
   reg: (args) => /^(?:add|delete|query|save)$/.test(args[0] ?? ''),
   cmd: (args) => /^\/[ck]$/.test(args[0] ?? ''),
@@ -269,7 +274,7 @@ const SUBCOMMANDS: Readonly<Record<string, (args: readonly string[]) => boolean>
 const COMMAND_MEMBER = /(?:^|[_.-])(?:cmd|command|cmdline|exec|execute|run|shell|sh|bash|script|system)$/;
 
 const SHELL_ARGUMENT =
-  /^(?:-{1,2}[a-z0-9]|[/~]|\.{1,2}\/|[<>]|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[a-z]{2,8}:\/\/|(?:if|of|bs)=|\*|\$)/;
+  /^(?:-{1,2}[a-z0-9]|[/~]|\.{1,2}\/|[<>]|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[a-z]{2,8}:\/\/|(?:if|of|bs)=|\*|\$|[a-z]:(?:$|[a-z/])|\/[a-z]{1,10}$)/;
 
 interface Command {
   readonly name: string;

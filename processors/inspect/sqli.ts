@@ -95,6 +95,9 @@ const KEYWORDS = new Set([
   'procedure',
   'join',
 ]);
+/** Timing functions: a value that is only a call of one is a blind-injection probe. */
+const TIMING_FUNCTIONS = new Set(['sleep', 'pg_sleep', 'benchmark', 'randomblob', 'dbms_lock.sleep']);
+
 /** Functions whose only business in a payload is timing or error-based extraction. */
 const ATTACK_FUNCTIONS = new Set([
   'sleep',
@@ -423,6 +426,9 @@ function selectHasBody(code: readonly Token[], i: number): boolean {
   const first = code[j];
   if (first === undefined) return false;
   if (first.text === '*' || isLiteral(first) || first.kind === 'variable' || isCall(code, j)) return true;
+  // `select current_user;`: the session's identity, a probe's first question.
+  if (SESSION_WORDS.has(first.text) && (code[j + 1] === undefined || code[j + 1]!.kind === 'semicolon'))
+    return true;
   if (first.kind === 'word') {
     // A column list with commas, or one column followed by FROM.
     const after = code[j + 1];
@@ -439,7 +445,10 @@ function selectReadsTable(code: readonly Token[], i: number): boolean {
 }
 
 const SORT_WORDS = new Set(['asc', 'desc']);
+const SESSION_WORDS = new Set(['current_user', 'session_user', 'system_user', 'current_database']);
 const ARITHMETIC = new Set(['+', '-', '*', '/', '%']);
+/** Operators that join the broken string to the reopened one: arithmetic and MySQL's bitwise `'&'`, `'^'`, `'|'`. */
+const CONCAT = new Set([...ARITHMETIC, '&', '^', '|']);
 
 /**
  * The index just past an ORDER/GROUP BY column list starting at `from` (`a`, `t.a desc, 2`,
@@ -482,7 +491,7 @@ function endsStatement(code: readonly Token[], at: number, commentAfterEnd: bool
  */
 function reopensString(code: readonly Token[], i: number): boolean {
   const first = code[i];
-  if (first === undefined || !(ARITHMETIC.has(first.text) || first.text === '||')) return false;
+  if (first === undefined || !(CONCAT.has(first.text) || first.text === '||')) return false;
   for (let j = i + 1; j < code.length && j <= i + 10; j += 1) {
     const t = code[j]!;
     // The reopened string follows an operator and is a bare fragment (`'n9`, `'`), not a phrase.
@@ -491,9 +500,9 @@ function reopensString(code: readonly Token[], i: number): boolean {
         t.kind === 'string' &&
         t.open === true &&
         !/\s/.test(t.text) &&
-        (ARITHMETIC.has(code[j - 1]!.text) || code[j - 1]!.text === '||')
+        (CONCAT.has(code[j - 1]!.text) || code[j - 1]!.text === '||')
       );
-    if (!(isOperand(t) || ARITHMETIC.has(t.text) || t.text === '||') || t.open === true) return false;
+    if (!(isOperand(t) || CONCAT.has(t.text) || t.text === '||') || t.open === true) return false;
   }
   return false;
 }
@@ -545,7 +554,8 @@ function matchAfterBreak(
     // `' order by 3--` counts columns; `' group by pin having 1=1`, `' group by a.id, 2 desc--`
     // probe them: a column list that the statement then ends (a comment, a ';', the application's
     // own closing quote) or continues as SQL only (HAVING, LIMIT, WITH ROLLUP).
-    if (code[i + 2]?.kind === 'number' || conditionalColumn(code, i + 2)) return 'break-order-by';
+    if (code[i + 2]?.kind === 'number' || conditionalColumn(code, i + 2) || isAttackCall(code, i + 2))
+      return 'break-order-by';
     const end = columnListEnd(code, i + 2);
     if (end === null) return null;
     const after = code[end];
@@ -562,7 +572,11 @@ function matchAfterBreak(
     first.kind === 'keyword' &&
     (first.text === 'having' || first.text === 'limit' || first.text === 'procedure')
   ) {
-    return isOperand(code[i + 1]) ? 'break-clause' : null;
+    // `having 1=1`, `having role='x'`, `limit 1`, `having count(*)>1`; prose says "having trouble".
+    const operand = code[i + 1];
+    const clause =
+      isLiteral(operand) || isCall(code, i + 1) || (isOperand(operand) && code[i + 2]?.kind === 'compare');
+    return clause ? 'break-clause' : null;
   }
   if (first.kind === 'compare' && (isOperand(code[i + 1]) || code[i + 1]?.kind === 'open')) {
     // `1'='1` or `x' = (select ...)`: a comparison straight after the break.
@@ -622,15 +636,24 @@ function matchAnywhere(
       // A whole statement as the value, or a subquery: `select * from users`, `(select user())`.
       if (t.text !== 'update' && t.text !== 'exec' && t.text !== 'execute' && t.text !== 'grant')
         return { shape: 'statement', index: i };
-    } else if (isAttackCall(code, i) && i === 0 && callEnd(code, 0) === code.length && commentAfterEnd) {
-      // `sleep(20)#`: a timing or error function as the whole value, its tail commented away.
+    } else if (
+      isAttackCall(code, i) &&
+      i === 0 &&
+      (commentAfterEnd || TIMING_FUNCTIONS.has(t.text) || code[callEnd(code, 0)]?.kind === 'compare') &&
+      (callEnd(code, 0) === code.length || code[callEnd(code, 0)]?.kind === 'compare')
+    ) {
+      // `sleep(20)#`, `pg_sleep(5)`, `sleep(5)='`: a timing or error function as the whole value
+      // (its tail commented away, or compared with the application's own quote).
       return { shape: `function:${t.text}`, index: i };
     } else if (isAttackCall(code, i)) {
       const before = code[i - 1];
       const prev = before?.kind === 'open' ? code[i - 2] : before;
+      // Nested in another call (`like('a',upper(hex(randomblob(5e8))))`): the expression it sits in counts.
+      const nested = before?.kind === 'open' && prev !== undefined && isCall(code, i - 2);
       if (
         prev !== undefined &&
-        (prev.kind === 'logic' ||
+        (nested ||
+          prev.kind === 'logic' ||
           prev.kind === 'compare' ||
           prev.kind === 'comma' ||
           prev.kind === 'statement' ||
@@ -709,6 +732,8 @@ function inspectContext(
   return null;
 }
 
+const LEADING_CLAUSE = /^\s*(?:and|or|xor|having|(?:order|group)\s+by)\s/;
+
 function isLetter(code: number): boolean {
   return (code >= 97 && code <= 122) || (code >= 65 && code <= 90);
 }
@@ -723,7 +748,10 @@ function quoteOutsideWord(text: string, quote: string, from: number): number {
 /** Detects SQL injection in normalised (decoded, lower-cased) text. */
 export function detectSqli(text: string): SqliMatch | null {
   // Numeric context: the value is pasted into SQL unquoted (`id=1 or 1=1`).
-  const numeric = /^\s*(?:-?\d|\))/.test(text);
+  // Numeric context: the value is pasted into SQL unquoted, after a number (`1 or 1=1`) or after
+  // the application's own number (` or 1=1--`, ` order by 3`, ` having 1=1`: a value that starts
+  // with the clause).
+  const numeric = /^\s*(?:-?\d|\))/.test(text) || LEADING_CLAUSE.test(text);
   const asIs = inspectContext(text, 0, numeric ? 'number' : 'none');
   if (asIs) return asIs;
   for (const quote of ["'", '"']) {
