@@ -36,6 +36,26 @@ export function payloadText(payload: Buffer): string | null {
 }
 
 /**
+ * The payload's text up to a little more than `maxChars` characters, for a reader that reads no
+ * further (the patterns step's message budget): decoding a 256 KiB payload whole costs about 1 ms
+ * here. The text is longer than `maxChars` whenever the payload is, so the reader can tell it was
+ * cut. Null when the payload is not UTF-8.
+ */
+export function payloadTextUpTo(payload: Buffer, maxChars: number): string | null {
+  const reading = readingOf(payload);
+  if (!reading.utf8) return null;
+  if (reading.text !== undefined || payload.length <= maxChars + 1) return payloadText(payload);
+  // A character is 1-4 bytes: widen until enough characters are decoded or the payload ends.
+  let bytes = maxChars + 1;
+  let text = payload.toString('utf8', 0, bytes);
+  while (text.length <= maxChars && bytes < payload.length) {
+    bytes = Math.min(bytes * 2, payload.length);
+    text = payload.toString('utf8', 0, bytes);
+  }
+  return text;
+}
+
+/**
  * The payload's JSON scan, or null when it is not UTF-8 JSON. Steps of one chain ask with the
  * policy's limits, so the payload is scanned once; other limits scan it again.
  */

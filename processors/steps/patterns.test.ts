@@ -213,3 +213,11 @@ test('an attack after long padding in one field is still found (fields are read 
   const findings = inspect(telemetry({ note: `${'a'.repeat(20_000)} <script>alert(1)</script>` }));
   assert.ok(findings.some((f) => f.class === 'xss'));
 });
+
+test('a text longer than the message budget is read up to it and the rest reported, not dropped', () => {
+  const padded = `${'temp ok '.repeat(DEFAULT_POLICY.patterns.maxMessageChars / 8 + 10)}x' or 1=1--`;
+  const findings = inspect(packetEvent({ topic: 'devices/d1/status', payload: Buffer.from(padded) }));
+  const limit = findings.find((f) => f.ruleId === 'PAT-INSPECTION-LIMIT');
+  assert.ok(limit, `no PAT-INSPECTION-LIMIT in ${JSON.stringify(findings)}`);
+  assert.match(limit.evidence, /characters to inspect/);
+});

@@ -1,6 +1,6 @@
 import { type DecodeLimits, normalise } from '../inspect/decode.js';
 import { type JsonScanLimits, type JsonString, jsonStringPath } from '../inspect/json-scan.js';
-import { jsonScanLimits, payloadIsUtf8, payloadJson, payloadText } from '../inspect/payload-json.js';
+import { jsonScanLimits, payloadIsUtf8, payloadJson, payloadTextUpTo } from '../inspect/payload-json.js';
 import {
   type CompiledRule,
   DEFAULT_RULES,
@@ -168,7 +168,11 @@ function startsLikeJson(payload: Buffer): boolean {
 }
 
 /** The payload's inspectable strings: JSON keys and string values, or the whole text and, for a query string, each value. */
-export function payloadFields(payload: Buffer, limits: JsonScanLimits): PayloadWalk {
+export function payloadFields(
+  payload: Buffer,
+  limits: JsonScanLimits,
+  maxTextChars = Number.POSITIVE_INFINITY,
+): PayloadWalk {
   const walk: PayloadWalk = { fields: [], limit: null };
   if (!payloadIsUtf8(payload)) {
     // Not UTF-8: binary data is judged by size and entropy; text with a few stray bytes is still read.
@@ -198,7 +202,7 @@ export function payloadFields(payload: Buffer, limits: JsonScanLimits): PayloadW
       return walk;
     }
   }
-  const text = payloadText(payload)!;
+  const text = payloadTextUpTo(payload, maxTextChars)!;
   walk.fields.push({ target: 'payload', location: 'payload.text', text });
   walkQuery(text, limits.maxNodes, walk);
   walkLines(text, limits.maxNodes, walk);
@@ -217,7 +221,7 @@ function fieldsOf(event: PacketEvent, policy: Policy): PayloadWalk {
     walk.fields.push({ target: 'topic', location: `subscriptions[${i}].topic`, text: s.topic });
   });
   if (event.packetType === 'PUBLISH' && event.payload !== null && event.payload.length > 0) {
-    const payload = payloadFields(event.payload, jsonScanLimits(policy));
+    const payload = payloadFields(event.payload, jsonScanLimits(policy), policy.patterns.maxMessageChars);
     walk.fields.push(...payload.fields);
     walk.limit = payload.limit;
   }
@@ -315,6 +319,10 @@ export function createPatternsStep(options: PatternsStepOptions): Step {
           limit = `more than ${settings.maxMessageChars} characters to inspect (${FIELD_COST} per field included)`;
           break;
         }
+        // A field longer than what is left is read up to the budget and the rest reported, never
+        // dropped silently: padding a text past the budget must not hide what follows.
+        if (field.text.length > budget)
+          limit = `more than ${settings.maxMessageChars} characters to inspect (${FIELD_COST} per field included)`;
         const text = field.text.length > budget ? field.text.slice(0, budget) : field.text;
         budget -= text.length + FIELD_COST;
         // Long fields are read in overlapping chunks so that padding cannot push an attack past the cap.
