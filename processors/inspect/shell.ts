@@ -274,7 +274,7 @@ const SUBCOMMANDS: Readonly<Record<string, (args: readonly string[]) => boolean>
 const COMMAND_MEMBER = /(?:^|[_.-])(?:cmd|command|cmdline|exec|execute|run|shell|sh|bash|script|system)$/;
 
 const SHELL_ARGUMENT =
-  /^(?:-{1,2}[a-z0-9]|[/~]|\.{1,2}\/|[<>]|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[a-z]{2,8}:\/\/|(?:if|of|bs)=|\*|\$|[a-z]:(?:$|[a-z/])|\/[a-z]{1,10}$)/;
+  /^(?:-{1,2}[a-z0-9]|[/~]|\.{1,2}\/|[<>]|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[a-z]{2,8}:\/\/|(?:if|of|bs)=|\*|\$|[a-z]:(?:$|[a-z/]))/;
 
 interface Command {
   readonly name: string;
@@ -292,14 +292,18 @@ function commandOf(segment: string): Command | null {
     if (words[i] === 'busybox' && !COMMANDS.has(words[i + 1]!) && !WORD_COMMANDS.has(words[i + 1]!)) break;
     i += 1;
   }
-  let name = words[i];
-  if (name === undefined || name === '') return null;
-  const slash = name.lastIndexOf('/');
-  if (slash !== -1 && /^(?:\/(?:usr\/)?(?:local\/)?s?bin|\/etc\/init\.d)?\/[^/]+$/.test(name))
-    name = name.slice(slash + 1);
+  const name = commandName(words[i] ?? '');
+  return name === null ? null : { name, args: words.slice(i + 1).filter((w) => w !== '') };
+}
+
+const SYSTEM_PATH = /^(?:\/(?:usr\/)?(?:local\/)?s?bin|\/etc\/init\.d)?\/[^/]+$/;
+
+/** The command a word names (`/usr/bin/x` and `x.exe` name `x`), or null when it cannot name one. */
+function commandName(word: string): string | null {
+  let name = word;
+  if (SYSTEM_PATH.test(name)) name = name.slice(name.lastIndexOf('/') + 1);
   if (name.endsWith('.exe')) name = name.slice(0, -4);
-  if (!/^[a-z][\w.+-]{0,40}$/.test(name)) return null;
-  return { name, args: words.slice(i + 1).filter((w) => w !== '') };
+  return /^[a-z][\w.+-]{0,40}$/.test(name) ? name : null;
 }
 
 const FIRST_WORD = /^\s*(\S{1,60})/;
@@ -309,8 +313,8 @@ function mayRunCommand(segment: string): boolean {
   const first = FIRST_WORD.exec(segment)?.[1];
   if (first === undefined) return false;
   if (PREFIXES.has(first) || first.includes('=') || first.startsWith('$')) return true;
-  const name = first.slice(first.lastIndexOf('/') + 1).replace(/\.exe$/, '');
-  return COMMANDS.has(name) || WORD_COMMANDS.has(name);
+  const name = commandName(first);
+  return name !== null && (COMMANDS.has(name) || WORD_COMMANDS.has(name));
 }
 
 function hasShellArguments(args: readonly string[]): boolean {
