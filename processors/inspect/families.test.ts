@@ -115,6 +115,8 @@ const benign: readonly string[] = [
   '{"t":"{{temperature}} at {{time}}"}',
   '{"n":"it\u2019s cold; it\u2019s 5 or 6 degrees"}',
   '{"price":"+A5 grade, +AB blood"}',
+  // Tasmota's report of a Zigbee Groups-cluster response: the key is cluster<command.
+  '{"ZbReceived":{"IKEA_Light":{"Device":"0x5ADF","0004<02":"FF00","GetGroupCapacity":255,"Endpoint":1}}}',
 ];
 
 describe('attack families, through the whole chain with the default policy', () => {

@@ -95,6 +95,10 @@ const prose = [
   'sleep(5) then retry',
   '20 or 30',
   "bob's 'group by' note",
+  // Tasmota's Zigbee keys: cluster<command.
+  '0004<02',
+  '0006>01',
+  '5=5',
 ];
 
 for (const text of injections) {

@@ -582,8 +582,10 @@ function matchAfterBreak(
     // `1'='1` or `x' = (select ...)`: a comparison straight after the break.
     const afterOperand = code[i + 2];
     if (code[i + 1]?.kind === 'open') return 'break-compare';
-    if (afterOperand === undefined || afterOperand.kind === 'logic' || afterOperand.kind === 'semicolon')
-      return 'break-compare';
+    if (afterOperand?.kind === 'logic' || afterOperand?.kind === 'semicolon') return 'break-compare';
+    // A number compared and nothing else (`0004<02`, Tasmota's cluster<command keys; `5=5`) is
+    // data: only after a quote does a lone comparison close the application's string (`1'='1`).
+    if (afterOperand === undefined && context === 'string') return 'break-compare';
     return null;
   }
   if (
