@@ -59,6 +59,28 @@ export interface TopicDescription {
   readonly configs: Readonly<Record<string, string>>;
 }
 
+const LISTED_WITHIN_MS = 15_000;
+
+/**
+ * Waits until the cluster lists every topic just created: CreateTopics returns when the controller
+ * has them, and a broker asked next may not know them yet (a bench that described its new topics at
+ * once failed with "topics not found" in CI).
+ */
+async function untilListed(admin: Admin, names: readonly string[]): Promise<void> {
+  const deadline = Date.now() + LISTED_WITHIN_MS;
+  for (;;) {
+    const listed = new Set(await admin.listTopics());
+    const absent = names.filter((name) => !listed.has(name));
+    if (absent.length === 0) return;
+    if (Date.now() >= deadline)
+      throw new SentinelError(
+        'SNT_TOPIC_MISCONFIGURED',
+        `topics created but not listed by the cluster within ${LISTED_WITHIN_MS / 1000} s: ${absent.join(', ')}`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Creates the missing topics and brings the configs of existing ones back to the contract. */
 export async function createTopics(
   admin: Admin,
@@ -74,7 +96,13 @@ export async function createTopics(
       replicationFactor: topicReplicationFactor,
       configEntries: topicConfigEntries(),
     }));
-  if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
+  if (missing.length > 0) {
+    await admin.createTopics({ topics: missing, waitForLeaders: true });
+    await untilListed(
+      admin,
+      missing.map((t) => t.topic),
+    );
+  }
   const present = names.filter((name) => existing.has(name));
   const updated: string[] = [];
   if (present.length > 0) {
