@@ -59,6 +59,10 @@ const benign: ReadonlyArray<readonly [string, string?]> = [
   ['rebooted after update; id 42 assigned'],
   ['R&D lab, kill switch tested'],
   ['sensor ok\ncurl failed to connect'],
+  ['wifi: connected; ip 192.168.1.20; rssi -61'],
+  ['gw.local;ip 10.0.0.2'],
+  ['mqtt | connected | id 42'],
+  ['192.168.1.1; ping ok'],
 ];
 
 for (const [text, member] of injections) {

@@ -274,7 +274,9 @@ const SUBCOMMANDS: Readonly<Record<string, (args: readonly string[]) => boolean>
 const COMMAND_MEMBER = /(?:^|[_.-])(?:cmd|command|cmdline|exec|execute|run|shell|sh|bash|script|system)$/;
 
 const SHELL_ARGUMENT =
-  /^(?:-{1,2}[a-z0-9]|[/~]|\.{1,2}\/|[<>]|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[a-z]{2,8}:\/\/|(?:if|of|bs)=|\*|\$|[a-z]:(?:$|[a-z/]))/;
+  /^(?:-{1,2}[a-z0-9]|[/~]|\.{1,2}\/|[<>]|[a-z]{2,8}:\/\/|(?:if|of|bs)=|\*|\$|[a-z]:(?:$|[a-z/]))/;
+/** An address as an argument (`ping 10.0.0.1`): a command's only where a command stands, not in prose ("ip 10.0.0.2"). */
+const ADDRESS_ARGUMENT = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d{1,5})?$/;
 
 interface Command {
   readonly name: string;
@@ -317,8 +319,8 @@ function mayRunCommand(segment: string): boolean {
   return name !== null && (COMMANDS.has(name) || WORD_COMMANDS.has(name));
 }
 
-function hasShellArguments(args: readonly string[]): boolean {
-  return args.some((arg) => SHELL_ARGUMENT.test(arg));
+function hasShellArguments(args: readonly string[], addresses = true): boolean {
+  return args.some((arg) => SHELL_ARGUMENT.test(arg) || (addresses && ADDRESS_ARGUMENT.test(arg)));
 }
 
 type Separator = ';' | '|' | '||' | '&' | '&&' | '\n' | '`' | '$(' | ')';
@@ -437,11 +439,16 @@ function commandCounts(command: Command, position: Position): boolean {
   }
   if (WORD_COMMANDS.has(name)) {
     const subcommand = SUBCOMMANDS[name]?.(args) ?? false;
-    if (shellOnly) return subcommand || hasShellArguments(args) || alone;
+    // `ip` is a command only with its object (`ip addr`): "ip 10.0.0.2" is how telemetry writes an address.
+    const addresses = name !== 'ip';
+    if (shellOnly) return subcommand || hasShellArguments(args, addresses) || alone;
     if (injected)
-      return subcommand || hasShellArguments(args) || (alone && last && ALONE_AFTER_DATA.has(name));
-    // In prose, maintenance text says "; service interval restart" too: only shell arguments count.
-    return after !== '\n' && hasShellArguments(args);
+      return (
+        subcommand || hasShellArguments(args, addresses) || (alone && last && ALONE_AFTER_DATA.has(name))
+      );
+    // In prose, maintenance text says "; service interval restart" and "; ip 10.0.0.2" too: only
+    // shell arguments other than an address count.
+    return after !== '\n' && hasShellArguments(args, false);
   }
   return false;
 }

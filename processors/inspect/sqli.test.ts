@@ -95,6 +95,12 @@ const prose = [
   'sleep(5) then retry',
   '20 or 30',
   "bob's 'group by' note",
+  // Prose that starts with AND/OR.
+  'and the door is open',
+  'or the fan is off',
+  'and temperature > 30',
+  'or press the button like this',
+  'order by 5 pm for next-day delivery',
   // Tasmota's Zigbee keys: cluster<command.
   '0004<02',
   '0006>01',

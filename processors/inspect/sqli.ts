@@ -527,6 +527,7 @@ function matchAfterBreak(
   commentAfterEnd: boolean,
   context: 'string' | 'number',
   evasive = false,
+  leading = false,
 ): string | null {
   let i = 0;
   while (code[i]?.kind === 'close') i += 1;
@@ -537,7 +538,16 @@ function matchAfterBreak(
   if (context === 'string' && reopensString(code, i)) return 'break-concat';
   if (first.kind === 'logic') {
     if (expressionAfterLogic(code, i + 1)) return 'break-tautology';
-    if (conditionAfterLogic(code, i + 1)) return 'break-condition';
+    // A value that itself starts with AND/OR ("and the door is open") needs the condition shaped
+    // the way a probe writes it (a number compared, a comment, `;`, hidden spaces); after a number
+    // or a quote it does not.
+    const numberCompared =
+      code[skipOpen(code, i + 1)]?.kind === 'number' && code[skipOpen(code, i + 1) + 1]?.kind === 'compare';
+    if (
+      conditionAfterLogic(code, i + 1) &&
+      (!leading || evasive || commentAfterEnd || numberCompared || code.at(-1)?.kind === 'semicolon')
+    )
+      return 'break-condition';
     const operandIndex = skipOpen(code, i + 1);
     const operand = code[operandIndex];
     // `' or 1--`, `' or true#`, `' or '1`: a lone truth value closed by a comment, a ';' or the
@@ -554,8 +564,17 @@ function matchAfterBreak(
     // `' order by 3--` counts columns; `' group by pin having 1=1`, `' group by a.id, 2 desc--`
     // probe them: a column list that the statement then ends (a comment, a ';', the application's
     // own closing quote) or continues as SQL only (HAVING, LIMIT, WITH ROLLUP).
-    if (code[i + 2]?.kind === 'number' || conditionalColumn(code, i + 2) || isAttackCall(code, i + 2))
-      return 'break-order-by';
+    if (conditionalColumn(code, i + 2) || isAttackCall(code, i + 2)) return 'break-order-by';
+    // `order by 3` counts columns; a value that itself starts so ("order by 5 pm") must end there.
+    if (code[i + 2]?.kind === 'number') {
+      const after = code[i + 3];
+      const ends =
+        after === undefined ||
+        after.kind === 'semicolon' ||
+        SORT_WORDS.has(after.text) ||
+        after.kind === 'comma';
+      if (!leading || ends || commentAfterEnd) return 'break-order-by';
+    }
     const end = columnListEnd(code, i + 2);
     if (end === null) return null;
     const after = code[end];
@@ -709,6 +728,7 @@ function inspectContext(
   text: string,
   offset: number,
   afterBreak: 'string' | 'number' | 'none',
+  leading = false,
 ): SqliMatch | null {
   const { code, commentAfterEnd } = splitComments(tokenize(text));
   if (afterBreak !== 'none') {
@@ -726,6 +746,7 @@ function inspectContext(
       commentAfterEnd,
       afterBreak,
       evasive,
+      leading,
     );
     if (shape) return { shape, offset };
   }
@@ -753,8 +774,9 @@ export function detectSqli(text: string): SqliMatch | null {
   // Numeric context: the value is pasted into SQL unquoted, after a number (`1 or 1=1`) or after
   // the application's own number (` or 1=1--`, ` order by 3`, ` having 1=1`: a value that starts
   // with the clause).
-  const numeric = /^\s*(?:-?\d|\))/.test(text) || LEADING_CLAUSE.test(text);
-  const asIs = inspectContext(text, 0, numeric ? 'number' : 'none');
+  const leading = LEADING_CLAUSE.test(text);
+  const numeric = leading || /^\s*(?:-?\d|\))/.test(text);
+  const asIs = inspectContext(text, 0, numeric ? 'number' : 'none', leading);
   if (asIs) return asIs;
   for (const quote of ["'", '"']) {
     const at = text.indexOf(quote);
