@@ -78,6 +78,9 @@ const adversarial: Array<[string, string]> = [
     JSON.stringify(Object.fromEntries(Array.from({ length: 1200 }, (_, i) => [`k${i}`, 'v']))),
   ],
   ['JSON 30 deep', deepJson(30)],
+  ['template opener flood "{{"', inJson(fill('{{'))],
+  ['separator + command flood "1;cat "', inJson(fill('1;cat '))],
+  ['key=value lines', Array.from({ length: 800 }, (_, i) => `sensor${i}=ok`).join('\n')],
   [
     '256 KiB JSON, 12,000 keys',
     JSON.stringify(

@@ -72,10 +72,6 @@ function decodeLenientUtf8(bytes: number[]): string {
   return out;
 }
 
-function isQuote(code: number): boolean {
-  return code === 39 || code === 34 || code === 96;
-}
-
 /** %XX (as UTF-8 bytes), %uXXXX (IIS style) and '+' as space (form encoding). */
 export function urlDecode(text: string): string {
   if (!text.includes('%') && !text.includes('+')) return text;
@@ -110,11 +106,7 @@ export function urlDecode(text: string): string {
       }
     }
     flush();
-    // A '+' next to a literal quote is not form encoding (which writes a quote as %27): `'+'x` is
-    // concatenation in SQL and JavaScript and stays as it is.
-    const plusIsSpace =
-      c === 43 /* + */ && !isQuote(text.charCodeAt(i - 1)) && !isQuote(text.charCodeAt(i + 1));
-    out += plusIsSpace ? ' ' : text[i];
+    out += c === 43 /* + */ ? ' ' : text[i];
     i += 1;
   }
   flush();

@@ -57,6 +57,10 @@ interface Frame {
   member: string;
 }
 
+/** Frames of containers whose strings are no longer collected: only their kind is read. */
+const UNCOLLECTED_ARRAY: Frame = { array: true, path: '', index: 0, member: '' };
+const UNCOLLECTED_OBJECT: Frame = { array: false, path: '', index: 0, member: '' };
+
 enum Expect {
   Value,
   /** After a value: ',' or the container's close, or the end of the text at depth 0. */
@@ -162,119 +166,113 @@ function numberEnd(text: Buffer, i: number): number {
 
 export function scanJson(text: Buffer, limits: JsonScanLimits): JsonScan {
   const strings: JsonString[] = [];
-  const invalid = (): JsonScan => ({ valid: false, strings, limit: null });
   const stack: Frame[] = [];
+  // Collection is on until a cap is reached (limit set); the grammar is checked to the end either way.
   let limit: string | null = null;
   let nodes = 0;
-  let expect = Expect.Value as Expect;
+  let expect: Expect = Expect.Value;
   let i = 0;
   const n = text.length;
-  // Collection is on until a cap is reached; the grammar is checked to the end either way.
-  const collecting = () => limit === null;
-  const countNode = () => {
-    nodes += 1;
-    if (nodes > limits.maxNodes && limit === null) limit = `more than ${limits.maxNodes} JSON nodes`;
-  };
-  /** The path of the container about to be opened. */
-  const containerPath = (): string => {
-    const top = stack[stack.length - 1];
-    if (top === undefined) return '$';
-    if (top.array) return `${top.path}[${top.index}]`;
-    return memberPath(top.path, top.member);
-  };
-  const valueDone = () => {
-    const top = stack[stack.length - 1];
-    if (top?.array) top.index += 1;
-    expect = Expect.AfterValue;
-  };
-
+  // Written as one loop with no closures: every byte of a 256 KiB payload passes through it.
   while (i < n) {
     const c = text[i]!;
-    if (isSpace(c)) {
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
       i += 1;
       continue;
     }
-    switch (expect) {
-      case Expect.Value: {
-        if (c === 0x7b || c === 0x5b) {
-          countNode();
-          const path = containerPath();
-          if (stack.length >= limits.maxDepth && limit === null)
-            limit = `JSON nested deeper than ${limits.maxDepth}`;
-          stack.push({ array: c === 0x5b, path, index: 0, member: '' });
-          i += 1;
-          // An empty container closes at once.
-          let j = i;
-          while (j < n && isSpace(text[j]!)) j += 1;
-          const close = c === 0x7b ? 0x7d : 0x5d;
-          if (byteAt(text, j) === close) {
-            stack.pop();
-            i = j + 1;
-            valueDone();
-          } else expect = c === 0x7b ? Expect.Key : Expect.Value;
-          continue;
+    let valueEnded = false;
+    if (expect === Expect.Value) {
+      if (c === 0x7b || c === 0x5b) {
+        nodes += 1;
+        if (limit === null && nodes > limits.maxNodes) limit = `more than ${limits.maxNodes} JSON nodes`;
+        if (limit === null && stack.length >= limits.maxDepth)
+          limit = `JSON nested deeper than ${limits.maxDepth}`;
+        // Frames matter only while strings are collected: past a cap, a flood of nested brackets
+        // (256 KiB of `[`) shares two frames instead of building a path and an object each.
+        if (limit === null)
+          stack.push({ array: c === 0x5b, path: containerPath(stack), index: 0, member: '' });
+        else stack.push(c === 0x5b ? UNCOLLECTED_ARRAY : UNCOLLECTED_OBJECT);
+        i += 1;
+        expect = c === 0x7b ? Expect.Key : Expect.Value;
+        // An empty container closes at once.
+        let j = i;
+        while (j < n && isSpace(text[j]!)) j += 1;
+        if (byteAt(text, j) === (c === 0x7b ? 0x7d : 0x5d)) {
+          stack.pop();
+          i = j + 1;
+          valueEnded = true;
+        } else continue;
+      } else if (c === 0x22) {
+        const end = stringEnd(text, i);
+        if (end === -1) return { valid: false, strings, limit: null };
+        nodes += 1;
+        if (limit === null && nodes > limits.maxNodes) limit = `more than ${limits.maxNodes} JSON nodes`;
+        if (limit === null) {
+          const top = stack[stack.length - 1];
+          const value = stringValue(text, i, end, lastEscaped);
+          if (top === undefined) strings.push({ text: value, key: false, parent: '' });
+          else if (top.array) strings.push({ text: value, key: false, parent: top.path, index: top.index });
+          else strings.push({ text: value, key: false, parent: top.path, member: top.member });
         }
-        if (c === 0x22) {
-          const end = stringEnd(text, i);
-          if (end === -1) return invalid();
-          countNode();
-          if (collecting()) {
-            const top = stack[stack.length - 1];
-            const value = stringValue(text, i, end, lastEscaped);
-            if (top === undefined) strings.push({ text: value, key: false, parent: '' });
-            else if (top.array) strings.push({ text: value, key: false, parent: top.path, index: top.index });
-            else strings.push({ text: value, key: false, parent: top.path, member: top.member });
-          }
-          i = end;
-          valueDone();
-          continue;
-        }
+        i = end;
+        valueEnded = true;
+      } else {
         let end = -1;
         if (c === 0x2d || isDigit(c)) end = numberEnd(text, i);
         else if (hasWord(text, i, TRUE)) end = i + 4;
         else if (hasWord(text, i, FALSE)) end = i + 5;
         else if (hasWord(text, i, NULL)) end = i + 4;
-        if (end === -1) return invalid();
-        countNode();
+        if (end === -1) return { valid: false, strings, limit: null };
+        nodes += 1;
+        if (limit === null && nodes > limits.maxNodes) limit = `more than ${limits.maxNodes} JSON nodes`;
         i = end;
-        valueDone();
-        continue;
+        valueEnded = true;
       }
-      case Expect.Key: {
-        if (c !== 0x22) return invalid();
-        const end = stringEnd(text, i);
-        if (end === -1) return invalid();
+    } else if (expect === Expect.Key) {
+      if (c !== 0x22) return { valid: false, strings, limit: null };
+      const end = stringEnd(text, i);
+      if (end === -1) return { valid: false, strings, limit: null };
+      if (limit === null) {
         const top = stack[stack.length - 1]!;
         // The member name is needed for paths only while collecting.
-        top.member = collecting() ? stringValue(text, i, end, lastEscaped) : '';
-        if (collecting()) strings.push({ text: top.member, key: true, parent: top.path, member: top.member });
-        i = end;
-        expect = Expect.Colon;
-        continue;
+        top.member = stringValue(text, i, end, lastEscaped);
+        strings.push({ text: top.member, key: true, parent: top.path, member: top.member });
       }
-      case Expect.Colon:
-        if (c !== 0x3a) return invalid();
+      i = end;
+      expect = Expect.Colon;
+      continue;
+    } else if (expect === Expect.Colon) {
+      if (c !== 0x3a) return { valid: false, strings, limit: null };
+      i += 1;
+      expect = Expect.Value;
+      continue;
+    } else {
+      const top = stack[stack.length - 1];
+      if (top === undefined) return { valid: false, strings, limit: null };
+      if (c === 0x2c) {
         i += 1;
-        expect = Expect.Value;
+        expect = top.array ? Expect.Value : Expect.Key;
         continue;
-      case Expect.AfterValue: {
-        const top = stack[stack.length - 1];
-        if (top === undefined) return invalid();
-        if (c === 0x2c) {
-          i += 1;
-          expect = top.array ? Expect.Value : Expect.Key;
-          continue;
-        }
-        if (c === (top.array ? 0x5d : 0x7d)) {
-          stack.pop();
-          i += 1;
-          valueDone();
-          continue;
-        }
-        return invalid();
       }
+      if (c !== (top.array ? 0x5d : 0x7d)) return { valid: false, strings, limit: null };
+      stack.pop();
+      i += 1;
+      valueEnded = true;
+    }
+    if (valueEnded) {
+      const top = stack[stack.length - 1];
+      if (top?.array && limit === null) top.index += 1;
+      expect = Expect.AfterValue;
     }
   }
-  if (expect !== Expect.AfterValue || stack.length > 0) return invalid();
+  if (expect !== Expect.AfterValue || stack.length > 0) return { valid: false, strings, limit: null };
   return { valid: true, strings, limit };
+}
+
+/** The path of the container about to be opened, from the one that holds it. */
+function containerPath(stack: readonly Frame[]): string {
+  const top = stack[stack.length - 1];
+  if (top === undefined) return '$';
+  if (top.array) return `${top.path}[${top.index}]`;
+  return memberPath(top.path, top.member);
 }

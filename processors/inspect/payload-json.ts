@@ -29,9 +29,14 @@ export function payloadIsUtf8(payload: Buffer): boolean {
   return readingOf(payload).utf8;
 }
 
+/** A leading UTF-8 byte order mark is not content (TextDecoder drops it too). */
+export function withoutBom(payload: Buffer): Buffer {
+  return payload[0] === 0xef && payload[1] === 0xbb && payload[2] === 0xbf ? payload.subarray(3) : payload;
+}
+
 export function payloadText(payload: Buffer): string | null {
   const reading = readingOf(payload);
-  if (reading.text === undefined) reading.text = reading.utf8 ? payload.toString('utf8') : null;
+  if (reading.text === undefined) reading.text = reading.utf8 ? withoutBom(payload).toString('utf8') : null;
   return reading.text;
 }
 
@@ -46,11 +51,12 @@ export function payloadTextUpTo(payload: Buffer, maxChars: number): string | nul
   if (!reading.utf8) return null;
   if (reading.text !== undefined || payload.length <= maxChars + 1) return payloadText(payload);
   // A character is 1-4 bytes: widen until enough characters are decoded or the payload ends.
+  const content = withoutBom(payload);
   let bytes = maxChars + 1;
-  let text = payload.toString('utf8', 0, bytes);
-  while (text.length <= maxChars && bytes < payload.length) {
-    bytes = Math.min(bytes * 2, payload.length);
-    text = payload.toString('utf8', 0, bytes);
+  let text = content.toString('utf8', 0, bytes);
+  while (text.length <= maxChars && bytes < content.length) {
+    bytes = Math.min(bytes * 2, content.length);
+    text = content.toString('utf8', 0, bytes);
   }
   return text;
 }
@@ -66,7 +72,7 @@ export function payloadJson(payload: Buffer, limits: JsonScanLimits): JsonScan |
     return cached.scan;
   let scan: JsonScan | null = null;
   if (reading.utf8) {
-    const result = scanJson(payload, limits);
+    const result = scanJson(withoutBom(payload), limits);
     scan = result.valid ? result : null;
   }
   reading.json = { limits, scan };

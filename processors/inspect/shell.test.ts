@@ -77,6 +77,11 @@ for (const [text, member] of benign) {
   });
 }
 
+test('a flood of commands is a finding of its own, not a parse each', () => {
+  assert.equal(detectShellInjection(read('1;cat '.repeat(200)))?.shape, 'command-flood');
+  assert.equal(detectShellInjection(read('a; ls b; '.repeat(20))), null);
+});
+
 test('names the shape and where the command starts', () => {
   const text = read('10.0.0.5; ufw disable');
   const found = detectShellInjection(text);

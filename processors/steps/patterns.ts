@@ -1,6 +1,12 @@
 import { type DecodeLimits, normalise } from '../inspect/decode.js';
 import { type JsonScanLimits, type JsonString, jsonStringPath } from '../inspect/json-scan.js';
-import { jsonScanLimits, payloadIsUtf8, payloadJson, payloadTextUpTo } from '../inspect/payload-json.js';
+import {
+  jsonScanLimits,
+  payloadIsUtf8,
+  payloadJson,
+  payloadTextUpTo,
+  withoutBom,
+} from '../inspect/payload-json.js';
 import {
   type CompiledRule,
   DEFAULT_RULES,
@@ -26,6 +32,12 @@ export interface PatternsStepOptions {
 type InspectedField = {
   readonly target: RuleTarget;
   readonly text: string;
+  /**
+   * A part of a text already read whole (a query value, a line's value), re-read in its own
+   * context by the rules that depend on it: charged to a budget of its own, so re-reading does not
+   * crowd out the text itself.
+   */
+  readonly derived?: boolean;
   /** For a JSON string value inside an object: its member name (`"cmd": "..."`). */
   readonly member?: string | undefined;
 } & (
@@ -97,7 +109,7 @@ function mostlyPrintable(text: string): boolean {
 const PARAMETER = /^[\w.%[\]-]{1,64}=/;
 
 /**
- * Adds each value of a query string or form body (`GET /q?zone=7&id=1`, `a=1&b=2`), as devices send
+ * Adds each value of a query string or form body (true when the text is one) (`GET /q?zone=7&id=1`, `a=1&b=2`), as devices send
  * through HTTP bridges, as a field of its own: an application pastes each into SQL or a shell on
  * its own, so each is read in its own contexts, as each JSON string is. A `?` starts the query only
  * when no `=` or `&` comes before it, and it takes two parameters or more (a lone `hour=22 and
@@ -105,16 +117,16 @@ const PARAMETER = /^[\w.%[\]-]{1,64}=/;
  * `%26` stays inside its value, and the lenient decoder still sees `%c0%af` (URLSearchParams would
  * make invalid UTF-8 U+FFFD). At most `maxNodes` parameters, as JSON nodes.
  */
-function walkQuery(text: string, maxNodes: number, walk: PayloadWalk): void {
+function walkQuery(text: string, maxNodes: number, walk: PayloadWalk): boolean {
   const mark = text.indexOf('?');
   const before = mark === -1 ? '' : text.slice(0, mark);
   const query = mark !== -1 && !before.includes('=') && !before.includes('&') ? text.slice(mark + 1) : text;
-  if (!query.includes('&') || !PARAMETER.test(query)) return;
+  if (!query.includes('&') || !PARAMETER.test(query)) return false;
   // Split no further than the cap: a text of '&' alone must not become an array of its length.
   const pairs = query.split('&', maxNodes + 1);
   if (pairs.length > maxNodes) {
     walk.limit = `more than ${maxNodes} query parameters`;
-    return;
+    return true;
   }
   for (const pair of pairs) {
     const key = PARAMETER.exec(pair);
@@ -123,15 +135,20 @@ function walkQuery(text: string, maxNodes: number, walk: PayloadWalk): void {
       target: 'payload',
       location: `payload.query:${key[0].slice(0, -1)}`,
       text: pair.slice(key[0].length),
+      derived: true,
     });
   }
+  return true;
 }
 
 /** `key=value`, `key: value`, `SET key value`, and a log line's `<time> INFO key: value`. */
 const LINE_FIELD =
   /^\s*(?:\S+\s+(?:trace|debug|info|notice|warn|warning|error|fatal)\s+)?(?:set\s+([\w.-]{1,64})\s+|([\w.-]{1,64})\s*[:=]\s*)(\S.*)$/i;
 
-const ASSIGNMENT = /(?:^|[\s,;&])[a-z_][\w.]{0,63}\s*(?:=|:(?!\/\/))/i;
+/** A word assigned after a space or comma (`22 and door=open`), not at the start (`X=1 cmd` runs cmd). */
+const ASSIGNMENT = /[\s,][a-z_][\w.]{0,63}\s*(?:=|:(?!\/\/))/i;
+/** Where a shell or a comment would end the value's first command. */
+const COMMAND_END = /[;|&`#\n]|\$\(/;
 
 /**
  * Adds the value of each `key=value` line of a text payload (configuration dumps, log lines,
@@ -140,27 +157,40 @@ const ASSIGNMENT = /(?:^|[\s,;&])[a-z_][\w.]{0,63}\s*(?:=|:(?!\/\/))/i;
  * JSON string is, rather than after the key. At most `maxNodes` lines, as JSON nodes.
  */
 function walkLines(text: string, maxNodes: number, walk: PayloadWalk): void {
-  let start = 0;
-  for (let line = 0; start < text.length; line += 1) {
-    if (line >= maxNodes) {
-      walk.limit = `more than ${maxNodes} lines`;
-      return;
-    }
+  let fields = 0;
+  for (let start = 0; start < text.length; ) {
     const end = text.indexOf('\n', start);
     const stop = end === -1 ? text.length : end;
-    const found = stop - start <= 8192 ? LINE_FIELD.exec(text.slice(start, stop)) : null;
-    // A value that assigns again (`hour=22 and door=open`) is an expression written as text: read whole.
-    if (found && !ASSIGNMENT.test(found[3]!)) {
-      const key = (found[1] ?? found[2])!;
-      walk.fields.push({ target: 'payload', location: `payload.line:${key}`, text: found[3]!, member: key });
-    }
+    // CRLF lines: the \r is not part of the value.
+    const lineEnd = stop > start && text.charCodeAt(stop - 1) === 13 ? stop - 1 : stop;
+    const found = lineEnd - start <= 8192 ? LINE_FIELD.exec(text.slice(start, lineEnd)) : null;
     start = stop + 1;
+    if (!found) continue;
+    const value = found[3]!;
+    // A value that assigns again before any command end (`hour=22 and door=open`) is an expression
+    // written as text, read whole only; a trailing `# x=1` or `; a=b` does not make a command one.
+    const cut = value.search(COMMAND_END);
+    const head = cut === -1 ? value : value.slice(0, cut);
+    if (ASSIGNMENT.test(head)) continue;
+    if (fields >= maxNodes) {
+      walk.limit = `more than ${maxNodes} key=value lines`;
+      return;
+    }
+    fields += 1;
+    const key = (found[1] ?? found[2])!;
+    walk.fields.push({
+      target: 'payload',
+      location: `payload.line:${key}`,
+      text: value,
+      member: key,
+      derived: true,
+    });
   }
 }
 
 /** The first byte that is not JSON whitespace opens an object, an array or a string. */
 function startsLikeJson(payload: Buffer): boolean {
-  for (const byte of payload) {
+  for (const byte of withoutBom(payload)) {
     if (byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09) continue;
     return byte === 0x7b || byte === 0x5b || byte === 0x22;
   }
@@ -204,8 +234,8 @@ export function payloadFields(
   }
   const text = payloadTextUpTo(payload, maxTextChars)!;
   walk.fields.push({ target: 'payload', location: 'payload.text', text });
-  walkQuery(text, limits.maxNodes, walk);
-  walkLines(text, limits.maxNodes, walk);
+  // A query string's values are its fields; its `&` and `=` are no shell's or line's.
+  if (!walkQuery(text, limits.maxNodes, walk)) walkLines(text, limits.maxNodes, walk);
   return walk;
 }
 
@@ -266,29 +296,42 @@ export function createPatternsStep(options: PatternsStepOptions): Step {
     readonly gated: CompiledRule[];
     readonly ungated: CompiledRule[];
   }
-  const groupsByTarget = new Map<RuleTarget, RuleGroup[]>();
-  for (const rule of rules)
-    for (const target of rule.targets) {
-      const groups = groupsByTarget.get(target) ?? [];
-      const keyIndex = transformKeys.indexOf(rule.transforms.join('+'));
-      let group = groups.find((g) => g.keyIndex === keyIndex);
-      if (!group) {
-        group = { keyIndex, gated: [], ungated: [] };
-        groups.push(group);
+  function groupRules(selected: readonly CompiledRule[]): Map<RuleTarget, RuleGroup[]> {
+    const byTarget = new Map<RuleTarget, RuleGroup[]>();
+    for (const rule of selected)
+      for (const target of rule.targets) {
+        const groups = byTarget.get(target) ?? [];
+        const keyIndex = transformKeys.indexOf(rule.transforms.join('+'));
+        let group = groups.find((g) => g.keyIndex === keyIndex);
+        if (!group) {
+          group = { keyIndex, gated: [], ungated: [] };
+          groups.push(group);
+        }
+        (rule.prefilter.length > 0 ? group.gated : group.ungated).push(rule);
+        byTarget.set(target, groups);
       }
-      (rule.prefilter.length > 0 ? group.gated : group.ungated).push(rule);
-      groupsByTarget.set(target, groups);
-    }
+    return byTarget;
+  }
+  const groupsByTarget = groupRules(rules);
+  // A part re-read from a text (a query value, a line's value) is read only by the rules whose
+  // answer depends on where the value starts: the token readers and anchored patterns. Any other
+  // pattern that matches the part has matched the whole text already.
+  const derivedGroupsByTarget = groupRules(
+    rules.filter((rule) => rule.match.type !== 'regex' || /(?:^|\(\?:|\|)\^/.test(rule.match.pattern)),
+  );
 
-  function inspectText(field: InspectedField, text: string, hits: Map<string, RuleHit>): void {
-    const { text: normal } = normalise(text, limits);
-    for (const group of groupsByTarget.get(field.target) ?? []) {
+  /** Runs the rules over one chunk; true when decoding cut the chunk short. */
+  function inspectText(field: InspectedField, text: string, hits: Map<string, RuleHit>): boolean {
+    const { text: normal, truncated } = normalise(text, limits);
+    const plan = field.derived ? derivedGroupsByTarget : groupsByTarget;
+    for (const group of plan.get(field.target) ?? []) {
       let subject = normal;
       for (const name of transformsOf[group.keyIndex]!) subject = TRANSFORM_FUNCTIONS[name](subject);
       const gateOpen = group.gated.length > 0 && gates[group.keyIndex]!.test(subject);
       if (gateOpen) for (const rule of group.gated) testRule(rule, field, subject, hits);
       for (const rule of group.ungated) testRule(rule, field, subject, hits);
     }
+    return truncated;
   }
 
   function testRule(
@@ -312,23 +355,31 @@ export function createPatternsStep(options: PatternsStepOptions): Step {
     process(event) {
       const walk = fieldsOf(event, policy);
       const hits = new Map<string, RuleHit>();
-      let budget = settings.maxMessageChars;
+      // The message's own fields and the parts re-read from its text each have the budget.
+      const budgets = { own: settings.maxMessageChars, derived: settings.maxMessageChars };
+      const overBudget = `more than ${settings.maxMessageChars} characters to inspect (${FIELD_COST} per field included)`;
       let limit = walk.limit;
       for (const field of walk.fields) {
+        const account = field.derived ? 'derived' : 'own';
+        const budget = budgets[account];
         if (budget <= 0) {
-          limit = `more than ${settings.maxMessageChars} characters to inspect (${FIELD_COST} per field included)`;
-          break;
+          limit = overBudget;
+          if (account === 'own') break;
+          continue;
         }
         // A field longer than what is left is read up to the budget and the rest reported, never
         // dropped silently: padding a text past the budget must not hide what follows.
-        if (field.text.length > budget)
-          limit = `more than ${settings.maxMessageChars} characters to inspect (${FIELD_COST} per field included)`;
+        if (field.text.length > budget) limit = overBudget;
         const text = field.text.length > budget ? field.text.slice(0, budget) : field.text;
-        budget -= text.length + FIELD_COST;
+        // A re-read part costs its field overhead; its characters were paid for with the text's.
+        budgets[account] = budget - (field.derived ? 0 : text.length) - FIELD_COST;
         // Long fields are read in overlapping chunks so that padding cannot push an attack past the cap.
         const step = settings.maxFieldChars - CHUNK_OVERLAP;
         for (let start = 0; start === 0 || start + CHUNK_OVERLAP < text.length; start += step) {
-          inspectText(field, text.slice(start, start + settings.maxFieldChars), hits);
+          // Decoding can lengthen a chunk past the field cap (NFKC turns U+FDFA into 18
+          // characters): what it cuts off is reported like any unread part.
+          if (inspectText(field, text.slice(start, start + settings.maxFieldChars), hits))
+            limit = `decoding lengthened ${locationOf(field)} past ${settings.maxFieldChars} characters`;
         }
       }
       const findings: Finding[] = [];

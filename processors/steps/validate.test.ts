@@ -105,3 +105,8 @@ test('a finding carries class, stage, severity, action, bounded evidence and loc
   assert.equal(finding.location, 'topic');
   assert.ok(finding.evidence.length <= 120);
 });
+
+test('a UTF-8 byte order mark before JSON is still JSON on a JSON topic', () => {
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  assert.deepEqual(ruleIds(packetEvent({ payload: Buffer.concat([bom, Buffer.from('{"t":21.5}')]) })), []);
+});
