@@ -57,9 +57,9 @@ interface Frame {
   member: string;
 }
 
-/** Frames of containers whose strings are no longer collected: only their kind is read. */
-const UNCOLLECTED_ARRAY: Frame = { array: true, path: '', index: 0, member: '' };
-const UNCOLLECTED_OBJECT: Frame = { array: false, path: '', index: 0, member: '' };
+/** The kind of a container opened after collection stopped (kept one byte each). */
+const ARRAY = 1;
+const OBJECT = 2;
 
 enum Expect {
   Value,
@@ -170,6 +170,9 @@ export function scanJson(text: Buffer, limits: JsonScanLimits): JsonScan {
   // Collection is on until a cap is reached (limit set); the grammar is checked to the end either way.
   let limit: string | null = null;
   let nodes = 0;
+  /** Containers opened after collection stopped: their kinds, innermost last. */
+  let kinds: Uint8Array | null = null;
+  let uncollected = 0;
   let expect: Expect = Expect.Value;
   let i = 0;
   const n = text.length;
@@ -187,18 +190,23 @@ export function scanJson(text: Buffer, limits: JsonScanLimits): JsonScan {
         if (limit === null && nodes > limits.maxNodes) limit = `more than ${limits.maxNodes} JSON nodes`;
         if (limit === null && stack.length >= limits.maxDepth)
           limit = `JSON nested deeper than ${limits.maxDepth}`;
-        // Frames matter only while strings are collected: past a cap, a flood of nested brackets
-        // (256 KiB of `[`) shares two frames instead of building a path and an object each.
         if (limit === null)
           stack.push({ array: c === 0x5b, path: containerPath(stack), index: 0, member: '' });
-        else stack.push(c === 0x5b ? UNCOLLECTED_ARRAY : UNCOLLECTED_OBJECT);
+        else {
+          // Past a cap only each open container's kind is kept, a byte each: a flood of nested
+          // brackets (256 KiB of `[`) allocates nothing per level, and popping never shrinks an array.
+          kinds ??= new Uint8Array(n);
+          kinds[uncollected] = c === 0x5b ? ARRAY : OBJECT;
+          uncollected += 1;
+        }
         i += 1;
         expect = c === 0x7b ? Expect.Key : Expect.Value;
         // An empty container closes at once.
         let j = i;
         while (j < n && isSpace(text[j]!)) j += 1;
         if (byteAt(text, j) === (c === 0x7b ? 0x7d : 0x5d)) {
-          stack.pop();
+          if (uncollected > 0) uncollected -= 1;
+          else stack.pop();
           i = j + 1;
           valueEnded = true;
         } else continue;
@@ -233,6 +241,7 @@ export function scanJson(text: Buffer, limits: JsonScanLimits): JsonScan {
       const end = stringEnd(text, i);
       if (end === -1) return { valid: false, strings, limit: null };
       if (limit === null) {
+        // No container opens after a cap, so while collecting the innermost one is a frame.
         const top = stack[stack.length - 1]!;
         // The member name is needed for paths only while collecting.
         top.member = stringValue(text, i, end, lastEscaped);
@@ -247,25 +256,29 @@ export function scanJson(text: Buffer, limits: JsonScanLimits): JsonScan {
       expect = Expect.Value;
       continue;
     } else {
-      const top = stack[stack.length - 1];
-      if (top === undefined) return { valid: false, strings, limit: null };
+      const array = uncollected > 0 ? kinds![uncollected - 1] === ARRAY : stack[stack.length - 1]?.array;
+      if (array === undefined) return { valid: false, strings, limit: null };
       if (c === 0x2c) {
         i += 1;
-        expect = top.array ? Expect.Value : Expect.Key;
+        expect = array ? Expect.Value : Expect.Key;
         continue;
       }
-      if (c !== (top.array ? 0x5d : 0x7d)) return { valid: false, strings, limit: null };
-      stack.pop();
+      if (c !== (array ? 0x5d : 0x7d)) return { valid: false, strings, limit: null };
+      if (uncollected > 0) uncollected -= 1;
+      else stack.pop();
       i += 1;
       valueEnded = true;
     }
     if (valueEnded) {
-      const top = stack[stack.length - 1];
-      if (top?.array && limit === null) top.index += 1;
+      if (limit === null) {
+        const top = stack[stack.length - 1];
+        if (top?.array) top.index += 1;
+      }
       expect = Expect.AfterValue;
     }
   }
-  if (expect !== Expect.AfterValue || stack.length > 0) return { valid: false, strings, limit: null };
+  if (expect !== Expect.AfterValue || stack.length > 0 || uncollected > 0)
+    return { valid: false, strings, limit: null };
   return { valid: true, strings, limit };
 }
 
