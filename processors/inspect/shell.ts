@@ -378,6 +378,10 @@ export interface ShellMatch {
   readonly offset: number;
 }
 
+function hasSubcommand(command: Command): boolean {
+  return SUBCOMMANDS[command.name]?.(command.args) ?? false;
+}
+
 /** A first argument that makes a command an action (`ufw disable`, `nft flush`, `opkg install`). */
 const ACTION_VERBS = new Set([
   'disable',
@@ -416,11 +420,11 @@ interface Position {
 
 /** The command has the shape of one rather than of words: arguments a shell takes, or an action. */
 function commandShape(command: Command): boolean {
-  const { name, args } = command;
+  const { args } = command;
   const first = args[0] ?? '';
   return (
     hasShellArguments(args) ||
-    (SUBCOMMANDS[name]?.(args) ?? false) ||
+    hasSubcommand(command) ||
     ACTION_VERBS.has(first) ||
     /^[a-z-]{1,12}[:=]\S/.test(first)
   );
@@ -438,7 +442,7 @@ function commandCounts(command: Command, position: Position): boolean {
     return shaped;
   }
   if (WORD_COMMANDS.has(name)) {
-    const subcommand = SUBCOMMANDS[name]?.(args) ?? false;
+    const subcommand = hasSubcommand(command);
     // `ip` is a command only with its object (`ip addr`): "ip 10.0.0.2" is how telemetry writes an address.
     const addresses = name !== 'ip';
     if (shellOnly) return subcommand || hasShellArguments(args, addresses) || alone;
@@ -479,7 +483,7 @@ export function detectShellInjection(text: string, member?: string): ShellMatch 
       const { name, args } = command;
       const line =
         (COMMANDS.has(name) && (args.length === 0 || commandShape(command))) ||
-        (WORD_COMMANDS.has(name) && (hasShellArguments(args) || (SUBCOMMANDS[name]?.(args) ?? false))) ||
+        (WORD_COMMANDS.has(name) && (hasShellArguments(args) || hasSubcommand(command))) ||
         (args.length === 0 && RECONNAISSANCE.has(name));
       if (line) return { shape: `command-field:${name}`, offset: 0 };
     }

@@ -460,15 +460,7 @@ function columnListEnd(code: readonly Token[], from: number): number | null {
     const column = code[j];
     // A column is named or numbered; a quoted phrase after `group by` is prose quoting SQL.
     if (!isOperand(column) || column!.kind === 'string') return null;
-    if (isCall(code, j)) {
-      let depth = 0;
-      j += 1;
-      do {
-        if (code[j]?.kind === 'open') depth += 1;
-        else if (code[j]?.kind === 'close') depth -= 1;
-        j += 1;
-      } while (depth > 0 && j < code.length);
-    } else j += 1;
+    j = isCall(code, j) ? callEnd(code, j) : j + 1;
     if (SORT_WORDS.has(code[j]?.text ?? '')) j += 1;
     if (code[j]?.kind !== 'comma') return j;
     j += 1;
@@ -665,14 +657,7 @@ function matchAnywhere(
       // A whole statement as the value, or a subquery: `select * from users`, `(select user())`.
       if (t.text !== 'update' && t.text !== 'exec' && t.text !== 'execute' && t.text !== 'grant')
         return { shape: 'statement', index: i };
-    } else if (
-      isAttackCall(code, i) &&
-      i === 0 &&
-      (commentAfterEnd || TIMING_FUNCTIONS.has(t.text) || code[callEnd(code, 0)]?.kind === 'compare') &&
-      (callEnd(code, 0) === code.length || code[callEnd(code, 0)]?.kind === 'compare')
-    ) {
-      // `sleep(20)#`, `pg_sleep(5)`, `sleep(5)='`: a timing or error function as the whole value
-      // (its tail commented away, or compared with the application's own quote).
+    } else if (i === 0 && isAttackCall(code, i) && callIsWholeValue(code, commentAfterEnd)) {
       return { shape: `function:${t.text}`, index: i };
     } else if (isAttackCall(code, i)) {
       const before = code[i - 1];
@@ -714,6 +699,18 @@ function callEnd(code: readonly Token[], i: number): number {
     j += 1;
   } while (depth > 0 && j < code.length);
   return j;
+}
+
+/**
+ * `sleep(20)#`, `pg_sleep(5)`, `sleep(5)='`: the attack call at the start is the whole value, its
+ * tail commented away, compared with the application's own quote, or a timing function alone.
+ */
+function callIsWholeValue(code: readonly Token[], commentAfterEnd: boolean): boolean {
+  const end = callEnd(code, 0);
+  const compared = code[end]?.kind === 'compare';
+  return (
+    (end === code.length || compared) && (commentAfterEnd || compared || TIMING_FUNCTIONS.has(code[0]!.text))
+  );
 }
 
 function splitComments(tokens: readonly Token[]): { code: Token[]; commentAfterEnd: boolean } {
