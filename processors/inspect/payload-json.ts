@@ -3,14 +3,14 @@ import type { Policy } from '../policy/policy.js';
 import { type JsonScan, type JsonScanLimits, scanJson } from './json-scan.js';
 
 /**
- * A payload read once per message, whichever steps ask: its UTF-8 text (null when it is not UTF-8)
+ * A payload read once per message, whichever steps ask: whether it is UTF-8, its text
  * and its JSON scan (validity plus keys and strings). The validate and patterns steps both need
  * them; reading a 256 KiB JSON twice was a third of its inspection cost.
  */
 interface Reading {
   readonly utf8: boolean;
-  /** Decoded on first use: a JSON payload is scanned as bytes and never needs it whole. */
-  text?: string | null;
+  /** Decoded on first use, when whole: a JSON payload is scanned as bytes and never needs it. */
+  text?: string;
   json?: { readonly limits: JsonScanLimits; readonly scan: JsonScan | null };
 }
 
@@ -34,12 +34,6 @@ export function withoutBom(payload: Buffer): Buffer {
   return payload[0] === 0xef && payload[1] === 0xbb && payload[2] === 0xbf ? payload.subarray(3) : payload;
 }
 
-export function payloadText(payload: Buffer): string | null {
-  const reading = readingOf(payload);
-  if (reading.text === undefined) reading.text = reading.utf8 ? withoutBom(payload).toString('utf8') : null;
-  return reading.text;
-}
-
 /**
  * The payload's text up to a little more than `maxChars` characters, for a reader that reads no
  * further (the patterns step's message budget): decoding a 256 KiB payload whole costs about 1 ms
@@ -49,9 +43,13 @@ export function payloadText(payload: Buffer): string | null {
 export function payloadTextUpTo(payload: Buffer, maxChars: number): string | null {
   const reading = readingOf(payload);
   if (!reading.utf8) return null;
-  if (reading.text !== undefined || payload.length <= maxChars + 1) return payloadText(payload);
-  // A character is 1-4 bytes: widen until enough characters are decoded or the payload ends.
+  if (reading.text !== undefined) return reading.text;
   const content = withoutBom(payload);
+  if (content.length <= maxChars + 1) {
+    reading.text = content.toString('utf8');
+    return reading.text;
+  }
+  // A character is 1-4 bytes: widen until enough characters are decoded or the payload ends.
   let bytes = maxChars + 1;
   let text = content.toString('utf8', 0, bytes);
   while (text.length <= maxChars && bytes < content.length) {

@@ -71,7 +71,7 @@ const FIELD_COST = 16;
  * cost 8 ms through the chain; this keeps the whole message near 5 ms.
  */
 function derivedFieldsMax(maxMessageChars: number): number {
-  return Number.isFinite(maxMessageChars) ? Math.floor(maxMessageChars / 4 / FIELD_COST) : 5000;
+  return Math.floor(maxMessageChars / 4 / FIELD_COST);
 }
 
 function escapeRegExp(literal: string): string {
@@ -207,11 +207,7 @@ function startsLikeJson(payload: Buffer): boolean {
 }
 
 /** The payload's inspectable strings: JSON keys and string values, or the whole text and, for a query string, each value. */
-export function payloadFields(
-  payload: Buffer,
-  limits: JsonScanLimits,
-  maxTextChars = Number.POSITIVE_INFINITY,
-): PayloadWalk {
+export function payloadFields(payload: Buffer, limits: JsonScanLimits, maxTextChars: number): PayloadWalk {
   const walk: PayloadWalk = { fields: [], limit: null };
   if (!payloadIsUtf8(payload)) {
     // Not UTF-8: binary data is judged by size and entropy; text with a few stray bytes is still read.
@@ -248,7 +244,7 @@ export function payloadFields(
   return walk;
 }
 
-function fieldsOf(event: PacketEvent, policy: Policy): PayloadWalk {
+function fieldsOf(event: PacketEvent, jsonLimits: JsonScanLimits, maxTextChars: number): PayloadWalk {
   const walk: PayloadWalk = { fields: [], limit: null };
   if (event.packetType === 'CONNECT') {
     walk.fields.push({ target: 'identity', location: 'clientId', text: event.clientId });
@@ -260,7 +256,7 @@ function fieldsOf(event: PacketEvent, policy: Policy): PayloadWalk {
     walk.fields.push({ target: 'topic', location: `subscriptions[${i}].topic`, text: s.topic });
   });
   if (event.packetType === 'PUBLISH' && event.payload !== null && event.payload.length > 0) {
-    const payload = payloadFields(event.payload, jsonScanLimits(policy), policy.patterns.maxMessageChars);
+    const payload = payloadFields(event.payload, jsonLimits, maxTextChars);
     walk.fields.push(...payload.fields);
     walk.limit = payload.limit;
   }
@@ -276,32 +272,26 @@ export function createPatternsStep(options: PatternsStepOptions): Step {
   const limits: DecodeLimits = { maxChars: settings.maxFieldChars, maxPasses: settings.maxDecodePasses };
   const scoreOf = (rule: CompiledRule) => settings.severityScores[rule.severity];
   const limitRule = ruleDisposition(policy, 'PAT-INSPECTION-LIMIT', 'quarantine');
+  const jsonLimits = jsonScanLimits(policy);
+  const overBudget = `more than ${settings.maxMessageChars} characters to inspect (${FIELD_COST} per field included)`;
 
-  // Most strings (numbers, names, states) contain none of the rules' prefilter needles: one test of
-  // all needles of the rules that read the same transformed text decides that for all of them at once.
-  const needlesByTransforms = new Map<string, Set<string>>();
-  for (const rule of rules) {
-    if (rule.prefilter.length === 0) continue;
-    const key = rule.transforms.join('+');
-    const needles = needlesByTransforms.get(key) ?? new Set<string>();
-    for (const needle of rule.prefilter) needles.add(escapeRegExp(needle));
-    needlesByTransforms.set(key, needles);
-  }
-  const needleGates = new Map(
-    [...needlesByTransforms].map(([key, needles]) => [key, new RegExp([...needles].join('|'))]),
-  );
-
-  // Each distinct transform list reads its own text; rules refer to it by index, so inspecting a
-  // field allocates two small arrays rather than maps (a 12,000-key JSON inspects 5,000 fields).
-  const transformKeys = [...new Set(rules.map((rule) => rule.transforms.join('+')))];
-  const transformsOf = transformKeys.map(
-    (key) => rules.find((rule) => rule.transforms.join('+') === key)!.transforms,
-  );
-  const gates = transformKeys.map((key) => needleGates.get(key) ?? null);
-  // Per target, the rules grouped by the text they read: a group's prefiltered rules are skipped
-  // together when its needle test fails, which is the case for most strings.
+  // Each distinct list of transforms is one reader: the text it makes, and one test of the
+  // prefilter needles of all its rules. Most strings (numbers, names, states) contain none, which
+  // that one test decides for all of them at once.
+  const transformKey = (rule: CompiledRule) => rule.transforms.join('+');
+  const readers = [...new Set(rules.map(transformKey))].map((key) => {
+    const own = rules.filter((rule) => transformKey(rule) === key);
+    const needles = [...new Set(own.flatMap((rule) => rule.prefilter))];
+    return {
+      key,
+      transforms: own[0]!.transforms,
+      gate: needles.length > 0 ? new RegExp(needles.map(escapeRegExp).join('|')) : null,
+    };
+  });
+  // Per target, the rules grouped by reader, so a field allocates nothing per rule and a group's
+  // prefiltered rules are skipped together when its needle test fails.
   interface RuleGroup {
-    readonly keyIndex: number;
+    readonly reader: (typeof readers)[number];
     readonly gated: CompiledRule[];
     readonly ungated: CompiledRule[];
   }
@@ -310,10 +300,9 @@ export function createPatternsStep(options: PatternsStepOptions): Step {
     for (const rule of selected)
       for (const target of rule.targets) {
         const groups = byTarget.get(target) ?? [];
-        const keyIndex = transformKeys.indexOf(rule.transforms.join('+'));
-        let group = groups.find((g) => g.keyIndex === keyIndex);
+        let group = groups.find((g) => g.reader.key === transformKey(rule));
         if (!group) {
-          group = { keyIndex, gated: [], ungated: [] };
+          group = { reader: readers.find((r) => r.key === transformKey(rule))!, gated: [], ungated: [] };
           groups.push(group);
         }
         (rule.prefilter.length > 0 ? group.gated : group.ungated).push(rule);
@@ -335,8 +324,8 @@ export function createPatternsStep(options: PatternsStepOptions): Step {
     const plan = field.derived ? derivedGroupsByTarget : groupsByTarget;
     for (const group of plan.get(field.target) ?? []) {
       let subject = normal;
-      for (const name of transformsOf[group.keyIndex]!) subject = TRANSFORM_FUNCTIONS[name](subject);
-      const gateOpen = group.gated.length > 0 && gates[group.keyIndex]!.test(subject);
+      for (const name of group.reader.transforms) subject = TRANSFORM_FUNCTIONS[name](subject);
+      const gateOpen = group.gated.length > 0 && group.reader.gate!.test(subject);
       if (gateOpen) for (const rule of group.gated) testRule(rule, field, subject, hits);
       for (const rule of group.ungated) testRule(rule, field, subject, hits);
     }
@@ -362,14 +351,13 @@ export function createPatternsStep(options: PatternsStepOptions): Step {
   return {
     name: 'patterns',
     process(event) {
-      const walk = fieldsOf(event, policy);
+      const walk = fieldsOf(event, jsonLimits, settings.maxMessageChars);
       const hits = new Map<string, RuleHit>();
       // The message's own fields and the parts re-read from its text each have the budget.
       const budgets = {
         own: settings.maxMessageChars,
         derived: derivedFieldsMax(settings.maxMessageChars) * FIELD_COST,
       };
-      const overBudget = `more than ${settings.maxMessageChars} characters to inspect (${FIELD_COST} per field included)`;
       let limit = walk.limit;
       for (const field of walk.fields) {
         const account = field.derived ? 'derived' : 'own';

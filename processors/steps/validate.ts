@@ -1,4 +1,5 @@
 import { filterCoveredBy, topicMatchesFilter } from '../../lib/mqtt/topic-filter.js';
+import type { JsonScanLimits } from '../inspect/json-scan.js';
 import { jsonScanLimits, payloadIsUtf8, payloadJson } from '../inspect/payload-json.js';
 import { expandTemplate, payloadRuleFor } from '../inspect/topics.js';
 import {
@@ -97,17 +98,23 @@ export function topicNameProblem(topic: string, policy: Policy, levelPattern: Re
   return null;
 }
 
-function payloadFormatProblem(payload: Buffer, formats: readonly string[], policy: Policy): string | null {
+function payloadFormatProblem(
+  payload: Buffer,
+  formats: readonly string[],
+  jsonLimits: JsonScanLimits,
+): string | null {
   if (formats.includes('binary')) return null;
   if (!payloadIsUtf8(payload)) return `not UTF-8 text; allowed: ${formats.join(', ')}`;
   if (formats.includes('text')) return null;
-  return payloadJson(payload, jsonScanLimits(policy)) === null ? 'not JSON; allowed: json' : null;
+  return payloadJson(payload, jsonLimits) === null ? 'not JSON; allowed: json' : null;
 }
 
 export function createValidateStep(options: { readonly policy: Policy }): Step {
   const { policy } = options;
   const v = policy.validation;
   const levelPattern = new RegExp(v.topicLevelPattern, 'u');
+  // The limits the patterns step scans with, so the payload is scanned once for both.
+  const jsonLimits = jsonScanLimits(policy);
   const r = VALIDATION_RULES;
 
   return {
@@ -146,7 +153,7 @@ export function createValidateStep(options: { readonly policy: Policy }): Step {
                 'payload',
               );
             }
-            const formatProblem = payloadFormatProblem(event.payload, payloadRule.formats, policy);
+            const formatProblem = payloadFormatProblem(event.payload, payloadRule.formats, jsonLimits);
             if (formatProblem) add(r.payloadFormat, formatProblem, 'payload');
           }
           break;
