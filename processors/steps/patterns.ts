@@ -34,8 +34,8 @@ type InspectedField = {
   readonly text: string;
   /**
    * A part of a text already read whole (a query value, a line's value), re-read in its own
-   * context by the rules that depend on it: charged to a budget of its own, so re-reading does not
-   * crowd out the text itself.
+   * context by the rules that depend on it: counted against `derivedFieldsMax`, not the character
+   * budget, so re-reading does not crowd out the text itself.
    */
   readonly derived?: boolean;
   /** For a JSON string value inside an object: its member name (`"cmd": "..."`). */
@@ -274,6 +274,7 @@ export function createPatternsStep(options: PatternsStepOptions): Step {
   const limitRule = ruleDisposition(policy, 'PAT-INSPECTION-LIMIT', 'quarantine');
   const jsonLimits = jsonScanLimits(policy);
   const overBudget = `more than ${settings.maxMessageChars} characters to inspect (${FIELD_COST} per field included)`;
+  const derivedMax = derivedFieldsMax(settings.maxMessageChars);
 
   // Each distinct list of transforms is one reader: the text it makes, and one test of the
   // prefilter needles of all its rules. Most strings (numbers, names, states) contain none, which
@@ -353,26 +354,31 @@ export function createPatternsStep(options: PatternsStepOptions): Step {
     process(event) {
       const walk = fieldsOf(event, jsonLimits, settings.maxMessageChars);
       const hits = new Map<string, RuleHit>();
-      // The message's own fields and the parts re-read from its text each have the budget.
-      const budgets = {
-        own: settings.maxMessageChars,
-        derived: derivedFieldsMax(settings.maxMessageChars) * FIELD_COST,
-      };
+      let budget = settings.maxMessageChars;
+      let derivedLeft = derivedMax;
       let limit = walk.limit;
       for (const field of walk.fields) {
-        const account = field.derived ? 'derived' : 'own';
-        const budget = budgets[account];
-        if (budget <= 0) {
-          limit = overBudget;
-          if (account === 'own') break;
-          continue;
+        let text = field.text;
+        if (field.derived) {
+          // A re-read part is counted, not charged: its characters were paid for with the text's.
+          if (derivedLeft === 0) {
+            limit = overBudget;
+            continue;
+          }
+          derivedLeft -= 1;
+        } else {
+          if (budget <= 0) {
+            limit = overBudget;
+            break;
+          }
+          // A field longer than what is left is read up to the budget and the rest reported, never
+          // dropped silently: padding a text past the budget must not hide what follows.
+          if (text.length > budget) {
+            limit = overBudget;
+            text = text.slice(0, budget);
+          }
+          budget -= text.length + FIELD_COST;
         }
-        // A field longer than what is left is read up to the budget and the rest reported, never
-        // dropped silently: padding a text past the budget must not hide what follows.
-        if (field.text.length > budget) limit = overBudget;
-        const text = field.text.length > budget ? field.text.slice(0, budget) : field.text;
-        // A re-read part costs its field overhead; its characters were paid for with the text's.
-        budgets[account] = budget - (field.derived ? 0 : text.length) - FIELD_COST;
         // Long fields are read in overlapping chunks so that padding cannot push an attack past the cap.
         const step = settings.maxFieldChars - CHUNK_OVERLAP;
         for (let start = 0; start === 0 || start + CHUNK_OVERLAP < text.length; start += step) {
