@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs, { type Admin, type ITopicConfig } from 'kafkajs';
 import { SentinelError } from '../errors.js';
 
@@ -77,7 +78,7 @@ async function untilListed(admin: Admin, names: readonly string[]): Promise<void
         'SNT_TOPIC_MISCONFIGURED',
         `topics created but not listed by the cluster within ${LISTED_WITHIN_MS / 1000} s: ${absent.join(', ')}`,
       );
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }
 
