@@ -128,6 +128,7 @@ function verdictOf(j: number, packet: PacketEvent, at: Delivered): Verdict {
     receivedAt: packet.receivedAt,
     decidedAt: packet.receivedAt + 3,
     processingLatencyMs: 3.2,
+    review: null,
   };
 }
 

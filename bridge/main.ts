@@ -251,6 +251,7 @@ export async function startBridge(
     const uplink = new UplinkRelay({
       connection,
       topic: topics.approved,
+      packetsTopic: topics.packets,
       groupId: config.groupId,
       catalog,
       links,

@@ -56,10 +56,10 @@ describe('PartitionProgress: commit only what the origin acknowledged', () => {
   it('settles a packet only when the commit point passes it: the watermark it builds never runs ahead of the commit', () => {
     const settled: number[] = [];
     const p = new PartitionProgress(0, (packet) => settled.push(packet.offset));
-    p.submitted(0, { partition: 4, offset: 100 });
-    p.submitted(1, { partition: 4, offset: 101 });
+    p.submitted(0, { topic: 'sentinel.packets', partition: 4, offset: 100 });
+    p.submitted(1, { topic: 'sentinel.packets', partition: 4, offset: 101 });
     p.skipped(2);
-    p.submitted(3, { partition: 4, offset: 102 });
+    p.submitted(3, { topic: 'sentinel.packets', partition: 4, offset: 102 });
     p.acknowledged(1);
     p.acknowledged(3);
     assert.deepEqual(settled, [], 'offset 0 is in flight: a restart reads 0..3 again');
@@ -71,7 +71,7 @@ describe('PartitionProgress: commit only what the origin acknowledged', () => {
   it('stays correct across compaction of its history', () => {
     const settled: number[] = [];
     const p = new PartitionProgress(0, (packet) => settled.push(packet.offset));
-    for (let i = 0; i < 5000; i++) p.submitted(i, { partition: 0, offset: i });
+    for (let i = 0; i < 5000; i++) p.submitted(i, { topic: 'sentinel.packets', partition: 0, offset: i });
     for (let i = 0; i < 4000; i++) p.acknowledged(i);
     assert.equal(p.commitPoint(), 4000);
     assert.equal(p.outstanding(), 1000);

@@ -1,8 +1,7 @@
-/** Where a packet sits in sentinel.packets: what an approved record's `packetRef` points at. */
-export interface PacketPosition {
-  readonly partition: number;
-  readonly offset: number;
-}
+import type { SourcePosition } from '../lib/kafka/replays.js';
+
+/** What an approved record's `packetRef` points at: its packet in sentinel.packets, or a decision. */
+export type PacketPosition = SourcePosition;
 
 /**
  * Which offset of one approved partition may be committed. The consumer position moves ahead of

@@ -27,6 +27,8 @@ import { PartitionProgress } from './progress.js';
 export interface UplinkOptions {
   readonly connection: KafkaConnection;
   readonly topic: string;
+  /** The packets topic: approved records' sources are its partitions, or decision records (released). */
+  readonly packetsTopic: string;
   readonly groupId: string;
   readonly catalog: SchemaCatalog;
   readonly links: readonly OriginLink[];
@@ -53,9 +55,9 @@ export class UplinkRelay {
   private readonly options: UplinkOptions;
   private readonly consumer: BatchConsumer;
   /** Every packet taken for delivery: decides what is a replay. */
-  private readonly admitted = new ReplayWatermark();
+  private readonly admitted: ReplayWatermark;
   /** The packets below the commit point: what the commit metadata carries (see PartitionProgress). */
-  private readonly settled = new ReplayWatermark();
+  private readonly settled: ReplayWatermark;
   private readonly assigned = new Set<number>();
   private readonly progress = new Map<number, PartitionProgress>();
   /** Watermarks being read from the group's commit metadata; a partition's records wait for it. */
@@ -73,6 +75,8 @@ export class UplinkRelay {
 
   constructor(options: UplinkOptions) {
     this.options = options;
+    this.admitted = new ReplayWatermark(options.packetsTopic);
+    this.settled = new ReplayWatermark(options.packetsTopic);
     this.consumer = new BatchConsumer({
       connection: options.connection,
       groupId: options.groupId,
@@ -171,20 +175,19 @@ export class UplinkRelay {
       return;
     }
     const packet = approved.packetRef;
-    if (!this.admitted.admit(partition, packet.partition, packet.offset)) {
+    if (!this.admitted.admit(partition, packet)) {
       this.options.metrics.replaysSkipped.inc();
       progress.skipped(offset);
       return;
     }
-    progress.submitted(offset, { partition: packet.partition, offset: packet.offset });
+    progress.submitted(offset, { topic: packet.topic, partition: packet.partition, offset: packet.offset });
     this.publish(partition, offset, progress, approved);
   }
 
   private track(partition: number, start: number): PartitionProgress {
     const progress = new PartitionProgress(start, (packet) => {
       // A revoked partition's late acknowledgements settle nothing: its next owner has its own marks.
-      if (this.progress.get(partition) === progress)
-        this.settled.raise(partition, packet.partition, packet.offset);
+      if (this.progress.get(partition) === progress) this.settled.raise(partition, packet);
     });
     this.progress.set(partition, progress);
     return progress;

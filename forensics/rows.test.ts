@@ -39,6 +39,7 @@ const verdict: Verdict = {
   receivedAt: 1_795_000_000_123,
   decidedAt: 1_795_000_000_126,
   processingLatencyMs: 3,
+  review: null,
 };
 
 const delivery: Delivery = {

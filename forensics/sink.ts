@@ -215,7 +215,7 @@ export class ForensicSink {
   private readonly consumer: BatchConsumer;
   /** By topic name: looked up per record without building a key. */
   private readonly tables: ReadonlyMap<string, TableState>;
-  private readonly replays = new ReplayWatermark();
+  private readonly replays: ReplayWatermark;
   private running: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   /** Serialises batches handed over, timed flushes and the final flush. */
@@ -227,6 +227,7 @@ export class ForensicSink {
 
   constructor(options: ForensicSinkOptions) {
     this.o = options;
+    this.replays = new ReplayWatermark(options.topics.packets);
     const roles: SinkRole[] = ['packets', 'verdicts', 'deliveries'];
     this.tables = new Map(
       roles.map((role) => [
@@ -419,7 +420,11 @@ export class ForensicSink {
       for (const owned of partitions) this.replays.forget(owned.partition);
       for (const row of rows) {
         const k = Number(row.k);
-        this.replays.raise(k, Number(row.p), Number(row.o));
+        this.replays.raise(k, {
+          topic: this.o.topics.packets,
+          partition: Number(row.p),
+          offset: Number(row.o),
+        });
         stored.set(k, Math.max(stored.get(k) ?? -1, Number(row.m)));
       }
     } else {
@@ -450,8 +455,7 @@ export class ForensicSink {
           return deliveryRow(await catalog.decode('deliveries', value), at);
         case 'verdicts': {
           const verdict = await catalog.decode('verdicts', value);
-          const { partition, offset } = verdict.packetRef;
-          if (!this.replays.admit(owned.partition, partition, offset)) {
+          if (!this.replays.admit(owned.partition, verdict.packetRef)) {
             this.o.metrics.replaysSkipped.inc({ table: 'verdicts' });
             return null;
           }

@@ -5,7 +5,15 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { SentinelError } from '../lib/errors.js';
 import type { TopicNames, TopicRole } from '../lib/kafka/topics.js';
-import type { ApprovedMessage, Delivery, DownlinkMessage, PacketEvent, Verdict } from './types.generated.js';
+import type {
+  ApprovedMessage,
+  Delivery,
+  DownlinkMessage,
+  HeldMessage,
+  PacketEvent,
+  QuarantineDecision,
+  Verdict,
+} from './types.generated.js';
 
 /**
  * The Avro contracts on the bus. Values use the Confluent wire format (magic byte 0, 4-byte
@@ -24,6 +32,8 @@ export const schemaFileOf: Readonly<Record<TopicRole, string>> = {
   approved: 'approved-message.avsc',
   downlink: 'downlink-message.avsc',
   deliveries: 'delivery.avsc',
+  quarantine: 'held-message.avsc',
+  decisions: 'quarantine-decision.avsc',
 };
 
 export interface TopicValues {
@@ -32,6 +42,8 @@ export interface TopicValues {
   approved: ApprovedMessage;
   downlink: DownlinkMessage;
   deliveries: Delivery;
+  quarantine: HeldMessage;
+  decisions: QuarantineDecision;
 }
 
 export function readSchema(role: TopicRole): avro.Schema {
@@ -44,6 +56,8 @@ export const avroTypeOf: Readonly<Record<TopicRole, avro.Type>> = {
   approved: avro.Type.forSchema(readSchema('approved')),
   downlink: avro.Type.forSchema(readSchema('downlink')),
   deliveries: avro.Type.forSchema(readSchema('deliveries')),
+  quarantine: avro.Type.forSchema(readSchema('quarantine')),
+  decisions: avro.Type.forSchema(readSchema('decisions')),
 };
 
 const magicByte = 0;

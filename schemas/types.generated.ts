@@ -66,7 +66,7 @@ export interface PacketEvent {
   tlsClientSubject: null | string;
 }
 
-export type Decision = 'allow' | 'block' | 'quarantine';
+export type Decision = 'allow' | 'block' | 'quarantine' | 'released' | 'dropped' | 'expired';
 
 export interface Finding {
   ruleId: string;
@@ -93,7 +93,14 @@ export interface PacketRef {
   offset: number;
 }
 
-/** The processors' decision on one packet event (topic sentinel.verdicts, key = client id). Exactly one per event. */
+export interface Review {
+  decisionId: string;
+  /** operator account; 'system' for an expiry */
+  operator: string;
+  reason: string;
+}
+
+/** The processors' decision on one packet event (topic sentinel.verdicts, key = client id). Exactly one per event, and for a quarantined PUBLISH one more when it is reviewed (released, dropped or expired, with review set). */
 export interface Verdict {
   /** eventId of the packet event decided on */
   eventId: string;
@@ -112,6 +119,8 @@ export interface Verdict {
   decidedAt: number;
   /** time from edge receipt to the decision */
   processingLatencyMs: number;
+  /** who decided on a held message, and why: set on released, dropped and expired verdicts only */
+  review: null | Review;
 }
 
 /** A PUBLISH the processors allowed, ready for the origin (topic sentinel.approved, key = client id). */
@@ -170,4 +179,46 @@ export interface Delivery {
   packetRef: PacketRef;
   /** publish attempts to the origin (more than 1 after a reconnect) */
   attempts: number;
+}
+
+/** A PUBLISH the processors quarantined, kept whole for an operator's decision (topic sentinel.quarantine, key = client id). Nothing of it reaches the origin until it is released. */
+export interface HeldMessage {
+  /** eventId of the packet event (and of its quarantine verdict): decisions name it */
+  heldId: string;
+  clientId: string;
+  username: null | string;
+  sourceIp: string;
+  proxyId: string;
+  topic: string;
+  payload: Buffer;
+  /** QoS the device published with */
+  qos: number;
+  retain: boolean;
+  /** the findings of the quarantine verdict */
+  findings: Finding[];
+  packetRef: PacketRef;
+  /** edge receipt time */
+  receivedAt: number;
+  /** when the processors quarantined it */
+  heldAt: number;
+}
+
+export type QuarantineAction = 'release' | 'drop' | 'expire';
+
+/** The one decision on a held message (topic sentinel.quarantine.decisions, key = held id): released to the origin, dropped, or expired unreviewed. Written by the console in one Kafka transaction with the verdict it records and, for a release, the approved message. */
+export interface QuarantineDecision {
+  /** unique id of this decision */
+  decisionId: string;
+  /** the held message decided on (its packet event's eventId) */
+  heldId: string;
+  clientId: string;
+  /** MQTT topic of the held message */
+  topic: string;
+  action: QuarantineAction;
+  /** operator account that decided; 'system' for an expiry */
+  operator: string;
+  /** why, as the operator wrote it (bounded) */
+  reason: string;
+  heldAt: number;
+  decidedAt: number;
 }

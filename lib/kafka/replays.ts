@@ -13,30 +13,37 @@
  *
  * Readers persist the watermarks of a partition together with their own progress (the bridge in
  * its commit metadata, the sink in the rows it stores), so a replay is recognised across restarts.
+ *
+ * An output may come from another source than `sentinel.packets`: a held message released by an
+ * operator is approved by the console with the reference of its decision record in
+ * `sentinel.quarantine.decisions`, written in order by one transactional writer. Each source
+ * (topic and partition) has its own mark; the packets topic's partitions keep their bare number as
+ * the key, so metadata written before other sources existed restores unchanged.
  */
+export interface SourcePosition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+}
 export class ReplayWatermark {
-  /** output partition -> packets partition -> highest packet offset accepted */
-  private readonly marks = new Map<number, Map<number, number>>();
+  /** output partition -> source (packets partition, or `<topic>/<partition>`) -> highest offset accepted */
+  private readonly marks = new Map<number, Map<string, number>>();
 
-  /** True the first time a packet is seen in this output partition; false for a replay. */
-  admit(outputPartition: number, packetPartition: number, packetOffset: number): boolean {
-    let marks = this.marks.get(outputPartition);
-    if (!marks) {
-      marks = new Map();
-      this.marks.set(outputPartition, marks);
-    }
-    const seen = marks.get(packetPartition);
-    if (seen !== undefined && packetOffset <= seen) return false;
-    marks.set(packetPartition, packetOffset);
+  constructor(private readonly packetsTopic: string) {}
+
+  /** True the first time a source position is seen in this output partition; false for a replay. */
+  admit(outputPartition: number, source: SourcePosition): boolean {
+    const marks = this.marksOf(outputPartition);
+    const key = this.keyOf(source);
+    const seen = marks.get(key);
+    if (seen !== undefined && source.offset <= seen) return false;
+    marks.set(key, source.offset);
     return true;
   }
 
   /** Raises a watermark (never lowers it), e.g. from stored rows. */
-  raise(outputPartition: number, packetPartition: number, packetOffset: number): void {
-    const marks = this.marks.get(outputPartition) ?? new Map<number, number>();
-    this.marks.set(outputPartition, marks);
-    const seen = marks.get(packetPartition);
-    if (seen === undefined || packetOffset > seen) marks.set(packetPartition, packetOffset);
+  raise(outputPartition: number, source: SourcePosition): void {
+    this.raiseKey(outputPartition, this.keyOf(source), source.offset);
   }
 
   /** Forgets a partition this reader no longer owns; whoever takes it over restores its watermarks. */
@@ -44,10 +51,10 @@ export class ReplayWatermark {
     this.marks.delete(outputPartition);
   }
 
-  /** The watermarks of an output partition as text for commit metadata: `wm1:<packetPartition>=<offset>,...`. */
+  /** The watermarks of an output partition as text for commit metadata: `wm1:<source>=<offset>,...`. */
   encode(outputPartition: number): string {
     const marks = this.marks.get(outputPartition);
-    const parts = [...(marks ?? [])].sort(([a], [b]) => a - b).map(([p, o]) => `${p}=${o}`);
+    const parts = [...(marks ?? [])].sort(([a], [b]) => compareKeys(a, b)).map(([k, o]) => `${k}=${o}`);
     return `${metadataVersion}${parts.join(',')}`;
   }
 
@@ -55,10 +62,40 @@ export class ReplayWatermark {
   restore(outputPartition: number, metadata: string | null | undefined): void {
     if (!metadata?.startsWith(metadataVersion)) return;
     for (const part of metadata.slice(metadataVersion.length).split(',')) {
-      const match = /^(\d+)=(\d+)$/.exec(part);
-      if (match) this.raise(outputPartition, Number(match[1]), Number(match[2]));
+      const match = /^(\d+|[A-Za-z0-9._-]+\/\d+)=(\d+)$/.exec(part);
+      if (match) this.raiseKey(outputPartition, match[1] as string, Number(match[2]));
     }
   }
+
+  private keyOf(source: SourcePosition): string {
+    return source.topic === this.packetsTopic
+      ? String(source.partition)
+      : `${source.topic}/${source.partition}`;
+  }
+
+  private marksOf(outputPartition: number): Map<string, number> {
+    let marks = this.marks.get(outputPartition);
+    if (!marks) {
+      marks = new Map();
+      this.marks.set(outputPartition, marks);
+    }
+    return marks;
+  }
+
+  private raiseKey(outputPartition: number, key: string, offset: number): void {
+    const marks = this.marksOf(outputPartition);
+    const seen = marks.get(key);
+    if (seen === undefined || offset > seen) marks.set(key, offset);
+  }
+}
+
+/** Packets partitions first, by number (the order metadata always had), then other sources by name. */
+function compareKeys(a: string, b: string): number {
+  const na = /^\d+$/.test(a);
+  const nb = /^\d+$/.test(b);
+  if (na && nb) return Number(a) - Number(b);
+  if (na !== nb) return na ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 const metadataVersion = 'wm1:';

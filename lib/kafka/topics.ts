@@ -12,8 +12,23 @@ export const topicRetentionMs = 72 * 60 * 60 * 1000;
 export const topicReplicationFactor = 3;
 export const topicMinInsyncReplicas = 2;
 
-export type TopicRole = 'packets' | 'verdicts' | 'approved' | 'downlink' | 'deliveries';
-export const topicRoles: readonly TopicRole[] = ['packets', 'verdicts', 'approved', 'downlink', 'deliveries'];
+export type TopicRole =
+  | 'packets'
+  | 'verdicts'
+  | 'approved'
+  | 'downlink'
+  | 'deliveries'
+  | 'quarantine'
+  | 'decisions';
+export const topicRoles: readonly TopicRole[] = [
+  'packets',
+  'verdicts',
+  'approved',
+  'downlink',
+  'deliveries',
+  'quarantine',
+  'decisions',
+];
 
 export const topicPurpose: Readonly<Record<TopicRole, string>> = {
   packets: 'every packet the edge saw, keyed by client id',
@@ -21,6 +36,8 @@ export const topicPurpose: Readonly<Record<TopicRole, string>> = {
   approved: 'approved PUBLISHes ready for the origin, keyed by client id',
   downlink: 'messages from the origin for devices, keyed by topic or client id',
   deliveries: 'approved messages the origin acknowledged, with end-to-end latency, keyed by client id',
+  quarantine: 'quarantined PUBLISHes kept whole until an operator releases or drops them, keyed by client id',
+  decisions: 'the one release, drop or expiry of each held message, keyed by held id',
 };
 
 export type TopicNames = Readonly<Record<TopicRole, string>>;
@@ -32,6 +49,8 @@ export function topicNames(prefix: string): TopicNames {
     approved: `${prefix}approved`,
     downlink: `${prefix}downlink`,
     deliveries: `${prefix}deliveries`,
+    quarantine: `${prefix}quarantine`,
+    decisions: `${prefix}quarantine.decisions`,
   };
 }
 

@@ -91,6 +91,7 @@ export function toVerdictRecord(verdict: Verdict, source: PacketEventRecord): Ve
     receivedAt: verdict.receivedAt,
     decidedAt: verdict.decidedAt,
     processingLatencyMs: verdict.decidedAt - verdict.receivedAt,
+    review: null,
   };
 }
 
@@ -166,6 +167,7 @@ export function undecodableVerdict(input: {
     receivedAt: input.receivedAt,
     decidedAt: input.decidedAt,
     processingLatencyMs: input.decidedAt - input.receivedAt,
+    review: null,
   };
 }
 

@@ -87,6 +87,7 @@ function verdictOf(
     receivedAt: event.receivedAt,
     decidedAt: event.receivedAt + latencyMs,
     processingLatencyMs: latencyMs,
+    review: null,
   };
 }
 

@@ -224,13 +224,12 @@ async function readOutputs<R extends 'verdicts' | 'approved'>(f: Fixture, role: 
       if (record.value) raw.push({ partition: record.partition, value: record.value });
     },
   });
-  const watermark = new ReplayWatermark();
+  const watermark = new ReplayWatermark(f.topics.packets);
   const records: Array<TopicValues[R]> = [];
   let replays = 0;
   for (const { partition, value } of raw) {
     const decoded = await f.catalog.decode(role, value);
-    if (watermark.admit(partition, decoded.packetRef.partition, decoded.packetRef.offset))
-      records.push(decoded);
+    if (watermark.admit(partition, decoded.packetRef)) records.push(decoded);
     else replays += 1;
   }
   return { records, replays };
