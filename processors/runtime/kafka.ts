@@ -26,6 +26,7 @@ import {
   inspectionErrorVerdict,
   parseChangelogKey,
   toApprovedRecord,
+  toHeldRecord,
   toInspectedEvent,
   toVerdictRecord,
   undecodableVerdict,
@@ -34,7 +35,7 @@ import {
 /**
  * The production runtime: the same ChainRunner as the memory driver, on Kafka.
  *
- * Outputs leave at once: each event's verdict and approved PUBLISH are sent by an idempotent
+ * Outputs leave at once: each event's verdict and approved (or held) PUBLISH are sent by an idempotent
  * producer (acks=all) as soon as the chain has run, so an event waits for no commit cycle. Progress
  * is checkpointed on a slower cadence (`checkpointIntervalMs`) in one transaction of a separate
  * transactional producer: the changed state entries (to the changelog partition of the input
@@ -382,7 +383,15 @@ export class KafkaRuntime {
         );
         o.metrics.approved.inc();
       }
-      for (const v of output.verdicts) this.sendVerdict(task, toVerdictRecord(v, record));
+      for (const v of output.verdicts) {
+        // Held before its verdict: a reader that sees the quarantine verdict finds the message to review.
+        const held = toHeldRecord(v, record, packetRef, this.now());
+        if (held) {
+          this.send(task, o.topics.quarantine, record.clientId, o.catalog.encode('quarantine', held));
+          o.metrics.held.inc();
+        }
+        this.sendVerdict(task, toVerdictRecord(v, record));
+      }
     } catch (err) {
       o.log.error({ err, packetRef }, 'a step threw; the event is quarantined');
       this.sendVerdict(task, inspectionErrorVerdict(record, packetRef, this.now(), describeError(err)));

@@ -10,6 +10,7 @@ export interface ProcessorMetrics {
   readonly verdicts: Counter<'decision'>;
   readonly findings: Counter<'class' | 'rule_id'>;
   readonly approved: Counter;
+  readonly held: Counter;
   readonly transactions: Counter<'outcome'>;
   readonly transactionDuration: Histogram;
   /** Each round-trip group of a transaction: send (AddPartitionsToTxn + Produce), offsets, commit (EndTxn). */
@@ -53,6 +54,11 @@ export function createProcessorMetrics(registry: Registry, knownRuleIds: Iterabl
     approved: new Counter({
       name: 'sentinel_processor_approved_total',
       help: 'allowed PUBLISHes sent to the approved topic',
+      registers,
+    }),
+    held: new Counter({
+      name: 'sentinel_processor_held_total',
+      help: 'quarantined PUBLISHes kept whole in the quarantine topic for review',
       registers,
     }),
     transactions: new Counter({

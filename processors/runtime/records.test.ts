@@ -14,6 +14,7 @@ import {
   parseChangelogKey,
   RUNTIME_RULES,
   toApprovedRecord,
+  toHeldRecord,
   toInspectedEvent,
   toVerdictRecord,
   undecodableVerdict,
@@ -201,5 +202,39 @@ describe('changelog keys', () => {
   it('refuses a key without a store', () => {
     assert.equal(parseChangelogKey('no-slash'), null);
     assert.equal(parseChangelogKey('/key'), null);
+  });
+});
+
+describe('quarantined PUBLISH -> held record', () => {
+  const oversize = Buffer.from(JSON.stringify({ blob: 'x'.repeat(9000) }));
+
+  it('keeps the message as the device sent it, with the findings that held it', () => {
+    const source = record({ payload: oversize });
+    const { verdict, output } = verdictOf(source, source.receivedAt + 5);
+    assert.equal(verdict.decision, 'quarantine');
+    assert.equal(output.approved.length, 0, 'nothing held is approved');
+    const held = toHeldRecord(verdict, source, ref, source.receivedAt + 6);
+    assert.ok(held);
+    assert.equal(held.heldId, source.eventId);
+    assert.deepEqual(held.payload, oversize);
+    assert.equal(held.topic, 'devices/sensor-0001/telemetry');
+    assert.equal(held.qos, 1);
+    assert.equal(held.heldAt, source.receivedAt + 6);
+    assert.deepEqual(held.packetRef, { topic: 'sentinel.packets', partition: 3, offset: 1_234_567 });
+    assert.deepEqual(
+      held.findings.map((f) => f.ruleId),
+      verdict.findings.map((f) => f.ruleId),
+    );
+    assert.ok(held.findings.some((f) => f.action === 'quarantine'));
+    assert.ok(avroTypeOf.quarantine.isValid(held));
+  });
+
+  it('holds nothing for an allowed or blocked event, or a refused packet', () => {
+    const allowed = record();
+    assert.equal(toHeldRecord(verdictOf(allowed, allowed.receivedAt).verdict, allowed, ref, 1), null);
+    const refused = record({ payload: oversize, refusal: 'acl_denied' });
+    const { verdict } = verdictOf(refused, refused.receivedAt);
+    assert.notEqual(verdict.decision, 'allow');
+    assert.equal(toHeldRecord({ ...verdict, decision: 'quarantine' }, refused, ref, 1), null);
   });
 });

@@ -1,6 +1,7 @@
 import type {
   ApprovedMessage,
   Finding as FindingRecord,
+  HeldMessage,
   PacketEvent as PacketEventRecord,
   Verdict as VerdictRecord,
 } from '../../schemas/types.generated.js';
@@ -121,6 +122,37 @@ export function toApprovedRecord(
     receivedAt: source.receivedAt,
     approvedAt,
     packetRef: packetRefRecord(packetRef),
+  };
+}
+
+/**
+ * The held record of a quarantined PUBLISH: the message as the device sent it (the packet record's
+ * topic, payload, QoS and retain, not a step's rewrite) with the verdict's findings, so an operator
+ * decides on exactly what would reach the origin. Null for anything that could never be delivered
+ * (a refused packet, another packet type): there is nothing to release.
+ */
+export function toHeldRecord(
+  verdict: Verdict,
+  source: PacketEventRecord,
+  packetRef: PacketRef,
+  heldAt: number,
+): HeldMessage | null {
+  if (verdict.decision !== 'quarantine') return null;
+  if (!isDeliverable(toInspectedEvent(source)) || source.topic === null || source.qos === null) return null;
+  return {
+    heldId: source.eventId,
+    clientId: source.clientId,
+    username: source.username,
+    sourceIp: source.sourceIp,
+    proxyId: source.proxyId,
+    topic: source.topic,
+    payload: source.payload as Buffer,
+    qos: source.qos,
+    retain: source.retain,
+    findings: toVerdictRecord(verdict, source).findings,
+    packetRef: packetRefRecord(packetRef),
+    receivedAt: source.receivedAt,
+    heldAt,
   };
 }
 
