@@ -4,6 +4,7 @@ import { describeError, SentinelError } from '../lib/errors.js';
 import { benchCommand } from './commands/bench.js';
 import { bridgeCommand } from './commands/bridge.js';
 import { configCommand } from './commands/config.js';
+import { consoleCommand } from './commands/console.js';
 import { devicesCommand } from './commands/devices.js';
 import { doctorCommand } from './commands/doctor.js';
 import { forensicsCommand } from './commands/forensics.js';
@@ -11,6 +12,7 @@ import { forensicsSinkCommand } from './commands/forensics-sink.js';
 import { ingestCommand } from './commands/ingest.js';
 import { inspectCommand } from './commands/inspect.js';
 import { processorsCommand } from './commands/processors.js';
+import { quarantineCommand } from './commands/quarantine.js';
 import { stackCommand } from './commands/stack.js';
 import { topicsCommand } from './commands/topics.js';
 import { upCommand } from './commands/up.js';
@@ -39,6 +41,8 @@ export function buildCli(): Command {
     bridgeCommand(),
     forensicsSinkCommand(),
     forensicsCommand(),
+    consoleCommand(),
+    quarantineCommand(),
     configCommand(),
     benchCommand(),
   ]) {

@@ -1,5 +1,6 @@
 import { bridgeServiceSchema } from '../bridge/main.js';
 import { retiredBridgeSettings } from '../bridge/settings.js';
+import { consoleServiceSchema } from '../console/settings.js';
 import {
   forensicsQuerySchema,
   forensicsSinkSchema,
@@ -11,6 +12,7 @@ import { loadConfig, type Schema, type SettingNames, shownValue } from '../lib/c
 import { stackSchema } from '../lib/local-platform.js';
 import { processorsSchema, retiredProcessorsSettings } from '../processors/settings.js';
 import { devicesSchema } from './commands/devices.js';
+import { quarantineCliSchema } from './commands/quarantine.js';
 import { topicsSchema } from './commands/topics.js';
 
 /**
@@ -24,6 +26,8 @@ export const commandSchemas: Readonly<Record<string, Schema>> = {
   bridge: bridgeServiceSchema,
   'forensics-sink': forensicsSinkSchema,
   forensics: forensicsQuerySchema,
+  console: consoleServiceSchema,
+  quarantine: quarantineCliSchema,
   devices: devicesSchema,
   topics: topicsSchema,
   stack: stackSchema,

@@ -39,6 +39,11 @@ export interface Policy {
   readonly mode: Mode;
   readonly rules: Readonly<Record<string, RuleOverride>>;
   readonly patterns: {
+    /**
+     * What a detected injection asks for unless its rule says otherwise: block (the default), or
+     * quarantine to hold such messages for an operator's review (the console), or flag.
+     */
+    readonly action: FindingAction;
     /** Rules with a paranoia level above this are not run (CRS paranoia levels 1-4). */
     readonly paranoiaLevel: number;
     /** Per class, the sum of matched rule scores at which the class counts as detected. */
@@ -232,6 +237,8 @@ export function parsePolicy(document: unknown, source: string, base: Policy | nu
     false,
   );
   if (policy.anomaly.rateAlpha > 1) refuse(source, 'anomaly.rateAlpha', 'must be between 0 and 1');
+  if (!ACTIONS.includes(policy.patterns.action))
+    refuse(source, 'patterns.action', `must be one of ${ACTIONS.join(', ')}`);
   if (policy.patterns.paranoiaLevel < 1 || policy.patterns.paranoiaLevel > 4)
     refuse(source, 'patterns.paranoiaLevel', 'must be 1..4');
   try {

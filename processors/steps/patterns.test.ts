@@ -191,6 +191,30 @@ test('a shadow rule is recorded but marked shadow; global shadow mode marks ever
   assert.ok(inspect(telemetry({ a: "' or 1=1--" }), global).every((f) => f.shadow));
 });
 
+test('patterns.action holds injections for review instead of blocking them; a rule override still wins', () => {
+  const held = policyFromText('{"patterns":{"action":"quarantine"}}', 'x');
+  const findings = inspect(telemetry({ a: "' or 1=1--" }), held);
+  assert.ok(findings.length > 0);
+  assert.ok(findings.every((f) => f.action === 'quarantine'));
+  assert.ok(
+    inspect(telemetry({ a: "' or 1=1--" })).every((f) => f.action === 'block'),
+    'the default blocks',
+  );
+  const ruleId = findings[0]?.ruleId as string;
+  const mixed = policyFromText(
+    `{"patterns":{"action":"quarantine"},"rules":{"${ruleId}":{"action":"block"}}}`,
+    'x',
+  );
+  assert.equal(
+    inspect(telemetry({ a: "' or 1=1--" }), mixed).find((f) => f.ruleId === ruleId)?.action,
+    'block',
+  );
+  assert.throws(
+    () => policyFromText('{"patterns":{"action":"allow"}}', 'x'),
+    /patterns\.action must be one of/,
+  );
+});
+
 test('a disabled rule does not run', () => {
   const policy = policyFromText(
     '{"rules":{"XSS-941110":{"enabled":false},"XSS-941220":{"enabled":false}}}',

@@ -400,11 +400,11 @@ export function createPatternsStep(options: PatternsStepOptions): Step {
         let enforced = 0;
         for (const hit of classHits) {
           total += scoreOf(hit.rule);
-          if (!ruleDisposition(policy, hit.rule.id, 'block').shadow) enforced += scoreOf(hit.rule);
+          if (!ruleDisposition(policy, hit.rule.id, settings.action).shadow) enforced += scoreOf(hit.rule);
         }
         if (total < settings.scoreThreshold) continue;
         for (const hit of classHits) {
-          const disposition = ruleDisposition(policy, hit.rule.id, 'block');
+          const disposition = ruleDisposition(policy, hit.rule.id, settings.action);
           findings.push({
             ruleId: hit.rule.id,
             class: hit.rule.class,

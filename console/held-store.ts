@@ -1,0 +1,176 @@
+import type { HeldMessage, QuarantineDecision } from '../schemas/types.generated.js';
+import {
+  type DecisionView,
+  type HeldDetail,
+  type HeldFilter,
+  type HeldPage,
+  type HeldStatus,
+  type HeldSummary,
+  statusOfAction,
+} from './model.js';
+import { payloadView } from './payload-view.js';
+
+/** A held message as the console keeps it: the record, and its one decision once there is one. */
+export interface HeldEntry {
+  readonly held: HeldMessage;
+  decision: QuarantineDecision | null;
+}
+
+/**
+ * Held messages and their decisions, rebuilt from `sentinel.quarantine` and
+ * `sentinel.quarantine.decisions`. Both arrive at least once (the processors replay after a crash;
+ * the console re-reads its own decisions), so applying a record twice changes nothing: the first
+ * held record of an id is kept, and the first decision of an id is the decision.
+ *
+ * A decision may be read before its held message (the two topics are read side by side); it waits
+ * in `early` until the message arrives.
+ */
+export class HeldStore {
+  private readonly entries = new Map<string, HeldEntry>();
+  private readonly early = new Map<string, QuarantineDecision>();
+  private payloadBytesHeld = 0;
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Payload bytes of messages still awaiting a decision. */
+  get pendingPayloadBytes(): number {
+    return this.payloadBytesHeld;
+  }
+
+  counts(): Record<HeldStatus, number> {
+    const counts: Record<HeldStatus, number> = { held: 0, released: 0, dropped: 0, expired: 0 };
+    for (const entry of this.entries.values()) counts[statusOf(entry)] += 1;
+    return counts;
+  }
+
+  /** True when the message is new to the store. */
+  addHeld(held: HeldMessage): boolean {
+    if (this.entries.has(held.heldId)) return false;
+    const decision = this.early.get(held.heldId) ?? null;
+    this.early.delete(held.heldId);
+    this.entries.set(held.heldId, { held, decision });
+    if (!decision) this.payloadBytesHeld += held.payload.length;
+    return true;
+  }
+
+  /** True when this is the message's first decision (a later one for the same id is ignored). */
+  applyDecision(decision: QuarantineDecision): boolean {
+    const entry = this.entries.get(decision.heldId);
+    if (!entry) {
+      if (this.early.has(decision.heldId)) return false;
+      this.early.set(decision.heldId, decision);
+      return true;
+    }
+    if (entry.decision) return false;
+    entry.decision = decision;
+    this.payloadBytesHeld -= entry.held.payload.length;
+    return true;
+  }
+
+  get(heldId: string): HeldEntry | undefined {
+    return this.entries.get(heldId);
+  }
+
+  /** Entries matching the filter, newest held first. */
+  select(filter: HeldFilter): HeldEntry[] {
+    const status = filter.status ?? 'held';
+    const out: HeldEntry[] = [];
+    for (const entry of this.entries.values()) {
+      const { held } = entry;
+      if (status !== 'all' && statusOf(entry) !== status) continue;
+      if (filter.clientId && held.clientId !== filter.clientId) continue;
+      if (filter.ruleId && !held.findings.some((f) => f.ruleId === filter.ruleId)) continue;
+      if (filter.since !== undefined && held.heldAt < filter.since) continue;
+      if (filter.until !== undefined && held.heldAt > filter.until) continue;
+      out.push(entry);
+    }
+    return out.sort((a, b) => b.held.heldAt - a.held.heldAt || compare(a.held.heldId, b.held.heldId));
+  }
+
+  page(filter: HeldFilter, limit: number, offset = 0): HeldPage {
+    const selected = this.select(filter);
+    return { items: selected.slice(offset, offset + limit).map(summaryOf), total: selected.length };
+  }
+
+  /** Undecided messages held before `cutoff` (epoch ms), oldest first. */
+  heldBefore(cutoff: number): HeldEntry[] {
+    const out: HeldEntry[] = [];
+    for (const entry of this.entries.values()) {
+      if (!entry.decision && entry.held.heldAt < cutoff) out.push(entry);
+    }
+    return out.sort((a, b) => a.held.heldAt - b.held.heldAt);
+  }
+
+  /** Decided messages whose decision is older than `cutoff`: past the topics' retention, forgotten. */
+  forgetDecidedBefore(cutoff: number): number {
+    let forgotten = 0;
+    for (const [id, entry] of this.entries) {
+      if (entry.decision && entry.decision.decidedAt < cutoff) {
+        this.entries.delete(id);
+        forgotten += 1;
+      }
+    }
+    for (const [id, decision] of this.early) {
+      if (decision.decidedAt < cutoff) this.early.delete(id);
+    }
+    return forgotten;
+  }
+
+  /** Every decision, newest first (the audit trail as the console knows it). */
+  decisions(): QuarantineDecision[] {
+    const out: QuarantineDecision[] = [];
+    for (const entry of this.entries.values()) if (entry.decision) out.push(entry.decision);
+    return out.sort((a, b) => b.decidedAt - a.decidedAt);
+  }
+}
+
+export function statusOf(entry: HeldEntry): HeldStatus {
+  return entry.decision ? statusOfAction[entry.decision.action] : 'held';
+}
+
+function decisionView(decision: QuarantineDecision | null): DecisionView | null {
+  if (!decision) return null;
+  const { decisionId, action, operator, reason, decidedAt } = decision;
+  return { decisionId, action, operator, reason, decidedAt };
+}
+
+function unique(values: readonly string[]): string[] {
+  return [...new Set(values)];
+}
+
+export function summaryOf(entry: HeldEntry): HeldSummary {
+  const { held } = entry;
+  return {
+    heldId: held.heldId,
+    clientId: held.clientId,
+    topic: held.topic,
+    qos: held.qos,
+    retain: held.retain,
+    sourceIp: held.sourceIp,
+    payloadSize: held.payload.length,
+    receivedAt: held.receivedAt,
+    heldAt: held.heldAt,
+    ruleIds: unique(held.findings.map((f) => f.ruleId)),
+    classes: unique(held.findings.map((f) => f.class)),
+    status: statusOf(entry),
+    decision: decisionView(entry.decision),
+  };
+}
+
+export function detailOf(entry: HeldEntry): HeldDetail {
+  const { held } = entry;
+  return {
+    ...summaryOf(entry),
+    username: held.username,
+    proxyId: held.proxyId,
+    packetRef: held.packetRef,
+    findings: held.findings,
+    payload: payloadView(held.payload, held.findings),
+  };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
