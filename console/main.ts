@@ -45,6 +45,8 @@ export interface FirstRunCredentials {
 
 export interface ConsoleOptions {
   readonly onFatal?: (err: Error) => void;
+  /** Tests only: the clock the expiry of held messages reads. */
+  readonly now?: () => number;
 }
 
 function isLoopback(host: string): boolean {
@@ -170,6 +172,7 @@ export async function startConsole(
       metrics,
       log,
       ...(options.onFatal ? { onFatal: options.onFatal } : {}),
+      ...(options.now ? { now: options.now } : {}),
     });
     await quarantine.start();
     closers.push(() => quarantine.stop());

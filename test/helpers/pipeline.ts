@@ -26,11 +26,15 @@ export class PipelineTestWorld {
   #verdictReader: Consumer | undefined;
   #edge: RunningIngest | undefined;
 
-  /** Starts the edge (with `edgeEnv`), one processors instance and one bridge (with `bridgeEnv`). */
-  async setUp(edgeEnv: Record<string, string> = {}, bridgeEnv: Record<string, string> = {}): Promise<void> {
+  /** Starts the edge (with `edgeEnv`), one processors instance (with `processorsEnv`) and one bridge (with `bridgeEnv`). */
+  async setUp(
+    edgeEnv: Record<string, string> = {},
+    bridgeEnv: Record<string, string> = {},
+    processorsEnv: Record<string, string> = {},
+  ): Promise<void> {
     await this.edgeWorld.setUp();
     this.#edge = await this.edgeWorld.startEdge(edgeEnv);
-    await this.startProcessors();
+    await this.startProcessors(processorsEnv);
     await this.startBridge(bridgeEnv);
     await this.#followVerdicts();
   }
