@@ -40,6 +40,12 @@ const services: readonly PlatformService[] = [
     endpoints: (config) => `origin ws://127.0.0.1:${config.originWsPort}`,
   },
   { command: 'ingest', metricsPort: 19101, endpoints: () => 'mqtt://127.0.0.1:11883' },
+  {
+    command: 'console',
+    metricsPort: 18090,
+    endpoints: (config) =>
+      `operator console http://127.0.0.1:18090 (first run: user admin, password in ${config.stateDir}/console/admin-password)`,
+  },
 ];
 
 interface RunningService {
@@ -92,7 +98,7 @@ export function upCommand(availableCommands: () => readonly string[]): Command {
   return addSettingFlags(
     new Command('up')
       .description(
-        'run the whole platform in the foreground: the stack, then the forensics sink, processors, bridge and an edge; Ctrl-C stops everything',
+        'run the whole platform in the foreground: the stack, then the forensics sink, processors, bridge, an edge and the operator console; Ctrl-C stops everything',
       )
       .action(async (_options: unknown, command: Command) => {
         const config = stackConfigFrom(command);

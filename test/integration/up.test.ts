@@ -142,7 +142,7 @@ describe('sentinel up (npm start)', () => {
   });
 
   it('prints every service with its endpoint and health', () => {
-    for (const service of ['forensics-sink', 'processors', 'bridge', 'ingest']) {
+    for (const service of ['forensics-sink', 'processors', 'bridge', 'ingest', 'console']) {
       assert.match(up.output, new RegExp(`${service}\\s+ready`), service);
     }
   });
