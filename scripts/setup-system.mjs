@@ -98,6 +98,13 @@ const parts = [
     for: 'tests',
   },
   {
+    pkg: 'chromium',
+    commands: ['chromium'],
+    // playwright-core drives it over its DevTools pipe: no chromium-driver, no Playwright download.
+    why: "the console's browser tests (playwright-core drives Debian's Chromium)",
+    for: 'tests',
+  },
+  {
     pkg: 'docker-compose',
     commands: ['docker-compose'],
     why: 'validates deploy/compose/compose.yaml (no engine needed)',
