@@ -9,7 +9,10 @@ import { SentinelError } from '../lib/errors.js';
  * ReplacingMergeTree sorting key, so a record written twice collapses to one at merge time (and
  * reads with FINAL never see it twice). The sink also sends an insert deduplication token per batch
  * (non_replicated_deduplication_window keeps the recent tokens), and resumes a partition after the
- * highest offset the table already holds; see forensics/sink.ts.
+ * highest offset the table already holds; see forensics/sink.ts. The quarantine tables are keyed by
+ * the record's own id instead: the processors write a held message at least once, so a replay is
+ * the same held_id at a new offset, and a decision is one decision_id; those collapse at merge, and
+ * queries read them with FINAL.
  *
  * Access: ORDER BY starts with the device and the time, the way analysts filter; event ids and source
  * addresses have skip indexes for the lookups that do not start from a device.
@@ -17,7 +20,7 @@ import { SentinelError } from '../lib/errors.js';
 export const forensicDatabase = 'sentinel';
 
 /** Raised when a change needs a migration step; the migrations below say what each one did. */
-export const forensicSchemaVersion = 3;
+export const forensicSchemaVersion = 4;
 
 /** Version 3 added what the edge refused and the session ACL to packets (issue: refusals are final). */
 const packetsColumnsV3 = [
@@ -34,7 +37,47 @@ const packetTypes =
   "'SUBSCRIBE' = 8, 'SUBACK' = 9, 'UNSUBSCRIBE' = 10, 'UNSUBACK' = 11, 'PINGREQ' = 12, 'PINGRESP' = 13, " +
   "'DISCONNECT' = 14, 'MALFORMED' = 15, 'UNKNOWN' = 16";
 
-export const decisions = "'allow' = 1, 'block' = 2, 'quarantine' = 3";
+/** The processors' decisions, then the outcomes of an operator's review of a quarantined PUBLISH. */
+export const decisions =
+  "'allow' = 1, 'block' = 2, 'quarantine' = 3, 'released' = 4, 'dropped' = 5, 'expired' = 6";
+
+/** What an operator (or the expiry) did with a held message. */
+export const quarantineActions = "'release' = 1, 'drop' = 2, 'expire' = 3";
+
+/** Version 4 said what these columns hold in a review verdict. */
+const verdictsCommentsV4 = {
+  packet_partition: 'where the packet event (or, for a review verdict, the decision record) is in Kafka',
+  processing_latency_ms: 'edge receipt to decision (for a review verdict: to the review)',
+} as const;
+
+/**
+ * Version 4 added the review of a held message to verdicts (issue: quarantine review), each column
+ * after the one named, so a migrated table has the columns of a new one in the same order.
+ * packet_topic says which topic packet_partition/packet_offset point into: a review verdict's
+ * source is its decision record in sentinel.quarantine.decisions, not a packet. Rows of earlier
+ * versions read it as '' (the packets topic).
+ */
+const verdictsColumnsV4: readonly { readonly column: string; readonly after: string }[] = [
+  {
+    column:
+      "packet_topic LowCardinality(String) COMMENT 'topic of packet_partition/packet_offset: the packets topic, or the decisions topic for a review verdict; empty in rows stored before version 4 (the packets topic)'",
+    after: '`findings.shadow`',
+  },
+  {
+    column:
+      "review_decision_id String DEFAULT '' COMMENT 'released, dropped, expired: the decision record (quarantine_decisions.decision_id)'",
+    after: 'processing_latency_ms',
+  },
+  {
+    column:
+      "review_operator LowCardinality(String) DEFAULT '' COMMENT 'operator who decided; system for an expiry'",
+    after: 'review_decision_id',
+  },
+  {
+    column: "review_reason String DEFAULT '' COMMENT 'why, as the operator wrote it'",
+    after: 'review_operator',
+  },
+];
 
 // Tokens of the last 10,000 inserted blocks per table are remembered; a batch retried or replayed
 // within that many inserts is dropped by the engine.
@@ -53,7 +96,13 @@ export function requireIdentifier(name: string, what: string): string {
 }
 
 /** The tables the sink writes, by Kafka topic role. */
-export const sinkTables = { packets: 'packets', verdicts: 'verdicts', deliveries: 'deliveries' } as const;
+export const sinkTables = {
+  packets: 'packets',
+  verdicts: 'verdicts',
+  deliveries: 'deliveries',
+  quarantine: 'held_messages',
+  decisions: 'quarantine_decisions',
+} as const;
 export type SinkRole = keyof typeof sinkTables;
 
 export function forensicDdl(database: string = forensicDatabase): string[] {
@@ -122,9 +171,14 @@ export function forensicDdl(database: string = forensicDatabase): string[] {
         location String,
         shadow Bool
       ),
-      packet_partition UInt16 COMMENT 'where the packet event is in Kafka',
+      ${verdictsColumnsV4[0]?.column},
+      packet_partition UInt16 COMMENT '${verdictsCommentsV4.packet_partition}',
       packet_offset UInt64,
-      processing_latency_ms Float32 COMMENT 'edge receipt to decision',
+      processing_latency_ms Float32 COMMENT '${verdictsCommentsV4.processing_latency_ms}',
+      ${verdictsColumnsV4
+        .slice(1)
+        .map((c) => c.column)
+        .join(',\n      ')},
       kafka_partition UInt16,
       kafka_offset UInt64,
       inserted_at DateTime64(3, 'UTC') DEFAULT now64(3),
@@ -158,6 +212,66 @@ export function forensicDdl(database: string = forensicDatabase): string[] {
     ORDER BY (client_id, delivered_at, kafka_partition, kafka_offset)
     ${ttl('delivered_at')}
     ${tableSettings}`,
+    // A quarantined PUBLISH kept whole. The processors write it at least once: a replay is the same
+    // held_id (same client, same edge receipt time) at a later offset, so the sorting key is the held
+    // id and the partition the receipt day, and the two collapse at merge; read it with FINAL.
+    // payload holds the bytes as received; the sink sends them as payload_base64 (JSON carries no bytes).
+    `CREATE TABLE IF NOT EXISTS ${db}.held_messages (
+      held_at DateTime64(3, 'UTC') COMMENT 'when the processors quarantined it',
+      received_at DateTime64(3, 'UTC') COMMENT 'edge receipt time',
+      held_id String COMMENT 'event id of the packet event and of its quarantine verdict; decisions name it',
+      client_id String,
+      username String,
+      source_ip IPv6,
+      proxy_id LowCardinality(String),
+      topic String COMMENT 'PUBLISH topic name',
+      payload_base64 String EPHEMERAL COMMENT 'what the sink sends: payload as base64, not stored',
+      payload String DEFAULT base64Decode(payload_base64) COMMENT 'the payload bytes as received' CODEC(ZSTD(3)),
+      payload_size UInt32 COMMENT 'payload bytes',
+      qos UInt8,
+      retain Bool,
+      findings Nested(
+        rule_id LowCardinality(String),
+        class LowCardinality(String),
+        stage LowCardinality(String),
+        severity LowCardinality(String),
+        action LowCardinality(String),
+        evidence String,
+        location String,
+        shadow Bool
+      ),
+      packet_partition UInt16 COMMENT 'where the packet event is in Kafka',
+      packet_offset UInt64,
+      kafka_partition UInt16,
+      kafka_offset UInt64,
+      inserted_at DateTime64(3, 'UTC') DEFAULT now64(3),
+      INDEX held_at_mm held_at TYPE minmax GRANULARITY 1
+    ) ENGINE = ReplacingMergeTree(inserted_at)
+    PARTITION BY toYYYYMMDD(received_at)
+    ORDER BY (client_id, held_id)
+    ${ttl('received_at')}
+    ${tableSettings}`,
+    // The operators' (and the expiry's) decisions on held messages: the audit trail. One per
+    // decision_id; two decisions on one held message are both kept (evidence of a conflict).
+    `CREATE TABLE IF NOT EXISTS ${db}.quarantine_decisions (
+      decided_at DateTime64(3, 'UTC'),
+      held_at DateTime64(3, 'UTC') COMMENT 'when the message was quarantined',
+      decision_id String,
+      held_id String COMMENT 'the held message decided on (held_messages.held_id)',
+      client_id String,
+      topic String COMMENT 'MQTT topic of the held message',
+      action Enum8(${quarantineActions}),
+      operator LowCardinality(String) COMMENT 'operator account; system for an expiry',
+      reason String COMMENT 'why, as the operator wrote it',
+      kafka_partition UInt16,
+      kafka_offset UInt64,
+      inserted_at DateTime64(3, 'UTC') DEFAULT now64(3),
+      INDEX held_id_bf held_id TYPE bloom_filter(0.01) GRANULARITY 4
+    ) ENGINE = ReplacingMergeTree(inserted_at)
+    PARTITION BY toYYYYMMDD(decided_at)
+    ORDER BY (client_id, held_id, decision_id)
+    ${ttl('decided_at')}
+    ${tableSettings}`,
     // Dashboards read per-minute counts instead of scanning verdicts. The view's blocks are
     // deduplicated at this table (its own window, the sink's token), so a replayed batch counts once.
     `CREATE TABLE IF NOT EXISTS ${db}.verdicts_per_minute (
@@ -189,7 +303,11 @@ export function forensicDdl(database: string = forensicDatabase): string[] {
  * Version 1 created packets, verdicts and deliveries with fewer columns and no writer existed; an
  * empty version-1 table is replaced. A non-empty one is refused: the store is derived from Kafka,
  * so the operator drops it and lets the sink replay (the reason says so). Version 2 -> 3 adds
- * columns in place (older rows read them as empty).
+ * columns in place (older rows read them as empty). Version 3 -> 4 extends the decision enum of
+ * verdicts and of its per-minute rollup (adding values only changes metadata; the rollup's target
+ * first, so the view never meets a value its target lacks) and adds the review columns; the
+ * quarantine tables are new and made by forensicDdl. Every step is idempotent: a migration
+ * interrupted half-way runs again whole.
  */
 async function migrate(client: ClickHouseClient, db: string): Promise<void> {
   const tables = await forensicTables(client, db);
@@ -203,9 +321,27 @@ async function migrate(client: ClickHouseClient, db: string): Promise<void> {
     version = Number(row?.v ?? 0);
   }
   if (version >= forensicSchemaVersion) return;
-  if (version === 2) {
-    for (const column of packetsColumnsV3)
-      await client.command({ query: `ALTER TABLE ${db}.packets ADD COLUMN IF NOT EXISTS ${column}` });
+  if (version >= 2) {
+    if (version < 3) {
+      for (const column of packetsColumnsV3)
+        await client.command({ query: `ALTER TABLE ${db}.packets ADD COLUMN IF NOT EXISTS ${column}` });
+    }
+    if (version < 4) {
+      for (const table of ['verdicts_per_minute', 'verdicts']) {
+        if (!tables.includes(table)) continue;
+        await client.command({
+          query: `ALTER TABLE ${db}.${table} MODIFY COLUMN decision Enum8(${decisions})`,
+        });
+      }
+      if (tables.includes('verdicts')) {
+        for (const { column, after } of verdictsColumnsV4)
+          await client.command({
+            query: `ALTER TABLE ${db}.verdicts ADD COLUMN IF NOT EXISTS ${column} AFTER ${after}`,
+          });
+        for (const [column, comment] of Object.entries(verdictsCommentsV4))
+          await client.command({ query: `ALTER TABLE ${db}.verdicts COMMENT COLUMN ${column} '${comment}'` });
+      }
+    }
     return;
   }
   for (const table of ['packets', 'verdicts', 'deliveries']) {

@@ -138,10 +138,17 @@ export async function startForensicsSink(
     // kafkajs checks the topics (administration); the sink itself reads through librdkafka.
     const kafka = createKafka(connection);
     const topics = topicNames(config.topicPrefix);
+    const sinkTopics = [
+      topics.packets,
+      topics.verdicts,
+      topics.deliveries,
+      topics.quarantine,
+      topics.decisions,
+    ];
     const admin = kafka.admin();
     await admin.connect();
     try {
-      await describeTopics(admin, [topics.packets, topics.verdicts, topics.deliveries]);
+      await describeTopics(admin, sinkTopics);
     } finally {
       await admin.disconnect();
     }
@@ -182,7 +189,7 @@ export async function startForensicsSink(
         instanceId,
         metricsPort: http.port,
         queryUrl: query?.url,
-        topics: [topics.packets, topics.verdicts, topics.deliveries],
+        topics: sinkTopics,
       },
       'forensics sink running',
     );

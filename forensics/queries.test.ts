@@ -36,6 +36,34 @@ describe('named forensic queries', () => {
     }
   });
 
+  it('top-offenders counts blocks and quarantines, not the reviews of a quarantine', () => {
+    const { sql } = prepareNamedQuery('top-offenders', { positional: [] }, now);
+    assert.match(sql, /WHERE decision IN \('block', 'quarantine'\) AND/);
+    assert.doesNotMatch(sql, /released|dropped|expired/);
+    assert.match(
+      prepareNamedQuery('findings-by-rule', { positional: [] }, now).sql,
+      /decision IN \('allow', 'block', 'quarantine'\)/,
+    );
+  });
+
+  it('quarantine and quarantine-decisions bind --client as a parameter, and only when it is given', () => {
+    for (const name of ['quarantine', 'quarantine-decisions']) {
+      const all = prepareNamedQuery(name, { positional: [], since: '2h' }, now);
+      assert.doesNotMatch(all.sql, /\{client:String\}/, name);
+      assert.deepEqual(all.params, {
+        since: '2026-06-01 10:00:00.000',
+        until: '2026-06-01 12:00:00.000',
+        limit: 1000,
+      });
+      const hostile = "x' OR 1=1 --";
+      const one = prepareNamedQuery(name, { positional: [], client: hostile }, now);
+      assert.ok(!one.sql.includes(hostile), name);
+      assert.match(one.sql, /client_id = \{client:String\}/, name);
+      assert.equal(one.params.client, hostile);
+    }
+    assert.match(prepareNamedQuery('quarantine', { positional: [] }, now).sql, /FROM held_messages FINAL/);
+  });
+
   it('payload-search takes a substring or --rule, not both', () => {
     assert.ok(
       prepareNamedQuery('payload-search', { positional: [], rule: 'sqli-1' }, now).sql.includes(
@@ -68,6 +96,15 @@ describe('named forensic queries', () => {
     ['an empty window', 'top-offenders', { positional: [], since: '1h', until: '2h' }, /window is empty/],
     ['a bad interval', 'findings-by-rule', { positional: [], interval: '0s' }, /not an interval/],
     ['a foreign option', 'message-path', { positional: ['e'], since: '1h' }, /does not take --since/],
+    [
+      '--client where it is not an option',
+      'top-offenders',
+      { positional: [], client: 'c' },
+      /does not take --client/,
+    ],
+    ['an empty --client', 'quarantine', { positional: [], client: '' }, /--client is required/],
+    ['an argument to quarantine', 'quarantine', { positional: ['c'] }, /expects 0 argument/],
+    ['--client in sql', 'sql', { positional: ['SELECT 1'], client: 'c' }, /sql does not take --client/],
     ['a missing argument', 'device-timeline', { positional: [] }, /expects 1 argument/],
     ['a bad limit', 'top-offenders', { positional: [], limit: '-5' }, /--limit/],
     ['a write in sql', 'sql', { positional: ['DELETE FROM packets WHERE 1'] }, /only reading statements/],

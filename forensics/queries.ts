@@ -10,7 +10,9 @@ import { checkReadOnlyStatement } from './read-only.js';
  *
  * docs/forensics.md shows each query's SQL; keep the two in step.
  */
-export type QueryOption = 'since' | 'until' | 'interval' | 'rule' | 'limit';
+export type QueryOption = 'since' | 'until' | 'interval' | 'rule' | 'limit' | 'client';
+
+const allOptions: readonly QueryOption[] = ['since', 'until', 'interval', 'rule', 'limit', 'client'];
 
 export interface NamedQueryArgs {
   readonly positional: readonly string[];
@@ -19,6 +21,8 @@ export interface NamedQueryArgs {
   readonly interval?: string;
   readonly rule?: string;
   readonly limit?: string;
+  /** quarantine, quarantine-decisions: one client only. */
+  readonly client?: string;
 }
 
 export interface PreparedQuery {
@@ -44,6 +48,7 @@ interface ValidatedInput {
   readonly until: string;
   readonly intervalSeconds: number;
   readonly rule: string | undefined;
+  readonly client: string | undefined;
   readonly limit: number;
 }
 
@@ -62,6 +67,16 @@ const windowParams = (input: ValidatedInput) => ({
   until: input.until,
   limit: input.limit,
 });
+
+/** The decisions of the processors; released, dropped and expired are reviews of a quarantine. */
+const processorsDecision = "decision IN ('allow', 'block', 'quarantine')";
+
+/** `AND client_id = {client:String}` when --client is given (one of two fixed texts). */
+const clientFilter = (input: ValidatedInput, column = 'client_id') =>
+  input.client !== undefined ? ` AND ${column} = {client:String}` : '';
+
+const clientParams = (input: ValidatedInput): Record<string, string> =>
+  input.client !== undefined ? { client: input.client } : {};
 
 const queries: readonly NamedQuery[] = [
   {
@@ -85,7 +100,8 @@ FROM (
   SELECT decided_at, 'verdict', 2, event_id, toString(decision), topic, ${ip('source_ip')},
     concat('latency_ms=', toString(round(processing_latency_ms, 1)),
       if(notEmpty(findings.rule_id), concat(' findings=', arrayStringConcat(findings.rule_id, ',')), ''),
-      if(mode != 'enforce', concat(' mode=', mode), ''))
+      if(mode != 'enforce', concat(' mode=', mode), ''),
+      if(review_decision_id != '', concat(' by=', review_operator, ' reason=', review_reason), ''))
   FROM verdicts FINAL
   WHERE client_id = {client:String} AND ${window('decided_at')}
 )
@@ -97,7 +113,8 @@ LIMIT {limit:UInt32}`,
   {
     name: 'top-offenders',
     usage: 'top-offenders [--since] [--until] [--limit]',
-    summary: 'clients and source addresses ranked by blocked (then quarantined) verdicts',
+    summary:
+      'clients and source addresses ranked by blocked (then quarantined) verdicts; reviews of a quarantine are not counted',
     positional: [],
     options: ['since', 'until', 'limit'],
     build: (input) => ({
@@ -108,7 +125,7 @@ LIMIT {limit:UInt32}`,
   min(decided_at) AS first_seen,
   max(decided_at) AS last_seen
 FROM verdicts FINAL
-WHERE decision != 'allow' AND ${window('decided_at')}
+WHERE decision IN ('block', 'quarantine') AND ${window('decided_at')}
 GROUP BY client_id, ip
 ORDER BY blocked DESC, quarantined DESC, client_id, ip
 LIMIT {limit:UInt32}`,
@@ -130,7 +147,7 @@ LIMIT {limit:UInt32}`,
   uniqExact(client_id) AS clients
 FROM verdicts FINAL
 ARRAY JOIN findings AS f
-WHERE ${window('decided_at')}
+WHERE ${processorsDecision} AND ${window('decided_at')}
 GROUP BY bucket, rule_id, class, severity
 ORDER BY bucket, matches DESC, rule_id
 LIMIT {limit:UInt32}`,
@@ -174,7 +191,7 @@ LIMIT {limit:UInt32}`,
   toString(decision) AS decision, f.evidence AS evidence, f.location AS location
 FROM verdicts FINAL
 ARRAY JOIN findings AS f
-WHERE f.rule_id = {rule:String} AND ${window('decided_at')}
+WHERE f.rule_id = {rule:String} AND ${processorsDecision} AND ${window('decided_at')}
 ORDER BY time, client_id, event_id
 LIMIT {limit:UInt32}`,
             params: { rule: input.rule, ...windowParams(input) },
@@ -205,9 +222,10 @@ FROM (
       ' (packets ', toString(kafka_partition), '/', toString(kafka_offset), ')') AS detail
   FROM packets FINAL WHERE event_id = {event:String}
   UNION ALL
-  SELECT 2, 'verdict', decided_at, client_id,
+  SELECT 2, if(review_decision_id != '', 'review', 'verdict'), decided_at, client_id,
     concat(toString(decision), ' mode=', mode, ' processing_ms=', toString(round(processing_latency_ms, 1)),
-      if(notEmpty(findings.rule_id), concat(' findings=', arrayStringConcat(findings.rule_id, ',')), ''))
+      if(notEmpty(findings.rule_id), concat(' findings=', arrayStringConcat(findings.rule_id, ',')), ''),
+      if(review_decision_id != '', concat(' by=', review_operator, ' reason=', review_reason), ''))
   FROM verdicts FINAL WHERE event_id = {event:String}
   UNION ALL
   SELECT 3, 'origin delivery', delivered_at, client_id,
@@ -216,6 +234,59 @@ FROM (
 )
 ORDER BY ord, at`,
       params: { event: input.positional[0] as string },
+    }),
+  },
+  {
+    name: 'quarantine',
+    usage: 'quarantine [--client <client-id>] [--since] [--until] [--limit]',
+    summary:
+      'quarantined messages held in the window and what became of them: held, released, dropped or expired, by whom and why',
+    positional: [],
+    options: ['since', 'until', 'limit', 'client'],
+    // A held message replayed by the processors collapses by held_id (FINAL). Should two decisions
+    // name one held message, the first is what happened.
+    build: (input) => ({
+      sql: `SELECT h.held_at AS held_at, h.held_id AS held_id, h.client_id AS client_id, h.topic AS topic,
+  h.rules AS rules,
+  multiIf(d.held_id = '', 'held', d.first_action = 'release', 'released', d.first_action = 'drop', 'dropped',
+    'expired') AS status,
+  d.first_operator AS operator, d.first_reason AS reason,
+  if(d.held_id = '', NULL, d.first_decided_at) AS decided_at
+FROM (
+  SELECT held_at, held_id, client_id, topic,
+    arrayStringConcat(arraySort(arrayDistinct(findings.rule_id)), ',') AS rules
+  FROM held_messages FINAL
+  WHERE ${window('held_at')}${clientFilter(input)}
+) AS h
+LEFT JOIN (
+  SELECT held_id,
+    argMin(action, (decided_at, decision_id)) AS first_action,
+    argMin(operator, (decided_at, decision_id)) AS first_operator,
+    argMin(reason, (decided_at, decision_id)) AS first_reason,
+    min(decided_at) AS first_decided_at
+  FROM quarantine_decisions FINAL
+  WHERE held_id IN (SELECT held_id FROM held_messages WHERE ${window('held_at')}${clientFilter(input)})
+  GROUP BY held_id
+) AS d ON d.held_id = h.held_id
+ORDER BY held_at, held_id
+LIMIT {limit:UInt32}`,
+      params: { ...windowParams(input), ...clientParams(input) },
+    }),
+  },
+  {
+    name: 'quarantine-decisions',
+    usage: 'quarantine-decisions [--client <client-id>] [--since] [--until] [--limit]',
+    summary:
+      'the audit trail of quarantine reviews: who released, dropped or expired which held message, and why',
+    positional: [],
+    options: ['since', 'until', 'limit', 'client'],
+    build: (input) => ({
+      sql: `SELECT decided_at, operator, toString(action) AS action, held_id, client_id, reason
+FROM quarantine_decisions FINAL
+WHERE ${window('decided_at')}${clientFilter(input)}
+ORDER BY decided_at, decision_id
+LIMIT {limit:UInt32}`,
+      params: { ...windowParams(input), ...clientParams(input) },
     }),
   },
 ];
@@ -299,9 +370,7 @@ export function prepareNamedQuery(
       `unknown query ${JSON.stringify(name)}; the named queries are ${namedQueryList.map((q) => q.name).join(', ')}`,
     );
   }
-  const given = (['since', 'until', 'interval', 'rule', 'limit'] as const).filter(
-    (o) => args[o] !== undefined,
-  );
+  const given = allOptions.filter((o) => args[o] !== undefined);
   const foreign = given.filter((o) => !query.options.includes(o));
   if (foreign.length > 0) {
     throw invalid(`${name} does not take ${foreign.map((o) => `--${o}`).join(', ')}; usage: ${query.usage}`);
@@ -320,6 +389,7 @@ export function prepareNamedQuery(
     requireText(value, `<${query.positional[i]}>`, 1024);
   });
   if (wantsRule) requireText(args.rule, '--rule', 200);
+  if (args.client !== undefined) requireText(args.client, '--client', 1024);
   const until = parseInstant(args.until ?? 'now', now, '--until');
   const since = parseInstant(args.since ?? '24h', now, '--since');
   if (since >= until)
@@ -332,15 +402,14 @@ export function prepareNamedQuery(
     until: utcText(until),
     intervalSeconds: parseInterval(args.interval ?? '1h'),
     rule: args.rule,
+    client: args.client,
     limit: parseLimit(args.limit),
   });
   return { name, sql: built.sql, params: built.params, adHoc: false };
 }
 
 function prepareSql(args: NamedQueryArgs): PreparedQuery {
-  const given = (['since', 'until', 'interval', 'rule', 'limit'] as const).filter(
-    (o) => args[o] !== undefined,
-  );
+  const given = allOptions.filter((o) => args[o] !== undefined);
   if (given.length > 0) throw invalid(`sql does not take ${given.map((o) => `--${o}`).join(', ')}`);
   if (args.positional.length !== 1) throw invalid('sql expects one argument: the statement, quoted');
   const check = checkReadOnlyStatement(args.positional[0] as string);

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Delivery, Verdict } from '../schemas/types.generated.js';
+import { avroTypeOf } from '../schemas/catalog.js';
+import type { Delivery, HeldMessage, QuarantineDecision, Verdict } from '../schemas/types.generated.js';
 import { samplePacketEvent } from '../test/fixtures/events.js';
-import { forensicDdl } from './ddl.js';
+import { decisions, forensicDdl, quarantineActions, sinkTables } from './ddl.js';
 import {
+  decisionRow,
   deliveryRow,
+  heldMessageRow,
   ipv6Text,
   packetRow,
   payloadText,
@@ -58,6 +61,51 @@ const delivery: Delivery = {
   attempts: 1,
 };
 
+const held: HeldMessage = {
+  heldId: 'e-9',
+  clientId: 'sensor-0001',
+  username: null,
+  sourceIp: '10.0.0.1',
+  proxyId: 'edge-a',
+  topic: 'devices/sensor-0001/cmd',
+  payload: Buffer.from([0xff, 0x00, 0x41]),
+  qos: 1,
+  retain: true,
+  findings: [
+    {
+      ruleId: 'rate-burst',
+      class: 'anomaly',
+      stage: 'rate',
+      severity: 'medium',
+      action: 'quarantine',
+      evidence: '150 in 150 ms',
+      location: 'client',
+      shadow: false,
+    },
+  ],
+  packetRef: { topic: 'sentinel.packets', partition: 3, offset: 88 },
+  receivedAt: 1_795_000_000_123,
+  heldAt: 1_795_000_000_130,
+};
+
+const decision: QuarantineDecision = {
+  decisionId: 'd-1',
+  heldId: 'e-9',
+  clientId: 'sensor-0001',
+  topic: 'devices/sensor-0001/cmd',
+  action: 'release',
+  operator: 'alice',
+  reason: 'firmware update, expected',
+  heldAt: 1_795_000_000_130,
+  decidedAt: 1_795_000_060_000,
+};
+
+/** The symbols of an Avro enum field of a topic's record. */
+function enumSymbols(role: 'verdicts' | 'decisions', field: string): string[] {
+  const schema = avroTypeOf[role].schema() as { fields: { name: string; type: { symbols: string[] } }[] };
+  return schema.fields.find((f) => f.name === field)?.type.symbols ?? [];
+}
+
 /** A positional row read back by its table's column names. */
 function named(columns: readonly string[], row: Row): Record<string, unknown> {
   assert.equal(row.length, columns.length, 'one value per column');
@@ -107,6 +155,72 @@ describe('Kafka records as forensic rows', () => {
     assert.deepEqual([row.kafka_partition, row.kafka_offset], [1, 7]);
   });
 
+  it('keeps the source topic and the review of a verdict an operator decided', () => {
+    const plain = named(sinkColumns.verdicts, verdictRow(verdict, { partition: 1, offset: 7 }));
+    assert.deepEqual(
+      [plain.packet_topic, plain.review_decision_id, plain.review_operator, plain.review_reason],
+      ['sentinel.packets', '', '', ''],
+    );
+    const reviewed: Verdict = {
+      ...verdict,
+      decision: 'released',
+      packetRef: { topic: 'sentinel.quarantine.decisions', partition: 2, offset: 5 },
+      review: { decisionId: 'd-1', operator: 'alice', reason: 'expected' },
+    };
+    const row = named(sinkColumns.verdicts, verdictRow(reviewed, { partition: 1, offset: 8 }));
+    assert.equal(row.decision, 'released');
+    assert.deepEqual(
+      [row.packet_topic, row.packet_partition, row.packet_offset],
+      ['sentinel.quarantine.decisions', 2, 5],
+    );
+    assert.deepEqual(
+      [row.review_decision_id, row.review_operator, row.review_reason],
+      ['d-1', 'alice', 'expected'],
+    );
+  });
+
+  it('keeps a held message whole: its payload bytes (as base64 for the insert), findings and packet', () => {
+    const row = named(sinkColumns.quarantine, heldMessageRow(held, { partition: 5, offset: 12 }));
+    assert.equal(row.held_at, '2026-11-18 11:06:40.130');
+    assert.equal(row.received_at, '2026-11-18 11:06:40.123');
+    assert.equal(row.held_id, 'e-9');
+    assert.equal(row.username, '');
+    assert.equal(row.source_ip, '::ffff:10.0.0.1');
+    assert.deepEqual(Buffer.from(row.payload_base64 as string, 'base64'), held.payload);
+    assert.equal(row.payload_size, 3);
+    assert.equal(row.retain, true);
+    assert.deepEqual(row['findings.rule_id'], ['rate-burst']);
+    assert.deepEqual(row['findings.action'], ['quarantine']);
+    assert.deepEqual([row.packet_partition, row.packet_offset], [3, 88]);
+    assert.deepEqual([row.kafka_partition, row.kafka_offset], [5, 12]);
+    const bare = named(
+      sinkColumns.quarantine,
+      heldMessageRow({ ...held, findings: [], payload: Buffer.alloc(0) }, { partition: 0, offset: 0 }),
+    );
+    assert.deepEqual(bare['findings.shadow'], []);
+    assert.equal(bare.payload_base64, '');
+  });
+
+  it('writes a quarantine decision with who, what and why', () => {
+    const row = named(sinkColumns.decisions, decisionRow(decision, { partition: 2, offset: 5 }));
+    assert.equal(row.decided_at, '2026-11-18 11:07:40.000');
+    assert.equal(row.held_at, '2026-11-18 11:06:40.130');
+    assert.deepEqual(
+      [row.decision_id, row.held_id, row.action, row.operator, row.reason],
+      ['d-1', 'e-9', 'release', 'alice', 'firmware update, expected'],
+    );
+    assert.deepEqual([row.kafka_partition, row.kafka_offset], [2, 5]);
+  });
+
+  it('has an enum value for every decision and quarantine action of the schemas', () => {
+    for (const symbol of enumSymbols('verdicts', 'decision'))
+      assert.match(decisions, new RegExp(`'${symbol}' = \\d`), symbol);
+    for (const symbol of enumSymbols('decisions', 'action'))
+      assert.match(quarantineActions, new RegExp(`'${symbol}' = \\d`), symbol);
+    // The values stored before the review outcomes existed keep their numbers.
+    assert.match(decisions, /^'allow' = 1, 'block' = 2, 'quarantine' = 3, /);
+  });
+
   it('writes a delivery with its three times and packet reference', () => {
     const row = named(sinkColumns.deliveries, deliveryRow(delivery, { partition: 0, offset: 9 }));
     assert.equal(row.delivered_at, '2026-11-18 11:06:40.140');
@@ -117,7 +231,8 @@ describe('Kafka records as forensic rows', () => {
 
   it('names only columns its table has (a renamed column fails here, not at the first insert)', () => {
     const ddl = forensicDdl('sentinel');
-    for (const [table, columns] of Object.entries(sinkColumns)) {
+    for (const [role, columns] of Object.entries(sinkColumns)) {
+      const table = sinkTables[role as keyof typeof sinkTables];
       const statement = ddl.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS sentinel.${table} (`));
       assert.ok(statement, table);
       for (const column of columns) {

@@ -1,6 +1,13 @@
 import { isIP } from 'node:net';
 import { TextDecoder } from 'node:util';
-import type { Delivery, PacketEvent, Verdict } from '../schemas/types.generated.js';
+import type {
+  Delivery,
+  Finding,
+  HeldMessage,
+  PacketEvent,
+  QuarantineDecision,
+  Verdict,
+} from '../schemas/types.generated.js';
 
 /**
  * Kafka records -> rows of the forensic tables, pure. A row is the list of its values in the order
@@ -173,16 +180,37 @@ export const verdictColumns = [
   'findings.evidence',
   'findings.location',
   'findings.shadow',
+  'packet_topic',
   'packet_partition',
   'packet_offset',
   'processing_latency_ms',
+  'review_decision_id',
+  'review_operator',
+  'review_reason',
   'kafka_partition',
   'kafka_offset',
 ] as const;
 
+/** The eight parallel arrays of a findings Nested column, in its declared order. */
+function findingCells(f: readonly Finding[]): Cell[] {
+  // Most verdicts have no findings: one shared empty array instead of eight new ones.
+  if (f.length === 0) return [none, none, none, none, none, none, none, none];
+  return [
+    f.map((x) => x.ruleId),
+    f.map((x) => x.class),
+    f.map((x) => x.stage),
+    f.map((x) => x.severity),
+    f.map((x) => x.action),
+    f.map((x) => x.evidence),
+    f.map((x) => x.location),
+    f.map((x) => x.shadow),
+  ];
+}
+
 export function verdictRow(verdict: Verdict, at: KafkaCoordinates): Row {
   const f = verdict.findings;
   const some = f.length > 0;
+  const review = verdict.review;
   return [
     utcText(verdict.decidedAt),
     utcText(verdict.receivedAt),
@@ -203,9 +231,13 @@ export function verdictRow(verdict: Verdict, at: KafkaCoordinates): Row {
     some ? f.map((x) => x.evidence) : none,
     some ? f.map((x) => x.location) : none,
     some ? f.map((x) => x.shadow) : none,
+    verdict.packetRef.topic,
     verdict.packetRef.partition,
     verdict.packetRef.offset,
     verdict.processingLatencyMs,
+    review?.decisionId ?? '',
+    review?.operator ?? '',
+    review?.reason ?? '',
     at.partition,
     at.offset,
   ];
@@ -252,9 +284,95 @@ export function deliveryRow(delivery: Delivery, at: KafkaCoordinates): Row {
   ];
 }
 
+/**
+ * Columns of `held_messages` in the order heldMessageRow writes them. The payload goes as base64 to
+ * the ephemeral payload_base64, from which the table stores the bytes (JSON text carries no bytes).
+ */
+export const heldMessageColumns = [
+  'held_at',
+  'received_at',
+  'held_id',
+  'client_id',
+  'username',
+  'source_ip',
+  'proxy_id',
+  'topic',
+  'payload_base64',
+  'payload_size',
+  'qos',
+  'retain',
+  'findings.rule_id',
+  'findings.class',
+  'findings.stage',
+  'findings.severity',
+  'findings.action',
+  'findings.evidence',
+  'findings.location',
+  'findings.shadow',
+  'packet_partition',
+  'packet_offset',
+  'kafka_partition',
+  'kafka_offset',
+] as const;
+
+export function heldMessageRow(held: HeldMessage, at: KafkaCoordinates): Row {
+  return [
+    utcText(held.heldAt),
+    utcText(held.receivedAt),
+    held.heldId,
+    held.clientId,
+    held.username ?? '',
+    ipv6Text(held.sourceIp),
+    held.proxyId,
+    held.topic,
+    held.payload.toString('base64'),
+    held.payload.length,
+    held.qos,
+    held.retain,
+    ...findingCells(held.findings),
+    held.packetRef.partition,
+    held.packetRef.offset,
+    at.partition,
+    at.offset,
+  ];
+}
+
+/** Columns of `quarantine_decisions` in the order decisionRow writes them. */
+export const decisionColumns = [
+  'decided_at',
+  'held_at',
+  'decision_id',
+  'held_id',
+  'client_id',
+  'topic',
+  'action',
+  'operator',
+  'reason',
+  'kafka_partition',
+  'kafka_offset',
+] as const;
+
+export function decisionRow(decision: QuarantineDecision, at: KafkaCoordinates): Row {
+  return [
+    utcText(decision.decidedAt),
+    utcText(decision.heldAt),
+    decision.decisionId,
+    decision.heldId,
+    decision.clientId,
+    decision.topic,
+    decision.action,
+    decision.operator,
+    decision.reason,
+    at.partition,
+    at.offset,
+  ];
+}
+
 /** The column list of each table the sink writes, by Kafka topic role. */
 export const sinkColumns = {
   packets: packetColumns,
   verdicts: verdictColumns,
   deliveries: deliveryColumns,
+  quarantine: heldMessageColumns,
+  decisions: decisionColumns,
 } as const;

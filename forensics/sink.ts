@@ -9,13 +9,21 @@ import type { TopicNames } from '../lib/kafka/topics.js';
 import type { Logger } from '../lib/log.js';
 import type { SchemaCatalog } from '../schemas/catalog.js';
 import { type SinkRole, sinkTables } from './ddl.js';
-import { deliveryRow, packetRow, type Row, sinkColumns, verdictRow } from './rows.js';
+import {
+  decisionRow,
+  deliveryRow,
+  heldMessageRow,
+  packetRow,
+  type Row,
+  sinkColumns,
+  verdictRow,
+} from './rows.js';
 
 /**
- * sentinel.packets, sentinel.verdicts, sentinel.deliveries -> ClickHouse, each record once and each
- * verdict once per packet.
+ * sentinel.packets, sentinel.verdicts, sentinel.deliveries, sentinel.quarantine and
+ * sentinel.quarantine.decisions -> ClickHouse, each record once and each verdict once per packet.
  *
- * One consumer (librdkafka) reads the three topics and hands over batches of whatever it fetched;
+ * One consumer (librdkafka) reads the five topics and hands over batches of whatever it fetched;
  * fetches wait for 64 KiB or 500 ms (forensics is not on the device-to-origin path). Rows gather per
  * table, across partitions, until a batch is full (rows) or old enough (ms); the batch is inserted
  * in one statement and only then are the offsets past it committed. Few large inserts are what
@@ -46,7 +54,13 @@ import { deliveryRow, packetRow, type Row, sinkColumns, verdictRow } from './row
  * before the commit, so after a crash between the two the metadata would be behind the store, and
  * a replay of a verdict in the uncommitted batch would be accepted a second time. The rows are
  * exactly what was stored, read at the same moment as the resume point, so the resume point and
- * the watermarks always agree.
+ * the watermarks always agree. A review verdict (released, dropped, expired) has its decision
+ * record in sentinel.quarantine.decisions as source, so the rows keep the source topic
+ * (packet_topic) and the watermark of each source is rebuilt under its own key.
+ *
+ * Replayed held messages (the processors write sentinel.quarantine at least once) are not skipped
+ * here: held_messages is keyed by held_id, so the second copy collapses at merge and FINAL reads
+ * see one row.
  */
 export interface SinkMetrics {
   readonly rowsInserted: Counter<'table'>;
@@ -228,7 +242,7 @@ export class ForensicSink {
   constructor(options: ForensicSinkOptions) {
     this.o = options;
     this.replays = new ReplayWatermark(options.topics.packets);
-    const roles: SinkRole[] = ['packets', 'verdicts', 'deliveries'];
+    const roles: SinkRole[] = ['packets', 'verdicts', 'deliveries', 'quarantine', 'decisions'];
     this.tables = new Map(
       roles.map((role) => [
         options.topics[role],
@@ -410,18 +424,26 @@ export class ForensicSink {
     const stored = new Map<number, number>();
     if (state.role === 'verdicts') {
       // Resume point and replay watermarks from one read of the same rows, so they agree.
+      // Rows stored before schema version 4 have no packet_topic: they point into the packets topic.
       const result = await this.o.store.query({
-        query: `SELECT kafka_partition AS k, packet_partition AS p, max(packet_offset) AS o, max(kafka_offset) AS m
-          FROM ${table} WHERE kafka_partition IN {ps:Array(UInt16)} GROUP BY k, p`,
+        query: `SELECT kafka_partition AS k, packet_topic AS t, packet_partition AS p, max(packet_offset) AS o,
+          max(kafka_offset) AS m
+          FROM ${table} WHERE kafka_partition IN {ps:Array(UInt16)} GROUP BY k, t, p`,
         query_params: params,
         format: 'JSONEachRow',
       });
-      const rows = await result.json<{ k: number | string; p: number | string; o: string; m: string }>();
+      const rows = await result.json<{
+        k: number | string;
+        t: string;
+        p: number | string;
+        o: string;
+        m: string;
+      }>();
       for (const owned of partitions) this.replays.forget(owned.partition);
       for (const row of rows) {
         const k = Number(row.k);
         this.replays.raise(k, {
-          topic: this.o.topics.packets,
+          topic: row.t === '' ? this.o.topics.packets : row.t,
           partition: Number(row.p),
           offset: Number(row.o),
         });
@@ -453,6 +475,10 @@ export class ForensicSink {
           return packetRow(await catalog.decode('packets', value), at);
         case 'deliveries':
           return deliveryRow(await catalog.decode('deliveries', value), at);
+        case 'quarantine':
+          return heldMessageRow(await catalog.decode('quarantine', value), at);
+        case 'decisions':
+          return decisionRow(await catalog.decode('decisions', value), at);
         case 'verdicts': {
           const verdict = await catalog.decode('verdicts', value);
           if (!this.replays.admit(owned.partition, verdict.packetRef)) {
