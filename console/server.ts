@@ -98,13 +98,15 @@ export async function buildConsoleServer(deps: ConsoleDeps): Promise<FastifyInst
 
   // CSRF, after the body is parsed (the form field may carry the token).
   app.addHook('preHandler', async (request, reply) => {
-    if (!unsafeMethods.has(request.method) || !request.session) return;
+    if (!unsafeMethods.has(request.method) || request.principal?.via === 'token') return;
     const site = request.headers['sec-fetch-site'];
     if (site !== undefined && site !== 'same-origin' && site !== 'none')
       return sendError(reply, 403, 'cross_site', 'cross-site request refused');
     const origin = request.headers.origin;
     if (origin !== undefined && origin !== 'null' && new URL(origin).host !== request.headers.host)
       return sendError(reply, 403, 'cross_site', 'request from another origin refused');
+    // Signing in has no session yet: the checks above keep another site from signing a browser in.
+    if (!request.session) return;
     const sent =
       (request.headers['x-csrf-token'] as string | undefined) ??
       ((request.body as Record<string, unknown> | undefined)?._csrf as string | undefined);

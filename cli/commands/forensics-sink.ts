@@ -6,8 +6,8 @@ import { createLogger } from '../../lib/log.js';
 import { exitOnFatal, onShutdown } from '../../lib/service/lifecycle.js';
 
 /**
- * `sentinel forensics-sink`: sentinel.packets, sentinel.verdicts and sentinel.deliveries into
- * ClickHouse, each record once. With the embedded engine it owns the data directory and answers
+ * `sentinel forensics-sink`: sentinel.packets, sentinel.verdicts, sentinel.deliveries and the
+ * quarantine topics (held messages, decisions) into ClickHouse, each record once. With the embedded engine it owns the data directory and answers
  * everyone else's queries on its read-only ClickHouse HTTP endpoint.
  */
 export function forensicsSinkCommand(): Command {

@@ -16,6 +16,7 @@ interface ForensicsFlags {
   readonly interval?: string;
   readonly rule?: string;
   readonly limit?: string;
+  readonly client?: string;
   readonly json?: boolean;
 }
 
@@ -40,6 +41,7 @@ export function forensicsCommand(): Command {
       .option('--interval <duration>', 'bucket width for findings-by-rule (1m, 15m, 1h, 1d); default 1h')
       .option('--rule <rule-id>', 'payload-search: findings of this rule instead of a substring')
       .option('--limit <rows>', 'rows at most; default 1000')
+      .option('--client <client-id>', 'quarantine, quarantine-decisions: one client only')
       .option('--json', 'print the rows as JSON')
       .addHelpText(
         'after',
@@ -54,6 +56,7 @@ export function forensicsCommand(): Command {
           ...(flags.interval !== undefined ? { interval: flags.interval } : {}),
           ...(flags.rule !== undefined ? { rule: flags.rule } : {}),
           ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
+          ...(flags.client !== undefined ? { client: flags.client } : {}),
         });
         const client = createClickHouse({
           url: config.url,

@@ -107,7 +107,9 @@ describe('sentinel stack', () => {
       });
       assert.deepEqual(await tables.json(), [
         { name: 'deliveries', engine: 'ReplacingMergeTree' },
+        { name: 'held_messages', engine: 'ReplacingMergeTree' },
         { name: 'packets', engine: 'ReplacingMergeTree' },
+        { name: 'quarantine_decisions', engine: 'ReplacingMergeTree' },
         { name: 'schema_version', engine: 'MergeTree' },
         { name: 'verdicts', engine: 'ReplacingMergeTree' },
         { name: 'verdicts_per_minute', engine: 'SummingMergeTree' },
