@@ -35,6 +35,7 @@ function staticFiles(): ReadonlyMap<string, { readonly body: Buffer; readonly ty
       '/static/console.css',
       { body: readFileSync(join(own, 'console.css')), type: 'text/css; charset=utf-8' },
     ],
+    ['/static/favicon.svg', { body: readFileSync(join(own, 'favicon.svg')), type: 'image/svg+xml' }],
   ]);
 }
 
