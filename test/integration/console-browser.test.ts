@@ -5,6 +5,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { RunningConsole } from '../../console/main.js';
+import { type ForensicsSinkService, startForensicsSink } from '../../forensics/main.js';
+import { forensicsSinkSchema } from '../../forensics/settings.js';
+import { loadConfig } from '../../lib/config.js';
+import { createLogger } from '../../lib/log.js';
 import type { OriginMessage, OriginSubscriber } from '../helpers/bridge-world.js';
 import { launchBrowser, screenshot } from '../helpers/browser.js';
 import {
@@ -35,6 +39,29 @@ let running: RunningConsole;
 let origin: OriginSubscriber;
 let browser: Browser;
 let page: Page;
+let sink: ForensicsSinkService;
+
+/** The forensic sink on the world's topics with an embedded store of its own: offenders and timelines are real. */
+async function startSink(): Promise<ForensicsSinkService> {
+  const env = world.edgeWorld.env();
+  const config = loadConfig(forensicsSinkSchema, {
+    env: {
+      SENTINEL_KAFKA_BROKERS: env.SENTINEL_KAFKA_BROKERS,
+      SENTINEL_REGISTRY_URL: env.SENTINEL_REGISTRY_URL,
+      SENTINEL_TOPIC_PREFIX: world.edgeWorld.topicPrefix,
+      SENTINEL_CLICKHOUSE_URL: 'embedded',
+      SENTINEL_CLICKHOUSE_PATH: join(accounts.dir, 'clickhouse'),
+      SENTINEL_FORENSICS_GROUP_ID: `${world.edgeWorld.id}-forensics`,
+      SENTINEL_FORENSICS_METRICS_PORT: '0',
+      SENTINEL_FORENSICS_QUERY_PORT: '0',
+      SENTINEL_FORENSICS_BATCH_MAX_MS: '200',
+      SENTINEL_FORENSICS_NICE: '0',
+    },
+  });
+  return startForensicsSink(config, {
+    log: createLogger({ name: 'forensics-test', level: 'warn', destination: 2 }),
+  });
+}
 
 async function publish(payload: string): Promise<void> {
   const client = await connectDevice(listenerPort(world.edge, 'mqtt'), deviceId, password);
@@ -66,6 +93,15 @@ async function injectAndFindInQueue(payload: string): Promise<{ heldId: string; 
   }
 }
 
+/** The stream shows what happens from now on, once its consumer has joined: readings go on until one shows. */
+async function liveVerdictRowShows(): Promise<void> {
+  const row = page.locator('#verdict-stream tr', { hasText: deviceId }).first();
+  for (let t = 21; !(await row.isVisible()); t++) {
+    await publish(JSON.stringify({ t, id: randomUUID() }));
+    await row.waitFor({ timeout: 1000 }).catch(() => undefined);
+  }
+}
+
 before(async () => {
   accounts = await consoleAccounts();
   const policy = join(accounts.dir, 'policy.json');
@@ -78,7 +114,8 @@ before(async () => {
     publish: ['devices/%c/#'],
   });
   origin = await world.subscribeAtOrigin([`devices/${deviceId}/telemetry`]);
-  running = await startTestConsole(world, accounts);
+  sink = await startSink();
+  running = await startTestConsole(world, accounts, { SENTINEL_FORENSICS_URL: sink.query?.url ?? '' });
   browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
 });
@@ -86,6 +123,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await running?.stop();
+  await sink?.stop();
   await world.tearDown();
   removeAccounts(accounts);
 });
@@ -106,10 +144,7 @@ describe('the operator console in a real browser', { timeout: 240_000 }, () => {
 
     await page.goto(running.url);
     await page.locator('#verdict-stream-state[data-state="open"]').waitFor();
-    const reading = JSON.stringify({ t: 21.5, id: randomUUID() });
-    await publish(reading);
-    await page.locator('#verdict-stream tr', { hasText: deviceId }).first().waitFor();
-    await screenshot(page, 'dashboard');
+    await liveVerdictRowShows();
   });
 
   it('an injection is held, shows in the queue, is released in the page and arrives at the origin once', async () => {
@@ -164,8 +199,26 @@ describe('the operator console in a real browser', { timeout: 240_000 }, () => {
       [],
       'a dropped message never arrives',
     );
-    await page.goto(`${running.url}/devices/${deviceId}`);
-    await page.locator('tr[data-held-id]').first().waitFor();
+    // The timeline is the forensic store's: it shows the device's packets and verdicts once stored.
+    for (;;) {
+      await page.goto(`${running.url}/devices/${deviceId}`);
+      await page.locator('tr[data-held-id]').first().waitFor();
+      if ((await page.locator('table.timeline tr.kind-verdict').count()) > 0) break;
+      await page.waitForTimeout(250);
+    }
     await screenshot(page, 'device');
+    // Top offenders: the device's quarantine verdicts, read from the forensic store.
+    for (;;) {
+      await page.goto(running.url);
+      if (
+        (await page
+          .locator('section[aria-labelledby="offenders-heading"] a', { hasText: deviceId })
+          .count()) > 0
+      )
+        break;
+      await page.waitForTimeout(250);
+    }
+    await liveVerdictRowShows();
+    await screenshot(page, 'dashboard');
   });
 });
