@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SentinelError } from '../lib/errors.js';
 import type { QuarantineAction } from '../schemas/types.generated.js';
 import { detailOf } from './held-store.js';
 import { type HeldFilter, type HeldStatus, heldStatuses } from './model.js';
@@ -52,6 +53,18 @@ function intOf(raw: string | undefined, fallback: number, max: number): number {
 function badInput(reply: FastifyReply, err: unknown) {
   if (err instanceof TimeInputError) return sendError(reply, 400, 'bad_request', err.message);
   throw err;
+}
+
+/** A forensic read that failed: the caller's input (400) or the store (502). */
+function forensicsFailed(reply: FastifyReply, err: unknown) {
+  if (err instanceof SentinelError && err.code === 'SNT_FORENSICS_QUERY_INVALID')
+    return sendError(reply, 400, 'bad_request', err.message);
+  return sendError(
+    reply,
+    502,
+    'forensics_unavailable',
+    `the forensic store did not answer: ${(err as Error).message}`,
+  );
 }
 
 /** The JSON API the CLI and scripts use (the pages call the same service). */
@@ -159,12 +172,7 @@ export function registerApi(app: FastifyInstance, deps: ConsoleDeps): void {
         items: await deps.forensics.topOffenders(since, intOf(field(request.query, 'limit'), 20, 500)),
       };
     } catch (err) {
-      return sendError(
-        reply,
-        502,
-        'forensics_unavailable',
-        `the forensic store did not answer: ${(err as Error).message}`,
-      );
+      return forensicsFailed(reply, err);
     }
   });
 
@@ -174,12 +182,7 @@ export function registerApi(app: FastifyInstance, deps: ConsoleDeps): void {
       const limit = intOf(field(request.query, 'limit'), 500, 5000);
       return { items: await deps.forensics.deviceTimeline(request.params.clientId, since, limit) };
     } catch (err) {
-      return sendError(
-        reply,
-        502,
-        'forensics_unavailable',
-        `the forensic store did not answer: ${(err as Error).message}`,
-      );
+      return forensicsFailed(reply, err);
     }
   });
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClickHouse } from '../lib/clickhouse/client.js';
 import { resolveEndpoints } from '../lib/endpoints.js';
@@ -73,7 +73,6 @@ async function firstRunCredentials(config: ConsoleConfig): Promise<FirstRunCrede
   await saveOperator(operatorsFile, 'admin', 'operator', password);
   const passwordFile = join(dir, 'admin-password');
   const tokenFile = join(dir, 'cli-token');
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
   writeFileSync(tokenFile, `${issueToken(tokensFile, 'admin-cli', 'operator')}\n`, { mode: 0o600 });
   return { operator: 'admin', passwordFile, tokenFile };
