@@ -15,6 +15,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { bridgeSchema } from '../bridge/settings.js';
 import { commandSchemas } from '../cli/settings-catalog.js';
+import { consoleServiceSchema } from '../console/settings.js';
 import { forensicsSinkSchema } from '../forensics/settings.js';
 import { loadConfig, unknownEnvNames } from '../lib/config.js';
 import {
@@ -40,23 +41,34 @@ const packageVersion = (
 ).version;
 
 /** The metrics port setting and the SIGTERM drain of each service (cli/commands/*.ts). */
-const serviceFacts: Readonly<
-  Record<
-    string,
-    { metricsPortEnv: string; metricsHostEnv: string; job: string; graceMs: (env: Env) => number }
-  >
-> = {
+interface ServiceFacts {
+  readonly metricsPortEnv: string;
+  readonly metricsHostEnv: string;
+  /** The Prometheus job name the dashboards and alerts select by. */
+  readonly job: string;
+  /** The compose service running it (its host name in deploy/compose/prometheus.yml). */
+  readonly composeService: string;
+  readonly graceMs: (env: Env) => number;
+  /** The name of the container port serving /metrics /healthz /readyz (default `metrics`). */
+  readonly portName?: string;
+  /** The setting that turns that port to HTTPS: probes and scrapes then use https. */
+  readonly tlsCertEnv?: string;
+}
+
+const serviceFacts: Readonly<Record<string, ServiceFacts>> = {
   // The ingest CLI drains for a fixed 30 s.
   ingest: {
     metricsPortEnv: 'SENTINEL_INGEST_METRICS_PORT',
     metricsHostEnv: 'SENTINEL_INGEST_HOST',
     job: 'ingest',
+    composeService: 'ingest',
     graceMs: () => 30_000,
   },
   processors: {
     metricsPortEnv: 'SENTINEL_PROCESSORS_METRICS_PORT',
     metricsHostEnv: 'SENTINEL_PROCESSORS_METRICS_HOST',
     job: 'processors',
+    composeService: 'processors',
     graceMs: (env) => loadConfig(processorsSchema, { env }).graceMs,
   },
   // The bridge CLI gives its grace setting plus 5 s.
@@ -64,15 +76,53 @@ const serviceFacts: Readonly<
     metricsPortEnv: 'SENTINEL_BRIDGE_METRICS_PORT',
     metricsHostEnv: 'SENTINEL_BRIDGE_METRICS_HOST',
     job: 'bridge',
+    composeService: 'bridge',
     graceMs: (env) => loadConfig(bridgeSchema, { env }).graceMs + 5000,
   },
   'forensics-sink': {
     metricsPortEnv: 'SENTINEL_FORENSICS_METRICS_PORT',
     metricsHostEnv: 'SENTINEL_FORENSICS_METRICS_HOST',
     job: 'forensics',
+    composeService: 'forensics-sink',
     graceMs: (env) => loadConfig(forensicsSinkSchema, { env }).graceMs,
   },
+  // The API, the pages and the probes share one port, HTTPS when a certificate is set; the CLI gives
+  // its grace setting plus 5 s.
+  console: {
+    metricsPortEnv: 'SENTINEL_CONSOLE_PORT',
+    metricsHostEnv: 'SENTINEL_CONSOLE_HOST',
+    job: 'console',
+    composeService: 'console',
+    graceMs: (env) => loadConfig(consoleServiceSchema, { env }).graceMs + 5000,
+    portName: 'https',
+    tlsCertEnv: 'SENTINEL_CONSOLE_TLS_CERT',
+  },
 };
+
+/** Whether a service's metrics port serves HTTPS with this environment. */
+function servesTls(facts: ServiceFacts, env: Env): boolean {
+  return facts.tlsCertEnv !== undefined && (env[facts.tlsCertEnv] ?? '') !== '';
+}
+
+/** The scrape jobs of a Prometheus configuration file: name -> the job's mapping. */
+function scrapeJobs(file: string): Map<string, YamlMap> {
+  const config = map(parseYamlDocuments(readFileSync(file, 'utf8'))[0], relative(projectRoot, file));
+  return new Map(
+    list(config.scrape_configs, `${file} scrape_configs`).map((j) => {
+      const job = map(j, 'scrape config');
+      return [str(job.job_name, 'job_name'), job] as const;
+    }),
+  );
+}
+
+/** The static targets of a scrape job, each with its labels. */
+function staticTargets(job: YamlMap): { target: string; labels: YamlMap }[] {
+  return list(job.static_configs, `${String(job.job_name)} static_configs`).flatMap((c) => {
+    const config = map(c, 'static config');
+    const labels = isMap(config.labels) ? config.labels : {};
+    return list(config.targets, 'targets').map((t) => ({ target: str(t, 'target'), labels }));
+  });
+}
 
 type Env = Record<string, string>;
 
@@ -533,9 +583,10 @@ describe('deployment manifests', () => {
             const entry = map(e, 'env');
             const n = String(entry.name);
             const where = `${nameOf(r)} container ${name} ${n}`;
+            // A *_FILE setting names a file (its content comes from a Secret volume), not a secret.
             if (
               secretSettings.has(n) ||
-              /PASSWORD|SECRET|TOKEN/.test(n) ||
+              (/PASSWORD|SECRET|TOKEN/.test(n) && !n.endsWith('_FILE')) ||
               n === 'SENTINEL_MYSQL_URL' ||
               n === 'SENTINEL_REDIS_URL'
             ) {
@@ -592,6 +643,7 @@ describe('deployment manifests', () => {
 
   it('drift: every SENTINEL_* variable a Sentinel container sets is a setting of the command it runs, with an allowed value', () => {
     let checked = 0;
+    const commands = new Set<string>();
     for (const resources of inspected) {
       for (const r of resources.filter((x) => podKinds.has(String(x.doc.kind)))) {
         for (const { name, spec: c } of containersOf(r)) {
@@ -608,14 +660,29 @@ describe('deployment manifests', () => {
             `${where}: variables unknown to \`sentinel ${command}\``,
           );
           loadConfig(schema, { env: literal });
+          commands.add(command);
           checked++;
         }
       }
     }
-    assert.ok(checked >= 4, `checked ${checked} Sentinel containers`);
+    assert.ok(checked >= 6, `checked ${checked} Sentinel containers`);
+    assert.deepEqual(
+      Object.keys(serviceFacts).filter((c) => !commands.has(c)),
+      [],
+      'every long-running service has a workload',
+    );
   });
 
   it('every Sentinel container serves /healthz and /readyz on its metrics port, is scraped there, and drains within its grace period', () => {
+    const prometheusConfig = str(
+      map(
+        inspected[0]!.find(
+          (r) => r.doc.kind === 'ConfigMap' && map(r.doc.metadata, 'm').name === 'prometheus-config',
+        )?.doc.data,
+        'prometheus-config data',
+      )['prometheus.yml'],
+      'prometheus-config prometheus.yml',
+    );
     for (const resources of inspected) {
       for (const r of resources.filter((x) => workloadKinds.has(String(x.doc.kind)))) {
         for (const { name, spec: c } of containersOf(r)) {
@@ -631,21 +698,41 @@ describe('deployment manifests', () => {
             '0.0.0.0',
             `${where}: ${facts.metricsHostEnv} binds every interface`,
           );
+          const portName = facts.portName ?? 'metrics';
           const port = list(c.ports, `${where} ports`)
             .map((p) => map(p, 'port'))
-            .find((p) => p.name === 'metrics');
+            .find((p) => p.name === portName);
           assert.equal(
             port?.containerPort,
             metricsPort,
-            `${where}: port "metrics" is ${facts.metricsPortEnv}`,
+            `${where}: port "${portName}" is ${facts.metricsPortEnv}`,
           );
+          const tls = servesTls(facts, literal);
           const probe = (key: string) =>
             map(map(c[key], `${where} ${key}`).httpGet, `${where} ${key}.httpGet`);
           assert.equal(probe('livenessProbe').path, '/healthz', `${where}: liveness on /healthz`);
           assert.equal(probe('readinessProbe').path, '/readyz', `${where}: readiness on /readyz`);
-          assert.equal(probe('livenessProbe').port, 'metrics', `${where}: liveness on the metrics port`);
-          assert.equal(probe('readinessProbe').port, 'metrics', `${where}: readiness on the metrics port`);
+          for (const key of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
+            if (c[key] === undefined) continue;
+            assert.equal(probe(key).port, portName, `${where}: ${key} on the metrics port`);
+            assert.equal(
+              probe(key).scheme ?? 'HTTP',
+              tls ? 'HTTPS' : 'HTTP',
+              `${where}: ${key} scheme (${facts.tlsCertEnv ?? 'no TLS setting'})`,
+            );
+          }
           const { annotations, spec: pod } = podTemplate(r);
+          assert.equal(
+            annotations['prometheus.io/scheme'] ?? 'http',
+            tls ? 'https' : 'http',
+            `${where}: scraped with the scheme it serves`,
+          );
+          if (tls)
+            assert.match(
+              prometheusConfig,
+              /__meta_kubernetes_pod_annotation_prometheus_io_scheme\]\n\s+action: replace\n\s+target_label: __scheme__/,
+              'Prometheus takes the scrape scheme from prometheus.io/scheme',
+            );
           assert.equal(annotations['prometheus.io/scrape'], 'true', `${where}: scraped`);
           assert.equal(
             annotations['prometheus.io/port'],
@@ -865,7 +952,80 @@ describe('deployment manifests', () => {
         }
       }
     }
-    assert.ok(clients >= 3, `ingest, processors and forensics-sink use TLS (found ${clients})`);
+    assert.ok(clients >= 4, `ingest, processors, forensics-sink and console use TLS (found ${clients})`);
+  });
+
+  it('the console: one replica replaced with Recreate (one transactional writer), accounts and TLS from Secret volumes', () => {
+    const core = inspected[0]!;
+    const runsConsole = (c: Container) => Array.isArray(c.spec.args) && c.spec.args[0] === 'console';
+    const consoles = inspected
+      .flat()
+      .filter((r) => workloadKinds.has(String(r.doc.kind)) && containersOf(r).some(runsConsole));
+    assert.equal(consoles.length, 1, 'one workload runs `sentinel console`, in the core');
+    const deployment = consoles[0]!;
+    assert.ok(core.includes(deployment), `${nameOf(deployment)}: in the core`);
+    const what = nameOf(deployment);
+    assert.equal(deployment.doc.kind, 'Deployment', `${what}: a Deployment`);
+    const spec = map(deployment.doc.spec, `${what} spec`);
+    // A second console with the same transactional id fences the first: never two, not even while
+    // a rolling update overlaps the old pod and the new.
+    assert.equal(spec.replicas, 1, `${what}: one replica`);
+    assert.equal(map(spec.strategy, `${what} strategy`).type, 'Recreate', `${what}: strategy Recreate`);
+    const container = containersOf(deployment).find(runsConsole)!;
+    const { literal } = sentinelEnv(container.spec, core);
+    const config = loadConfig(consoleServiceSchema, { env: literal });
+    assert.notEqual(config.host, '127.0.0.1', `${what}: listens beyond loopback (so it needs accounts)`);
+    const pod = podTemplate(deployment).spec;
+    const volumes = list(pod.volumes, `${what} volumes`).map((v) => map(v, 'volume'));
+    const mounts = list(container.spec.volumeMounts, `${what} volumeMounts`).map((m) => map(m, 'mount'));
+    /** The Secret and key a file path of the container reads, through a read-only Secret volume. */
+    const secretFileOf = (path: string, setting: string) => {
+      const mount = mounts.find((m) => path.startsWith(`${String(m.mountPath)}/`));
+      assert.ok(mount, `${what}: ${setting} (${path}) is on a mounted volume`);
+      assert.equal(mount.readOnly, true, `${what}: ${setting} is mounted read-only`);
+      const volume = volumes.find((v) => v.name === mount.name);
+      assert.ok(volume && isMap(volume.secret), `${what}: ${setting} comes from a Secret`);
+      // A mode without "other" read needs the files' group (fsGroup) to be the container's.
+      const mode = volume.secret.defaultMode;
+      if (typeof mode === 'number' && (mode & 0o004) === 0) {
+        const sc = map(pod.securityContext, `${what} securityContext`);
+        assert.ok((mode & 0o040) !== 0, `${what}: ${setting} is group-readable`);
+        assert.equal(sc.fsGroup, sc.runAsGroup, `${what}: ${setting}: fsGroup gives the files the group`);
+      }
+      const file = path.slice(String(mount.mountPath).length + 1);
+      const item = list(volume.secret.items, `${what} ${setting} items`)
+        .map((i) => map(i, 'item'))
+        .find((i) => i.path === file);
+      assert.ok(item, `${what}: ${setting}: the Secret volume projects ${file}`);
+      return { secret: String(volume.secret.secretName), key: String(item.key) };
+    };
+    const accounts = [
+      secretFileOf(config.operatorsFile, 'SENTINEL_CONSOLE_OPERATORS_FILE'),
+      secretFileOf(config.tokensFile, 'SENTINEL_CONSOLE_TOKENS_FILE'),
+    ];
+    const tls = [
+      secretFileOf(config.tlsCert, 'SENTINEL_CONSOLE_TLS_CERT'),
+      secretFileOf(config.tlsKey, 'SENTINEL_CONSOLE_TLS_KEY'),
+    ];
+    assert.equal(accounts[0]!.secret, accounts[1]!.secret, `${what}: the accounts are one Secret`);
+    assert.deepEqual(
+      tls.map((t) => t.key),
+      ['tls.crt', 'tls.key'],
+      `${what}: the certificate from a kubernetes.io/tls Secret`,
+    );
+    const service = core.find(
+      (r) =>
+        r.doc.kind === 'Service' &&
+        selects(map(map(r.doc.spec, 'spec').selector, 'selector'), podTemplate(deployment).labels),
+    );
+    assert.ok(service, `${what}: a Service selects it`);
+    const servicePorts = list(map(service.doc.spec, 'spec').ports, 'ports').map((p) => map(p, 'port'));
+    assert.deepEqual(
+      servicePorts.map((p) => p.targetPort),
+      ['https'],
+      `${nameOf(service)}: the console's HTTPS port only`,
+    );
+    assert.notEqual(map(service.doc.spec, 'spec').type, 'LoadBalancer', `${nameOf(service)}: not public`);
   });
 
   it('the regional edges expect PROXY protocol exactly where their load balancer sends it', () => {
@@ -931,6 +1091,7 @@ describe('compose file', () => {
 
   it('drift: the SENTINEL_* variables of each service are settings of its command, with allowed values', () => {
     let checked = 0;
+    const commands = new Set<string>();
     for (const [name, value] of Object.entries(services)) {
       const service = map(value, name);
       if (!isSentinelImage(String(service.image))) continue;
@@ -956,17 +1117,104 @@ describe('compose file', () => {
       loadConfig(schema, { env: literal });
       const facts = serviceFacts[command];
       if (facts) {
+        assert.equal(name, facts.composeService, `${name}: the service name prometheus.yml scrapes`);
         const healthcheck = map(service.healthcheck, `${name} healthcheck`);
+        const url = `${servesTls(facts, literal) ? 'https' : 'http'}://127.0.0.1:${literal[facts.metricsPortEnv]}/readyz`;
         assert.ok(
-          list(healthcheck.test, 'test').some((part) =>
-            String(part).includes(`:${literal[facts.metricsPortEnv]}/readyz`),
-          ),
-          `${name}: healthcheck on /readyz of ${facts.metricsPortEnv}`,
+          list(healthcheck.test, 'test').some((part) => String(part).includes(`'${url}'`)),
+          `${name}: healthcheck on ${url} (${facts.metricsPortEnv})`,
+        );
+        const stop = /^(\d+)s$/.exec(String(service.stop_grace_period ?? '10s'));
+        assert.ok(stop, `${name}: stop_grace_period in seconds`);
+        assert.ok(
+          Number(stop[1]) * 1000 > facts.graceMs(literal),
+          `${name}: stop_grace_period ${stop[1]} s covers the ${facts.graceMs(literal)} ms drain`,
         );
       }
+      commands.add(command);
       checked++;
     }
-    assert.equal(checked, 5, 'ingest, processors, bridge, forensics-sink, devicedb-migrate');
+    assert.equal(checked, 6, 'ingest, processors, bridge, forensics-sink, console, devicedb-migrate');
+    assert.deepEqual(
+      Object.keys(serviceFacts).filter((c) => !commands.has(c)),
+      [],
+      'every long-running service is a compose service',
+    );
+  });
+
+  it('the console: one instance, on the loopback of the host, its accounts and certificate from a read-only directory git ignores', () => {
+    const consoles = Object.entries(services).filter(
+      ([, s]) => isMap(s) && Array.isArray(s.command) && s.command[0] === 'console',
+    );
+    assert.equal(consoles.length, 1, 'one console service');
+    const [name, value] = consoles[0]!;
+    const service = map(value, name);
+    // Its transactional id fences a second console: never scaled.
+    assert.equal(service.scale, undefined, `${name}: not scaled`);
+    assert.equal(
+      isMap(service.deploy) ? service.deploy.replicas : undefined,
+      undefined,
+      `${name}: no deploy.replicas`,
+    );
+    for (const port of list(service.ports, `${name} ports`))
+      assert.match(str(port, `${name} port`), /^127\.0\.0\.1:/, `${name}: published on 127.0.0.1 only`);
+    const env = map(service.environment, `${name} environment`);
+    const config = loadConfig(consoleServiceSchema, {
+      env: Object.fromEntries(
+        Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{[^}]*\}/g, 'x')]),
+      ),
+    });
+    const mounts = list(service.volumes, `${name} volumes`).map((v) => str(v, `${name} volume`).split(':'));
+    for (const [setting, path] of [
+      ['SENTINEL_CONSOLE_OPERATORS_FILE', config.operatorsFile],
+      ['SENTINEL_CONSOLE_TOKENS_FILE', config.tokensFile],
+      ['SENTINEL_CONSOLE_TLS_CERT', config.tlsCert],
+      ['SENTINEL_CONSOLE_TLS_KEY', config.tlsKey],
+    ] as const) {
+      const mount = mounts.find(([, target]) => path.startsWith(`${target}/`));
+      assert.ok(mount, `${name}: ${setting} (${path}) is in a mounted directory`);
+      assert.equal(mount[2], 'ro', `${name}: ${setting} is mounted read-only`);
+      assert.match(mount[0]!, /^\.\//, `${name}: ${setting} from a directory beside compose.yaml`);
+      const dir = join(deployDir, 'compose', mount[0]!);
+      assert.ok(existsSync(join(dir, 'README.md')), `${mount[0]}/README.md says what to put there`);
+      const ignore = readFileSync(join(dir, '.gitignore'), 'utf8').split('\n');
+      assert.ok(ignore.includes('*'), `${mount[0]}/.gitignore keeps the credentials out of git`);
+    }
+  });
+
+  it("the services' scrape jobs: the compose Prometheus scrapes each service where compose runs it, the local platform's where its defaults put it", () => {
+    const composeJobs = scrapeJobs(join(deployDir, 'compose', 'prometheus.yml'));
+    const deployedJobs = scrapeJobs(join(deployDir, 'prometheus', 'prometheus.yml'));
+    for (const [command, facts] of Object.entries(serviceFacts)) {
+      const portSetting = Object.values(commandSchemas[command]!).find((x) => x.env === facts.metricsPortEnv);
+      assert.ok(portSetting, `${command}: ${facts.metricsPortEnv} is a setting of \`sentinel ${command}\``);
+      const local = deployedJobs.get(facts.job);
+      assert.ok(local, `deploy/prometheus/prometheus.yml: a job ${facts.job}`);
+      assert.deepEqual(
+        staticTargets(local).map((t) => t.target),
+        [`127.0.0.1:${String(portSetting.default)}`],
+        `deploy/prometheus/prometheus.yml ${facts.job}: the default ${facts.metricsPortEnv}`,
+      );
+      const layer = staticTargets(local)[0]!.labels.layer;
+      assert.equal(typeof layer, 'string', `deploy/prometheus/prometheus.yml ${facts.job}: a layer label`);
+
+      const service = map(services[facts.composeService], facts.composeService);
+      const env = map(service.environment, `${facts.composeService} environment`) as Env;
+      const job = composeJobs.get(facts.job);
+      assert.ok(job, `deploy/compose/prometheus.yml: a job ${facts.job}`);
+      assert.deepEqual(
+        staticTargets(job).map((t) => [t.target, t.labels.layer]),
+        [[`${facts.composeService}:${env[facts.metricsPortEnv]}`, layer]],
+        `deploy/compose/prometheus.yml ${facts.job}: the compose service, the same layer`,
+      );
+      assert.equal(
+        job.scheme ?? 'http',
+        servesTls(facts, env) ? 'https' : 'http',
+        `deploy/compose/prometheus.yml ${facts.job}: the scheme it serves`,
+      );
+    }
+    for (const name of composeJobs.keys())
+      assert.ok(deployedJobs.has(name), `compose job ${name} is a job of deploy/prometheus/prometheus.yml`);
   });
 
   it('the topics service creates the topic contract of lib/kafka/topics.ts', () => {
@@ -1073,7 +1321,31 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('the runtime stage holds the files the services read beside dist/ (schemas, default policy and rules)', () => {
+  it('the build has every directory tsconfig.json compiles (context and COPY), the runtime stage the compiled code of each but the tests, benchmarks and scripts', () => {
+    const tsconfig = JSON.parse(readFileSync(join(projectRoot, 'tsconfig.json'), 'utf8')) as {
+      include: string[];
+    };
+    const allowed = readFileSync(`${dockerfile}.dockerignore`, 'utf8').split('\n');
+    const build = stages.find((st) => st.body.some((i) => i.keyword === 'RUN' && i.args === 'npm run build'));
+    assert.ok(build, 'a stage runs npm run build');
+    const copies = (stage: typeof runtime) =>
+      stage.body.filter((i) => i.keyword === 'COPY').map((i) => i.args.split(/\s+/));
+    for (const dir of tsconfig.include) {
+      assert.ok(allowed.includes(`!${dir}/**`), `${dir}/ is in the build context (Dockerfile.dockerignore)`);
+      assert.ok(
+        copies(build).some((parts) => parts.at(-2) === dir),
+        `COPY ${dir} in the ${build.name} stage`,
+      );
+      // Only the CLI's `bench` imports bench/, on demand; tests and scripts never run in the image.
+      if (['test', 'bench', 'scripts'].includes(dir)) continue;
+      assert.ok(
+        copies(runtime).some((parts) => parts.at(-2) === `/src/dist/${dir}`),
+        `dist/${dir} is copied into the runtime stage`,
+      );
+    }
+  });
+
+  it('the runtime stage holds the files the services read beside dist/ (schemas, default policy and rules, console assets)', () => {
     const destinations = runtime.body
       .filter((i) => i.keyword === 'COPY')
       .map((i) => i.args.split(/\s+/))
@@ -1085,7 +1357,9 @@ describe('Dockerfile', () => {
         return (
           s === path ||
           (src.endsWith('*.avsc') && path.startsWith(`${d}/`) && path.endsWith('.avsc')) ||
-          (s.endsWith(path.split('/').at(-1)!) && path.startsWith(`${d}/`))
+          (s.endsWith(path.split('/').at(-1)!) && path.startsWith(`${d}/`)) ||
+          // A directory copied to the same place.
+          (s === d && path.startsWith(`${d}/`))
         );
       });
     const defaults = [processorsSchema.policyFile.default, processorsSchema.rulesFile.default].map((p) =>
@@ -1094,7 +1368,19 @@ describe('Dockerfile', () => {
     const schemas = readdirSync(join(projectRoot, 'schemas'))
       .filter((f) => f.endsWith('.avsc'))
       .map((f) => `schemas/${f}`);
-    for (const path of [...defaults, ...schemas])
+    // console/pages.ts serves its own files from the sources' console/static, htmx from node_modules.
+    const consoleAssets = readdirSync(join(projectRoot, 'console', 'static')).map(
+      (f) => `console/static/${f}`,
+    );
+    assert.ok(consoleAssets.length > 0, 'console/static has files');
+    for (const path of [...defaults, ...schemas, ...consoleAssets])
       assert.ok(inImage(path), `${path} is copied into the runtime stage`);
+    const manifest = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    assert.ok(
+      manifest.dependencies['htmx.org'],
+      'htmx.org is a production dependency (node_modules of the --omit=dev stage)',
+    );
   });
 });
