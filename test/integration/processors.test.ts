@@ -52,7 +52,11 @@ async function createFixture(platform: StackConfig): Promise<Fixture> {
   await admin.connect();
   const prefix = `${uniqueName('proc')}.`;
   const topics = topicNames(prefix);
-  await createTopics(admin, [topics.packets, topics.verdicts, topics.approved], PARTITIONS);
+  await createTopics(
+    admin,
+    [topics.packets, topics.verdicts, topics.approved, topics.quarantine],
+    PARTITIONS,
+  );
   const catalog = await SchemaCatalog.connect(registryUrl(platform), topics);
   const producer = kafka.producer({
     allowAutoTopicCreation: false,
@@ -65,7 +69,13 @@ async function createFixture(platform: StackConfig): Promise<Fixture> {
 
 async function disposeFixture(f: Fixture): Promise<void> {
   await f.producer.disconnect().catch(() => undefined);
-  const names = [f.topics.packets, f.topics.verdicts, f.topics.approved, changelogTopicName(f.prefix)];
+  const names = [
+    f.topics.packets,
+    f.topics.verdicts,
+    f.topics.approved,
+    f.topics.quarantine,
+    changelogTopicName(f.prefix),
+  ];
   const existing = new Set(await f.admin.listTopics());
   await f.admin.deleteTopics({ topics: names.filter((n) => existing.has(n)) }).catch(() => undefined);
   await f.admin.disconnect();
