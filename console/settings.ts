@@ -71,8 +71,8 @@ export const consoleSchema = {
   ),
   fetchWaitMs: settings.int(
     'SENTINEL_CONSOLE_FETCH_WAIT_MS',
-    250,
-    'longest a broker holds an empty fetch of the quarantine topics and the verdict stream (a new record answers at once)',
+    1000,
+    'longest a broker holds an empty fetch of the quarantine topics and the verdict stream: a new record answers a held fetch at once, so this bounds only the idle fetches (each costs the brokers CPU)',
     { min: 1, max: 1000, unit: 'ms' },
   ),
   sessionIdleMinutes: settings.int(
