@@ -7,7 +7,12 @@
  *   subscriber; one release at a time, paced, so each is measured alone as an operator would click;
  * - the release API call itself (request -> answer: one Kafka transaction).
  *
- *   node dist/bench/quarantine.bench.js [--messages 200] [--devices 10] [--pace-ms 50]
+ *   UV_THREADPOOL_SIZE=32 node dist/bench/quarantine.bench.js [--messages 200] [--devices 10] [--pace-ms 50]
+ *
+ * The edge, processors, bridge and console run in this one process, and each of their librdkafka
+ * consumers holds a libuv thread while it waits for records; with libuv's default 4 threads the
+ * console's transaction calls queue behind them (about 350 ms a release here). In a deployment each
+ * service is a process with threads of its own: a larger pool models that.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
