@@ -209,6 +209,7 @@ export async function startConsole(
       forensics,
       metrics,
       registry,
+      log,
       secure: https !== undefined,
       ...(https ? { https } : {}),
       ready: () => quarantine.ready(),

@@ -81,6 +81,10 @@ export function registerPages(app: FastifyInstance, deps: ConsoleDeps): void {
     const next = safeNext(body.next);
     const result = await auth.login(body.name ?? '', body.password ?? '', sourceIpOf(request));
     deps.metrics.logins.inc({ outcome: result.outcome });
+    deps.log.info(
+      { audit: 'sign_in', operator: body.name ?? '', outcome: result.outcome, sourceIp: sourceIpOf(request) },
+      'console sign-in',
+    );
     if (result.outcome === 'limited') {
       reply.header('Retry-After', String(Math.ceil(result.retryAfterMs / 1000)));
       return sendPage(
@@ -103,6 +107,8 @@ export function registerPages(app: FastifyInstance, deps: ConsoleDeps): void {
   });
 
   app.post('/logout', async (request, reply) => {
+    if (request.session)
+      deps.log.info({ audit: 'sign_out', operator: request.session.principal.name }, 'console sign-out');
     auth.logout(request.session?.id);
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return reply.redirect('/login', 303);

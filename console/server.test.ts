@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
+import { createLogger } from '../lib/log.js';
 import { registerApi } from './api.js';
 import { Authenticator, issueToken, readOperators, readTokens, saveOperator } from './auth.js';
 import type { ForensicsReader } from './forensics-reader.js';
@@ -45,6 +46,7 @@ before(async () => {
     forensics: {} as unknown as ForensicsReader,
     metrics: createConsoleMetrics(registry),
     registry,
+    log: createLogger({ name: 'console-test', level: 'silent' }),
     secure: false,
     ready: () => true,
   };

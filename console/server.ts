@@ -2,6 +2,7 @@ import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
+import type { Logger } from '../lib/log.js';
 import type { Authenticator, Session } from './auth.js';
 import type { ForensicsReader } from './forensics-reader.js';
 import type { ConsoleMetrics } from './metrics.js';
@@ -23,6 +24,7 @@ export interface ConsoleDeps {
   readonly forensics: ForensicsReader;
   readonly metrics: ConsoleMetrics;
   readonly registry: Registry;
+  readonly log: Logger;
   /** Serve HTTPS: the session cookie is then Secure. */
   readonly secure: boolean;
   readonly https?: { readonly cert: Buffer; readonly key: Buffer };
