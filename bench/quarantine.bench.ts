@@ -14,11 +14,15 @@
  * console's transaction calls queue behind them (about 350 ms a release here). In a deployment each
  * service is a process with threads of its own: a larger pool models that.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { MqttClient } from 'mqtt';
-import { api, consoleAccounts, removeAccounts, startTestConsole } from '../test/helpers/console.js';
+import {
+  api,
+  consoleAccounts,
+  removeAccounts,
+  setUpHoldingWorld,
+  startTestConsole,
+} from '../test/helpers/console.js';
 import { listenerPort } from '../test/helpers/edge.js';
 import { connectDevice } from '../test/helpers/mqtt-device.js';
 import { PipelineTestWorld } from '../test/helpers/pipeline.js';
@@ -40,11 +44,9 @@ const tag = uniqueName('qb').replaceAll('-', '');
 
 const world = new PipelineTestWorld();
 const accounts = await consoleAccounts();
-const policy = join(accounts.dir, 'policy.json');
-writeFileSync(policy, JSON.stringify({ patterns: { action: 'quarantine' } }));
 const clients: MqttClient[] = [];
 try {
-  await world.setUp({}, {}, { SENTINEL_PROCESSORS_POLICY_FILE: policy });
+  await setUpHoldingWorld(world, accounts);
   const devices = Array.from({ length: deviceCount }, (_, i) => `${tag}-d${i}`);
   await world.edgeWorld.addDevices(devices, password, { publish: ['devices/%c/#'] });
   const origin = await world.subscribeAtOrigin(['devices/+/telemetry']);

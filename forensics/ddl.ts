@@ -38,6 +38,18 @@ const packetTypes =
   "'DISCONNECT' = 14, 'MALFORMED' = 15, 'UNKNOWN' = 16";
 
 /** The processors' decisions, then the outcomes of an operator's review of a quarantined PUBLISH. */
+/** The findings of a verdict or a held message, as one Nested column (rows.ts: findingColumns). */
+const findingsNested = `findings Nested(
+        rule_id LowCardinality(String),
+        class LowCardinality(String),
+        stage LowCardinality(String),
+        severity LowCardinality(String),
+        action LowCardinality(String),
+        evidence String,
+        location String,
+        shadow Bool
+      )`;
+
 export const decisions =
   "'allow' = 1, 'block' = 2, 'quarantine' = 3, 'released' = 4, 'dropped' = 5, 'expired' = 6";
 
@@ -161,16 +173,7 @@ export function forensicDdl(database: string = forensicDatabase): string[] {
       topic String,
       decision Enum8(${decisions}),
       mode LowCardinality(String) COMMENT 'enforce, or shadow when findings were only recorded',
-      findings Nested(
-        rule_id LowCardinality(String),
-        class LowCardinality(String),
-        stage LowCardinality(String),
-        severity LowCardinality(String),
-        action LowCardinality(String),
-        evidence String,
-        location String,
-        shadow Bool
-      ),
+      ${findingsNested},
       ${verdictsColumnsV4[0]?.column},
       packet_partition UInt16 COMMENT '${verdictsCommentsV4.packet_partition}',
       packet_offset UInt64,
@@ -230,16 +233,7 @@ export function forensicDdl(database: string = forensicDatabase): string[] {
       payload_size UInt32 COMMENT 'payload bytes',
       qos UInt8,
       retain Bool,
-      findings Nested(
-        rule_id LowCardinality(String),
-        class LowCardinality(String),
-        stage LowCardinality(String),
-        severity LowCardinality(String),
-        action LowCardinality(String),
-        evidence String,
-        location String,
-        shadow Bool
-      ),
+      ${findingsNested},
       packet_partition UInt16 COMMENT 'where the packet event is in Kafka',
       packet_offset UInt64,
       kafka_partition UInt16,

@@ -161,6 +161,18 @@ export function packetRow(event: PacketEvent, at: KafkaCoordinates): Row {
 }
 
 /** Columns of `verdicts` in the order verdictRow writes them. */
+/** The Nested findings columns, in the order `findingCells` writes them. */
+const findingColumns = [
+  'findings.rule_id',
+  'findings.class',
+  'findings.stage',
+  'findings.severity',
+  'findings.action',
+  'findings.evidence',
+  'findings.location',
+  'findings.shadow',
+] as const;
+
 export const verdictColumns = [
   'decided_at',
   'received_at',
@@ -172,14 +184,7 @@ export const verdictColumns = [
   'topic',
   'decision',
   'mode',
-  'findings.rule_id',
-  'findings.class',
-  'findings.stage',
-  'findings.severity',
-  'findings.action',
-  'findings.evidence',
-  'findings.location',
-  'findings.shadow',
+  ...findingColumns,
   'packet_topic',
   'packet_partition',
   'packet_offset',
@@ -301,14 +306,7 @@ export const heldMessageColumns = [
   'payload_size',
   'qos',
   'retain',
-  'findings.rule_id',
-  'findings.class',
-  'findings.stage',
-  'findings.severity',
-  'findings.action',
-  'findings.evidence',
-  'findings.location',
-  'findings.shadow',
+  ...findingColumns,
   'packet_partition',
   'packet_offset',
   'kafka_partition',

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueToken, saveOperator } from '../../console/auth.js';
@@ -30,6 +30,16 @@ export async function consoleAccounts(): Promise<ConsoleAccounts> {
     secondOperatorToken: issueToken(tokens, 'bob-cli', 'operator'),
     viewerToken: issueToken(tokens, 'victor-cli', 'viewer'),
   };
+}
+
+/**
+ * Sets the world up (edge, processors, bridge) with detected injections held for review instead of
+ * blocked (policy patterns.action = quarantine), the policy file kept with the accounts.
+ */
+export async function setUpHoldingWorld(world: PipelineTestWorld, accounts: ConsoleAccounts): Promise<void> {
+  const policy = join(accounts.dir, 'policy.json');
+  writeFileSync(policy, JSON.stringify({ patterns: { action: 'quarantine' } }));
+  await world.setUp({}, {}, { SENTINEL_PROCESSORS_POLICY_FILE: policy });
 }
 
 /** A console on the world's topics, on a free port, with its own accounts and transactional id. */

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -15,6 +14,7 @@ import {
   type ConsoleAccounts,
   consoleAccounts,
   removeAccounts,
+  setUpHoldingWorld,
   startTestConsole,
 } from '../helpers/console.js';
 import { listenerPort } from '../helpers/edge.js';
@@ -104,9 +104,7 @@ async function liveVerdictRowShows(): Promise<void> {
 
 before(async () => {
   accounts = await consoleAccounts();
-  const policy = join(accounts.dir, 'policy.json');
-  writeFileSync(policy, JSON.stringify({ patterns: { action: 'quarantine' } }));
-  await world.setUp({}, {}, { SENTINEL_PROCESSORS_POLICY_FILE: policy });
+  await setUpHoldingWorld(world, accounts);
   await world.edgeWorld.addDevice({
     clientId: deviceId,
     username: deviceId,

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunningConsole } from '../../console/main.js';
 import type { HeldDetail, HeldPage } from '../../console/model.js';
@@ -11,6 +9,7 @@ import {
   type ConsoleAccounts,
   consoleAccounts,
   removeAccounts,
+  setUpHoldingWorld,
   startTestConsole,
 } from '../helpers/console.js';
 import { listenerPort } from '../helpers/edge.js';
@@ -70,9 +69,7 @@ async function atOriginAfterMarker(clientId: string): Promise<OriginMessage[]> {
 
 before(async () => {
   accounts = await consoleAccounts();
-  const policy = join(accounts.dir, 'policy.json');
-  writeFileSync(policy, JSON.stringify({ patterns: { action: 'quarantine' } }));
-  await world.setUp({}, {}, { SENTINEL_PROCESSORS_POLICY_FILE: policy });
+  await setUpHoldingWorld(world, accounts);
   for (const name of ['release', 'drop', 'race', 'restart', 'expire', 'bulk1', 'bulk2']) {
     await world.edgeWorld.addDevice({
       clientId: device(name),

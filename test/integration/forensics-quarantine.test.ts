@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +12,7 @@ import { sinkColumns, verdictRow } from '../../forensics/rows.js';
 import { insertBatch } from '../../forensics/sink.js';
 import { createClickHouse } from '../../lib/clickhouse/client.js';
 import { createTopics, type TopicNames, topicList, topicNames } from '../../lib/kafka/topics.js';
-import { kafkaBootstrap, projectRoot, registryUrl, type StackConfig } from '../../lib/local-platform.js';
-import { freePort } from '../../platform/processes.js';
+import { registryUrl, type StackConfig } from '../../lib/local-platform.js';
 import { SchemaCatalog } from '../../schemas/catalog.js';
 import type {
   Finding,
@@ -24,6 +21,7 @@ import type {
   QuarantineDecision,
   Verdict,
 } from '../../schemas/types.generated.js';
+import { type SinkProcess, spawnForensicsSink } from '../helpers/forensics-sink.js';
 import { ensurePlatform, runCli, testKafka, uniqueName } from '../helpers/platform.js';
 
 /**
@@ -274,30 +272,12 @@ describe('forensics: quarantine review from Kafka to the named queries', { timeo
   let platform: StackConfig;
   let catalog: SchemaCatalog;
   let producer: Producer;
-  let sink: { child: ChildProcess; exited: Promise<unknown>; metricsPort: number } | undefined;
+  let sink: SinkProcess | undefined;
   let client: ClickHouseClient;
 
   async function startSink() {
-    const metricsPort = await freePort();
-    const child = spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), 'forensics-sink'], {
-      env: {
-        ...process.env,
-        SENTINEL_KAFKA_BROKERS: kafkaBootstrap(platform).join(','),
-        SENTINEL_REGISTRY_URL: registryUrl(platform),
-        SENTINEL_TOPIC_PREFIX: prefix,
-        SENTINEL_CLICKHOUSE_URL: 'embedded',
-        SENTINEL_CLICKHOUSE_PATH: storePath,
-        SENTINEL_FORENSICS_GROUP_ID: groupId,
-        SENTINEL_FORENSICS_METRICS_PORT: String(metricsPort),
-        SENTINEL_FORENSICS_QUERY_PORT: '0',
-        SENTINEL_FORENSICS_BATCH_ROWS: '50',
-        SENTINEL_FORENSICS_BATCH_MAX_MS: '200',
-        SENTINEL_FORENSICS_SESSION_TIMEOUT_MS: '6000',
-        SENTINEL_LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    const running = { child, exited: once(child, 'exit'), metricsPort };
+    const running = await spawnForensicsSink({ platform, prefix, storePath, groupId });
+    const { child, metricsPort } = running;
     await until('the sink to own the store', async () => {
       const owner = JSON.parse(readFileSync(ownerFileOf(storePath), 'utf8')) as { pid: number };
       return owner.pid === child.pid ? true : undefined;

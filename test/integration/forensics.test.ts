@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,11 +11,11 @@ import { packetRow, sinkColumns } from '../../forensics/rows.js';
 import { batchToken, insertBatch } from '../../forensics/sink.js';
 import { createClickHouse } from '../../lib/clickhouse/client.js';
 import { createTopics, type TopicNames, topicList, topicNames } from '../../lib/kafka/topics.js';
-import { kafkaBootstrap, projectRoot, registryUrl, type StackConfig } from '../../lib/local-platform.js';
-import { freePort } from '../../platform/processes.js';
+import { registryUrl, type StackConfig } from '../../lib/local-platform.js';
 import { SchemaCatalog } from '../../schemas/catalog.js';
 import type { Delivery, Finding, PacketEvent, Verdict } from '../../schemas/types.generated.js';
 import { samplePacketEvent } from '../fixtures/events.js';
+import { type SinkProcess, spawnForensicsSink } from '../helpers/forensics-sink.js';
 import { ensurePlatform, runCli, testKafka, uniqueName } from '../helpers/platform.js';
 
 /**
@@ -124,35 +122,10 @@ async function produce(packets: PacketEvent[], verdicts: Verdict[] = [], deliver
   });
 }
 
-interface RunningSink {
-  readonly child: ChildProcess;
-  readonly exited: Promise<[number | null, NodeJS.Signals | null]>;
-  readonly metricsPort: number;
-}
+type RunningSink = SinkProcess;
 
-async function startSink(extra: Record<string, string> = {}): Promise<RunningSink> {
-  const metricsPort = await freePort();
-  const child = spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'main.js'), 'forensics-sink'], {
-    env: {
-      ...process.env,
-      SENTINEL_KAFKA_BROKERS: kafkaBootstrap(platform).join(','),
-      SENTINEL_REGISTRY_URL: registryUrl(platform),
-      SENTINEL_TOPIC_PREFIX: prefix,
-      SENTINEL_CLICKHOUSE_URL: 'embedded',
-      SENTINEL_CLICKHOUSE_PATH: storePath,
-      SENTINEL_FORENSICS_GROUP_ID: groupId,
-      SENTINEL_FORENSICS_METRICS_PORT: String(metricsPort),
-      SENTINEL_FORENSICS_QUERY_PORT: '0',
-      SENTINEL_FORENSICS_BATCH_ROWS: '50',
-      SENTINEL_FORENSICS_BATCH_MAX_MS: '200',
-      SENTINEL_FORENSICS_SESSION_TIMEOUT_MS: '6000',
-      SENTINEL_LOG_LEVEL: 'warn',
-      ...extra,
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  return { child, exited, metricsPort };
+function startSink(extra: Record<string, string> = {}): Promise<RunningSink> {
+  return spawnForensicsSink({ platform, prefix, storePath, groupId, extra });
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
