@@ -1,6 +1,6 @@
 import type { KafkaConnection } from '../lib/kafka/client.js';
 import { BatchConsumer, type KafkaRecord, readPartitionsToEnd } from '../lib/kafka/rdkafka.js';
-import type { TopicNames } from '../lib/kafka/topics.js';
+import { type TopicNames, topicRetentionMs } from '../lib/kafka/topics.js';
 import type { Logger } from '../lib/log.js';
 import type { SchemaCatalog } from '../schemas/catalog.js';
 import type { QuarantineAction, QuarantineDecision } from '../schemas/types.generated.js';
@@ -176,8 +176,9 @@ export class QuarantineService {
           })),
         );
       }
-      // Past the topics' retention: the messages are gone from Kafka, and so from the console.
-      this.store.forgetDecidedBefore(this.now() - 2 * this.o.holdMs);
+      // Past the topics' retention the messages are gone from Kafka: a restarted console would not
+      // know them either, so this one forgets them too.
+      this.store.forgetDecidedBefore(this.now() - topicRetentionMs);
       this.updateGauges();
       return overdue.length;
     });
