@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SentinelError } from '../lib/errors.js';
 import type { QuarantineAction } from '../schemas/types.generated.js';
-import { detailOf } from './held-store.js';
+import { detailOf, type HeldEntry, summaryOf } from './held-store.js';
 import { type HeldFilter, type HeldStatus, heldStatuses } from './model.js';
+import { PayloadUnavailableError } from './quarantine-service.js';
 import { type ConsoleDeps, requireOperator, sendError } from './server.js';
 import { parseTimeInput, TimeInputError } from './time-input.js';
 
@@ -87,15 +88,33 @@ export function registerApi(app: FastifyInstance, deps: ConsoleDeps): void {
     }
   });
 
+  /** The held message of the path with its payload, or an answer already sent (404, 503). */
+  const withPayload = async (
+    request: FastifyRequest<{ Params: { id: string } }>,
+    reply: FastifyReply,
+  ): Promise<HeldEntry | null> => {
+    const held = quarantine.get(request.params.id);
+    if (!held) {
+      await sendError(reply, 404, 'not_found', `no held message ${request.params.id}`);
+      return null;
+    }
+    try {
+      return await quarantine.withPayload(held);
+    } catch (err) {
+      if (!(err instanceof PayloadUnavailableError)) throw err;
+      await sendError(reply, 503, 'payload_unavailable', `payload not in memory: ${err.message}`);
+      return null;
+    }
+  };
+
   app.get<{ Params: { id: string } }>('/api/v1/held/:id', async (request, reply) => {
-    const entry = quarantine.get(request.params.id);
-    if (!entry) return sendError(reply, 404, 'not_found', `no held message ${request.params.id}`);
-    return detailOf(entry);
+    const entry = await withPayload(request, reply);
+    return entry ? detailOf(entry) : reply;
   });
 
   app.get<{ Params: { id: string } }>('/api/v1/held/:id/payload', async (request, reply) => {
-    const entry = quarantine.get(request.params.id);
-    if (!entry) return sendError(reply, 404, 'not_found', `no held message ${request.params.id}`);
+    const entry = await withPayload(request, reply);
+    if (!entry) return reply;
     return reply
       .type('application/octet-stream')
       .header(
@@ -112,19 +131,20 @@ export function registerApi(app: FastifyInstance, deps: ConsoleDeps): void {
       const reason = reasonOf(request.body);
       if (!reason)
         return sendError(reply, 400, 'bad_request', 'reason: say why (it is recorded with the decision)');
-      const result = await quarantine.decide(
-        request.params.id,
-        action,
-        request.principal?.name ?? '',
-        reason,
-      );
+      let result: Awaited<ReturnType<typeof quarantine.decide>>;
+      try {
+        result = await quarantine.decide(request.params.id, action, request.principal?.name ?? '', reason);
+      } catch (err) {
+        if (!(err instanceof PayloadUnavailableError)) throw err;
+        return sendError(reply, 503, 'payload_unavailable', `cannot release: ${err.message}; try again`);
+      }
       if (result.outcome === 'unknown')
         return sendError(reply, 404, 'not_found', `no held message ${request.params.id}`);
       const entry = quarantine.get(request.params.id);
       const body = {
         outcome: result.outcome,
         decision: result.decision,
-        held: entry ? detailOf(entry) : null,
+        held: entry ? summaryOf(entry) : null,
       };
       return reply.code(result.outcome === 'decided' ? 200 : 409).send(body);
     };
@@ -150,6 +170,8 @@ export function registerApi(app: FastifyInstance, deps: ConsoleDeps): void {
         );
       return await quarantine.decideMany(filter, action, request.principal?.name ?? '', reason);
     } catch (err) {
+      if (err instanceof PayloadUnavailableError)
+        return sendError(reply, 503, 'payload_unavailable', `stopped part-way: ${err.message}; try again`);
       return badInput(reply, err);
     }
   });

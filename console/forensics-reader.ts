@@ -43,6 +43,17 @@ export class ForensicsReader {
     }));
   }
 
+  /** A held message's payload as stored by the sink (`held_messages`); null when not there. */
+  async heldPayload(heldId: string): Promise<Buffer | null> {
+    const result = await this.client.query({
+      query: 'SELECT base64Encode(payload) AS p FROM held_messages FINAL WHERE held_id = {id:String} LIMIT 1',
+      query_params: { id: heldId },
+      format: 'JSONEachRow',
+    });
+    const [row] = await result.json<{ p: string }>();
+    return row ? Buffer.from(row.p, 'base64') : null;
+  }
+
   close(): Promise<void> {
     return this.client.close();
   }

@@ -129,4 +129,31 @@ describe('HeldStore', () => {
     store.applyDecision(decision('a', 'drop'));
     assert.equal(store.pendingPayloadBytes, 50);
   });
+
+  it('keeps payloads in memory up to its bound: decided ones are let go first, then the oldest pending', () => {
+    const store = new HeldStore(250);
+    store.addHeld(held('p1', { payload: Buffer.alloc(100, 1) }));
+    store.addHeld(held('d1', { payload: Buffer.alloc(100, 2) }));
+    store.applyDecision(decision('d1', 'drop'));
+    assert.equal(store.payloadBytesInMemory, 200);
+    store.addHeld(held('p2', { payload: Buffer.alloc(100, 3) }));
+    assert.equal(store.get('d1')?.payloadInMemory, false, 'the decided one goes first');
+    assert.equal(store.get('p1')?.payloadInMemory, true);
+    assert.equal(store.payloadBytesInMemory, 200);
+    store.addHeld(held('p3', { payload: Buffer.alloc(100, 4) }));
+    assert.equal(store.get('p1')?.payloadInMemory, false, 'then the oldest pending one');
+    assert.equal(store.get('p1')?.held.payload.length, 0);
+    assert.equal(summaryOf(store.get('p1')!).payloadSize, 100, 'the size is still known');
+    assert.equal(store.pendingPayloadBytes, 300, 'pending counts every undecided payload, in memory or not');
+    const back = store.restorePayload(store.get('p1')!, Buffer.alloc(100, 1));
+    assert.equal(back.payloadInMemory, true);
+    assert.equal(store.get('p1')?.payloadInMemory, false, 'restoring a copy does not grow the store');
+  });
+
+  it('a bound of 0 keeps no payload in memory at all', () => {
+    const store = new HeldStore(0);
+    store.addHeld(held('a'));
+    assert.equal(store.get('a')?.payloadInMemory, false);
+    assert.equal(store.payloadBytesInMemory, 0);
+  });
 });

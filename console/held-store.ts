@@ -10,11 +10,19 @@ import {
 } from './model.js';
 import { payloadView } from './payload-view.js';
 
-/** A held message as the console keeps it: the record, and its one decision once there is one. */
+/**
+ * A held message as the console keeps it: the record, and its one decision once there is one. The
+ * payload may have been let go to bound memory (`payloadInMemory` false: `held.payload` is empty);
+ * it is then read back from the forensic store when someone needs it.
+ */
 export interface HeldEntry {
-  readonly held: HeldMessage;
+  held: HeldMessage;
   decision: QuarantineDecision | null;
+  readonly payloadSize: number;
+  payloadInMemory: boolean;
 }
+
+const NO_PAYLOAD = Buffer.alloc(0);
 
 /**
  * Held messages and their decisions, rebuilt from `sentinel.quarantine` and
@@ -29,14 +37,26 @@ export class HeldStore {
   private readonly entries = new Map<string, HeldEntry>();
   private readonly early = new Map<string, QuarantineDecision>();
   private payloadBytesHeld = 0;
+  private bytesInMemory = 0;
+  /** Ids whose payload is in memory, oldest first: decided ones are let go before pending ones. */
+  private readonly decidedInMemory = new Set<string>();
+  private readonly pendingInMemory = new Set<string>();
+
+  /** `maxPayloadBytes`: payload bytes kept in memory at most (older ones are let go first). */
+  constructor(private readonly maxPayloadBytes = Number.POSITIVE_INFINITY) {}
 
   get size(): number {
     return this.entries.size;
   }
 
-  /** Payload bytes of messages still awaiting a decision. */
+  /** Payload bytes of messages still awaiting a decision (in memory or not). */
   get pendingPayloadBytes(): number {
     return this.payloadBytesHeld;
+  }
+
+  /** Payload bytes kept in memory, at most the bound. */
+  get payloadBytesInMemory(): number {
+    return this.bytesInMemory;
   }
 
   counts(): Record<HeldStatus, number> {
@@ -50,9 +70,36 @@ export class HeldStore {
     if (this.entries.has(held.heldId)) return false;
     const decision = this.early.get(held.heldId) ?? null;
     this.early.delete(held.heldId);
-    this.entries.set(held.heldId, { held, decision });
+    this.entries.set(held.heldId, {
+      held,
+      decision,
+      payloadSize: held.payload.length,
+      payloadInMemory: true,
+    });
     if (!decision) this.payloadBytesHeld += held.payload.length;
+    (decision ? this.decidedInMemory : this.pendingInMemory).add(held.heldId);
+    this.bytesInMemory += held.payload.length;
+    this.letGoOverBound();
     return true;
+  }
+
+  /** Takes a payload back into an entry whose payload was let go (read from the forensic store). */
+  restorePayload(entry: HeldEntry, payload: Buffer): HeldEntry {
+    return { ...entry, held: { ...entry.held, payload }, payloadInMemory: true };
+  }
+
+  private letGoOverBound(): void {
+    for (const ids of [this.decidedInMemory, this.pendingInMemory]) {
+      for (const id of ids) {
+        if (this.bytesInMemory <= this.maxPayloadBytes) return;
+        ids.delete(id);
+        const entry = this.entries.get(id);
+        if (!entry) continue;
+        this.bytesInMemory -= entry.payloadSize;
+        entry.held = { ...entry.held, payload: NO_PAYLOAD };
+        entry.payloadInMemory = false;
+      }
+    }
   }
 
   /** True when this is the message's first decision (a later one for the same id is ignored). */
@@ -65,7 +112,8 @@ export class HeldStore {
     }
     if (entry.decision) return false;
     entry.decision = decision;
-    this.payloadBytesHeld -= entry.held.payload.length;
+    this.payloadBytesHeld -= entry.payloadSize;
+    if (this.pendingInMemory.delete(decision.heldId)) this.decidedInMemory.add(decision.heldId);
     return true;
   }
 
@@ -109,6 +157,7 @@ export class HeldStore {
     for (const [id, entry] of this.entries) {
       if (entry.decision && entry.decision.decidedAt < cutoff) {
         this.entries.delete(id);
+        if (this.decidedInMemory.delete(id)) this.bytesInMemory -= entry.payloadSize;
         forgotten += 1;
       }
     }
@@ -149,7 +198,7 @@ export function summaryOf(entry: HeldEntry): HeldSummary {
     qos: held.qos,
     retain: held.retain,
     sourceIp: held.sourceIp,
-    payloadSize: held.payload.length,
+    payloadSize: entry.payloadSize,
     receivedAt: held.receivedAt,
     heldAt: held.heldAt,
     ruleIds: unique(held.findings.map((f) => f.ruleId)),
@@ -159,6 +208,7 @@ export function summaryOf(entry: HeldEntry): HeldSummary {
   };
 }
 
+/** The whole view of a held message; its payload must be in the entry (`restorePayload` when let go). */
 export function detailOf(entry: HeldEntry): HeldDetail {
   const { held } = entry;
   return {

@@ -156,6 +156,17 @@ export async function startConsole(
     await producer.connect();
     closers.push(() => producer.disconnect());
 
+    const forensics = new ForensicsReader(
+      createClickHouse({
+        url: config.forensicsUrl,
+        embeddedPath: '',
+        database: config.forensicsDatabase,
+        ...(config.forensicsUser ? { username: config.forensicsUser } : {}),
+        ...(config.forensicsPassword ? { password: config.forensicsPassword } : {}),
+      }),
+    );
+    closers.push(() => forensics.close());
+
     const quarantine = new QuarantineService({
       connection,
       catalog,
@@ -168,6 +179,8 @@ export async function startConsole(
       sweepIntervalMs: config.sweepIntervalMs,
       bulkBatch: config.bulkBatch,
       restoreTimeoutMs: 60_000,
+      maxPayloadBytes: config.maxPayloadBytes,
+      readPayload: (heldId) => forensics.heldPayload(heldId),
       metrics,
       log,
       ...(options.onFatal ? { onFatal: options.onFatal } : {}),
@@ -186,17 +199,6 @@ export async function startConsole(
       log,
     });
     closers.push(() => stream.stop());
-
-    const forensics = new ForensicsReader(
-      createClickHouse({
-        url: config.forensicsUrl,
-        embeddedPath: '',
-        database: config.forensicsDatabase,
-        ...(config.forensicsUser ? { username: config.forensicsUser } : {}),
-        ...(config.forensicsPassword ? { password: config.forensicsPassword } : {}),
-      }),
-    );
-    closers.push(() => forensics.close());
 
     const https =
       config.tlsCert !== ''

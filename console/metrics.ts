@@ -3,6 +3,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export interface ConsoleMetrics {
   readonly held: Gauge<'status'>;
   readonly pendingPayloadBytes: Gauge;
+  readonly payloadBytesInMemory: Gauge;
+  readonly payloadsReadBack: Counter;
   readonly heldRead: Counter;
   readonly decisions: Counter<'action' | 'operator_kind'>;
   readonly decisionDuration: Histogram;
@@ -24,7 +26,17 @@ export function createConsoleMetrics(registry: Registry): ConsoleMetrics {
     }),
     pendingPayloadBytes: new Gauge({
       name: 'sentinel_console_pending_payload_bytes',
-      help: 'payload bytes of held messages awaiting a decision, kept in memory',
+      help: 'payload bytes of held messages awaiting a decision (in memory or let go)',
+      registers,
+    }),
+    payloadBytesInMemory: new Gauge({
+      name: 'sentinel_console_payload_bytes_in_memory',
+      help: 'payload bytes of held messages kept in memory (at most SENTINEL_CONSOLE_MAX_PAYLOAD_BYTES; older ones are read back from the forensic store)',
+      registers,
+    }),
+    payloadsReadBack: new Counter({
+      name: 'sentinel_console_payloads_read_back_total',
+      help: 'payloads let go from memory and read back from the forensic store (to show or release a message)',
       registers,
     }),
     heldRead: new Counter({

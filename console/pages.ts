@@ -7,6 +7,7 @@ import type { QuarantineAction } from '../schemas/types.generated.js';
 import { filterOf, reasonOf } from './api.js';
 import { detailOf, summaryOf } from './held-store.js';
 import type { HeldFilter } from './model.js';
+import { PayloadUnavailableError } from './quarantine-service.js';
 import { type ConsoleDeps, SESSION_COOKIE } from './server.js';
 import { TimeInputError } from './time-input.js';
 import { dashboardPage } from './views/dashboard.js';
@@ -179,8 +180,9 @@ export function registerPages(app: FastifyInstance, deps: ConsoleDeps): void {
         notice = `${action === 'release' ? 'Released' : 'Dropped'} ${outcome.decided} held ${outcome.decided === 1 ? 'message' : 'messages'}${outcome.skipped > 0 ? `; ${outcome.skipped} already decided` : ''}.`;
       }
     } catch (err) {
-      if (!(err instanceof TimeInputError)) throw err;
-      notice = err.message;
+      if (err instanceof PayloadUnavailableError) notice = `Stopped part-way: ${err.message}; try again.`;
+      else if (err instanceof TimeInputError) notice = err.message;
+      else throw err;
     }
     const options = {
       principal,
@@ -195,6 +197,16 @@ export function registerPages(app: FastifyInstance, deps: ConsoleDeps): void {
   app.get<{ Params: { id: string } }>('/quarantine/:id', async (request, reply) => {
     const entry = quarantine.get(request.params.id);
     if (!entry) return reply.code(404).type('text/plain').send(`no held message ${request.params.id}`);
+    let withPayload: typeof entry;
+    try {
+      withPayload = await quarantine.withPayload(entry);
+    } catch (err) {
+      if (!(err instanceof PayloadUnavailableError)) throw err;
+      return reply
+        .code(503)
+        .type('text/plain')
+        .send(`The payload of ${entry.held.heldId} is not in memory: ${err.message}. Reload in a moment.`);
+    }
     const wanted = (request.query as Record<string, string | undefined>).view;
     const view: PayloadViewKind = payloadViewKinds.includes(wanted as PayloadViewKind)
       ? (wanted as PayloadViewKind)
@@ -204,7 +216,7 @@ export function registerPages(app: FastifyInstance, deps: ConsoleDeps): void {
       detailPage({
         principal: principalOf(request),
         csrfToken: csrfOf(request),
-        held: detailOf(entry),
+        held: detailOf(withPayload),
         view,
       }),
     );
@@ -226,10 +238,16 @@ export function registerPages(app: FastifyInstance, deps: ConsoleDeps): void {
         error = 'Say why: the reason is recorded with the decision.';
         status = 400;
       } else {
-        const result = await quarantine.decide(entry.held.heldId, action, principal.name, reason);
-        if (result.outcome === 'already') {
-          error = `Already ${result.decision.action === 'release' ? 'released' : result.decision.action === 'drop' ? 'dropped' : 'expired'} by ${result.decision.operator}.`;
-          status = 409;
+        try {
+          const result = await quarantine.decide(entry.held.heldId, action, principal.name, reason);
+          if (result.outcome === 'already') {
+            error = `Already ${result.decision.action === 'release' ? 'released' : result.decision.action === 'drop' ? 'dropped' : 'expired'} by ${result.decision.operator}.`;
+            status = 409;
+          }
+        } catch (err) {
+          if (!(err instanceof PayloadUnavailableError)) throw err;
+          error = `Not released: ${err.message}; try again in a moment.`;
+          status = 503;
         }
       }
       const fragment = decisionFragment({

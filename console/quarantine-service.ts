@@ -23,6 +23,10 @@ export interface QuarantineServiceOptions {
   /** Decisions per transaction in a bulk decision. */
   readonly bulkBatch: number;
   readonly restoreTimeoutMs: number;
+  /** Payload bytes kept in memory at most; older payloads are read back with `readPayload`. */
+  readonly maxPayloadBytes: number;
+  /** A payload let go from memory, from the forensic store; null when it is not there (yet). */
+  readonly readPayload: (heldId: string) => Promise<Buffer | null>;
   readonly metrics: ConsoleMetrics;
   readonly log: Logger;
   readonly now?: () => number;
@@ -51,8 +55,11 @@ export interface BulkOutcome {
  * is ready, so nothing already decided can be decided again; a live consumer then follows both
  * topics (it re-reads them from the start; applying a record twice changes nothing).
  */
+/** A payload that is neither in memory nor (yet) in the forensic store. */
+export class PayloadUnavailableError extends Error {}
+
 export class QuarantineService {
-  readonly store = new HeldStore();
+  readonly store: HeldStore;
   private readonly o: QuarantineServiceOptions;
   private readonly now: () => number;
   private consumer: BatchConsumer | null = null;
@@ -65,6 +72,18 @@ export class QuarantineService {
   constructor(options: QuarantineServiceOptions) {
     this.o = options;
     this.now = options.now ?? Date.now;
+    this.store = new HeldStore(options.maxPayloadBytes);
+  }
+
+  /** The entry with its payload: from memory, or read back from the forensic store. */
+  async withPayload(entry: HeldEntry): Promise<HeldEntry> {
+    if (entry.payloadInMemory) return entry;
+    const payload = await this.o.readPayload(entry.held.heldId).catch((err: unknown) => {
+      throw new PayloadUnavailableError(`the forensic store did not answer (${(err as Error).message})`);
+    });
+    if (!payload) throw new PayloadUnavailableError('the payload is not in the forensic store yet');
+    this.o.metrics.payloadsReadBack.inc();
+    return this.store.restorePayload(entry, payload);
   }
 
   async start(): Promise<void> {
@@ -137,7 +156,9 @@ export class QuarantineService {
       const entry = this.store.get(heldId);
       if (!entry) return { outcome: 'unknown' };
       if (entry.decision) return { outcome: 'already', decision: entry.decision };
-      const [decision] = await this.write([{ held: entry.held, action, operator, reason }]);
+      // Only a release carries the payload (to the origin); a drop needs none.
+      const held = action === 'release' ? (await this.withPayload(entry)).held : entry.held;
+      const [decision] = await this.write([{ held, action, operator, reason }]);
       return { outcome: 'decided', decision: decision as QuarantineDecision };
     });
   }
@@ -154,7 +175,9 @@ export class QuarantineService {
       const pending = selected.filter((e) => !e.decision);
       for (let i = 0; i < pending.length; i += this.o.bulkBatch) {
         const batch = pending.slice(i, i + this.o.bulkBatch);
-        await this.write(batch.map((e) => ({ held: e.held, action, operator, reason })));
+        const helds = [];
+        for (const e of batch) helds.push(action === 'release' ? (await this.withPayload(e)).held : e.held);
+        await this.write(helds.map((held) => ({ held, action, operator, reason })));
       }
       return { decided: pending.length, skipped: selected.length - pending.length };
     });
@@ -241,6 +264,7 @@ export class QuarantineService {
     const counts = this.store.counts();
     for (const [status, n] of Object.entries(counts)) this.o.metrics.held.set({ status }, n);
     this.o.metrics.pendingPayloadBytes.set(this.store.pendingPayloadBytes);
+    this.o.metrics.payloadBytesInMemory.set(this.store.payloadBytesInMemory);
   }
 
   private sweepFailed(err: unknown): void {

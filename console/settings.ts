@@ -95,6 +95,12 @@ export const consoleSchema = {
       unit: 'h',
     },
   ),
+  maxPayloadBytes: settings.int(
+    'SENTINEL_CONSOLE_MAX_PAYLOAD_BYTES',
+    256 * 1024 * 1024,
+    'payload bytes of held messages kept in memory at most; past it the oldest (decided ones first) are let go and read back from the forensic store when shown or released',
+    { min: 0, max: 64 * 1024 * 1024 * 1024, unit: 'bytes' },
+  ),
   bulkBatch: settings.int(
     'SENTINEL_CONSOLE_BULK_BATCH',
     500,

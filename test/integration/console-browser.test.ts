@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { RunningConsole } from '../../console/main.js';
+import type { HeldDetail, HeldPage } from '../../console/model.js';
 import { type ForensicsSinkService, startForensicsSink } from '../../forensics/main.js';
 import { forensicsSinkSchema } from '../../forensics/settings.js';
 import { loadConfig } from '../../lib/config.js';
@@ -11,6 +12,7 @@ import { createLogger } from '../../lib/log.js';
 import type { OriginMessage, OriginSubscriber } from '../helpers/bridge-world.js';
 import { launchBrowser, screenshot } from '../helpers/browser.js';
 import {
+  api,
   type ConsoleAccounts,
   consoleAccounts,
   removeAccounts,
@@ -218,5 +220,50 @@ describe('the operator console in a real browser', { timeout: 240_000 }, () => {
     }
     await liveVerdictRowShows();
     await screenshot(page, 'dashboard');
+  });
+
+  it('a console that keeps no payload in memory reads it back from the forensic store to show and release it', async () => {
+    const lean = await startTestConsole(world, accounts, {
+      SENTINEL_FORENSICS_URL: sink.query?.url ?? '',
+      SENTINEL_CONSOLE_MAX_PAYLOAD_BYTES: '0',
+      SENTINEL_CONSOLE_TRANSACTIONAL_ID: `${world.edgeWorld.id}-console-lean`,
+    });
+    try {
+      const payload = JSON.stringify({ name: `x' OR 1=1 -- ${randomUUID()}` });
+      await publish(payload);
+      let heldId = '';
+      while (heldId === '') {
+        const { body } = await api<HeldPage>(
+          lean,
+          accounts.viewerToken,
+          'GET',
+          `/api/v1/held?client=${deviceId}`,
+        );
+        heldId =
+          body.items.find((h) => lean.quarantine.get(h.heldId)?.payloadSize === payload.length)?.heldId ?? '';
+        if (heldId === '') await page.waitForTimeout(50);
+      }
+      assert.equal(lean.quarantine.get(heldId)?.payloadInMemory, false);
+      // 503 until the sink has stored it, then the payload as the device sent it.
+      let detail = await api<HeldDetail>(lean, accounts.viewerToken, 'GET', `/api/v1/held/${heldId}`);
+      while (detail.status === 503) {
+        await page.waitForTimeout(100);
+        detail = await api<HeldDetail>(lean, accounts.viewerToken, 'GET', `/api/v1/held/${heldId}`);
+      }
+      assert.equal(detail.status, 200);
+      assert.equal(detail.body.payload.text, payload);
+      const released = await api(lean, accounts.operatorToken, 'POST', `/api/v1/held/${heldId}/release`, {
+        reason: 'read back from the forensic store',
+      });
+      assert.equal(released.status, 200);
+      assert.deepEqual(
+        (await atOriginAfterMarker()).filter((p) => p === payload),
+        [payload],
+        'released with its payload, once',
+      );
+      assert.equal(lean.quarantine.store.payloadBytesInMemory, 0);
+    } finally {
+      await lean.stop();
+    }
   });
 });
