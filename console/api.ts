@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SentinelError } from '../lib/errors.js';
 import type { QuarantineAction } from '../schemas/types.generated.js';
-import { detailOf, type HeldEntry, summaryOf } from './held-store.js';
+import { detailOf, type HeldEntry, isNarrowed, summaryOf } from './held-store.js';
 import { type HeldFilter, type HeldStatus, heldStatuses } from './model.js';
 import { PayloadUnavailableError } from './quarantine-service.js';
 import { type ConsoleDeps, requireOperator, sendError } from './server.js';
@@ -161,7 +161,7 @@ export function registerApi(app: FastifyInstance, deps: ConsoleDeps): void {
       return sendError(reply, 400, 'bad_request', 'reason: say why (it is recorded with each decision)');
     try {
       const filter = filterOf(request.body, Date.now(), 'held');
-      if (!filter.clientId && !filter.ruleId && filter.since === undefined && filter.until === undefined)
+      if (!isNarrowed(filter))
         return sendError(
           reply,
           400,

@@ -175,6 +175,13 @@ export class HeldStore {
   }
 }
 
+/** A bulk decision needs a filter narrower than a status: a client, a rule or a time bound. */
+export function isNarrowed(filter: HeldFilter): boolean {
+  return (
+    Boolean(filter.clientId || filter.ruleId) || filter.since !== undefined || filter.until !== undefined
+  );
+}
+
 export function statusOf(entry: HeldEntry): HeldStatus {
   return entry.decision ? statusOfAction[entry.decision.action] : 'held';
 }

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { QuarantineAction } from '../schemas/types.generated.js';
 import { filterOf, reasonOf } from './api.js';
-import { detailOf, summaryOf } from './held-store.js';
-import type { HeldFilter } from './model.js';
+import { detailOf, isNarrowed, summaryOf } from './held-store.js';
+import { type HeldFilter, statusOfAction } from './model.js';
 import { PayloadUnavailableError } from './quarantine-service.js';
 import { type ConsoleDeps, SESSION_COOKIE } from './server.js';
 import { TimeInputError } from './time-input.js';
@@ -173,7 +173,7 @@ export function registerPages(app: FastifyInstance, deps: ConsoleDeps): void {
       if (principal.role !== 'operator') notice = 'Deciding needs the operator role.';
       else if (action !== 'release' && action !== 'drop') notice = 'Choose release or drop.';
       else if (!reason) notice = 'Say why: the reason is recorded with every decision.';
-      else if (!filter.clientId && !filter.ruleId && filter.since === undefined && filter.until === undefined)
+      else if (!isNarrowed(filter))
         notice = 'A bulk decision needs a filter: a client, a rule or a time range.';
       else {
         const outcome = await quarantine.decideMany(filter, action, principal.name, reason);
@@ -241,7 +241,7 @@ export function registerPages(app: FastifyInstance, deps: ConsoleDeps): void {
         try {
           const result = await quarantine.decide(entry.held.heldId, action, principal.name, reason);
           if (result.outcome === 'already') {
-            error = `Already ${result.decision.action === 'release' ? 'released' : result.decision.action === 'drop' ? 'dropped' : 'expired'} by ${result.decision.operator}.`;
+            error = `Already ${statusOfAction[result.decision.action]} by ${result.decision.operator}.`;
             status = 409;
           }
         } catch (err) {

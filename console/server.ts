@@ -60,6 +60,8 @@ const unsafeMethods = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * carry no ambient credential, so they need no CSRF token.
  */
 export async function buildConsoleServer(deps: ConsoleDeps): Promise<FastifyInstance> {
+  // One instance type for HTTP and HTTPS: fastify types an HTTPS server's instance apart, while the
+  // routes registered here use nothing of the server but `app.server.address()`.
   const app = Fastify({
     logger: false,
     bodyLimit: 64 * 1024,
