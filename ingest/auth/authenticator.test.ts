@@ -529,3 +529,119 @@ describe('a flood of failing devices does not slow cached devices', () => {
     }
   });
 });
+
+describe('an expired decision is revalidated from the device row, without scrypt while the row is unchanged', () => {
+  const good = { clientId: 'dev-1', username: 'fleet', password: 'right-password-1' };
+  const ttlMs = 60_000;
+
+  /** Redis's double on a wall clock the test drives: TTL 60 s, kept 1 h past it for revalidation. */
+  function expiring(kdfConcurrency = 2) {
+    const wall = { now: 1_000_000 };
+    const registry = new Registry();
+    const cache = new MemoryDecisionCache({ ttlSeconds: 60, revalidateSeconds: 3600, now: () => wall.now });
+    const { devices } = doubles(false);
+    const kdf = new KdfQueue({ concurrency: kdfConcurrency, maxQueued: 0, registry });
+    const verifications = countRuns(kdf);
+    const authenticator = new Authenticator({ devices, cache, kdf, registry, logger: silent, dummyHash });
+    const revalidated = async () =>
+      (await registry.getSingleMetric('sentinel_auth_revalidated_total')?.get())?.values[0]?.value ?? 0;
+    return { wall, cache, devices, kdf, verifications, authenticator, revalidated };
+  }
+
+  it('an allow past its TTL costs one row read, no password check, and is cached afresh', async () => {
+    const { wall, devices, verifications, authenticator, revalidated } = expiring();
+    assert.equal((await authenticator.authenticate(good)).result, 'allowed');
+    assert.equal(verifications(), 1);
+    wall.now += ttlMs;
+    const lookups = devices.lookups;
+    const renewed = await authenticator.authenticate(good);
+    assert.deepEqual([renewed.allow, renewed.result], [true, 'allowed']);
+    assert.equal(devices.lookups, lookups + 1);
+    assert.equal(verifications(), 1, 'no scrypt');
+    assert.equal(await revalidated(), 1);
+    assert.equal((await authenticator.authenticate(good)).result, 'cache_hit');
+  });
+
+  it('takes enabled and ACLs from the row: a device disabled directly in the DB is refused, then admitted again', async () => {
+    const { wall, devices, verifications, authenticator } = expiring();
+    await authenticator.authenticate(good);
+    await devices.disable('dev-1'); // no invalidation: only the TTL bounds it
+    wall.now += ttlMs;
+    const refused = await authenticator.authenticate(good);
+    assert.deepEqual([refused.allow, !refused.allow && refused.reason], [false, 'disabled']);
+    await devices.enable('dev-1');
+    wall.now += ttlMs;
+    const narrowed = { publish: ['devices/%c/telemetry'], subscribe: [] };
+    devices.seed({ ...rows[0]!, acls: narrowed });
+    const admitted = await authenticator.authenticate(good);
+    assert.deepEqual([admitted.allow, admitted.allow && admitted.acls], [true, narrowed]);
+    assert.equal(verifications(), 1, 'the password was never checked again');
+  });
+
+  it('a wrong password stays refused without scrypt; a row whose password changed is checked again', async () => {
+    const { wall, devices, verifications, authenticator } = expiring();
+    const wrong = { ...good, password: 'wrong-password-1' };
+    assert.equal((await authenticator.authenticate(wrong)).allow, false);
+    assert.equal((await authenticator.authenticate(good)).allow, true);
+    assert.equal(verifications(), 2);
+    wall.now += ttlMs;
+    const again = await authenticator.authenticate(wrong);
+    assert.deepEqual([again.allow, !again.allow && again.reason], [false, 'bad_credentials']);
+    assert.equal(verifications(), 2);
+    // The password becomes the one that was wrong: a new hash (new salt), so the old check counts for nothing.
+    devices.seed({ ...rows[0]!, passwordHash: await hashPassword('wrong-password-1', cheap) });
+    wall.now += ttlMs;
+    assert.equal((await authenticator.authenticate(wrong)).allow, true);
+    assert.equal((await authenticator.authenticate(good)).allow, false);
+    assert.equal(verifications(), 4);
+  });
+
+  it('a user name changed in the row is not admitted on the old check', async () => {
+    const { wall, devices, verifications, authenticator } = expiring();
+    await authenticator.authenticate(good);
+    devices.seed({ ...rows[0]!, username: 'fleet-2' });
+    wall.now += ttlMs;
+    const refused = await authenticator.authenticate(good);
+    assert.deepEqual([refused.allow, !refused.allow && refused.reason], [false, 'bad_credentials']);
+    assert.equal(verifications(), 2, 'another row: the password is checked');
+  });
+
+  it('an unknown device stays unknown without scrypt until it is added', async () => {
+    const { wall, devices, verifications, authenticator } = expiring();
+    const ghost = { clientId: 'dev-new', username: 'fleet', password: 'right-password-1' };
+    assert.equal((await authenticator.authenticate(ghost)).allow, false);
+    wall.now += ttlMs;
+    assert.equal((await authenticator.authenticate(ghost)).allow, false);
+    assert.equal(verifications(), 1);
+    devices.seed({ ...rows[0]!, clientId: 'dev-new' });
+    wall.now += ttlMs;
+    assert.equal((await authenticator.authenticate(ghost)).allow, true);
+    assert.equal(verifications(), 2);
+  });
+
+  it('past the revalidation window, or after an invalidation, the password is checked again', async () => {
+    const { wall, cache, verifications, authenticator } = expiring();
+    await authenticator.authenticate(good);
+    wall.now += ttlMs + 3_600_000;
+    assert.equal((await authenticator.authenticate(good)).result, 'allowed');
+    assert.equal(verifications(), 2);
+    await cache.invalidateDevice('dev-1');
+    wall.now += ttlMs;
+    assert.equal((await authenticator.authenticate(good)).result, 'allowed');
+    assert.equal(verifications(), 3);
+  });
+
+  it('a full KDF queue does not refuse a revalidation that needs no KDF', async () => {
+    const { wall, kdf, authenticator } = expiring(1);
+    await authenticator.authenticate(good);
+    wall.now += ttlMs;
+    const release = gate();
+    const busy = kdf.run(() => release.opened.then(() => true));
+    assert.equal(kdf.hasRoom, false);
+    assert.equal((await authenticator.authenticate(good)).allow, true);
+    const stranger = await authenticator.authenticate({ ...good, clientId: 'dev-off', password: 'other' });
+    assert.deepEqual([stranger.allow, !stranger.allow && stranger.reason], [false, 'kdf_busy']);
+    release.open();
+    await busy;
+  });
+});

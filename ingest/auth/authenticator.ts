@@ -9,6 +9,7 @@ import {
   type CredentialMaterial,
   credentialTag,
   type DecisionCache,
+  type ExpiredDecision,
 } from './decision-cache.js';
 import type { DeviceCredentials, DeviceDirectory } from './device-store.js';
 import type { AddressFailureThrottle } from './failure-throttle.js';
@@ -80,6 +81,7 @@ export interface AuthMetrics {
   readonly cacheUp: Gauge;
   readonly deviceDbUp: Gauge;
   readonly coalesced: Counter<'stage'>;
+  readonly revalidated: Counter;
 }
 
 /** Declares the auth metrics in `registry`; a second authenticator on the same registry shares them. */
@@ -87,6 +89,15 @@ export function declareAuthMetrics(registry: Registry): AuthMetrics {
   const registers = [registry];
   const reuse = <T>(name: string, make: (name: string) => T): T => metricOf(registry, name, make);
   return {
+    revalidated: reuse(
+      'sentinel_auth_revalidated_total',
+      (name) =>
+        new Counter({
+          name,
+          help: 'Expired cached decisions renewed from an unchanged device row, without a password check',
+          registers,
+        }),
+    ),
     coalesced: reuse(
       'sentinel_auth_coalesced_total',
       (name) =>
@@ -168,8 +179,21 @@ export interface AuthenticatorDeps {
   readonly identity?: IdentityMode;
 }
 
-/** The device DB's answer, or why the KDF did not run. */
-type Computed = CachedDecision | 'kdf_busy';
+/** The device DB's answer with the fingerprint of the row it was checked against, or why the KDF did not run. */
+type Consulted = { readonly decision: CachedDecision; readonly row?: string | undefined } | 'kdf_busy';
+
+/** After the credentials were checked against `device` (`credentialsOk`): its decision. */
+function fromRow(device: DeviceCredentials | undefined, credentialsOk: boolean): CachedDecision {
+  if (!device) return { allow: false, reason: 'unknown_device' };
+  if (!credentialsOk) return { allow: false, reason: 'bad_credentials' };
+  if (!device.enabled) return { allow: false, reason: 'disabled' };
+  return { allow: true, acls: device.acls };
+}
+
+/** Whether the password check behind a cached decision passed ("disabled" is told only then). */
+function passwordWasRight(decision: CachedDecision): boolean {
+  return decision.allow || decision.reason === 'disabled';
+}
 
 /** NUL never occurs in an MQTT client id (MQTT-1.5.3-2), so it separates the id from the tag. */
 const keySeparator = '\u0000';
@@ -269,6 +293,7 @@ export class Authenticator {
     const cache = this.deps.cache;
     // undefined: the cache cannot be used for this request (none configured, or Redis failed).
     let epoch: string | null | undefined;
+    let expired: ExpiredDecision | undefined;
     if (cache) {
       try {
         const found = await cache.lookup(credentials);
@@ -278,6 +303,7 @@ export class Authenticator {
           return fromCache(found.decision);
         }
         epoch = found.epoch;
+        expired = found.expired;
       } catch (err) {
         this.cacheFailed(err);
       }
@@ -291,10 +317,11 @@ export class Authenticator {
     if (address !== undefined && !this.deps.throttle?.admit(address)) return busy('address_throttled');
     let failed = false;
     try {
-      if (needsKdf && this.deps.kdf && !this.deps.kdf.hasRoom) return busy('kdf_busy');
-      let computed: Computed;
+      // With an expired decision in hand the row may spare the KDF; `verify` refuses if it cannot.
+      if (needsKdf && !expired && this.deps.kdf && !this.deps.kdf.hasRoom) return busy('kdf_busy');
+      let consulted: Consulted;
       try {
-        computed = await this.consultDeviceDb(request);
+        consulted = await this.consultDeviceDb(request, cache, expired);
         this.dbAnswered();
       } catch (err) {
         if (isSentinelError(err, 'SNT_AUTH_HASH_INVALID')) {
@@ -307,14 +334,15 @@ export class Authenticator {
         this.dbFailed(err);
         return { allow: false, result: 'error', reason: 'device_db_unavailable', connackCode: 3 };
       }
-      if (computed === 'kdf_busy') return busy('kdf_busy');
+      if (consulted === 'kdf_busy') return busy('kdf_busy');
+      const { decision: computed, row } = consulted;
       failed = !computed.allow && computed.reason !== 'disabled';
 
       if (fill) this.deps.local?.put(fill, tag, computed);
       if (cache && epoch !== undefined) {
         // The CONNACK does not wait for this write: Redis runs one connection's commands in order,
         // so a later lookup from this proxy sees it, and the compare-and-set needs nobody waiting.
-        cache.store(credentials, epoch, computed).catch((err: unknown) => this.cacheFailed(err));
+        cache.store(credentials, epoch, computed, row).catch((err: unknown) => this.cacheFailed(err));
       }
       return computed.allow
         ? { allow: true, result: 'allowed', acls: computed.acls, connackCode: 0 }
@@ -324,24 +352,30 @@ export class Authenticator {
     }
   }
 
-  /** Same work for "no such device" and "wrong password"; "disabled" only once the password is right. */
-  private async consultDeviceDb(request: AuthRequest): Promise<Computed> {
+  /**
+   * Same work for "no such device" and "wrong password"; "disabled" only once the password is right.
+   * An expired decision whose row fingerprint the row still has keeps its password check (the row's
+   * stored hash and user name are those it was checked against); enabled and ACLs come from the row.
+   */
+  private async consultDeviceDb(
+    request: AuthRequest,
+    cache: DecisionCache | undefined,
+    expired: ExpiredDecision | undefined,
+  ): Promise<Consulted> {
     const device = await this.#rows.run(request.clientId, () =>
       this.deps.devices.findForAuth(request.clientId),
     );
-    if (this.identity === 'certificate') {
-      if (!device) return { allow: false, reason: 'unknown_device' };
-      if (!device.enabled) return { allow: false, reason: 'disabled' };
-      return { allow: true, acls: device.acls };
+    if (this.identity === 'certificate') return { decision: fromRow(device, true) };
+    const row = cache?.rowFingerprint(request.clientId, device);
+    let passwordOk: boolean | undefined;
+    if (expired && row === expired.row) {
+      passwordOk = passwordWasRight(expired.decision);
+      this.metrics.revalidated.inc();
+    } else {
+      passwordOk = await this.verify(request.password ?? '', device?.passwordHash ?? this.deps.dummyHash);
+      if (passwordOk === undefined) return 'kdf_busy';
     }
-    const password = request.password ?? '';
-    const passwordOk = await this.verify(password, device?.passwordHash ?? this.deps.dummyHash);
-    if (passwordOk === undefined) return 'kdf_busy';
-    if (!device) return { allow: false, reason: 'unknown_device' };
-    if (!passwordOk || device.username !== request.username)
-      return { allow: false, reason: 'bad_credentials' };
-    if (!device.enabled) return { allow: false, reason: 'disabled' };
-    return { allow: true, acls: device.acls };
+    return { decision: fromRow(device, passwordOk && device?.username === request.username), row };
   }
 
   /** scrypt through the KDF queue; undefined when the queue refused it. */

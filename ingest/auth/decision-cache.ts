@@ -20,6 +20,13 @@ import type { PasswordInput } from './password.js';
  *
  * An invalidation is also published on `<prefix>invalidations` (the client id as the message), so
  * every proxy drops the device from its in-process cache (local-cache.ts) at once.
+ *
+ * Past its TTL a password decision is kept for `revalidateSeconds` more, with the fingerprint of the
+ * device row its password check was made against (an HMAC of client id, user name and stored hash).
+ * A lookup then reports it as expired: the authenticator reads the row again, and if the row still
+ * has that fingerprint the password check stands (a changed password always changes the hash, whose
+ * salt is new), so only the row's enabled flag and ACLs are taken afresh and no scrypt runs. A fleet
+ * whose decisions were cached together thus expires into device-DB reads, not a burst of KDF work.
  */
 export type CachedDenyReason = 'unknown_device' | 'bad_credentials' | 'disabled';
 
@@ -41,6 +48,20 @@ export interface CacheLookup {
   readonly epoch: string | null;
   /** With a decision: milliseconds it has left to live, so a copy kept elsewhere does not outlive it. */
   readonly remainingMs?: number;
+  /** Without a decision: one past its TTL, still of this epoch, that a device row can revalidate. */
+  readonly expired?: ExpiredDecision;
+}
+
+/** A password decision past its TTL, and the fingerprint of the device row it was checked against. */
+export interface ExpiredDecision {
+  readonly decision: CachedDecision;
+  readonly row: string;
+}
+
+/** What of a device row a password check depends on; undefined: no such device. */
+export interface CheckedRow {
+  readonly username: string;
+  readonly passwordHash: string;
 }
 
 /**
@@ -49,7 +70,15 @@ export interface CacheLookup {
  */
 export interface DecisionCache {
   lookup(credentials: CredentialMaterial): Promise<CacheLookup>;
-  store(credentials: CredentialMaterial, epoch: string | null, decision: CachedDecision): Promise<void>;
+  /** `row`: the fingerprint of the row a password check was made against (`rowFingerprint`). */
+  store(
+    credentials: CredentialMaterial,
+    epoch: string | null,
+    decision: CachedDecision,
+    row?: string,
+  ): Promise<void>;
+  /** Fingerprint of the device row a password check is made against, under this cache's secret. */
+  rowFingerprint(clientId: string, row: CheckedRow | undefined): string;
   /** Every decision cached for the device stops counting, and watchers of the feed are told. */
   invalidateDevice(clientId: string): Promise<void>;
 }
@@ -71,6 +100,8 @@ export interface RedisDecisionCacheOptions {
   /** Key prefix, e.g. "sentinel:auth:"; tests use a unique one. */
   readonly prefix: string;
   readonly ttlSeconds: number;
+  /** How long past its TTL a password decision stays for a row to revalidate it (0: none). */
+  readonly revalidateSeconds?: number;
   /** HMAC key binding credentials to cache keys; the same on every proxy to share decisions. */
   readonly secret: string | Buffer;
 }
@@ -79,12 +110,13 @@ export interface RedisDecisionCacheOptions {
 const invalidationTtlSeconds = 86_400;
 
 // KEYS[1] epoch key, KEYS[2] decision key; ARGV[1] epoch seen at lookup ('' = none), ARGV[2] a fresh
-// epoch for a device without one, ARGV[3] decision JSON, ARGV[4] TTL seconds.
+// epoch for a device without one, ARGV[3] decision JSON, ARGV[4] the decision key's lifetime
+// (TTL, plus the revalidation window when kept), ARGV[5] the epoch key's, seconds.
 const storeScript = `
 local current = redis.call('GET', KEYS[1])
 if (current or '') ~= ARGV[1] then return 0 end
 if not current then current = ARGV[2] end
-redis.call('SET', KEYS[1], current, 'EX', tonumber(ARGV[4]) * 2)
+redis.call('SET', KEYS[1], current, 'EX', tonumber(ARGV[5]))
 redis.call('SET', KEYS[2], current .. '\\n' .. ARGV[3], 'EX', tonumber(ARGV[4]))
 return 1
 `;
@@ -122,12 +154,18 @@ const denyReasons: readonly string[] = ['unknown_device', 'bad_credentials', 'di
 
 /** Reads a stored decision; anything unexpected is a miss, never an allow. */
 export function parseCachedDecision(json: string): CachedDecision | undefined {
-  let value: unknown;
+  return decisionFrom(parseJson(json));
+}
+
+function parseJson(json: string): unknown {
   try {
-    value = JSON.parse(json);
+    return JSON.parse(json);
   } catch {
     return undefined;
   }
+}
+
+function decisionFrom(value: unknown): CachedDecision | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const record = value as Record<string, unknown>;
   if (record.allow === true) {
@@ -139,6 +177,72 @@ export function parseCachedDecision(json: string): CachedDecision | undefined {
     return { allow: false, reason: record.reason as CachedDenyReason };
   }
   return undefined;
+}
+
+/** What a decision key holds after the epoch: the decision, and when kept past its TTL, why. */
+interface StoredDecision {
+  readonly decision: CachedDecision;
+  /** Fingerprint of the device row the password check was made against. */
+  readonly row?: string;
+  /** Seconds the key outlives the decision's TTL (the writer's revalidation window). */
+  readonly keep?: number;
+}
+
+/** The decision key's value (after the epoch) and its lifetime in seconds. */
+export function encodeStoredDecision(
+  decision: CachedDecision,
+  row: string | undefined,
+  ttlSeconds: number,
+  revalidateSeconds: number,
+): { readonly json: string; readonly lifetimeSeconds: number } {
+  const keep = row === undefined ? 0 : revalidateSeconds;
+  const json = JSON.stringify(keep > 0 ? { ...decision, row, keep } : decision);
+  return { json, lifetimeSeconds: ttlSeconds + keep };
+}
+
+/**
+ * A lookup's answer from the device's epoch, the decision key's value and the milliseconds that key
+ * has left: fresh while more than its revalidation window is left, expired (revalidatable) after.
+ * Anything unexpected is a miss.
+ */
+export function readStoredDecision(
+  epoch: string | null,
+  stored: string | null | undefined,
+  remainingMs: number,
+): CacheLookup {
+  if (epoch === null) return { decision: undefined, epoch: null };
+  if (!stored?.startsWith(`${epoch}\n`)) return { decision: undefined, epoch };
+  const found = parseStoredDecision(stored.slice(epoch.length + 1));
+  if (!found || remainingMs <= 0) return { decision: undefined, epoch };
+  const keepMs = (found.keep ?? 0) * 1000;
+  if (remainingMs > keepMs) return { decision: found.decision, epoch, remainingMs: remainingMs - keepMs };
+  return found.row === undefined
+    ? { decision: undefined, epoch }
+    : { decision: undefined, epoch, expired: { decision: found.decision, row: found.row } };
+}
+
+function parseStoredDecision(json: string): StoredDecision | undefined {
+  const value = parseJson(json);
+  const decision = decisionFrom(value);
+  if (!decision) return undefined;
+  const { row, keep } = value as Record<string, unknown>;
+  if (typeof row === 'string' && typeof keep === 'number' && Number.isInteger(keep) && keep > 0)
+    return { decision, row, keep };
+  return { decision };
+}
+
+/** HMAC of what a password check depends on in the device row; "no such device" has one too. */
+export function rowFingerprint(
+  secret: string | Buffer,
+  clientId: string,
+  row: CheckedRow | undefined,
+): string {
+  const hmac = createHmac('sha256', secret);
+  hmac.update('sentinel-auth-row-v1');
+  field(hmac, clientId);
+  field(hmac, row?.username);
+  field(hmac, row?.passwordHash);
+  return hmac.digest('base64url');
 }
 
 export class RedisDecisionCache implements DecisionCache {
@@ -168,19 +272,19 @@ export class RedisDecisionCache implements DecisionCache {
       throw mgetError ?? pttlError ?? new Error('Redis answered no replies to the lookup');
     }
     const [epoch, stored] = values as Array<string | null>;
-    if (epoch === null || epoch === undefined) return { decision: undefined, epoch: null };
-    if (!stored?.startsWith(`${epoch}\n`)) return { decision: undefined, epoch };
-    const decision = parseCachedDecision(stored.slice(epoch.length + 1));
-    // PTTL: -1 no expiry (never written so), -2 gone since the MGET; either way keep no copy.
+    // PTTL: -1 no expiry (never written so), -2 gone since the MGET; either way a miss.
     const remainingMs = typeof pttl === 'number' ? Math.max(0, pttl) : 0;
-    return decision ? { decision, epoch, remainingMs } : { decision: undefined, epoch };
+    return readStoredDecision(epoch ?? null, stored, remainingMs);
   }
 
   async store(
     credentials: CredentialMaterial,
     epoch: string | null,
     decision: CachedDecision,
+    row?: string,
   ): Promise<void> {
+    const { ttlSeconds, revalidateSeconds = 0 } = this.options;
+    const { json, lifetimeSeconds } = encodeStoredDecision(decision, row, ttlSeconds, revalidateSeconds);
     await this.redis.eval(
       storeScript,
       2,
@@ -188,9 +292,14 @@ export class RedisDecisionCache implements DecisionCache {
       this.decisionKey(credentials),
       epoch ?? '',
       newEpoch(),
-      JSON.stringify(decision),
-      this.options.ttlSeconds,
+      json,
+      lifetimeSeconds,
+      lifetimeSeconds + ttlSeconds,
     );
+  }
+
+  rowFingerprint(clientId: string, row: CheckedRow | undefined): string {
+    return rowFingerprint(this.options.secret, clientId, row);
   }
 
   /** The channel invalidations are published on. */

@@ -76,6 +76,7 @@ export async function openAuth(
   const cache = new RedisDecisionCache(redis, {
     prefix: config.cachePrefix,
     ttlSeconds: config.cacheTtlSeconds,
+    revalidateSeconds: config.cacheRevalidateSeconds,
     secret,
   });
   const devices = new DeviceStore(pool, {

@@ -2,12 +2,15 @@ import { randomBytes } from 'node:crypto';
 import {
   type CachedDecision,
   type CacheLookup,
+  type CheckedRow,
   type CredentialMaterial,
   credentialTag,
   type DecisionCache,
+  encodeStoredDecision,
   type InvalidationFeed,
   type InvalidationListener,
-  parseCachedDecision,
+  readStoredDecision,
+  rowFingerprint,
 } from './decision-cache.js';
 
 /**
@@ -18,6 +21,8 @@ import {
  */
 export interface MemoryDecisionCacheOptions {
   readonly ttlSeconds: number;
+  /** As `RedisDecisionCacheOptions.revalidateSeconds`. */
+  readonly revalidateSeconds?: number;
   /** Wall-clock milliseconds; Date.now unless a test drives it. */
   readonly now?: () => number;
 }
@@ -45,33 +50,33 @@ export class MemoryDecisionCache implements DecisionCache, InvalidationFeed {
   async lookup(credentials: CredentialMaterial): Promise<CacheLookup> {
     this.#reachable();
     const epoch = this.#get(this.#epochKey(credentials.clientId));
-    if (epoch === undefined) return { decision: undefined, epoch: null };
-    const key = this.#decisionKey(credentials);
-    const stored = this.#get(key);
-    if (!stored?.value.startsWith(`${epoch.value}\n`)) return { decision: undefined, epoch: epoch.value };
-    const decision = parseCachedDecision(stored.value.slice(epoch.value.length + 1));
-    const remainingMs = stored.expiresAt - this.#now();
-    return decision
-      ? { decision, epoch: epoch.value, remainingMs }
-      : { decision: undefined, epoch: epoch.value };
+    const stored = this.#get(this.#decisionKey(credentials));
+    const remainingMs = stored ? stored.expiresAt - this.#now() : 0;
+    return readStoredDecision(epoch?.value ?? null, stored?.value, remainingMs);
   }
 
   async store(
     credentials: CredentialMaterial,
     epoch: string | null,
     decision: CachedDecision,
+    row?: string,
   ): Promise<void> {
     this.#reachable();
     const epochKey = this.#epochKey(credentials.clientId);
     const current = this.#get(epochKey)?.value;
     if ((current ?? '') !== (epoch ?? '')) return;
     const value = current ?? randomBytes(12).toString('base64url');
-    const ttlMs = this.options.ttlSeconds * 1000;
-    this.#keys.set(epochKey, { value, expiresAt: this.#now() + 2 * ttlMs });
+    const { ttlSeconds, revalidateSeconds = 0 } = this.options;
+    const { json, lifetimeSeconds } = encodeStoredDecision(decision, row, ttlSeconds, revalidateSeconds);
+    this.#keys.set(epochKey, { value, expiresAt: this.#now() + (lifetimeSeconds + ttlSeconds) * 1000 });
     this.#keys.set(this.#decisionKey(credentials), {
-      value: `${value}\n${JSON.stringify(decision)}`,
-      expiresAt: this.#now() + ttlMs,
+      value: `${value}\n${json}`,
+      expiresAt: this.#now() + lifetimeSeconds * 1000,
     });
+  }
+
+  rowFingerprint(clientId: string, row: CheckedRow | undefined): string {
+    return rowFingerprint(this.#secret, clientId, row);
   }
 
   async invalidateDevice(clientId: string): Promise<void> {

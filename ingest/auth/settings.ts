@@ -21,6 +21,12 @@ export const authSchema = {
     'how long an auth decision (allow or deny) is reused from Redis before the device DB is asked again',
     { min: 1, max: 86_400, unit: 's' },
   ),
+  cacheRevalidateSeconds: settings.int(
+    'SENTINEL_AUTH_CACHE_REVALIDATE_SECONDS',
+    3600,
+    "how long past its TTL a password decision stays in Redis with the fingerprint of the device row it was checked against: a CONNECT then reads the row, and while the row's user name and password hash are unchanged the password is not checked again (enabled and ACLs are taken from the row); 0 checks the password at every expiry",
+    { min: 0, max: 604_800, unit: 's' },
+  ),
   cachePrefix: settings.string(
     'SENTINEL_AUTH_CACHE_PREFIX',
     'sentinel:auth:',

@@ -2,17 +2,25 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type {
   CachedDecision,
+  CacheLookup,
   CredentialMaterial,
   DecisionCache,
   InvalidationFeed,
 } from '../../ingest/auth/decision-cache.js';
+import { waitFor } from '../../platform/processes.js';
 
 /**
  * What every auth decision cache does (aedes-persistence style: a suite is a function of a factory).
  * `RedisDecisionCache` with its Pub/Sub feed and `MemoryDecisionCache` run it, so the double the
  * authenticator's unit tests use can never drift from Redis. The factory gives a cache of its own
- * (a unique key prefix, a fresh Map) with the TTL it states, and cleans up in `close`.
+ * (a unique key prefix, a fresh Map) with the TTL it states, and cleans up in `close`; asked for
+ * `lifetimes`, with that TTL and revalidation window (the expiry cases use a 1 s TTL, on real time).
  */
+export interface CacheLifetimes {
+  readonly ttlSeconds: number;
+  readonly revalidateSeconds: number;
+}
+
 export interface DecisionCacheUnderTest {
   readonly cache: DecisionCache;
   readonly feed: InvalidationFeed;
@@ -25,7 +33,10 @@ const allow: CachedDecision = {
   acls: { publish: ['devices/%c/up'], subscribe: ['clients/%c/alerts', 'broadcast/#'] },
 };
 
-export function decisionCacheContract(name: string, open: () => Promise<DecisionCacheUnderTest>): void {
+export function decisionCacheContract(
+  name: string,
+  open: (lifetimes?: CacheLifetimes) => Promise<DecisionCacheUnderTest>,
+): void {
   describe(`decision cache contract: ${name}`, () => {
     let subject: DecisionCacheUnderTest;
     let cache: DecisionCache;
@@ -173,6 +184,78 @@ export function decisionCacheContract(name: string, open: () => Promise<Decision
       await cache.invalidateDevice('feed-marker');
       await marker;
       assert.deepEqual(heard, ['feed-1']);
+    });
+
+    describe('expiry and revalidation (TTL 1 s, kept 60 s past it)', () => {
+      let short: DecisionCacheUnderTest;
+      before(async () => {
+        short = await open({ ttlSeconds: 1, revalidateSeconds: 60 });
+      });
+      after(() => short.close());
+
+      const checkedRow = { username: 'fleet', passwordHash: 'scrypt$11$8$1$salt$key' };
+
+      /** Stores against the epoch a lookup saw, then waits (real time) until the TTL has passed. */
+      async function storeAndExpire(who: CredentialMaterial, decision: CachedDecision, row?: string) {
+        const seen = await short.cache.lookup(who);
+        await short.cache.store(who, seen.epoch, decision, row);
+        const fresh = await short.cache.lookup(who);
+        assert.deepEqual(fresh.decision, decision, 'fresh for its TTL');
+        assert.ok(
+          fresh.remainingMs !== undefined && fresh.remainingMs <= 1000,
+          `remainingMs ${fresh.remainingMs}`,
+        );
+        let last: CacheLookup = fresh;
+        await waitFor(
+          'the decision to pass its TTL',
+          async () => {
+            last = await short.cache.lookup(who);
+            return last.decision === undefined;
+          },
+          { timeoutMs: 5000, intervalMs: 50 },
+        );
+        return last;
+      }
+
+      it('a decision stored with a row fingerprint is reported expired, with its decision and fingerprint', async () => {
+        const who = credentials('expire-1');
+        const row = short.cache.rowFingerprint('expire-1', checkedRow);
+        const expired = await storeAndExpire(who, allow, row);
+        assert.deepEqual(expired.expired, { decision: allow, row });
+        assert.equal(typeof expired.epoch, 'string');
+        const denial: CachedDecision = { allow: false, reason: 'bad_credentials' };
+        const wrong = credentials('expire-1', 'wrong-guess');
+        assert.deepEqual((await storeAndExpire(wrong, denial, row)).expired, { decision: denial, row });
+      });
+
+      it('a decision stored without one is simply gone after its TTL', async () => {
+        const who = { clientId: 'expire-cert', certificateCn: 'expire-cert' };
+        const expired = await storeAndExpire(who, allow);
+        assert.equal(expired.expired, undefined);
+      });
+
+      it('an invalidation ends an expired decision too', async () => {
+        const who = credentials('expire-2');
+        await storeAndExpire(who, allow, short.cache.rowFingerprint('expire-2', checkedRow));
+        await short.cache.invalidateDevice('expire-2');
+        const after = await short.cache.lookup(who);
+        assert.deepEqual([after.decision, after.expired], [undefined, undefined]);
+      });
+
+      it('a row fingerprint names the device, user name and hash, and "no such device" has its own', () => {
+        const of = (clientId: string, row: typeof checkedRow | undefined) =>
+          short.cache.rowFingerprint(clientId, row);
+        const base = of('fp-1', checkedRow);
+        assert.equal(of('fp-1', { ...checkedRow }), base, 'stable');
+        assert.notEqual(of('fp-2', checkedRow), base);
+        assert.notEqual(of('fp-1', { ...checkedRow, username: 'fleet-2' }), base);
+        assert.notEqual(of('fp-1', { ...checkedRow, passwordHash: 'scrypt$11$8$1$salt$other' }), base);
+        assert.notEqual(of('fp-1', undefined), base);
+        assert.ok(
+          !base.includes(checkedRow.passwordHash) && !base.includes('fleet'),
+          'nothing readable in it',
+        );
+      });
     });
   });
 }

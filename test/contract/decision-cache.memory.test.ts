@@ -1,7 +1,8 @@
 import { MemoryDecisionCache } from '../../ingest/auth/memory-decision-cache.js';
 import { decisionCacheContract } from './decision-cache.contract.js';
 
-decisionCacheContract('MemoryDecisionCache (test double)', async () => {
-  const cache = new MemoryDecisionCache({ ttlSeconds: 60 });
-  return { cache, feed: cache, ttlSeconds: 60, close: async () => undefined };
+decisionCacheContract('MemoryDecisionCache (test double)', async (lifetimes) => {
+  const { ttlSeconds, revalidateSeconds } = lifetimes ?? { ttlSeconds: 60, revalidateSeconds: 0 };
+  const cache = new MemoryDecisionCache({ ttlSeconds, revalidateSeconds });
+  return { cache, feed: cache, ttlSeconds, close: async () => undefined };
 });
