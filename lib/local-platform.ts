@@ -33,6 +33,12 @@ export const stackSchema = {
     max: 16384,
     unit: 'MiB',
   }),
+  kafkaNice: settings.int(
+    'SENTINEL_KAFKA_NICE',
+    10,
+    "CPU scheduling nice value of the local brokers: on a box they share with the edge, processors and bridge, those single-threaded services get a contended core first and the brokers' many threads batch what waits (0 = same priority; brokers on their own hosts need none)",
+    { min: 0, max: 19 },
+  ),
   kafkaPartitions: settings.int(
     'SENTINEL_KAFKA_PARTITIONS',
     3,

@@ -161,10 +161,13 @@ const jmxExporterConfig = [
 
 export function brokerProcess(config: StackConfig, artifacts: JvmArtifacts, index: number): ManagedProcess {
   const dir = brokerDir(config, index);
+  // nice execs java, so the pid file names the broker; every JVM thread inherits the value.
+  const launcher = config.kafkaNice > 0 ? ['-n', String(config.kafkaNice), artifacts.kafkaJava] : [];
   return {
     name: `kafka-${index + 1}`,
-    command: artifacts.kafkaJava,
+    command: launcher.length > 0 ? 'nice' : artifacts.kafkaJava,
     args: [
+      ...launcher,
       `-Xms${Math.min(256, config.kafkaHeapMb)}m`,
       `-Xmx${config.kafkaHeapMb}m`,
       '-XX:+UseG1GC',
