@@ -153,14 +153,10 @@ describe('edge under a Kafka stall', () => {
       await device.ping();
     }
 
-    for (const clientId of ['stall-a', 'stall-b', 'stall-c']) {
-      // One partition, in order: once the last is read, every earlier one is.
-      await world.waitForEvent((e) => e.clientId === clientId && e.messageId === perDevice);
-      const stored = world.events
-        .filter((e) => e.clientId === clientId && e.packetType === 'PUBLISH' && e.messageId !== 1000)
-        .map((e) => e.messageId);
-      assert.deepEqual(stored, expected, `${clientId}: every message in Kafka, once, in order`);
-    }
+    // What Kafka holds, read record by record: the world's group reader may replay records after
+    // the frozen broker (which may be its coordinator) comes back, which says nothing about Kafka.
+    await world.assertStoredOnceInOrder(['stall-a'], [1000, ...expected]);
+    await world.assertStoredOnceInOrder(['stall-b', 'stall-c'], expected);
 
     await until('Kafka judged up again', () => edge.ready());
     assert.equal(await edgeMetric(edge, 'sentinel_ingest_connections_paused', { reason: 'store_window' }), 0);
