@@ -188,16 +188,17 @@ interface StoredDecision {
   readonly keep?: number;
 }
 
-/** The decision key's value (after the epoch) and its lifetime in seconds. */
+/** The decision key's value (after the epoch), its lifetime and the epoch key's, in seconds. */
 export function encodeStoredDecision(
   decision: CachedDecision,
   row: string | undefined,
   ttlSeconds: number,
   revalidateSeconds: number,
-): { readonly json: string; readonly lifetimeSeconds: number } {
+): { readonly json: string; readonly lifetimeSeconds: number; readonly epochLifetimeSeconds: number } {
   const keep = row === undefined ? 0 : revalidateSeconds;
   const json = JSON.stringify(keep > 0 ? { ...decision, row, keep } : decision);
-  return { json, lifetimeSeconds: ttlSeconds + keep };
+  // The epoch outlives every decision stored against it, so none is read as "no epoch yet".
+  return { json, lifetimeSeconds: ttlSeconds + keep, epochLifetimeSeconds: 2 * ttlSeconds + keep };
 }
 
 /**
@@ -284,7 +285,7 @@ export class RedisDecisionCache implements DecisionCache {
     row?: string,
   ): Promise<void> {
     const { ttlSeconds, revalidateSeconds = 0 } = this.options;
-    const { json, lifetimeSeconds } = encodeStoredDecision(decision, row, ttlSeconds, revalidateSeconds);
+    const stored = encodeStoredDecision(decision, row, ttlSeconds, revalidateSeconds);
     await this.redis.eval(
       storeScript,
       2,
@@ -292,9 +293,9 @@ export class RedisDecisionCache implements DecisionCache {
       this.decisionKey(credentials),
       epoch ?? '',
       newEpoch(),
-      json,
-      lifetimeSeconds,
-      lifetimeSeconds + ttlSeconds,
+      stored.json,
+      stored.lifetimeSeconds,
+      stored.epochLifetimeSeconds,
     );
   }
 

@@ -67,8 +67,13 @@ export class MemoryDecisionCache implements DecisionCache, InvalidationFeed {
     if ((current ?? '') !== (epoch ?? '')) return;
     const value = current ?? randomBytes(12).toString('base64url');
     const { ttlSeconds, revalidateSeconds = 0 } = this.options;
-    const { json, lifetimeSeconds } = encodeStoredDecision(decision, row, ttlSeconds, revalidateSeconds);
-    this.#keys.set(epochKey, { value, expiresAt: this.#now() + (lifetimeSeconds + ttlSeconds) * 1000 });
+    const { json, lifetimeSeconds, epochLifetimeSeconds } = encodeStoredDecision(
+      decision,
+      row,
+      ttlSeconds,
+      revalidateSeconds,
+    );
+    this.#keys.set(epochKey, { value, expiresAt: this.#now() + epochLifetimeSeconds * 1000 });
     this.#keys.set(this.#decisionKey(credentials), {
       value: `${value}\n${json}`,
       expiresAt: this.#now() + lifetimeSeconds * 1000,
