@@ -79,23 +79,44 @@ export interface TopicDescription {
   readonly configs: Readonly<Record<string, string>>;
 }
 
-const LISTED_WITHIN_MS = 15_000;
+const SERVED_WITHIN_MS = 30_000;
+
+/** What a broker answers about a topic the controller has created and it has not heard of yet. */
+const notYetKnown = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
 
 /**
- * Waits until the cluster lists every topic just created: CreateTopics returns when the controller
- * has them, and a broker asked next may not know them yet (a bench that described its new topics at
- * once failed with "topics not found" in CI).
+ * Waits until the cluster lists every topic just created and names a leader for each of its
+ * partitions. CreateTopics returns when the controller has them; a broker asked next may not know
+ * them yet and answers "does not host this topic-partition" (a bench that described its new topics
+ * at once failed with "topics not found" in CI, and kafkajs's own wait for leaders gave up on that
+ * answer during a `stack up` in CI), so both answers mean "ask again", within a bound.
  */
-async function untilListed(admin: Admin, names: readonly string[]): Promise<void> {
-  const deadline = Date.now() + LISTED_WITHIN_MS;
+async function untilServed(admin: Admin, names: readonly string[]): Promise<void> {
+  const deadline = Date.now() + SERVED_WITHIN_MS;
+  let waitingFor = names.join(', ');
   for (;;) {
-    const listed = new Set(await admin.listTopics());
-    const absent = names.filter((name) => !listed.has(name));
-    if (absent.length === 0) return;
+    try {
+      const listed = new Set(await admin.listTopics());
+      const absent = names.filter((name) => !listed.has(name));
+      if (absent.length === 0) {
+        const { topics } = await admin.fetchTopicMetadata({ topics: [...names] });
+        const leaderless = topics
+          .filter((topic) => topic.partitions.some((partition) => partition.leader < 0))
+          .map((topic) => topic.name);
+        if (leaderless.length === 0) return;
+        waitingFor = `a leader for ${leaderless.join(', ')}`;
+      } else {
+        waitingFor = `a listing of ${absent.join(', ')}`;
+      }
+    } catch (err) {
+      const type = (err as { type?: unknown }).type;
+      if (typeof type !== 'string' || !notYetKnown.has(type)) throw err;
+      waitingFor = `brokers to know ${names.join(', ')} (${type})`;
+    }
     if (Date.now() >= deadline)
       throw new SentinelError(
         'SNT_TOPIC_MISCONFIGURED',
-        `topics created but not listed by the cluster within ${LISTED_WITHIN_MS / 1000} s: ${absent.join(', ')}`,
+        `topics created but not served by the cluster within ${SERVED_WITHIN_MS / 1000} s: still waiting for ${waitingFor}`,
       );
     await sleep(100);
   }
@@ -117,8 +138,9 @@ export async function createTopics(
       configEntries: topicConfigEntries(),
     }));
   if (missing.length > 0) {
-    await admin.createTopics({ topics: missing, waitForLeaders: true });
-    await untilListed(
+    // kafkajs's own wait for leaders gives up when the broker it asks has not heard of the topic yet.
+    await admin.createTopics({ topics: missing, waitForLeaders: false });
+    await untilServed(
       admin,
       missing.map((t) => t.topic),
     );
