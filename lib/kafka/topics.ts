@@ -122,6 +122,18 @@ async function untilServed(admin: Admin, names: readonly string[]): Promise<void
   }
 }
 
+/**
+ * Creates topics and returns once every broker asked serves them with a leader per partition.
+ * kafkajs's own wait for leaders gives up when the broker it asks has not heard of a topic yet.
+ */
+export async function createServedTopics(admin: Admin, topics: ITopicConfig[]): Promise<void> {
+  await admin.createTopics({ topics, waitForLeaders: false });
+  await untilServed(
+    admin,
+    topics.map((t) => t.topic),
+  );
+}
+
 /** Creates the missing topics and brings the configs of existing ones back to the contract. */
 export async function createTopics(
   admin: Admin,
@@ -137,14 +149,7 @@ export async function createTopics(
       replicationFactor: topicReplicationFactor,
       configEntries: topicConfigEntries(),
     }));
-  if (missing.length > 0) {
-    // kafkajs's own wait for leaders gives up when the broker it asks has not heard of the topic yet.
-    await admin.createTopics({ topics: missing, waitForLeaders: false });
-    await untilServed(
-      admin,
-      missing.map((t) => t.topic),
-    );
-  }
+  if (missing.length > 0) await createServedTopics(admin, missing);
   const present = names.filter((name) => existing.has(name));
   const updated: string[] = [];
   if (present.length > 0) {

@@ -1,6 +1,11 @@
 import type { Admin } from 'kafkajs';
 import { SentinelError } from '../../lib/errors.js';
-import { describeTopics, topicMinInsyncReplicas, topicReplicationFactor } from '../../lib/kafka/topics.js';
+import {
+  createServedTopics,
+  describeTopics,
+  topicMinInsyncReplicas,
+  topicReplicationFactor,
+} from '../../lib/kafka/topics.js';
 
 /**
  * The processors' state changelog: `${prefix}processors.changelog`, compacted, so it keeps the last
@@ -34,17 +39,14 @@ export async function ensureChangelogTopic(admin: Admin, changelog: string, pack
   const existing = new Set(await admin.listTopics());
   if (!existing.has(changelog)) {
     try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [
-          {
-            topic: changelog,
-            numPartitions: partitions,
-            replicationFactor: topicReplicationFactor,
-            configEntries: changelogConfigEntries(),
-          },
-        ],
-      });
+      await createServedTopics(admin, [
+        {
+          topic: changelog,
+          numPartitions: partitions,
+          replicationFactor: topicReplicationFactor,
+          configEntries: changelogConfigEntries(),
+        },
+      ]);
     } catch (err) {
       // Another instance may have created it at the same moment; the check below decides.
       if (!(await admin.listTopics()).includes(changelog)) throw err;

@@ -7,6 +7,7 @@ import {
   RecordProducer,
   readPartitionsToEnd,
 } from '../../lib/kafka/rdkafka.js';
+import { createServedTopics } from '../../lib/kafka/topics.js';
 import { kafkaBootstrap, type StackConfig } from '../../lib/local-platform.js';
 import { ensurePlatform, testKafka, uniqueName } from '../helpers/platform.js';
 
@@ -32,10 +33,7 @@ describe('lib/kafka/rdkafka', () => {
   async function topic(partitions = 3): Promise<string> {
     const name = uniqueName('rdk');
     topics.push(name);
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [{ topic: name, numPartitions: partitions, replicationFactor: 3 }],
-    });
+    await createServedTopics(admin, [{ topic: name, numPartitions: partitions, replicationFactor: 3 }]);
     return name;
   }
 
