@@ -39,6 +39,12 @@ export const stackSchema = {
     "CPU scheduling nice value of the local brokers: on a box they share with the edge, processors and bridge, those single-threaded services get a contended core first and the brokers' many threads batch what waits (0 = same priority; brokers on their own hosts need none)",
     { min: 0, max: 19 },
   ),
+  kafkaWarmupSeconds: settings.int(
+    'SENTINEL_KAFKA_WARMUP_SECONDS',
+    150,
+    'at most this long, brokers this start launched are sent traffic until a hop answers at P99 <= 50 ms three 5-s windows in a row, before the stack says it is up (a broker JVM compiles its request paths only under traffic: cold, the first 1-2 minutes of traffic answer in seconds); 0 = off',
+    { min: 0, max: 900, unit: 's' },
+  ),
   kafkaPartitions: settings.int(
     'SENTINEL_KAFKA_PARTITIONS',
     3,
@@ -112,7 +118,12 @@ export const stackSchema = {
   kafkaJava: settings.string(
     'SENTINEL_KAFKA_JAVA',
     '',
-    'java executable for the Kafka brokers (17+); empty picks the newest installed',
+    'java executable for the Kafka brokers (17+); empty picks the `java` on PATH if it is 17+, else the newest installed',
+  ),
+  kafkaJvmOptions: settings.string(
+    'SENTINEL_KAFKA_JVM_OPTIONS',
+    '',
+    'extra JVM options of each local broker, separated by spaces, after the defaults (heap, G1)',
   ),
   registryJava: settings.string(
     'SENTINEL_REGISTRY_JAVA',

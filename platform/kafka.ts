@@ -173,6 +173,7 @@ export function brokerProcess(config: StackConfig, artifacts: JvmArtifacts, inde
       '-XX:+UseG1GC',
       '-XX:MaxGCPauseMillis=20',
       '-XX:+ExitOnOutOfMemoryError',
+      ...config.kafkaJvmOptions.split(' ').filter((option) => option.length > 0),
       '-Djava.awt.headless=true',
       `-Dlog4j2.configurationFile=${join(kafkaDir(config), 'log4j2.properties')}`,
       `-Dkafka.logs.dir=${join(dir, 'logs')}`,
