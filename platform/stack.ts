@@ -35,7 +35,7 @@ import {
   stopRegistry,
   waitForRegistry,
 } from './registry.js';
-import { warmBrokers } from './warmup.js';
+import { warmLaunchedBrokers } from './warmup.js';
 
 /**
  * `sentinel stack up | down | status`: the local platform as real processes. `up` is idempotent
@@ -200,28 +200,8 @@ export async function stackUp(config: StackConfig, log: Log): Promise<UpReport> 
         `forensic store (${isEmbedded(clickhouseTarget(config)) ? 'embedded chDB' : config.clickhouseUrl}): ${tables}`,
       );
 
-      if (config.kafkaWarmupSeconds > 0 && started.some((name) => name.startsWith('kafka-'))) {
-        log(`warming the brokers (at most ${config.kafkaWarmupSeconds} s; SENTINEL_KAFKA_WARMUP_SECONDS)`);
-        // The stack works cold, only slower: a warm-up that fails is said, never a failed start.
-        try {
-          const warmup = await warmBrokers({
-            brokers: kafkaBootstrap(config),
-            topicPrefix: config.topicPrefix,
-            partitions: config.kafkaPartitions,
-            maxSeconds: config.kafkaWarmupSeconds,
-          });
-          const windows = warmup.windowP99Ms.map((ms) => (Number.isFinite(ms) ? `${ms}` : '-')).join(' ');
-          log(
-            warmup.warm
-              ? `brokers warm after ${Math.round(warmup.seconds)} s (${warmup.records} records; P99 per 5 s: ${windows} ms)`
-              : `warning: brokers still cold after ${Math.round(warmup.seconds)} s (P99 per 5 s: ${windows} ms); the first minutes of traffic will be slower`,
-          );
-        } catch (err) {
-          log(
-            `warning: brokers not warmed (${describeError(err)}); the first minutes of traffic will be slower`,
-          );
-        }
-      }
+      if (config.kafkaWarmupSeconds > 0 && started.some((name) => name.startsWith('kafka-')))
+        await warmLaunchedBrokers(config, log);
     } catch (err) {
       // A start that fails stops what it started, and says so: nothing is left running unnoticed.
       if (started.length > 0) {

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import hdr from 'hdr-histogram-js';
+import { describeError } from '../lib/errors.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { BatchConsumer, RecordProducer } from '../lib/kafka/rdkafka.js';
 import { createServedTopics, topicMinInsyncReplicas, topicReplicationFactor } from '../lib/kafka/topics.js';
+import { kafkaBootstrap, type StackConfig } from '../lib/local-platform.js';
 
 /**
  * Traffic through brokers that have just started, until they answer at their warm latency, before
@@ -30,18 +33,12 @@ export interface WarmupReport {
   readonly warm: boolean;
   readonly seconds: number;
   readonly records: number;
-  /** P99 of each window, oldest first. */
-  readonly windowP99Ms: readonly number[];
+  /** P99 of each window in ms, oldest first; null for a window in which no record arrived. */
+  readonly windowP99Ms: readonly (number | null)[];
 }
 
 /** One good window can be luck on a shared box; three in a row were not, in the runs measured. */
 const windowsInARow = 3;
-
-const p99 = (values: number[]): number => {
-  if (values.length === 0) return Number.POSITIVE_INFINITY;
-  const sorted = values.sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!;
-};
 
 export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport> {
   const rate = options.rate ?? 250;
@@ -61,7 +58,7 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
     fetchWaitMs: 100,
   });
   const began = Date.now();
-  const windowP99Ms: number[] = [];
+  const windowP99Ms: (number | null)[] = [];
   let records = 0;
   let consuming: Promise<void> | undefined;
   try {
@@ -77,13 +74,13 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
       },
     ]);
     await Promise.all([producer.connect(), consumer.connect()]);
-    let window: number[] = [];
+    const window = hdr.build({ useWebAssembly: false });
     // Commits as the pipeline's consumers do: the group coordinator's paths are warmed too.
     consuming = consumer.run((batch) => {
       const now = Date.now();
       const next = new Map<number, number>();
       for (const record of batch) {
-        if (record.value) window.push(now - record.value.readDoubleBE(0));
+        if (record.value) window.recordValue(Math.max(0, now - record.value.readDoubleBE(0)));
         next.set(record.partition, Number(record.offset) + 1);
       }
       consumer.commit([...next].map(([partition, offset]) => ({ topic: name, partition, offset })));
@@ -102,10 +99,10 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
       }
       await sleep(10);
       if (Date.now() >= windowEnds) {
-        const measured = p99(window);
-        window = [];
-        windowP99Ms.push(Math.round(measured));
-        warmWindows = measured <= targetP99Ms ? warmWindows + 1 : 0;
+        const measured = window.totalCount > 0 ? window.getValueAtPercentile(99) : null;
+        window.reset();
+        windowP99Ms.push(measured);
+        warmWindows = measured !== null && measured <= targetP99Ms ? warmWindows + 1 : 0;
         windowEnds = Date.now() + windowMs;
       }
     }
@@ -118,4 +115,30 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
     await admin.deleteTopics({ topics: [name] }).catch(() => undefined);
     await admin.disconnect();
   }
+}
+
+/**
+ * `stack up`'s step: warms brokers this start launched and says how it went. The stack works cold,
+ * only slower, so a warm-up that runs out or fails is a warning, never a failed start.
+ */
+export async function warmLaunchedBrokers(config: StackConfig, log: (line: string) => void): Promise<void> {
+  log(`warming the brokers (at most ${config.kafkaWarmupSeconds} s; SENTINEL_KAFKA_WARMUP_SECONDS)`);
+  let report: WarmupReport;
+  try {
+    report = await warmBrokers({
+      brokers: kafkaBootstrap(config),
+      topicPrefix: config.topicPrefix,
+      partitions: config.kafkaPartitions,
+      maxSeconds: config.kafkaWarmupSeconds,
+    });
+  } catch (err) {
+    log(`warning: brokers not warmed (${describeError(err)}); the first minutes of traffic will be slower`);
+    return;
+  }
+  const windows = report.windowP99Ms.map((ms) => ms ?? '-').join(' ');
+  log(
+    report.warm
+      ? `brokers warm after ${Math.round(report.seconds)} s (${report.records} records; P99 per 5 s: ${windows} ms)`
+      : `warning: brokers still cold after ${Math.round(report.seconds)} s (P99 per 5 s: ${windows} ms); the first minutes of traffic will be slower`,
+  );
 }
