@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SentinelError } from '../lib/errors.js';
 import { projectRoot, type StackConfig } from '../lib/local-platform.js';
@@ -42,10 +42,19 @@ export function artifactPaths(config: StackConfig): JvmArtifacts {
   };
 }
 
+/**
+ * The SLF4J binding Kafka's logging needs (its POM names slf4j-api 1.7), and the SLF4J 2 one an
+ * earlier deploy/local/pom.xml resolved instead: SLF4J 1.7 does not see it, so with it alone the
+ * brokers logged nothing. A cache holding only that one is resolved again, and the stale jar goes.
+ */
+const slf4jBinding = 'log4j-slf4j-impl-';
+const staleSlf4jBinding = 'log4j-slf4j2-impl-';
+
 function present(artifacts: JvmArtifacts): boolean {
   return (
     existsSync(artifacts.kafkaLibs) &&
     readdirSync(artifacts.kafkaLibs).some((f) => f.startsWith('kafka_2.13-')) &&
+    readdirSync(artifacts.kafkaLibs).some((f) => f.startsWith(slf4jBinding)) &&
     existsSync(artifacts.jmxExporterJar) &&
     existsSync(join(artifacts.apicurioHome, 'quarkus-run.jar'))
   );
@@ -76,5 +85,7 @@ export async function ensureArtifacts(
       `Maven could not resolve the platform jars (exit ${code}):\n${output.slice(-4000)}`,
     );
   }
+  for (const jar of readdirSync(artifacts.kafkaLibs))
+    if (jar.startsWith(staleSlf4jBinding)) rmSync(join(artifacts.kafkaLibs, jar));
   return artifacts;
 }

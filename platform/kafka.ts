@@ -31,6 +31,11 @@ function brokerDir(config: StackConfig, index: number): string {
   return join(kafkaDir(config), `broker-${index + 1}`);
 }
 
+/** Where a broker's log lines go (its standard output and error, appended across starts). */
+export function brokerLogFile(config: StackConfig, index: number): string {
+  return join(brokerDir(config, index), 'broker.log');
+}
+
 export function controllerPort(config: StackConfig, index: number): number {
   return config.kafkaPort + 100 + index;
 }
@@ -115,6 +120,12 @@ const log4j2Properties = [
   'logger.apache.level = warn',
   'logger.state.name = state.change.logger',
   'logger.state.level = warn',
+  // At INFO only what an operator of a local cluster asks about: the broker starting and stopping,
+  // and consumer groups' members joining, timing out and leaving (a rebalance stalls a consumer).
+  'logger.server.name = kafka.server.KafkaRaftServer',
+  'logger.server.level = info',
+  'logger.groups.name = org.apache.kafka.coordinator.group.GroupMetadataManager',
+  'logger.groups.level = info',
   '',
 ].join('\n');
 
@@ -134,6 +145,7 @@ const jmxExporterConfig = [
   '  - "kafka.network:type=RequestMetrics,name=TotalTimeMs,request=Produce"',
   '  - "kafka.network:type=RequestMetrics,name=TotalTimeMs,request=Fetch"',
   '  - "kafka.network:type=RequestMetrics,name=TotalTimeMs,request=FetchConsumer"',
+  '  - "kafka.network:type=RequestMetrics,name=RequestsPerSec,*"',
   'rules:',
   '  - pattern: kafka.server<type=BrokerTopicMetrics, name=(\\w+)PerSec(?:, topic=([-.\\w]+))?><>Count',
   '    name: kafka_server_brokertopicmetrics_$1_total',
@@ -156,6 +168,15 @@ const jmxExporterConfig = [
   '    labels:',
   '      request: "$1"',
   '      quantile: "$2"',
+  // Requests by type (Produce, Fetch from followers, FetchConsumer, OffsetCommit, Heartbeat...): on
+  // a box where each request costs the brokers CPU, which client sends how many is the first question.
+  '  - pattern: kafka.network<type=RequestMetrics, name=RequestsPerSec, request=(\\w+), version=(\\d+)><>Count',
+  '    name: kafka_network_requests_total',
+  '    type: COUNTER',
+  '    cache: true',
+  '    labels:',
+  '      request: "$1"',
+  '      version: "$2"',
   '',
 ].join('\n');
 
@@ -184,7 +205,7 @@ export function brokerProcess(config: StackConfig, artifacts: JvmArtifacts, inde
       join(dir, 'server.properties'),
     ],
     pidFile: join(dir, 'broker.pid'),
-    logFile: join(dir, 'broker.log'),
+    logFile: brokerLogFile(config, index),
   };
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { before, describe, it } from 'node:test';
 import { forensicDatabase } from '../../forensics/ddl.js';
 import { createClickHouse } from '../../lib/clickhouse/client.js';
 import type { StackConfig } from '../../lib/local-platform.js';
+import { brokerIndexes, brokerLogFile } from '../../platform/kafka.js';
 import { tcpReachable } from '../../platform/processes.js';
 import { clickhouseTarget } from '../../platform/stack.js';
 import { ensurePlatform, runCli, uniqueName } from '../helpers/platform.js';
@@ -45,6 +46,18 @@ describe('sentinel stack', () => {
       ],
     );
     for (const row of rows) assert.ok(row.healthy, `${row.name} healthy`);
+  });
+
+  it("the brokers log through log4j2: each one's latest start says so, not SLF4J's no-operation fallback", () => {
+    // Kafka 4 logs through SLF4J 1.7; an SLF4J 2 binding on its class path left every broker silent.
+    // The file is appended to across starts, so the latest of the two lines tells about the latest start.
+    for (const index of brokerIndexes) {
+      const log = readFileSync(brokerLogFile(config, index), 'utf8');
+      const outcomes = [...log.matchAll(/Kafka Server started|no-operation \(NOP\) logger/g)].map(
+        (m) => m[0],
+      );
+      assert.equal(outcomes.at(-1), 'Kafka Server started', `kafka-${index + 1}: ${log.slice(-2000)}`);
+    }
   });
 
   const badSettings: Array<[string, Record<string, string>, string[], RegExp]> = [
