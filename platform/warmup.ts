@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import hdr from 'hdr-histogram-js';
+import { type Logger, pino } from 'pino';
 import { describeError } from '../lib/errors.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { BatchConsumer, RecordProducer } from '../lib/kafka/rdkafka.js';
@@ -35,6 +36,32 @@ export interface WarmupReport {
   readonly records: number;
   /** P99 of each window in ms, oldest first; null for a window in which no record arrived. */
   readonly windowP99Ms: readonly (number | null)[];
+  /**
+   * What the Kafka clients warned of meanwhile (a lost group session, a broker unreachable), each
+   * once, the first few: what to look at when a window stayed empty.
+   */
+  readonly clientWarnings: readonly string[];
+}
+
+const clientWarningsKept = 5;
+
+/**
+ * A logger for Kafka clients that keeps what they warn of (message, and the error's text where
+ * there is one), each once, at most `kept`.
+ */
+export function collectClientWarnings(kept: number): { logger: Logger; warnings: Set<string> } {
+  const warnings = new Set<string>();
+  const logger = pino(
+    { level: 'warn' },
+    {
+      write(line: string) {
+        const { msg, err } = JSON.parse(line) as { msg?: string; err?: unknown };
+        const said = [msg, typeof err === 'string' ? err : undefined].filter(Boolean).join(': ');
+        if (said && warnings.size < kept) warnings.add(said);
+      },
+    },
+  );
+  return { logger, warnings };
 }
 
 /** One good window can be luck on a shared box; three in a row were not, in the runs measured. */
@@ -45,7 +72,8 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
   const targetP99Ms = options.targetP99Ms ?? 50;
   const windowMs = options.windowMs ?? 5000;
   const name = `${options.topicPrefix}warmup-${randomUUID().slice(0, 8)}`;
-  const connection = { brokers: options.brokers, clientId: 'sentinel-warmup' };
+  const { logger, warnings: clientWarnings } = collectClientWarnings(clientWarningsKept);
+  const connection = { brokers: options.brokers, clientId: 'sentinel-warmup', logger };
   const admin = createKafka({ ...connection, retries: 5 }).admin();
   await admin.connect();
   const producer = new RecordProducer({ connection });
@@ -106,7 +134,13 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
         windowEnds = Date.now() + windowMs;
       }
     }
-    return { warm: warmWindows >= windowsInARow, seconds: (Date.now() - began) / 1000, records, windowP99Ms };
+    return {
+      warm: warmWindows >= windowsInARow,
+      seconds: (Date.now() - began) / 1000,
+      records,
+      windowP99Ms,
+      clientWarnings: [...clientWarnings],
+    };
   } finally {
     await producer.disconnect().catch(() => undefined);
     await consumer.disconnect().catch(() => undefined);
@@ -136,6 +170,7 @@ export async function warmLaunchedBrokers(config: StackConfig, log: (line: strin
     return;
   }
   const windows = report.windowP99Ms.map((ms) => ms ?? '-').join(' ');
+  for (const warning of report.clientWarnings) log(`warm-up: the Kafka client warned: ${warning}`);
   log(
     report.warm
       ? `brokers warm after ${Math.round(report.seconds)} s (${report.records} records; P99 per 5 s: ${windows} ms)`

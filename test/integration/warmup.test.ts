@@ -23,6 +23,7 @@ describe('broker warm-up', { timeout: 120_000 }, () => {
     assert.ok(report.windowP99Ms.length >= 3);
     assert.ok(report.records >= 100, `${report.records} records`);
     assert.ok(report.seconds < 60);
+    assert.deepEqual(report.clientWarnings, [], 'a healthy cluster gives the clients nothing to warn of');
 
     const admin = testKafka(config).admin();
     await admin.connect();

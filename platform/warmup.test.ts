@@ -1,0 +1,16 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { collectClientWarnings } from './warmup.js';
+
+test('warm-up: client warnings are kept once each, with the error text, up to the bound', () => {
+  const { logger, warnings } = collectClientWarnings(2);
+  logger.info('connected');
+  logger.warn({ kafka: 'sentinel-warmup', err: 'Connect to ipv4#127.0.0.1:1 failed' }, 'kafka client error');
+  logger.warn({ kafka: 'sentinel-warmup', err: 'Connect to ipv4#127.0.0.1:1 failed' }, 'kafka client error');
+  logger.warn({ fac: 'SESSTMOUT' }, 'Consumer group session timed out');
+  logger.error('a third one, past the bound');
+  assert.deepEqual(
+    [...warnings],
+    ['kafka client error: Connect to ipv4#127.0.0.1:1 failed', 'Consumer group session timed out'],
+  );
+});
