@@ -23,6 +23,7 @@ import { formatTable, writeJsonResult } from './lib/output.js';
 import { platformPids, treeCpuSeconds, treeRssBytes } from './lib/processes.js';
 import { histogramQuantile, scrapeMetrics } from './lib/prometheus.js';
 import { startPlainMosquitto, startSentinelPipeline } from './lib/services.js';
+import { readTcpCounters, tcpCountersSince } from './lib/tcp-counters.js';
 import type { ConnectRateResult, OpenResult } from './load/connector.js';
 import { openBenchWorld } from './support.js';
 
@@ -117,6 +118,7 @@ async function connectPhase(
   const before = on.metricsPort === undefined ? '' : await scrapeMetrics(on.metricsPort);
   const cpuBefore = treeCpuSeconds(on.pid);
   const brokersBefore = brokerCpuSeconds();
+  const tcpBefore = readTcpCounters();
   const result = await connector.request<ConnectRateResult>('connectRate', {
     target: on.target,
     localAddresses: connectSources,
@@ -130,6 +132,7 @@ async function connectPhase(
   });
   const cpuSeconds = treeCpuSeconds(on.pid) - cpuBefore;
   const brokerSeconds = brokerCpuSeconds() - brokersBefore;
+  const tcp = tcpCountersSince(tcpBefore);
   const after = on.metricsPort === undefined ? '' : await scrapeMetrics(on.metricsPort);
   const label = { result: kind === 'miss' ? 'allowed' : 'cache_hit' };
   /** P50 and P99 in ms of one of the edge's histograms over the phase (null against Mosquitto). */
@@ -161,6 +164,12 @@ async function connectPhase(
     edgeAuthDecisionMs: edgeQuantiles('sentinel_auth_duration_seconds', label),
     /** The edge's own accept -> CONNACK sent: what of the loader's CONNACK time the edge spends. */
     edgeConnackMs: edgeQuantiles('sentinel_ingest_connection_setup_seconds'),
+    /**
+     * Handshakes the kernel dropped at a full accept queue during the phase, and SYNs sent again
+     * (machine-wide): a CONNECT that waits there waits 1 s or more before the server sees it.
+     */
+    listenOverflows: tcp.listenOverflows,
+    synRetransmits: tcp.synRetransmits,
   };
 }
 await connector.request<OpenResult>('open', {
@@ -336,6 +345,8 @@ console.log(
       'P99 ms',
       'edge accept -> CONNACK P50 ms',
       'P99 ms',
+      'SYNs dropped, accept queue full',
+      'SYNs sent again',
     ],
     [...auth, ...plain.map((p) => ({ ...p, cache: 'Mosquitto' }))].map((a) => [
       'flood' in a && a.flood !== undefined ? `hit, ${a.flood} failing/s` : a.cache,
@@ -350,6 +361,8 @@ console.log(
       a.edgeAuthDecisionMs.p99 ?? '—',
       a.edgeConnackMs.p50 ?? '—',
       a.edgeConnackMs.p99 ?? '—',
+      a.listenOverflows,
+      a.synRetransmits,
     ]),
   ),
 );
