@@ -15,8 +15,9 @@ import { kafkaBootstrap, type StackConfig } from '../lib/local-platform.js';
  * 1-3 s for the first 90-120 s of traffic and 30-40 ms after, and 150 s of idling first changed
  * nothing. Without this, whatever a user measures first after `npm start` measures the JIT.
  *
- * One hop (idempotent acks=all producer -> batch consumer, the pipeline's clients) on a topic of
- * its own, at `rate` records/s, judged in windows of `windowMs`: warm after three windows in a row
+ * One hop (idempotent acks=all producer -> read_committed batch consumer, the pipeline's clients)
+ * on a topic of its own, at `rate` records/s, with a transaction a second beside it (the
+ * processors' checkpoint), judged in windows of `windowMs`: warm after three windows in a row
  * whose P99 is at most `targetP99Ms` (`windowsInARow`), or given up at `maxSeconds` (said, not an error: the stack
  * works cold, only slower). Its topic and group are deleted at the end, also on failure.
  */
@@ -44,6 +45,20 @@ export interface WarmupReport {
 }
 
 const clientWarningsKept = 5;
+const checkpointEveryMs = 1000;
+
+/** A transaction as the processors' checkpoint is: a record without a value (not measured), committed. */
+async function checkpoint(producer: RecordProducer, topic: string): Promise<void> {
+  await producer.beginTransaction();
+  try {
+    const sent = producer.send({ topic, key: 'checkpoint', value: null });
+    await producer.commitTransaction();
+    await sent;
+  } catch (err) {
+    await producer.abortTransaction().catch(() => undefined);
+    throw err;
+  }
+}
 
 /**
  * A logger for Kafka clients that keeps what they warn of (message, and the error's text where
@@ -77,12 +92,19 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
   const admin = createKafka({ ...connection, retries: 5 }).admin();
   await admin.connect();
   const producer = new RecordProducer({ connection });
+  // The processors checkpoint in a transaction every second, and every consumer of the pipeline
+  // reads committed records only: the brokers' transaction and read_committed paths are warmed too.
+  // One transactional id per prefix, not per run: the brokers keep an id's state for days.
+  const checkpoints = new RecordProducer({
+    connection,
+    transactionalId: `${options.topicPrefix}warmup-checkpoints`,
+    lingerMs: 0,
+  });
   const consumer = new BatchConsumer({
     connection,
     groupId: name,
     topics: [name],
     start: 'earliest',
-    readCommitted: false,
     fetchWaitMs: 100,
   });
   const began = Date.now();
@@ -101,7 +123,8 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
         ],
       },
     ]);
-    await Promise.all([producer.connect(), consumer.connect()]);
+    await Promise.all([producer.connect(), checkpoints.connect(), consumer.connect()]);
+    await checkpoints.initTransactions();
     const window = hdr.build({ useWebAssembly: false });
     // Commits as the pipeline's consumers do: the group coordinator's paths are warmed too.
     consuming = consumer.run((batch) => {
@@ -118,7 +141,14 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
     const perTick = Math.max(1, Math.round(rate / 100));
     let windowEnds = Date.now() + windowMs;
     let warmWindows = 0;
+    let checkpointing: Promise<void> = Promise.resolve();
+    let nextCheckpoint = Date.now() + checkpointEveryMs;
     while (Date.now() < deadline && warmWindows < windowsInARow) {
+      if (Date.now() >= nextCheckpoint) {
+        nextCheckpoint = Date.now() + checkpointEveryMs;
+        // One at a time; a failed one only leaves the transaction paths less warm.
+        checkpointing = checkpointing.then(() => checkpoint(checkpoints, name)).catch(() => undefined);
+      }
       for (let i = 0; i < perTick; i++) {
         const value = Buffer.alloc(100);
         value.writeDoubleBE(Date.now(), 0);
@@ -143,6 +173,7 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
     };
   } finally {
     await producer.disconnect().catch(() => undefined);
+    await checkpoints.disconnect().catch(() => undefined);
     await consumer.disconnect().catch(() => undefined);
     await consuming?.catch(() => undefined);
     await admin.deleteGroups([name]).catch(() => undefined);
