@@ -46,6 +46,7 @@ export interface WarmupReport {
 
 const clientWarningsKept = 5;
 const checkpointEveryMs = 1000;
+const commitEveryMs = 100;
 
 /** A transaction as the processors' checkpoint is: a record without a value (not measured), committed. */
 async function checkpoint(producer: RecordProducer, topic: string): Promise<void> {
@@ -111,6 +112,7 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
   const windowP99Ms: (number | null)[] = [];
   let records = 0;
   let consuming: Promise<void> | undefined;
+  let stopCommitting = () => {};
   try {
     await createServedTopics(admin, [
       {
@@ -127,15 +129,23 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
     await checkpoints.initTransactions();
     const window = hdr.build({ useWebAssembly: false });
     // Commits as the pipeline's consumers do: the group coordinator's paths are warmed too.
+    const uncommitted = new Map<number, number>();
     consuming = consumer.run((batch) => {
       const now = Date.now();
-      const next = new Map<number, number>();
       for (const record of batch) {
         if (record.value) window.recordValue(Math.max(0, now - record.value.readDoubleBE(0)));
-        next.set(record.partition, Number(record.offset) + 1);
+        uncommitted.set(record.partition, Number(record.offset) + 1);
       }
-      consumer.commit([...next].map(([partition, offset]) => ({ topic: name, partition, offset })));
     }, 100);
+    // A commit per batch (about 100/s) queued the group's heartbeats behind commits that cold
+    // brokers took seconds to replicate: the consumer's session timed out and the group stalled
+    // for 10 s. The pipeline's bridge commits every 100 ms; so does this.
+    const commitTimer = setInterval(() => {
+      if (uncommitted.size === 0) return;
+      consumer.commit([...uncommitted].map(([partition, offset]) => ({ topic: name, partition, offset })));
+      uncommitted.clear();
+    }, commitEveryMs);
+    stopCommitting = () => clearInterval(commitTimer);
 
     const deadline = began + options.maxSeconds * 1000;
     const perTick = Math.max(1, Math.round(rate / 100));
@@ -172,6 +182,7 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
       clientWarnings: [...clientWarnings],
     };
   } finally {
+    stopCommitting();
     await producer.disconnect().catch(() => undefined);
     await checkpoints.disconnect().catch(() => undefined);
     await consumer.disconnect().catch(() => undefined);
