@@ -113,6 +113,7 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
   let records = 0;
   let consuming: Promise<void> | undefined;
   let stopCommitting = () => {};
+  let checkpointing: Promise<void> | undefined;
   try {
     await createServedTopics(admin, [
       {
@@ -151,13 +152,16 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
     const perTick = Math.max(1, Math.round(rate / 100));
     let windowEnds = Date.now() + windowMs;
     let warmWindows = 0;
-    let checkpointing: Promise<void> = Promise.resolve();
     let nextCheckpoint = Date.now() + checkpointEveryMs;
     while (Date.now() < deadline && warmWindows < windowsInARow) {
-      if (Date.now() >= nextCheckpoint) {
+      if (checkpointing === undefined && Date.now() >= nextCheckpoint) {
         nextCheckpoint = Date.now() + checkpointEveryMs;
-        // One at a time; a failed one only leaves the transaction paths less warm.
-        checkpointing = checkpointing.then(() => checkpoint(checkpoints, name)).catch(() => undefined);
+        // One at a time (a slow one is not queued behind); a failed one only warms less.
+        checkpointing = checkpoint(checkpoints, name)
+          .catch(() => undefined)
+          .finally(() => {
+            checkpointing = undefined;
+          });
       }
       for (let i = 0; i < perTick; i++) {
         const value = Buffer.alloc(100);
@@ -183,6 +187,7 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
     };
   } finally {
     stopCommitting();
+    await checkpointing;
     await producer.disconnect().catch(() => undefined);
     await checkpoints.disconnect().catch(() => undefined);
     await consumer.disconnect().catch(() => undefined);

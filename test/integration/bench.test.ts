@@ -56,6 +56,7 @@ interface BenchFile {
         attempted: number;
         connack: { count: number };
         edgeConnackMs: { p99: number | null };
+        listenOverflows: number;
       }>;
       mosquitto: Array<{ rate: number; accepted: number; attempted: number }>;
       idle: { target: number; opened: number; stillOpenAfterQuiet: number; edgeConnectionsActive: number };
@@ -174,6 +175,11 @@ describe('sentinel bench --quick', () => {
       assert.ok(
         edgeP99 !== null && Number.isFinite(edgeP99) && edgeP99 > 0,
         `${a.cache}: edge accept -> CONNACK`,
+      );
+      // And what the kernel dropped before the edge saw a CONNECT (machine-wide, so only reported).
+      assert.ok(
+        Number.isInteger(a.listenOverflows) && a.listenOverflows >= 0,
+        `${a.cache}: handshakes dropped at a full accept queue: ${a.listenOverflows}`,
       );
     }
     for (const m of bench.scenarios.connections.mosquitto)
