@@ -345,8 +345,8 @@ console.log(
       'P99 ms',
       'edge accept -> CONNACK P50 ms',
       'P99 ms',
-      'SYNs dropped, accept queue full',
-      'SYNs sent again',
+      'accept-queue overflows',
+      'SYN/SYN-ACK retransmits',
     ],
     [...auth, ...plain.map((p) => ({ ...p, cache: 'Mosquitto' }))].map((a) => [
       'flood' in a && a.flood !== undefined ? `hit, ${a.flood} failing/s` : a.cache,

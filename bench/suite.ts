@@ -159,7 +159,7 @@ interface ConnectionsResult {
     edgeAuthDecisionMs: { p50: number | null; p99: number | null };
     /** Absent in results of older runs. */
     edgeConnackMs?: { p50: number | null; p99: number | null };
-    /** Handshakes dropped at a full accept queue during the phase; absent in results of older runs. */
+    /** Handshake packets dropped at a full accept queue during the phase; absent in results of older runs. */
     listenOverflows?: number;
   }>;
   /** The same CONNECT rates against a plain Mosquitto; absent in results of older runs. */
@@ -353,7 +353,7 @@ export function summaryRows(
     for (const a of connections.auth) {
       const plain = a.cache === 'hit' ? connections.mosquitto?.find((m) => m.rate === a.rate) : undefined;
       rows.push([
-        `CONNECT at ${a.rate}/s, cache ${a.cache}: CONNACK P50 / P99 ms (edge decision P99; edge accept -> CONNACK P99), accepted, achieved/s, server CPU ms per CONNECT, SYNs dropped at a full accept queue`,
+        `CONNECT at ${a.rate}/s, cache ${a.cache}: CONNACK P50 / P99 ms (edge decision P99; edge accept -> CONNACK P99), accepted, achieved/s, server CPU ms per CONNECT, accept-queue overflows`,
         `${fmt(a.connack.p50Ms)} / ${fmt(a.connack.p99Ms)} (${fmt(a.edgeAuthDecisionMs.p99)}; ${fmt(a.edgeConnackMs?.p99 ?? null)}), ${a.accepted}/${a.attempted}, ${fmt(a.achievedPerSecond)}/s, ${fmt(a.serverCpuMsPerConnect)}, ${fmt(a.listenOverflows ?? null)}`,
         plain
           ? `${fmt(plain.connack.p50Ms)} / ${fmt(plain.connack.p99Ms)}, ${plain.accepted}/${plain.attempted}, ${fmt(plain.achievedPerSecond)}/s, ${fmt(plain.serverCpuMsPerConnect)}`

@@ -45,20 +45,25 @@ export function artifactPaths(config: StackConfig): JvmArtifacts {
 /**
  * The SLF4J binding Kafka's logging needs (its POM names slf4j-api 1.7), and the SLF4J 2 one an
  * earlier deploy/local/pom.xml resolved instead: SLF4J 1.7 does not see it, so with it alone the
- * brokers logged nothing. A cache holding only that one is resolved again, and the stale jar goes.
+ * brokers logged nothing. A cache without the right one is resolved again; where that fails (no
+ * network), the brokers start as before, silent, with a warning.
  */
 const slf4jBinding = 'log4j-slf4j-impl-';
 const staleSlf4jBinding = 'log4j-slf4j2-impl-';
 
-function present(artifacts: JvmArtifacts): boolean {
+const jarsIn = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []);
+
+/** Everything the stack runs, the logging binding aside. */
+function runnable(artifacts: JvmArtifacts): boolean {
   return (
-    existsSync(artifacts.kafkaLibs) &&
-    readdirSync(artifacts.kafkaLibs).some((f) => f.startsWith('kafka_2.13-')) &&
-    readdirSync(artifacts.kafkaLibs).some((f) => f.startsWith(slf4jBinding)) &&
+    jarsIn(artifacts.kafkaLibs).some((f) => f.startsWith('kafka_2.13-')) &&
     existsSync(artifacts.jmxExporterJar) &&
     existsSync(join(artifacts.apicurioHome, 'quarkus-run.jar'))
   );
 }
+
+const logsThroughLog4j = (artifacts: JvmArtifacts): boolean =>
+  jarsIn(artifacts.kafkaLibs).some((f) => f.startsWith(slf4jBinding));
 
 /** Runs Maven only when something is missing from the cache directory. */
 export async function ensureArtifacts(
@@ -66,12 +71,29 @@ export async function ensureArtifacts(
   log: (line: string) => void,
 ): Promise<JvmArtifacts> {
   const artifacts = artifactPaths(config);
-  if (present(artifacts)) return artifacts;
+  const removeStaleBinding = () => {
+    for (const jar of jarsIn(artifacts.kafkaLibs))
+      if (jar.startsWith(staleSlf4jBinding)) rmSync(join(artifacts.kafkaLibs, jar), { force: true });
+  };
+  if (runnable(artifacts) && logsThroughLog4j(artifacts)) {
+    removeStaleBinding();
+    return artifacts;
+  }
+  const onlyLogging = runnable(artifacts);
   log(
-    `resolving Kafka ${artifacts.kafkaVersion} and Apicurio Registry ${artifacts.apicurioVersion} from Maven Central into ${config.cacheDir}`,
+    onlyLogging
+      ? `resolving the brokers' logging binding (${slf4jBinding}*) from Maven Central into ${config.cacheDir}: without it Kafka logs nothing`
+      : `resolving Kafka ${artifacts.kafkaVersion} and Apicurio Registry ${artifacts.apicurioVersion} from Maven Central into ${config.cacheDir}`,
   );
   const args = ['-B', '-q', '-f', platformPom, `-Dsentinel.cache=${config.cacheDir}`, 'process-resources'];
   const { code, output, startError } = await runToCompletion(config.mavenCommand, args);
+  const resolved = !startError && code === 0 && runnable(artifacts) && logsThroughLog4j(artifacts);
+  if (!resolved && onlyLogging) {
+    log(
+      `warning: could not resolve ${slf4jBinding}* (${startError ? startError.message : `Maven exit ${code}`}); the brokers start without logs`,
+    );
+    return artifacts;
+  }
   if (startError) {
     throw new SentinelError(
       'SNT_DEPENDENCY_MISSING',
@@ -79,13 +101,12 @@ export async function ensureArtifacts(
       { cause: startError },
     );
   }
-  if (code !== 0 || !present(artifacts)) {
+  if (!resolved) {
     throw new SentinelError(
       'SNT_DEPENDENCY_MISSING',
       `Maven could not resolve the platform jars (exit ${code}):\n${output.slice(-4000)}`,
     );
   }
-  for (const jar of readdirSync(artifacts.kafkaLibs))
-    if (jar.startsWith(staleSlf4jBinding)) rmSync(join(artifacts.kafkaLibs, jar));
+  removeStaleBinding();
   return artifacts;
 }

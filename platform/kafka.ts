@@ -107,7 +107,12 @@ function serverProperties(config: StackConfig, index: number): string {
 }
 
 const log4j2Properties = [
+  '# Written by `sentinel stack up` at every broker start: edit it while the brokers run (it is',
+  '# read again within 30 s), not between starts.',
   'status = warn',
+  'monitorInterval = 30',
+  // log4j2's own shutdown hook would stop logging before the broker's shutdown has logged.
+  'shutdownHook = disable',
   'appender.console.type = Console',
   'appender.console.name = STDOUT',
   'appender.console.layout.type = PatternLayout',
@@ -120,8 +125,8 @@ const log4j2Properties = [
   'logger.apache.level = warn',
   'logger.state.name = state.change.logger',
   'logger.state.level = warn',
-  // At INFO only what an operator of a local cluster asks about: the broker starting and stopping,
-  // and consumer groups' members joining, timing out and leaving (a rebalance stalls a consumer).
+  // At INFO only what an operator of a local cluster asks about: the broker having started, and
+  // consumer groups' members joining, timing out and leaving (a rebalance stalls a consumer).
   'logger.server.name = kafka.server.KafkaRaftServer',
   'logger.server.level = info',
   'logger.groups.name = org.apache.kafka.coordinator.group.GroupMetadataManager',
@@ -168,8 +173,9 @@ const jmxExporterConfig = [
   '    labels:',
   '      request: "$1"',
   '      quantile: "$2"',
-  // Requests by type (Produce, Fetch from followers, FetchConsumer, OffsetCommit, Heartbeat...): on
-  // a box where each request costs the brokers CPU, which client sends how many is the first question.
+  // Requests by type (Produce, FetchFollower, FetchConsumer, OffsetCommit, Heartbeat...; Fetch counts
+  // both kinds of fetch again): on a box where each request costs the brokers CPU, which client
+  // sends how many is the first question.
   '  - pattern: kafka.network<type=RequestMetrics, name=RequestsPerSec, request=(\\w+), version=(\\d+)><>Count',
   '    name: kafka_network_requests_total',
   '    type: COUNTER',

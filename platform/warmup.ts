@@ -19,7 +19,8 @@ import { kafkaBootstrap, type StackConfig } from '../lib/local-platform.js';
  * on a topic of its own, at `rate` records/s, with a transaction a second beside it (the
  * processors' checkpoint), judged in windows of `windowMs`: warm after three windows in a row
  * whose P99 is at most `targetP99Ms` (`windowsInARow`), or given up at `maxSeconds` (said, not an error: the stack
- * works cold, only slower). Its topic and group are deleted at the end, also on failure.
+ * works cold, only slower; closing takes a few seconds more). Its topics and group are deleted at
+ * the end, also on failure.
  */
 export interface WarmupOptions {
   readonly brokers: readonly string[];
@@ -47,12 +48,19 @@ export interface WarmupReport {
 const clientWarningsKept = 5;
 const checkpointEveryMs = 1000;
 const commitEveryMs = 100;
+const closeWaitMs = 5000;
 
-/** A transaction as the processors' checkpoint is: a record without a value (not measured), committed. */
+/**
+ * A transaction of one record, committed, on a topic of its own: the processors' checkpoint without
+ * its offsets. On the measured topic an open transaction would hold back the records behind it from
+ * a read_committed consumer, which the pipeline's own topics never do.
+ */
 async function checkpoint(producer: RecordProducer, topic: string): Promise<void> {
   await producer.beginTransaction();
   try {
     const sent = producer.send({ topic, key: 'checkpoint', value: null });
+    // An abort purges the record and rejects its promise: handled here, awaited below.
+    sent.catch(() => undefined);
     await producer.commitTransaction();
     await sent;
   } catch (err) {
@@ -71,8 +79,15 @@ export function collectClientWarnings(kept: number): { logger: Logger; warnings:
     { level: 'warn' },
     {
       write(line: string) {
-        const { msg, err } = JSON.parse(line) as { msg?: string; err?: unknown };
-        const said = [msg, typeof err === 'string' ? err : undefined].filter(Boolean).join(': ');
+        // librdkafka's errors come as `err`, kafkajs's as `kafka.error` (lib/kafka/client.ts).
+        const { msg, err, kafka } = JSON.parse(line) as {
+          msg?: string;
+          err?: unknown;
+          kafka?: { error?: unknown };
+        };
+        const detail =
+          typeof err === 'string' ? err : typeof kafka?.error === 'string' ? kafka.error : undefined;
+        const said = [msg, detail].filter(Boolean).join(': ');
         if (said && warnings.size < kept) warnings.add(said);
       },
     },
@@ -95,7 +110,9 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
   const producer = new RecordProducer({ connection });
   // The processors checkpoint in a transaction every second, and every consumer of the pipeline
   // reads committed records only: the brokers' transaction and read_committed paths are warmed too.
-  // One transactional id per prefix, not per run: the brokers keep an id's state for days.
+  // The brokers keep a transactional id's state for days (transactional.id.expiration.ms), so
+  // `stack up` reuses one per prefix; tests, each with a prefix of their own, leave theirs to expire.
+  const checkpointTopic = `${name}-checkpoints`;
   const checkpoints = new RecordProducer({
     connection,
     transactionalId: `${options.topicPrefix}warmup-checkpoints`,
@@ -115,21 +132,21 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
   let stopCommitting = () => {};
   let checkpointing: Promise<void> | undefined;
   try {
+    const topicConfig = {
+      numPartitions: options.partitions,
+      replicationFactor: topicReplicationFactor,
+      configEntries: [
+        { name: 'min.insync.replicas', value: String(topicMinInsyncReplicas) },
+        { name: 'retention.ms', value: '60000' },
+      ],
+    };
     await createServedTopics(admin, [
-      {
-        topic: name,
-        numPartitions: options.partitions,
-        replicationFactor: topicReplicationFactor,
-        configEntries: [
-          { name: 'min.insync.replicas', value: String(topicMinInsyncReplicas) },
-          { name: 'retention.ms', value: '60000' },
-        ],
-      },
+      { topic: name, ...topicConfig },
+      { topic: checkpointTopic, ...topicConfig },
     ]);
     await Promise.all([producer.connect(), checkpoints.connect(), consumer.connect()]);
     await checkpoints.initTransactions();
     const window = hdr.build({ useWebAssembly: false });
-    // Commits as the pipeline's consumers do: the group coordinator's paths are warmed too.
     const uncommitted = new Map<number, number>();
     consuming = consumer.run((batch) => {
       const now = Date.now();
@@ -138,13 +155,20 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
         uncommitted.set(record.partition, Number(record.offset) + 1);
       }
     }, 100);
-    // A commit per batch (about 100/s) queued the group's heartbeats behind commits that cold
-    // brokers took seconds to replicate: the consumer's session timed out and the group stalled
-    // for 10 s. The pipeline's bridge commits every 100 ms; so does this.
+    // Offsets are committed as the bridge commits them, every 100 ms (the group coordinator's paths
+    // are warmed too). A commit per batch (about 100/s) queued the group's heartbeats behind commits
+    // that cold brokers took seconds to replicate: the consumer's session timed out and the group
+    // stalled for 10 s.
     const commitTimer = setInterval(() => {
       if (uncommitted.size === 0) return;
-      consumer.commit([...uncommitted].map(([partition, offset]) => ({ topic: name, partition, offset })));
+      const offsets = [...uncommitted].map(([partition, offset]) => ({ topic: name, partition, offset }));
       uncommitted.clear();
+      try {
+        consumer.commit(offsets);
+      } catch (err) {
+        // A refused commit only warms less; it must not end `stack up` from a timer.
+        logger.warn({ err: describeError(err) }, 'warm-up offset commit refused');
+      }
     }, commitEveryMs);
     stopCommitting = () => clearInterval(commitTimer);
 
@@ -157,7 +181,7 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
       if (checkpointing === undefined && Date.now() >= nextCheckpoint) {
         nextCheckpoint = Date.now() + checkpointEveryMs;
         // One at a time (a slow one is not queued behind); a failed one only warms less.
-        checkpointing = checkpoint(checkpoints, name)
+        checkpointing = checkpoint(checkpoints, checkpointTopic)
           .catch(() => undefined)
           .finally(() => {
             checkpointing = undefined;
@@ -187,13 +211,14 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
     };
   } finally {
     stopCommitting();
-    await checkpointing;
-    await producer.disconnect().catch(() => undefined);
-    await checkpoints.disconnect().catch(() => undefined);
-    await consumer.disconnect().catch(() => undefined);
+    // Closing is bounded too: a checkpoint stuck on unresponsive brokers is not waited out.
+    await Promise.race([checkpointing, sleep(closeWaitMs)]);
+    await producer.disconnect(closeWaitMs).catch(() => undefined);
+    await checkpoints.disconnect(closeWaitMs).catch(() => undefined);
+    await consumer.disconnect(closeWaitMs).catch(() => undefined);
     await consuming?.catch(() => undefined);
     await admin.deleteGroups([name]).catch(() => undefined);
-    await admin.deleteTopics({ topics: [name] }).catch(() => undefined);
+    await admin.deleteTopics({ topics: [name, checkpointTopic] }).catch(() => undefined);
     await admin.disconnect();
   }
 }

@@ -2,14 +2,15 @@ import { readFileSync } from 'node:fs';
 
 /**
  * The kernel's TCP counters that say a connection waited before the server saw it: a full listen
- * (accept) queue drops the handshake's last step, and the client sends its SYN again after 1 s,
- * then 3 s, 7 s... (RFC 6298's initial RTO). Machine-wide: during a CONNECT phase they count that
- * phase's connections, and whatever else connects meanwhile.
+ * (accept) queue drops an incoming SYN or the handshake's last ACK, and the SYN or the SYN-ACK is
+ * sent again after 1 s, then 3 s, 7 s... (RFC 6298's initial RTO). Machine-wide: during a CONNECT
+ * phase they count that phase's connections (client and server are both on this machine), and
+ * whatever else connects meanwhile.
  */
 export interface TcpCounters {
-  /** Handshakes dropped because an accept queue was full (TcpExt ListenOverflows). */
+  /** Handshake packets dropped because an accept queue was full (TcpExt ListenOverflows). */
   readonly listenOverflows: number;
-  /** SYNs a client sent again because no answer came (TcpExt TCPSynRetrans). */
+  /** SYNs and SYN-ACKs sent again because no answer came (TcpExt TCPSynRetrans). */
   readonly synRetransmits: number;
 }
 
