@@ -6,6 +6,9 @@
  * needs no service, so it is a unit test; the others (MySQL, Redis...) are integration tests. The platform is started first when it
  * is not already running, and stopped again at the end only if this run started it.
  * Flags: --unit (unit tests only, no platform), --keep (leave a platform this run started).
+ * Brokers this run (or a fault test) starts are not warmed (SENTINEL_KAFKA_WARMUP_SECONDS=0 unless
+ * set): the warm-up is for figures measured right after a start, tests wait for conditions, and it
+ * would add up to 150 s per start. test/integration/warmup.test.ts runs it directly.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -32,9 +35,14 @@ function phaseOf(path: string): number {
   return rel[1] === 'fault' ? 2 : 1;
 }
 
+const env = {
+  ...process.env,
+  SENTINEL_KAFKA_WARMUP_SECONDS: process.env.SENTINEL_KAFKA_WARMUP_SECONDS ?? '0',
+};
+
 function run(command: string, argv: string[]): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(command, argv, { stdio: 'inherit' });
+    const child = spawn(command, argv, { stdio: 'inherit', env });
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
 }
