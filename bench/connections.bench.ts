@@ -165,8 +165,8 @@ async function connectPhase(
     /** The edge's own accept -> CONNACK sent: what of the loader's CONNACK time the edge spends. */
     edgeConnackMs: edgeQuantiles('sentinel_ingest_connection_setup_seconds'),
     /**
-     * Handshakes the kernel dropped at a full accept queue during the phase, and SYNs sent again
-     * (machine-wide): a CONNECT that waits there waits 1 s or more before the server sees it.
+     * Accept-queue overflows and SYN/SYN-ACK retransmits during the phase (machine-wide,
+     * bench/lib/tcp-counters.ts): a CONNECT that waits there waits 1 s or more before the server sees it.
      */
     listenOverflows: tcp.listenOverflows,
     synRetransmits: tcp.synRetransmits,

@@ -200,8 +200,7 @@ export async function stackUp(config: StackConfig, log: Log): Promise<UpReport> 
         `forensic store (${isEmbedded(clickhouseTarget(config)) ? 'embedded chDB' : config.clickhouseUrl}): ${tables}`,
       );
 
-      if (config.kafkaWarmupSeconds > 0 && started.some((name) => name.startsWith('kafka-')))
-        await warmLaunchedBrokers(config, log);
+      await warmLaunchedBrokers(config, started, log);
     } catch (err) {
       // A start that fails stops what it started, and says so: nothing is left running unnoticed.
       if (started.length > 0) {

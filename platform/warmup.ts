@@ -224,10 +224,16 @@ export async function warmBrokers(options: WarmupOptions): Promise<WarmupReport>
 }
 
 /**
- * `stack up`'s step: warms brokers this start launched and says how it went. The stack works cold,
- * only slower, so a warm-up that runs out or fails is a warning, never a failed start.
+ * `stack up`'s step: warms brokers this start launched (`started` names what it launched; brokers
+ * already running are warm or warming) unless the setting is 0, and says how it went. The stack
+ * works cold, only slower, so a warm-up that runs out or fails is a warning, never a failed start.
  */
-export async function warmLaunchedBrokers(config: StackConfig, log: (line: string) => void): Promise<void> {
+export async function warmLaunchedBrokers(
+  config: StackConfig,
+  started: readonly string[],
+  log: (line: string) => void,
+): Promise<void> {
+  if (config.kafkaWarmupSeconds <= 0 || !started.some((name) => name.startsWith('kafka-'))) return;
   log(`warming the brokers (at most ${config.kafkaWarmupSeconds} s; SENTINEL_KAFKA_WARMUP_SECONDS)`);
   let report: WarmupReport;
   try {
