@@ -45,6 +45,7 @@ import {
 import { deleteGroupsNamed, deleteTopicsNamed } from './lib/leftovers.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
 import { platformPids, treeCpuSeconds } from './lib/processes.js';
+import { brokersCompileSeconds } from './lib/prometheus.js';
 import type { HopConnect, HopRun, HopRunResult, HopStats } from './load/kafka-hop.js';
 
 const { values } = parseArgs({
@@ -73,6 +74,8 @@ interface FloorStep extends MeasuredStep {
   readonly firstAck: LatencySummary;
   /** CPU ms per delivered message of the relay and the three brokers (the source and the sink are the load). */
   readonly cpuMsPerMessage: number;
+  /** Seconds the brokers' JIT compilers worked during the step (bench/lib/prometheus.ts); null: not read. */
+  readonly brokersJitSeconds: number | null;
 }
 
 /** Closes a hop's clients (its consumer leaves its group), then ends its process. */
@@ -168,6 +171,7 @@ runWithCleanup('floor', async (cleanup) => {
     const total = Math.round(rate * seconds);
     await hops.sink.request('expect', { run, expected: total });
     const cpuBefore = stageCpu();
+    const jitBefore = await brokersCompileSeconds(platform);
     const startAtUs = monotonicMicros() + 300_000;
     const sent = await hops.source.request<HopRunResult>('run', {
       run,
@@ -184,6 +188,9 @@ runWithCleanup('floor', async (cleanup) => {
       quietMs: deliveryQuietMs,
     });
     const cpuAfter = stageCpu();
+    const jitAfter = await brokersCompileSeconds(platform);
+    const brokersJitSeconds =
+      jitBefore !== null && jitAfter !== null ? Math.round((jitAfter - jitBefore) * 10) / 10 : null;
     const cpuSeconds = Object.fromEntries(
       Object.keys(stages).map((k) => [k, Math.round((cpuAfter[k]! - cpuBefore[k]!) * 100) / 100]),
     );
@@ -206,11 +213,14 @@ runWithCleanup('floor', async (cleanup) => {
         report.unique > 0
           ? Math.round((((cpuSeconds.relay ?? 0) + (cpuSeconds.kafka ?? 0)) * 1e6) / report.unique) / 1000
           : Number.NaN,
+      brokersJitSeconds,
       passed: lost === 0 && sent.failed === 0 && sent.sent === total && latency.p99Ms <= latencyBoundMs,
     };
     console.error(
       `floor: ${rate}/s: ${report.unique}/${sent.sent} delivered, P50 ${latency.p50Ms} P99 ${latency.p99Ms} ` +
-        `max ${latency.maxMs} ms, ${result.cpuMsPerMessage} CPU ms/msg (relay + brokers)${result.passed ? '' : ' (fails)'}`,
+        `max ${latency.maxMs} ms, ${result.cpuMsPerMessage} CPU ms/msg (relay + brokers)` +
+        (brokersJitSeconds === null ? '' : `, brokers' JIT ${brokersJitSeconds} s`) +
+        `${result.passed ? '' : ' (fails)'}`,
     );
     return result;
   }
@@ -257,8 +267,14 @@ runWithCleanup('floor', async (cleanup) => {
   };
   console.log(
     formatTable(
-      ['floor rate/s', ...latencyHeader, 'first ack P99 ms', 'CPU ms/msg'],
-      [...latency, ...ladder].map((s) => [s.rate, ...latencyCells(s), s.firstAck.p99Ms, s.cpuMsPerMessage]),
+      ['floor rate/s', ...latencyHeader, 'first ack P99 ms', 'CPU ms/msg', "brokers' JIT s"],
+      [...latency, ...ladder].map((s) => [
+        s.rate,
+        ...latencyCells(s),
+        s.firstAck.p99Ms,
+        s.cpuMsPerMessage,
+        s.brokersJitSeconds ?? Number.NaN,
+      ]),
     ),
   );
   console.log(

@@ -39,6 +39,7 @@ import {
 import type { MqttIdentity, MqttTarget } from './lib/mqtt-client.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
 import { platformPids, treeCpuSeconds } from './lib/processes.js';
+import { brokersCompileSeconds } from './lib/prometheus.js';
 import {
   type PlainMosquitto,
   type RunningService,
@@ -93,6 +94,11 @@ interface Step extends MeasuredStep {
   readonly puback: LatencySummary | null;
   /** CPU ms per delivered message of every stage (for Sentinel: edge, processors, bridge, forensics sink, the three brokers, origin). */
   readonly cpuMsPerMessage: number;
+  /**
+   * Seconds the brokers' JIT compilers worked during the step (null: not Sentinel, or an exporter
+   * did not answer): tens of seconds mean the step measured brokers still compiling, not warm ones.
+   */
+  readonly brokersJitSeconds: number | null;
 }
 
 interface Target {
@@ -101,6 +107,8 @@ interface Target {
   readonly subscriber: BenchChild;
   /** The processes (with their children) whose CPU time is a stage's cost. */
   readonly stages: Record<string, number[]>;
+  /** The brokers' JIT seconds so far (brokersCompileSeconds); null where no broker is measured. */
+  brokersJitSeconds(): Promise<number | null>;
   close(): Promise<void>;
 }
 
@@ -200,6 +208,7 @@ async function openTarget(name: 'sentinel' | 'direct', cleanup: ScenarioCleanup)
     publishers,
     subscriber,
     stages,
+    brokersJitSeconds: async () => (world ? brokersCompileSeconds(world.platform) : null),
     async close() {
       await Promise.all([...publishers, subscriber].map(closeLoad));
       await pipeline?.stop();
@@ -233,6 +242,7 @@ async function step(
   const stageCpu = (pids: number[]) => pids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0);
   const cpuBefore = Object.fromEntries(Object.entries(target.stages).map(([k, pids]) => [k, stageCpu(pids)]));
   const loadCpuBefore = target.publishers.reduce((sum, child) => sum + treeCpuSeconds(child.pid), 0);
+  const jitBefore = await target.brokersJitSeconds();
   const startAtUs = monotonicMicros() + 300_000;
   const results = await Promise.all(
     target.publishers.map((publisher, p) =>
@@ -266,6 +276,9 @@ async function step(
   cpuSeconds.load =
     Math.round((target.publishers.reduce((sum, c) => sum + treeCpuSeconds(c.pid), 0) - loadCpuBefore) * 100) /
     100;
+  const jitAfter = await target.brokersJitSeconds();
+  const brokersJitSeconds =
+    jitBefore !== null && jitAfter !== null ? Math.round((jitAfter - jitBefore) * 10) / 10 : null;
   const latency = summarise(mergeHistograms([report.latency]));
   const puback = qos === 1 ? summarise(mergeHistograms(results.map((r) => r.puback))) : null;
   const spanSeconds = report.lastReceiptUs > 0 ? (report.lastReceiptUs - startAtUs) / 1e6 : Number.NaN;
@@ -288,12 +301,15 @@ async function step(
     generatorMaxBehindMs: Math.max(...results.map((r) => r.maxBehindMs)),
     cpuSeconds,
     cpuMsPerMessage: report.unique > 0 ? Math.round((stagesCpu * 1e6) / report.unique) / 1000 : Number.NaN,
+    brokersJitSeconds,
     passed: lost === 0 && sent === perPublisher * P && latency.p99Ms <= latencyBoundMs,
   };
   console.error(
     `pipeline: ${target.name} qos${qos} ${payloadBytes}B ${rate}/s: ${report.unique}/${sent} delivered, ` +
       `P50 ${latency.p50Ms} P99 ${latency.p99Ms} max ${latency.maxMs} ms, ${result.cpuMsPerMessage} CPU ms/msg ` +
-      `(${Object.keys(target.stages).join(' + ')})${result.passed ? '' : ' (fails)'}`,
+      `(${Object.keys(target.stages).join(' + ')})` +
+      (brokersJitSeconds === null ? '' : `, brokers' JIT ${brokersJitSeconds} s`) +
+      `${result.passed ? '' : ' (fails)'}`,
   );
   return result;
 }
@@ -362,8 +378,14 @@ runWithCleanup('pipeline', async (cleanup) => {
 
   console.log(
     formatTable(
-      ['target', 'rate/s', ...latencyHeader, 'CPU ms/msg, every stage'],
-      latencySteps.map((s) => [s.target, s.rate, ...latencyCells(s), s.cpuMsPerMessage]),
+      ['target', 'rate/s', ...latencyHeader, 'CPU ms/msg, every stage', "brokers' JIT s"],
+      latencySteps.map((s) => [
+        s.target,
+        s.rate,
+        ...latencyCells(s),
+        s.cpuMsPerMessage,
+        s.brokersJitSeconds ?? Number.NaN,
+      ]),
     ),
   );
   console.log(

@@ -14,7 +14,14 @@ const summary = (p50Ms: number, p99Ms: number) => ({
 const floor = {
   latency: [
     { rate: 100, sent: 300, delivered: 300, latency: summary(28, 80), cpuMsPerMessage: 1.5 },
-    { rate: 1000, sent: 3000, delivered: 3000, latency: summary(50, 200), cpuMsPerMessage: 0.4 },
+    {
+      rate: 1000,
+      sent: 3000,
+      delivered: 3000,
+      latency: summary(50, 200),
+      cpuMsPerMessage: 0.4,
+      brokersJitSeconds: 0.3,
+    },
   ],
   throughput: { highestSustained: 4000, limitedBy: '8000/s P99 3100 ms' },
 };
@@ -35,6 +42,7 @@ const pipeline = {
       delivered: 2990,
       latency: summary(400, 900),
       cpuMsPerMessage: 1,
+      brokersJitSeconds: 12.5,
     },
     {
       target: 'direct',
@@ -84,6 +92,10 @@ test('the comparison puts floor, pipeline and Mosquitto of one run side by side,
   ]);
   assert.match(rows[4]?.[0] ?? '', /CPU ms per delivered message at 1,000\/s/);
   assert.deepEqual(rows[4]?.slice(1), ['0.4', '1', '2.50x', '0.02']);
+  // Brokers still compiling during a step are shown beside it; a step without the figure has a dash.
+  assert.match(rows[6]?.[0] ?? '', /brokers' JIT seconds during the 1,000\/s step/);
+  assert.deepEqual(rows[6]?.slice(1), ['0.3', '12.5', '—', '—']);
+  assert.deepEqual(rows[5]?.slice(1), ['—', '—', '—', '—']);
 });
 
 test('the comparison has a dash where a scenario did not run, and is empty when neither did', () => {

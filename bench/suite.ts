@@ -125,6 +125,7 @@ interface PipelineStep {
   delivered: number;
   latency: LatencySummary;
   cpuMsPerMessage?: number;
+  brokersJitSeconds?: number | null;
 }
 interface PipelineResult {
   latency: PipelineStep[];
@@ -144,6 +145,7 @@ interface FloorResult {
     delivered: number;
     latency: LatencySummary;
     cpuMsPerMessage: number;
+    brokersJitSeconds?: number | null;
   }>;
   throughput: { highestSustained: number | null; limitedBy: string };
 }
@@ -259,6 +261,15 @@ export function comparisonRows(results: Partial<Record<ScenarioName, unknown>>):
       fmt(s),
       ratio(s, f),
       fmt(at('direct', rate)?.cpuMsPerMessage),
+    ]);
+  }
+  for (const rate of rates) {
+    rows.push([
+      `brokers' JIT seconds during the ${rate.toLocaleString('en-US')}/s step (more than a few: the brokers were still compiling, and the step measured that, not warm brokers)`,
+      fmt(floor?.latency.find((s) => s.rate === rate)?.brokersJitSeconds),
+      fmt(at('sentinel', rate)?.brokersJitSeconds),
+      '—',
+      '—',
     ]);
   }
   return rows;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { histogramQuantile } from './prometheus.js';
+import { histogramQuantile, metricTotal } from './prometheus.js';
 
 const text = [
   '# TYPE x_seconds histogram',
@@ -21,4 +21,19 @@ test('histogram quantile: linear within the bucket, filtered by label, summed ot
   near(histogramQuantile(text, 'x_seconds', 0.5, { result: 'miss' }), 0.0055);
   near(histogramQuantile(text, 'x_seconds', 0.5), 0.001 * (55 / 90));
   assert.ok(Number.isNaN(histogramQuantile(text, 'y_seconds', 0.5)));
+});
+
+test('metric total: every sample of the name summed, whatever its labels; null when absent', () => {
+  const jvm = [
+    '# HELP jvm_compilation_time_seconds_total The total time in seconds taken for HotSpot class compilation',
+    '# TYPE jvm_compilation_time_seconds_total counter',
+    'jvm_compilation_time_seconds_total 113.197',
+    'jvm_compilation_time_seconds_total_created 1.7e9',
+    'kafka_network_requests_total{request="Fetch",version="17"} 10.0',
+    'kafka_network_requests_total{request="Produce",version="11"} 2.5',
+  ].join('\n');
+  assert.equal(metricTotal(jvm, 'jvm_compilation_time_seconds_total'), 113.197);
+  assert.equal(metricTotal(jvm, 'kafka_network_requests_total'), 12.5);
+  assert.equal(metricTotal(jvm, 'jvm_compilation_time_seconds'), null);
+  assert.equal(metricTotal('', 'x'), null);
 });

@@ -1,3 +1,6 @@
+import type { StackConfig } from '../../lib/local-platform.js';
+import { brokerIndexes, jmxExporterPort } from '../../platform/kafka.js';
+
 /**
  * Reading a service's own histograms from its /metrics text: quantiles the way Prometheus'
  * histogram_quantile() computes them (linear within a bucket), summed over every series of the
@@ -55,4 +58,37 @@ function bucketCounts(
 
 export async function scrapeMetrics(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+/** The sum of every sample of a counter or gauge, whatever its labels; null when the text has none. */
+export function metricTotal(metricsText: string, name: string): number | null {
+  let total: number | null = null;
+  for (const line of metricsText.split('\n')) {
+    if (line !== name && !line.startsWith(`${name} `) && !line.startsWith(`${name}{`)) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(value)) total = (total ?? 0) + value;
+  }
+  return total;
+}
+
+/**
+ * Seconds the local brokers' JIT compilers have spent so far (HotSpot's compilation time, from each
+ * broker's JMX exporter), summed over the brokers; null when one of them does not answer. Read
+ * before and after a step, it says whether that step measured warm brokers or their compiling:
+ * right after a start the brokers compile for minutes of traffic (docs/performance.md).
+ */
+export async function brokersCompileSeconds(config: StackConfig): Promise<number | null> {
+  try {
+    const texts = await Promise.all(
+      brokerIndexes.map((index) =>
+        fetch(`http://127.0.0.1:${jmxExporterPort(config, index)}/metrics`, {
+          signal: AbortSignal.timeout(5000),
+        }).then((response) => response.text()),
+      ),
+    );
+    const seconds = texts.map((text) => metricTotal(text, 'jvm_compilation_time_seconds_total'));
+    return seconds.every((s) => s !== null) ? seconds.reduce((sum, s) => sum + (s ?? 0), 0) : null;
+  } catch {
+    return null;
+  }
 }

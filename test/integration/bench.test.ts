@@ -40,12 +40,12 @@ interface BenchFile {
   scenarios: {
     downlink: { runs: Array<{ target: string; qos: number; sent: number; delivered: number }> };
     pipeline: {
-      latency: Array<LatencyStep & { cpuMsPerMessage: number }>;
+      latency: Array<LatencyStep & { cpuMsPerMessage: number; brokersJitSeconds: number | null }>;
       throughput: Array<{ target: string; steps: LatencyStep[] }>;
       eventsPerCpuSecond: Record<string, number>;
     };
     floor: {
-      latency: Array<LatencyStep & { cpuMsPerMessage: number }>;
+      latency: Array<LatencyStep & { cpuMsPerMessage: number; brokersJitSeconds: number | null }>;
       throughput: { highestSustained: number | null; steps: LatencyStep[] };
       relay: { relayed: number; relayFailed: number };
     };
@@ -131,6 +131,11 @@ describe('sentinel bench --quick', () => {
       assert.equal(step.delivered, step.sent, `floor ${step.rate}/s: every message arrived`);
       assert.equal(step.latency.count, step.delivered);
       assert.ok(step.cpuMsPerMessage > 0, 'CPU of the relay and the brokers per message');
+      // Read from the brokers' JMX exporters before and after the step: cold or warm, it is said.
+      assert.ok(
+        typeof step.brokersJitSeconds === 'number' && step.brokersJitSeconds >= 0,
+        `floor ${step.rate}/s: brokers' JIT seconds ${step.brokersJitSeconds}`,
+      );
     }
     assert.ok(floor.throughput.steps.length > 0);
     assert.equal(floor.relay.relayFailed, 0);
@@ -138,6 +143,16 @@ describe('sentinel bench --quick', () => {
     assert.ok(
       sentinel.every((s) => s.cpuMsPerMessage > 0),
       'pipeline CPU per message, every stage',
+    );
+    assert.ok(
+      sentinel.every((s) => typeof s.brokersJitSeconds === 'number' && s.brokersJitSeconds >= 0),
+      "the brokers' JIT seconds of every pipeline step",
+    );
+    assert.ok(
+      bench.scenarios.pipeline.latency
+        .filter((s) => s.target === 'direct')
+        .every((s) => s.brokersJitSeconds === null),
+      'no brokers behind plain Mosquitto',
     );
   });
 
