@@ -45,7 +45,7 @@ import {
 import { deleteGroupsNamed, deleteTopicsNamed } from './lib/leftovers.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
 import { platformPids, treeCpuSeconds } from './lib/processes.js';
-import { brokersCompileSeconds } from './lib/prometheus.js';
+import { brokersCompileSeconds, jitDuring } from './lib/prometheus.js';
 import type { HopConnect, HopRun, HopRunResult, HopStats } from './load/kafka-hop.js';
 
 const { values } = parseArgs({
@@ -170,8 +170,9 @@ runWithCleanup('floor', async (cleanup) => {
     const run = randomBytes(6).toString('base64url').slice(0, 8);
     const total = Math.round(rate * seconds);
     await hops.sink.request('expect', { run, expected: total });
-    const cpuBefore = stageCpu();
+    // Read first: the exporters' answers are then outside the step's CPU, as the read after it is.
     const jitBefore = await brokersCompileSeconds(platform);
+    const cpuBefore = stageCpu();
     const startAtUs = monotonicMicros() + 300_000;
     const sent = await hops.source.request<HopRunResult>('run', {
       run,
@@ -189,8 +190,7 @@ runWithCleanup('floor', async (cleanup) => {
     });
     const cpuAfter = stageCpu();
     const jitAfter = await brokersCompileSeconds(platform);
-    const brokersJitSeconds =
-      jitBefore !== null && jitAfter !== null ? Math.round((jitAfter - jitBefore) * 10) / 10 : null;
+    const brokersJitSeconds = jitDuring(jitBefore, jitAfter);
     const cpuSeconds = Object.fromEntries(
       Object.keys(stages).map((k) => [k, Math.round((cpuAfter[k]! - cpuBefore[k]!) * 100) / 100]),
     );

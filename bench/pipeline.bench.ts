@@ -39,7 +39,7 @@ import {
 import type { MqttIdentity, MqttTarget } from './lib/mqtt-client.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
 import { platformPids, treeCpuSeconds } from './lib/processes.js';
-import { brokersCompileSeconds } from './lib/prometheus.js';
+import { brokersCompileSeconds, jitDuring } from './lib/prometheus.js';
 import {
   type PlainMosquitto,
   type RunningService,
@@ -240,9 +240,10 @@ async function step(
   const perPublisher = Math.round((rate * seconds) / P);
   await target.subscriber.request('expect', { run, expected: perPublisher * P });
   const stageCpu = (pids: number[]) => pids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0);
+  // Read first: the exporters' answers are then outside the step's CPU, as the read after it is.
+  const jitBefore = await target.brokersJitSeconds();
   const cpuBefore = Object.fromEntries(Object.entries(target.stages).map(([k, pids]) => [k, stageCpu(pids)]));
   const loadCpuBefore = target.publishers.reduce((sum, child) => sum + treeCpuSeconds(child.pid), 0);
-  const jitBefore = await target.brokersJitSeconds();
   const startAtUs = monotonicMicros() + 300_000;
   const results = await Promise.all(
     target.publishers.map((publisher, p) =>
@@ -277,8 +278,7 @@ async function step(
     Math.round((target.publishers.reduce((sum, c) => sum + treeCpuSeconds(c.pid), 0) - loadCpuBefore) * 100) /
     100;
   const jitAfter = await target.brokersJitSeconds();
-  const brokersJitSeconds =
-    jitBefore !== null && jitAfter !== null ? Math.round((jitAfter - jitBefore) * 10) / 10 : null;
+  const brokersJitSeconds = jitDuring(jitBefore, jitAfter);
   const latency = summarise(mergeHistograms([report.latency]));
   const puback = qos === 1 ? summarise(mergeHistograms(results.map((r) => r.puback))) : null;
   const spanSeconds = report.lastReceiptUs > 0 ? (report.lastReceiptUs - startAtUs) / 1e6 : Number.NaN;

@@ -264,10 +264,14 @@ export function comparisonRows(results: Partial<Record<ScenarioName, unknown>>):
     ]);
   }
   for (const rate of rates) {
+    const f = floor?.latency.find((s) => s.rate === rate)?.brokersJitSeconds;
+    const s = at('sentinel', rate)?.brokersJitSeconds;
+    // Results written before the benches read it have neither.
+    if (typeof f !== 'number' && typeof s !== 'number') continue;
     rows.push([
       `brokers' JIT seconds during the ${rate.toLocaleString('en-US')}/s step (more than a few: the brokers were still compiling, and the step measured that, not warm brokers)`,
-      fmt(floor?.latency.find((s) => s.rate === rate)?.brokersJitSeconds),
-      fmt(at('sentinel', rate)?.brokersJitSeconds),
+      fmt(f),
+      fmt(s),
       '—',
       '—',
     ]);

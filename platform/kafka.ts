@@ -40,7 +40,7 @@ export function controllerPort(config: StackConfig, index: number): number {
   return config.kafkaPort + 100 + index;
 }
 
-export function jmxExporterPort(config: StackConfig, index: number): number {
+export function jmxExporterPort(config: Pick<StackConfig, 'kafkaPort'>, index: number): number {
   return config.kafkaPort + 300 + index;
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { test } from 'node:test';
-import { histogramQuantile, metricTotal } from './prometheus.js';
+import { brokersCompileSeconds, histogramQuantile, jitDuring, metricTotal } from './prometheus.js';
 
 const text = [
   '# TYPE x_seconds histogram',
@@ -36,4 +37,24 @@ test('metric total: every sample of the name summed, whatever its labels; null w
   assert.equal(metricTotal(jvm, 'kafka_network_requests_total'), 12.5);
   assert.equal(metricTotal(jvm, 'jvm_compilation_time_seconds'), null);
   assert.equal(metricTotal('', 'x'), null);
+});
+
+test('JIT seconds of a step: to a tenth; unknown when a read failed or a broker restarted', () => {
+  assert.equal(jitDuring(100, 112.46), 12.5);
+  assert.equal(jitDuring(null, 5), null);
+  assert.equal(jitDuring(5, null), null);
+  // A restarted broker's counter begins again: the difference would be negative.
+  assert.equal(jitDuring(300, 20), null);
+});
+
+test('brokers compile seconds: unknown, not an error, when an exporter answers without the figure', async () => {
+  // Whatever answers on those ports (nothing, or a server of something else), no broker's figure.
+  const server = createServer((_, response) => response.end('up 1\n'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  try {
+    assert.equal(await brokersCompileSeconds({ kafkaPort: port - 300 }), null);
+  } finally {
+    server.close();
+  }
 });

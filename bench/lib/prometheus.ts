@@ -60,11 +60,14 @@ export async function scrapeMetrics(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 }
 
-/** The sum of every sample of a counter or gauge, whatever its labels; null when the text has none. */
+/**
+ * The sum of every sample of a counter or gauge, whatever its labels; null when the text has none.
+ * Samples without timestamps (what prom-client and the JMX exporter write): the value is the last field.
+ */
 export function metricTotal(metricsText: string, name: string): number | null {
   let total: number | null = null;
   for (const line of metricsText.split('\n')) {
-    if (line !== name && !line.startsWith(`${name} `) && !line.startsWith(`${name}{`)) continue;
+    if (!line.startsWith(`${name} `) && !line.startsWith(`${name}{`)) continue;
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (Number.isFinite(value)) total = (total ?? 0) + value;
   }
@@ -72,12 +75,14 @@ export function metricTotal(metricsText: string, name: string): number | null {
 }
 
 /**
- * Seconds the local brokers' JIT compilers have spent so far (HotSpot's compilation time, from each
- * broker's JMX exporter), summed over the brokers; null when one of them does not answer. Read
- * before and after a step, it says whether that step measured warm brokers or their compiling:
- * right after a start the brokers compile for minutes of traffic (docs/performance.md).
+ * The local brokers' JIT compilation time so far, in seconds: HotSpot's figure (elapsed time of
+ * every compilation, summed over each broker's compiler threads, so it grows while they wait for a
+ * core and can exceed the wall time), from each broker's JMX exporter, summed over the brokers;
+ * null when one of them does not answer. Read before and after a step, it says whether that step
+ * measured warm brokers or their compiling: after a start they compile for minutes of traffic
+ * (docs/performance.md).
  */
-export async function brokersCompileSeconds(config: StackConfig): Promise<number | null> {
+export async function brokersCompileSeconds(config: Pick<StackConfig, 'kafkaPort'>): Promise<number | null> {
   try {
     const texts = await Promise.all(
       brokerIndexes.map((index) =>
@@ -91,4 +96,13 @@ export async function brokersCompileSeconds(config: StackConfig): Promise<number
   } catch {
     return null;
   }
+}
+
+/**
+ * The JIT seconds between two reads of brokersCompileSeconds, to a tenth; null when either read
+ * failed or the total fell (a broker restarted and its counter began again).
+ */
+export function jitDuring(before: number | null, after: number | null): number | null {
+  if (before === null || after === null || after < before) return null;
+  return Math.round((after - before) * 10) / 10;
 }
