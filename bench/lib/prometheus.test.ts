@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { brokersCompileSeconds, histogramQuantile, jitDuring, metricTotal } from './prometheus.js';
 
@@ -47,14 +48,46 @@ test('JIT seconds of a step: to a tenth; unknown when a read failed or a broker 
   assert.equal(jitDuring(300, 20), null);
 });
 
-test('brokers compile seconds: unknown, not an error, when an exporter answers without the figure', async () => {
-  // Whatever answers on those ports (nothing, or a server of something else), no broker's figure.
-  const server = createServer((_, response) => response.end('up 1\n'));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
+/** Servers answering `bodies[i]` on three consecutive ports (the brokers' exporters), and the first. */
+async function exportersOn(bodies: readonly string[]): Promise<{ first: number; close(): void }> {
+  const listen = (port: number, body: string) =>
+    new Promise<Server | null>((resolve) => {
+      const server = createServer((_, response) => response.end(body));
+      server.once('error', () => resolve(null));
+      server.listen(port, '127.0.0.1', () => resolve(server));
+    });
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const first = await listen(0, bodies[0] ?? '');
+    if (!first) continue;
+    const port = (first.address() as AddressInfo).port;
+    const servers: Server[] = [first];
+    for (let i = 1; i < bodies.length; i++) {
+      const next = await listen(port + i, bodies[i] ?? '');
+      if (!next) break;
+      servers.push(next);
+    }
+    const close = () => {
+      for (const server of servers) server.close();
+    };
+    if (servers.length === bodies.length) return { first: port, close };
+    close();
+  }
+  throw new Error('no three consecutive free ports on 127.0.0.1');
+}
+
+test("brokers compile seconds: the three exporters' figures summed; unknown, not an error, when one lacks it", async () => {
+  const figure = (seconds: number) =>
+    `# TYPE jvm_compilation_time_seconds_total counter\njvm_compilation_time_seconds_total ${seconds}\n`;
+  const all = await exportersOn([figure(10), figure(20.5), figure(30)]);
   try {
-    assert.equal(await brokersCompileSeconds({ kafkaPort: port - 300 }), null);
+    assert.equal(await brokersCompileSeconds({ kafkaPort: all.first - 300 }), 60.5);
   } finally {
-    server.close();
+    all.close();
+  }
+  const oneWithout = await exportersOn([figure(10), 'up 1\n', figure(30)]);
+  try {
+    assert.equal(await brokersCompileSeconds({ kafkaPort: oneWithout.first - 300 }), null);
+  } finally {
+    oneWithout.close();
   }
 });

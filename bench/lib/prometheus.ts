@@ -56,8 +56,10 @@ function bucketCounts(
   return byBound;
 }
 
-export async function scrapeMetrics(port: number): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+/** A service's /metrics text; with `timeoutMs`, a scrape that takes longer is an error, not a hang. */
+export async function scrapeMetrics(port: number, timeoutMs?: number): Promise<string> {
+  const signal = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
+  return (await fetch(`http://127.0.0.1:${port}/metrics`, { signal })).text();
 }
 
 /**
@@ -85,11 +87,7 @@ export function metricTotal(metricsText: string, name: string): number | null {
 export async function brokersCompileSeconds(config: Pick<StackConfig, 'kafkaPort'>): Promise<number | null> {
   try {
     const texts = await Promise.all(
-      brokerIndexes.map((index) =>
-        fetch(`http://127.0.0.1:${jmxExporterPort(config, index)}/metrics`, {
-          signal: AbortSignal.timeout(5000),
-        }).then((response) => response.text()),
-      ),
+      brokerIndexes.map((index) => scrapeMetrics(jmxExporterPort(config, index), 5000)),
     );
     const seconds = texts.map((text) => metricTotal(text, 'jvm_compilation_time_seconds_total'));
     return seconds.every((s) => s !== null) ? seconds.reduce((sum, s) => sum + (s ?? 0), 0) : null;
