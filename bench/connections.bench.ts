@@ -144,9 +144,13 @@ async function connectPhase(
     return { p50: ms(0.5), p99: ms(0.99) };
   };
   const connack = summarise(mergeHistograms([result.connack]));
+  const refusal = summarise(mergeHistograms([result.refusal]));
   const msPerConnect = (seconds: number) => Math.round((seconds * 1e5) / Math.max(1, result.accepted)) / 100;
   console.error(
-    `connections: ${on.metricsPort === undefined ? 'Mosquitto' : kind} at ${rate}/s: ${result.accepted}/${result.attempted} accepted, CONNACK P50 ${connack.p50Ms} P99 ${connack.p99Ms} ms`,
+    `connections: ${on.metricsPort === undefined ? 'Mosquitto' : kind} at ${rate}/s: ${result.accepted}/${result.attempted} accepted, CONNACK P50 ${connack.p50Ms} P99 ${connack.p99Ms} ms` +
+      (result.failed > 0
+        ? `; ${result.refused} refused by CONNACK (P99 ${refusal.p99Ms} ms), ${result.failed - result.refused} unanswered (${result.firstError})`
+        : ''),
   );
   return {
     cache: kind,
@@ -154,6 +158,12 @@ async function connectPhase(
     attempted: result.attempted,
     accepted: result.accepted,
     failed: result.failed,
+    /** Answered with a refusing CONNACK (0x03 server unavailable: the device retries later). */
+    refused: result.refused,
+    /** Scheduled CONNECT -> refusing CONNACK: how fast a refusal comes. */
+    refusal,
+    /** Closed or timed out with no CONNACK at all: what the issue asks to be none. */
+    unanswered: result.failed - result.refused,
     firstError: result.firstError,
     achievedPerSecond: Math.round(result.accepted / (result.elapsedMs / 1000)),
     connack,
@@ -336,6 +346,8 @@ console.log(
       'CONNECT auth',
       'rate/s',
       'accepted',
+      'refused (P99 ms)',
+      'unanswered',
       'CONNACK P50 ms',
       'P99 ms',
       'max ms',
@@ -352,6 +364,8 @@ console.log(
       'flood' in a && a.flood !== undefined ? `hit, ${a.flood} failing/s` : a.cache,
       a.rate,
       `${a.accepted}/${a.attempted}`,
+      a.refused > 0 ? `${a.refused} (${a.refusal.p99Ms})` : 0,
+      a.unanswered,
       a.connack.p50Ms,
       a.connack.p99Ms,
       a.connack.maxMs,

@@ -163,6 +163,9 @@ interface ConnectionsResult {
     edgeConnackMs?: { p50: number | null; p99: number | null };
     /** Handshake packets dropped at a full accept queue during the phase; absent in results of older runs. */
     listenOverflows?: number;
+    /** CONNECTs answered with a refusing CONNACK, and with no answer; absent in results of older runs. */
+    refused?: number;
+    unanswered?: number;
   }>;
   /** The same CONNECT rates against a plain Mosquitto; absent in results of older runs. */
   mosquitto?: Array<{
@@ -368,8 +371,8 @@ export function summaryRows(
     for (const a of connections.auth) {
       const plain = a.cache === 'hit' ? connections.mosquitto?.find((m) => m.rate === a.rate) : undefined;
       rows.push([
-        `CONNECT at ${a.rate}/s, cache ${a.cache}: CONNACK P50 / P99 ms (edge decision P99; edge accept -> CONNACK P99), accepted, achieved/s, server CPU ms per CONNECT, accept-queue overflows`,
-        `${fmt(a.connack.p50Ms)} / ${fmt(a.connack.p99Ms)} (${fmt(a.edgeAuthDecisionMs.p99)}; ${fmt(a.edgeConnackMs?.p99 ?? null)}), ${a.accepted}/${a.attempted}, ${fmt(a.achievedPerSecond)}/s, ${fmt(a.serverCpuMsPerConnect)}, ${fmt(a.listenOverflows ?? null)}`,
+        `CONNECT at ${a.rate}/s, cache ${a.cache}: CONNACK P50 / P99 ms (edge decision P99; edge accept -> CONNACK P99), accepted (refused with a CONNACK, unanswered), achieved/s, server CPU ms per CONNECT, accept-queue overflows`,
+        `${fmt(a.connack.p50Ms)} / ${fmt(a.connack.p99Ms)} (${fmt(a.edgeAuthDecisionMs.p99)}; ${fmt(a.edgeConnackMs?.p99 ?? null)}), ${a.accepted}/${a.attempted} (${fmt(a.refused ?? null)}, ${fmt(a.unanswered ?? null)}), ${fmt(a.achievedPerSecond)}/s, ${fmt(a.serverCpuMsPerConnect)}, ${fmt(a.listenOverflows ?? null)}`,
         plain
           ? `${fmt(plain.connack.p50Ms)} / ${fmt(plain.connack.p99Ms)}, ${plain.accepted}/${plain.attempted}, ${fmt(plain.achievedPerSecond)}/s, ${fmt(plain.serverCpuMsPerConnect)}`
           : '—',

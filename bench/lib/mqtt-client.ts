@@ -18,6 +18,16 @@ export interface MqttIdentity {
   readonly password?: string;
 }
 
+/** The server answered the CONNECT, with a refusal (MQTT 3.1.1 §3.2.2.3: 0x03 server unavailable...). */
+export class ConnackRefused extends Error {
+  constructor(
+    clientId: string,
+    readonly returnCode: number,
+  ) {
+    super(`${clientId}: CONNACK ${returnCode}`);
+  }
+}
+
 export class BenchMqttClient {
   private nextMessageId = 1;
   onPacket: ((packet: Packet) => void) | undefined;
@@ -65,7 +75,7 @@ export class BenchMqttClient {
           if (packet.cmd !== 'connack') return;
           client.onPacket = undefined;
           if (packet.returnCode === 0) resolve();
-          else reject(new Error(`${identity.clientId}: CONNACK ${packet.returnCode}`));
+          else reject(new ConnackRefused(identity.clientId, packet.returnCode ?? -1));
         };
       });
       socket.write(

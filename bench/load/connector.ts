@@ -5,7 +5,7 @@
  */
 import { serveBenchRequests } from '../lib/child.js';
 import { encodeHistogram, latencyHistogram, monotonicMicros, recordMicros } from '../lib/histogram.js';
-import { BenchMqttClient, type MqttTarget } from '../lib/mqtt-client.js';
+import { BenchMqttClient, ConnackRefused, type MqttTarget } from '../lib/mqtt-client.js';
 
 export interface DeviceRange {
   readonly clientIdPrefix: string;
@@ -46,10 +46,14 @@ export interface ConnectRateResult {
   readonly attempted: number;
   readonly accepted: number;
   readonly failed: number;
+  /** Of the failed, those the server answered with a refusing CONNACK (the rest had no answer). */
+  readonly refused: number;
   readonly firstError: string | null;
   readonly elapsedMs: number;
   /** Scheduled CONNECT -> CONNACK 0, encoded HdrHistogram. */
   readonly connack: string;
+  /** Scheduled CONNECT -> refusing CONNACK, encoded HdrHistogram. */
+  readonly refusal: string;
 }
 
 const held: BenchMqttClient[] = [];
@@ -103,10 +107,12 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
 
 async function connectRate(spec: ConnectRateSpec): Promise<ConnectRateResult> {
   const connack = latencyHistogram();
+  const refusal = latencyHistogram();
   const intervalUs = 1e6 / spec.rate;
   const attempts: Array<Promise<void>> = [];
   let accepted = 0;
   let failed = 0;
+  let refused = 0;
   let firstError: string | null = null;
   for (let i = 0; i < spec.count; i++) {
     const scheduledUs = spec.startAtUs + i * intervalUs;
@@ -126,6 +132,10 @@ async function connectRate(spec: ConnectRateSpec): Promise<ConnectRateResult> {
         },
         (error: unknown) => {
           failed += 1;
+          if (error instanceof ConnackRefused) {
+            refused += 1;
+            recordMicros(refusal, monotonicMicros() - scheduledUs);
+          }
           firstError ??= error instanceof Error ? error.message : String(error);
         },
       ),
@@ -136,9 +146,11 @@ async function connectRate(spec: ConnectRateSpec): Promise<ConnectRateResult> {
     attempted: spec.count,
     accepted,
     failed,
+    refused,
     firstError,
     elapsedMs: Math.round((monotonicMicros() - spec.startAtUs) / 1000),
     connack: encodeHistogram(connack),
+    refusal: encodeHistogram(refusal),
   };
 }
 

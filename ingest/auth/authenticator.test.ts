@@ -444,9 +444,9 @@ describe('a cache outage is not a stampede: concurrent misses coalesce', () => {
 function countRuns(kdf: KdfQueue): () => number {
   let runs = 0;
   const run = kdf.run.bind(kdf);
-  kdf.run = (work) => {
+  kdf.run = (work, withinMs) => {
     runs++;
-    return run(work);
+    return run(work, withinMs);
   };
   return () => runs;
 }
@@ -488,7 +488,7 @@ describe('a flood of failing devices does not slow cached devices', () => {
       [decision.allow, decision.connackCode, !decision.allow && decision.reason],
       [false, 3, 'kdf_busy'],
     );
-    assert.equal(await metric('sentinel_auth_kdf_refused_total'), 1);
+    assert.equal(await metric('sentinel_auth_kdf_refused_total', { reason: 'full' }), 1);
     busy.open();
     await occupying;
   });
@@ -637,7 +637,7 @@ describe('an expired decision is revalidated from the device row, without scrypt
     wall.now += ttlMs;
     const release = gate();
     const busy = kdf.run(() => release.opened.then(() => true));
-    assert.equal(kdf.hasRoom, false);
+    assert.equal(kdf.refusalFor(), 'full');
     assert.equal((await authenticator.authenticate(good)).allow, true);
     const stranger = await authenticator.authenticate({ ...good, clientId: 'dev-off', password: 'other' });
     assert.deepEqual([stranger.allow, !stranger.allow && stranger.reason], [false, 'kdf_busy']);

@@ -62,6 +62,12 @@ export interface AuthRequest {
   readonly certificateCn?: string | undefined;
   /** The device's address (after PROXY protocol), for the per-address failure tier. */
   readonly sourceAddress?: string | undefined;
+  /**
+   * How long from now the device still waits for the answer (ms): its CONNECT deadline less what
+   * follows the decision. A password check the KDF queue cannot finish within it is refused with
+   * 0x03 (server unavailable) instead of running for a connection that has timed out.
+   */
+  readonly answerWithinMs?: number | undefined;
 }
 
 export type AuthDecision =
@@ -291,6 +297,7 @@ export class Authenticator {
     fill: LocalFill | undefined,
   ): Promise<AuthDecision> {
     const cache = this.deps.cache;
+    const answerBy = performance.now() + (request.answerWithinMs ?? Number.POSITIVE_INFINITY);
     // undefined: the cache cannot be used for this request (none configured, or Redis failed).
     let epoch: string | null | undefined;
     let expired: ExpiredDecision | undefined;
@@ -318,10 +325,11 @@ export class Authenticator {
     let failed = false;
     try {
       // With an expired decision in hand the row may spare the KDF; `verify` refuses if it cannot.
-      if (needsKdf && !expired && this.deps.kdf && !this.deps.kdf.hasRoom) return busy('kdf_busy');
+      if (needsKdf && !expired && this.deps.kdf?.refusalFor(answerBy - performance.now()))
+        return busy('kdf_busy');
       let consulted: Consulted;
       try {
-        consulted = await this.consultDeviceDb(request, cache, expired);
+        consulted = await this.consultDeviceDb(request, cache, expired, answerBy);
         this.dbAnswered();
       } catch (err) {
         if (isSentinelError(err, 'SNT_AUTH_HASH_INVALID')) {
@@ -361,6 +369,7 @@ export class Authenticator {
     request: AuthRequest,
     cache: DecisionCache | undefined,
     expired: ExpiredDecision | undefined,
+    answerBy: number,
   ): Promise<Consulted> {
     const device = await this.#rows.run(request.clientId, () =>
       this.deps.devices.findForAuth(request.clientId),
@@ -372,16 +381,22 @@ export class Authenticator {
       passwordOk = passwordWasRight(expired.decision);
       this.metrics.revalidated.inc();
     } else {
-      passwordOk = await this.verify(request.password ?? '', device?.passwordHash ?? this.deps.dummyHash);
+      passwordOk = await this.verify(
+        request.password ?? '',
+        device?.passwordHash ?? this.deps.dummyHash,
+        answerBy,
+      );
       if (passwordOk === undefined) return 'kdf_busy';
     }
     return { decision: fromRow(device, passwordOk && device?.username === request.username), row };
   }
 
   /** scrypt through the KDF queue; undefined when the queue refused it. */
-  private verify(password: PasswordInput, hash: string): Promise<boolean> | undefined {
+  private verify(password: PasswordInput, hash: string, answerBy: number): Promise<boolean | undefined> {
     const kdf = this.deps.kdf;
-    return kdf ? kdf.run(() => verifyPassword(password, hash)) : verifyPassword(password, hash);
+    return kdf
+      ? kdf.run(() => verifyPassword(password, hash), answerBy - performance.now())
+      : verifyPassword(password, hash);
   }
 
   private cacheAnswered(): void {

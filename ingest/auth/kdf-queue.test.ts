@@ -12,8 +12,37 @@ function gate() {
   return { done, open };
 }
 
-async function metric(registry: Registry, name: string): Promise<number> {
-  return (await registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
+async function metric(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];
+  return values
+    .filter((v) => Object.entries(labels).every(([k, value]) => v.labels[k] === value))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
+/** A queue on a clock the test moves, whose expiry sweep only runs when the test calls it. */
+function clocked(options: { concurrency: number; maxQueued: number }) {
+  const clock = { now: 0 };
+  const registry = new Registry();
+  const queue = new KdfQueue({ ...options, registry, now: () => clock.now, expiryCheckMs: 3_600_000 });
+  /** Runs a verification that takes `ms` on the test's clock, ending when the test opens it. */
+  const verification = (ms: number) => {
+    const g = gate();
+    return {
+      open: () => {
+        clock.now += ms;
+        g.open();
+      },
+      work: async () => {
+        await g.done;
+        return true;
+      },
+    };
+  };
+  return { clock, registry, queue, verification };
 }
 
 describe('KdfQueue', () => {
@@ -41,21 +70,25 @@ describe('KdfQueue', () => {
     assert.equal(await metric(registry, 'sentinel_auth_kdf_active'), 0);
   });
 
-  it('refuses at once, and counts it, when the queue is full', async () => {
+  it('refuses at once, and counts it as full, when the queue is full', async () => {
     const registry = new Registry();
     const queue = new KdfQueue({ concurrency: 1, maxQueued: 1, registry });
     const g = gate();
     const running = queue.run(() => g.done);
-    const waiting = queue.run(async () => undefined);
-    assert.equal(queue.hasRoom, false);
+    const waiting = queue.run(async () => 'waited');
+    assert.equal(queue.refusalFor(), 'full');
+    let ran = false;
     assert.equal(
-      queue.run(async () => undefined),
+      await queue.run(async () => {
+        ran = true;
+      }),
       undefined,
     );
-    assert.equal(await metric(registry, 'sentinel_auth_kdf_refused_total'), 1);
+    assert.equal(ran, false);
+    assert.equal(await metric(registry, 'sentinel_auth_kdf_refused_total', { reason: 'full' }), 1);
     g.open();
-    await Promise.all([running, waiting]);
-    assert.equal(queue.hasRoom, true);
+    assert.deepEqual(await Promise.all([running, waiting]), [undefined, 'waited']);
+    assert.equal(queue.refusalFor(), undefined);
   });
 
   it('a failing verification frees its slot', async () => {
@@ -63,9 +96,74 @@ describe('KdfQueue', () => {
     await assert.rejects(
       queue.run(() => {
         throw new Error('bad hash');
-      })!,
+      }),
       /bad hash/,
     );
     assert.equal(await queue.run(async () => 'next'), 'next');
+  });
+
+  it('refuses on arrival work it predicts cannot finish within the time its caller has (late)', async () => {
+    const { registry, queue, verification } = clocked({ concurrency: 2, maxQueued: 100 });
+    // Verifications of 10 ms, one after the other, teach the queue their duration.
+    for (const v of [verification(10), verification(10)]) {
+      const learning = queue.run(v.work);
+      v.open();
+      await learning;
+    }
+    assert.equal(queue.meanMs, 10);
+
+    const busy = [verification(10), verification(10)];
+    const running = busy.map((v) => queue.run(v.work));
+    // Slots full: the first waiter starts after one slot frees (~5 ms on average over two slots)
+    // and takes 10 ms: 15 ms predicted; with 4 waiting ahead, (5/2 + 1) x 10 = 35 ms.
+    assert.equal(queue.refusalFor(14), 'late');
+    assert.equal(queue.refusalFor(15), undefined);
+    const waiting = [1, 2, 3, 4].map(() => queue.run(async () => 'ran', 1_000));
+    assert.equal(queue.refusalFor(34), 'late');
+    assert.equal(await queue.run(async () => 'ran', 34), undefined);
+    assert.equal(await metric(registry, 'sentinel_auth_kdf_refused_total', { reason: 'late' }), 1);
+    for (const v of busy) v.open();
+    assert.deepEqual(await Promise.all(waiting), ['ran', 'ran', 'ran', 'ran']);
+    await Promise.all(running);
+  });
+
+  it('refuses waiting work once it could no longer finish in time, without running it (expired)', async () => {
+    const { clock, registry, queue, verification } = clocked({ concurrency: 1, maxQueued: 100 });
+    const learn = verification(10);
+    const learning = queue.run(learn.work);
+    learn.open();
+    await learning;
+
+    const slow = verification(500);
+    const running = queue.run(slow.work);
+    let ran = 0;
+    // Admitted: 20 ms predicted against 100 and 1,000 ms of patience.
+    const short = queue.run(async () => ran++, 100);
+    const long = queue.run(async () => ran++, 1_000);
+    slow.open();
+    // 500 ms later the short one can no longer make it: skipped; the long one runs.
+    assert.equal(await short, undefined);
+    assert.equal(await long, 0);
+    assert.equal(ran, 1);
+    assert.equal(await metric(registry, 'sentinel_auth_kdf_refused_total', { reason: 'expired' }), 1);
+    await running;
+    assert.ok(clock.now >= 510);
+  });
+
+  it('refuses work that runs out of time while still behind others, at the next expiry check', async () => {
+    const registry = new Registry();
+    const queue = new KdfQueue({ concurrency: 1, maxQueued: 10, registry, expiryCheckMs: 5 });
+    const held = gate();
+    // The sweep's timer does not hold the process open (unref): this one keeps the test alive.
+    const alive = setTimeout(() => undefined, 10_000);
+    const running = queue.run(() => held.done);
+    // 30 ms of patience and a slot held for longer: refused by the sweep while the slot is busy.
+    const refused = await queue.run(async () => 'too late', 30);
+    assert.equal(refused, undefined);
+    assert.equal(queue.queued, 0);
+    assert.equal(await metric(registry, 'sentinel_auth_kdf_refused_total', { reason: 'expired' }), 1);
+    held.open();
+    await running;
+    clearTimeout(alive);
   });
 });

@@ -9,20 +9,32 @@ import { metricOf } from './metrics.js';
  *
  * `concurrency` verifications run at once on the libuv thread pool; keeping it below the pool size
  * (4 unless UV_THREADPOOL_SIZE says otherwise) leaves threads for DNS and file work, and the cores
- * bound the KDF's throughput anyway. At most `maxQueued` wait behind them; past that `run` refuses
- * at once (the CONNECT gets CONNACK 0x03, server unavailable: the device retries later) instead of
- * letting the wait, and the memory of the CONNECTs holding it, grow without bound.
+ * bound the KDF's throughput anyway. What waits is bounded twice, and refused (the CONNECT gets
+ * CONNACK 0x03, server unavailable: the device retries later) rather than left to grow:
+ *  - in count: at most `maxQueued` wait (`full`), so the memory of the CONNECTs held stays bounded;
+ *  - in time: a caller says how long its answer is still of use (`withinMs`, the device's CONNECT
+ *    deadline less what follows the decision). Work the queue predicts it cannot finish in time, from
+ *    the verifications' measured durations, is refused on arrival (`late`); work still waiting when
+ *    it could no longer finish in time is refused then (`expired`), and the KDF never runs for it. A
+ *    CONNECT storm beyond the cores thus gets fast refusals instead of CONNECT timeouts, and the
+ *    cores are not spent on answers nobody waits for any more.
  */
 export interface KdfQueueOptions {
   readonly concurrency: number;
   readonly maxQueued: number;
   readonly registry: Registry;
+  /** Milliseconds, monotonic (default performance.now). */
+  readonly now?: () => number;
+  /** How often waiting work is checked for having run out of time (default 100 ms). */
+  readonly expiryCheckMs?: number;
 }
+
+export type KdfRefusal = 'full' | 'late' | 'expired';
 
 interface KdfMetrics {
   readonly active: Gauge;
   readonly queued: Gauge;
-  readonly refused: Counter;
+  readonly refused: Counter<'reason'>;
 }
 
 function declareKdfMetrics(registry: Registry): KdfMetrics {
@@ -49,17 +61,33 @@ function declareKdfMetrics(registry: Registry): KdfMetrics {
       (name) =>
         new Counter({
           name,
-          help: 'CONNECTs refused (CONNACK 0x03) because the KDF queue was full',
+          help: 'CONNECTs refused (CONNACK 0x03) by the KDF queue: full, late (predicted to miss the CONNECT deadline) or expired (waited until it could no longer make it)',
+          labelNames: ['reason'],
           registers,
         }),
     ),
   };
 }
 
+interface Waiting {
+  /** The latest start that can still finish in time (queue clock, ms). */
+  readonly startBy: number;
+  readonly start: () => void;
+  readonly refuse: () => void;
+}
+
+/** Weight of the newest duration in the running mean (an exponentially weighted moving average). */
+const durationWeight = 0.2;
+
 export class KdfQueue {
-  readonly #waiting: Array<() => void> = [];
+  #waiting: Waiting[] = [];
   readonly #metrics: KdfMetrics;
+  readonly #now: () => number;
+  readonly #expiryCheckMs: number;
+  #expiryTimer: NodeJS.Timeout | undefined;
   #active = 0;
+  /** Mean wall time of a verification, ms; 0 until one finished (nothing is predicted before). */
+  #meanMs = 0;
 
   constructor(private readonly options: KdfQueueOptions) {
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1)
@@ -67,6 +95,8 @@ export class KdfQueue {
     if (!Number.isInteger(options.maxQueued) || options.maxQueued < 0)
       throw new RangeError('maxQueued must be a whole number');
     this.#metrics = declareKdfMetrics(options.registry);
+    this.#now = options.now ?? (() => performance.now());
+    this.#expiryCheckMs = options.expiryCheckMs ?? 100;
   }
 
   get active(): number {
@@ -77,29 +107,52 @@ export class KdfQueue {
     return this.#waiting.length;
   }
 
-  /** True when `run` would accept work now (checked before the device DB is asked). */
-  get hasRoom(): boolean {
-    return this.#active < this.options.concurrency || this.#waiting.length < this.options.maxQueued;
+  /** Mean duration of a verification so far, ms (what the predictions use). */
+  get meanMs(): number {
+    return this.#meanMs;
   }
 
-  /** Runs `work` when a slot is free; undefined (refused, counted) when the queue is full. */
-  run<T>(work: () => Promise<T>): Promise<T> | undefined {
-    if (this.#active < this.options.concurrency) return this.#start(work);
-    if (this.#waiting.length >= this.options.maxQueued) {
-      this.#metrics.refused.inc();
-      return undefined;
+  /**
+   * Why `run` would refuse work needed within `withinMs` now, or undefined when it would take it
+   * (checked before the device DB is asked, so a refused CONNECT costs no lookup).
+   */
+  refusalFor(withinMs = Number.POSITIVE_INFINITY): KdfRefusal | undefined {
+    if (this.#active < this.options.concurrency) return undefined;
+    if (this.#waiting.length >= this.options.maxQueued) return 'full';
+    // Each slot finishes one verification per mean duration: the newcomer starts after the work
+    // ahead of it has drained through the slots, and then takes a mean duration itself.
+    const predictedMs = ((this.#waiting.length + 1) / this.options.concurrency + 1) * this.#meanMs;
+    return predictedMs > withinMs ? 'late' : undefined;
+  }
+
+  /**
+   * Runs `work` when a slot is free; resolves to undefined (refused, counted by reason) when the
+   * queue is full or the work could not finish within `withinMs`.
+   */
+  run<T>(work: () => Promise<T>, withinMs = Number.POSITIVE_INFINITY): Promise<T | undefined> {
+    const refusal = this.refusalFor(withinMs);
+    if (refusal) {
+      this.#metrics.refused.inc({ reason: refusal });
+      return Promise.resolve(undefined);
     }
-    return new Promise<T>((resolve, reject) => {
-      this.#waiting.push(() => {
-        this.#start(work).then(resolve, reject);
+    if (this.#active < this.options.concurrency) return this.#start(work);
+    return new Promise<T | undefined>((resolve, reject) => {
+      this.#waiting.push({
+        startBy: this.#now() + withinMs - this.#meanMs,
+        start: () => {
+          this.#start(work).then(resolve, reject);
+        },
+        refuse: () => resolve(undefined),
       });
       this.#metrics.queued.set(this.#waiting.length);
+      this.#expiryTimer ??= setInterval(() => this.#expireWaiting(), this.#expiryCheckMs).unref();
     });
   }
 
   #start<T>(work: () => Promise<T>): Promise<T> {
     this.#active++;
     this.#metrics.active.set(this.#active);
+    const startedAt = this.#now();
     let running: Promise<T>;
     try {
       running = work();
@@ -107,11 +160,47 @@ export class KdfQueue {
       running = Promise.reject(err);
     }
     return running.finally(() => {
+      const tookMs = this.#now() - startedAt;
+      this.#meanMs = this.#meanMs === 0 ? tookMs : this.#meanMs + durationWeight * (tookMs - this.#meanMs);
       this.#active--;
-      const next = this.#waiting.shift();
-      this.#metrics.queued.set(this.#waiting.length);
-      if (next) next();
+      this.#startNext();
       this.#metrics.active.set(this.#active);
     });
+  }
+
+  /** Starts the first waiting work that can still finish in time; refuses what cannot on the way. */
+  #startNext(): void {
+    const now = this.#now();
+    let next = this.#waiting.shift();
+    while (next && next.startBy < now) {
+      this.#refuseExpired(next);
+      next = this.#waiting.shift();
+    }
+    this.#queueChanged();
+    next?.start();
+  }
+
+  /** Refuses waiting work while its device still waits for the answer, not at its deadline. */
+  #expireWaiting(): void {
+    const now = this.#now();
+    const expired = this.#waiting.filter((waiting) => waiting.startBy < now);
+    if (expired.length > 0) {
+      this.#waiting = this.#waiting.filter((waiting) => waiting.startBy >= now);
+      for (const waiting of expired) this.#refuseExpired(waiting);
+    }
+    this.#queueChanged();
+  }
+
+  #refuseExpired(waiting: Waiting): void {
+    this.#metrics.refused.inc({ reason: 'expired' });
+    waiting.refuse();
+  }
+
+  #queueChanged(): void {
+    this.#metrics.queued.set(this.#waiting.length);
+    if (this.#waiting.length === 0 && this.#expiryTimer) {
+      clearInterval(this.#expiryTimer);
+      this.#expiryTimer = undefined;
+    }
   }
 }

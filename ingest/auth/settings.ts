@@ -72,7 +72,7 @@ export const authSchema = {
   kdfQueue: settings.int(
     'SENTINEL_AUTH_KDF_QUEUE',
     4000,
-    'password verifications that may wait for a slot; past it an uncached CONNECT gets CONNACK 0x03 (server unavailable) at once. 4,000 at ~3 ms each on 2 slots is ~6 s of waiting, inside the 10 s CONNECT deadline: a fleet reconnecting at once is served, not refused',
+    'password verifications that may wait for a slot; past it an uncached CONNECT gets CONNACK 0x03 (server unavailable) at once. It bounds memory; time is bounded apart from it: a verification predicted to end after its device stops waiting (the CONNECT deadline) is refused the same way, so a count high enough for a fleet reconnecting at once never turns into CONNECT timeouts',
     { min: 0, max: 100_000 },
   ),
   addressFailureBurst: settings.int(

@@ -39,6 +39,13 @@ export function deviceIdOf(connect: Pick<IConnectPacket, 'clientId' | 'username'
   return connect.clientId !== '' ? connect.clientId : (connect.username ?? '');
 }
 
+/**
+ * What a CONNECT needs after its auth decision (the session claim, a Redis round trip, and the
+ * CONNACK), kept free of it: a password check that would end later is refused with 0x03 while the
+ * device still listens, rather than its connection closed at the CONNECT deadline.
+ */
+const afterDecisionMs = 1000;
+
 /** Password, certificate or cached decision: a lookup, during which the connection waits. */
 const authenticate: Step<ConnectFlow> = {
   name: 'authenticate',
@@ -52,6 +59,7 @@ const authenticate: Step<ConnectFlow> = {
           password: connect.password,
           certificateCn: port.identity.tlsClientSubject ?? undefined,
           sourceAddress: port.identity.sourceIp,
+          answerWithinMs: Math.max(0, port.session.deadlineMs() - port.now() - afterDecisionMs),
         })
         .then((decision) => {
           flow.decision = decision;

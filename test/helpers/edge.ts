@@ -312,6 +312,19 @@ export class RawDevice {
     socket: Socket,
     connect: { clientId: string; password: string; keepalive?: number },
   ): Promise<RawDevice> {
+    const { device, returnCode } = await RawDevice.answerTo(socket, connect);
+    if (returnCode !== 0) throw new Error(`${connect.clientId}: CONNACK ${returnCode}`);
+    return device;
+  }
+
+  /**
+   * Sends a CONNECT (user name = client id) over an open socket: the device, and the CONNACK's
+   * return code, or 'closed' when the proxy closed the connection without one.
+   */
+  static async answerTo(
+    socket: Socket,
+    connect: { clientId: string; password: string; keepalive?: number },
+  ): Promise<{ device: RawDevice; returnCode: number | 'closed' }> {
     const device = RawDevice.over(socket);
     device.send({
       cmd: 'connect',
@@ -323,10 +336,8 @@ export class RawDevice {
       username: connect.clientId,
       password: Buffer.from(connect.password),
     });
-    const connack = await device.waitFor((p) => p.cmd === 'connack');
-    if (connack.cmd !== 'connack' || connack.returnCode !== 0)
-      throw new Error(`${connect.clientId}: CONNACK ${JSON.stringify(connack)}`);
-    return device;
+    const connack = await device.waitFor((p) => p.cmd === 'connack').catch(() => undefined);
+    return { device, returnCode: connack?.cmd === 'connack' ? (connack.returnCode ?? 0) : 'closed' };
   }
 
   /** A device over an open socket that has sent nothing yet: the test writes every byte. */
