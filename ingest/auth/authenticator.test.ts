@@ -493,6 +493,45 @@ describe('a flood of failing devices does not slow cached devices', () => {
     await occupying;
   });
 
+  it('a CONNECT whose device cannot wait for the KDF is refused with 0x03 before the device DB (late)', async () => {
+    const registry = new Registry();
+    const kdf = new KdfQueue({ concurrency: 1, maxQueued: 100, registry });
+    const { authenticator, devices, metric } = setup('password', false, { kdf }, registry);
+    assert.equal(
+      (await authenticator.authenticate(good)).allow,
+      true,
+      'one real scrypt: the queue knows its cost',
+    );
+    assert.ok(kdf.meanMs > 0);
+    const busy = gate();
+    const occupying = kdf.run(() => busy.opened);
+    const lookups = devices.lookups;
+    // A slot is busy and the next would start after it: two mean durations, far more than 0.01 ms.
+    const decision = await authenticator.authenticate({ ...good, answerWithinMs: 0.01 });
+    assert.deepEqual(decision, { allow: false, result: 'error', reason: 'kdf_busy', connackCode: 3 });
+    assert.equal(devices.lookups, lookups, 'refused before the device DB was asked');
+    assert.equal(await metric('sentinel_auth_kdf_refused_total', { reason: 'late' }), 1);
+    busy.open();
+    await occupying;
+  });
+
+  it('a CONNECT still waiting for the KDF when its device stops waiting is refused with 0x03, its scrypt not run (expired)', async () => {
+    const registry = new Registry();
+    const kdf = new KdfQueue({ concurrency: 1, maxQueued: 100, registry, expiryCheckMs: 5 });
+    const { authenticator, metric } = setup('password', false, { kdf }, registry);
+    const busy = gate();
+    const occupying = kdf.run(() => busy.opened);
+    const verifications = countRuns(kdf);
+    // Nothing measured yet, so nothing is predicted: it queues, and 20 ms later it is refused (a
+    // verification that ran would have allowed it).
+    const decision = await authenticator.authenticate({ ...good, answerWithinMs: 20 });
+    assert.deepEqual(decision, { allow: false, result: 'error', reason: 'kdf_busy', connackCode: 3 });
+    assert.equal(verifications(), 1, 'it reached the queue');
+    assert.equal(await metric('sentinel_auth_kdf_refused_total', { reason: 'expired' }), 1);
+    busy.open();
+    await occupying;
+  });
+
   it('an address with repeated failures is refused before the DB and scrypt; its cached devices still connect', async () => {
     const { local } = localCache();
     const throttle = new AddressFailureThrottle({ burst: 2, perMinute: 6, maxAddresses: 10, now: () => 0 });

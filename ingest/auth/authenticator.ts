@@ -325,7 +325,8 @@ export class Authenticator {
     let failed = false;
     try {
       // With an expired decision in hand the row may spare the KDF; `verify` refuses if it cannot.
-      if (needsKdf && !expired && this.deps.kdf?.refusalFor(answerBy - performance.now()))
+      // Checked before the device DB is asked, so a CONNECT the KDF would refuse costs no lookup.
+      if (needsKdf && !expired && this.deps.kdf?.turnsAway(answerBy - performance.now()))
         return busy('kdf_busy');
       let consulted: Consulted;
       try {

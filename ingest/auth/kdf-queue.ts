@@ -112,10 +112,7 @@ export class KdfQueue {
     return this.#meanMs;
   }
 
-  /**
-   * Why `run` would refuse work needed within `withinMs` now, or undefined when it would take it
-   * (checked before the device DB is asked, so a refused CONNECT costs no lookup).
-   */
+  /** Why `run` would refuse work needed within `withinMs` now, or undefined when it would take it. */
   refusalFor(withinMs = Number.POSITIVE_INFINITY): KdfRefusal | undefined {
     if (this.#active < this.options.concurrency) return undefined;
     if (this.#waiting.length >= this.options.maxQueued) return 'full';
@@ -125,16 +122,19 @@ export class KdfQueue {
     return predictedMs > withinMs ? 'late' : undefined;
   }
 
+  /** True, and counted as a refusal, when `run` would refuse work needed within `withinMs` now. */
+  turnsAway(withinMs = Number.POSITIVE_INFINITY): boolean {
+    const refusal = this.refusalFor(withinMs);
+    if (refusal) this.#metrics.refused.inc({ reason: refusal });
+    return refusal !== undefined;
+  }
+
   /**
    * Runs `work` when a slot is free; resolves to undefined (refused, counted by reason) when the
    * queue is full or the work could not finish within `withinMs`.
    */
   run<T>(work: () => Promise<T>, withinMs = Number.POSITIVE_INFINITY): Promise<T | undefined> {
-    const refusal = this.refusalFor(withinMs);
-    if (refusal) {
-      this.#metrics.refused.inc({ reason: refusal });
-      return Promise.resolve(undefined);
-    }
+    if (this.turnsAway(withinMs)) return Promise.resolve(undefined);
     if (this.#active < this.options.concurrency) return this.#start(work);
     return new Promise<T | undefined>((resolve, reject) => {
       this.#waiting.push({
