@@ -111,6 +111,7 @@ describe('KdfQueue', () => {
       await learning;
     }
     assert.equal(queue.meanMs, 10);
+    assert.equal(await metric(registry, 'sentinel_auth_kdf_mean_seconds'), 0.01);
 
     const busy = [verification(10), verification(10)];
     const running = busy.map((v) => queue.run(v.work));

@@ -35,6 +35,7 @@ interface KdfMetrics {
   readonly active: Gauge;
   readonly queued: Gauge;
   readonly refused: Counter<'reason'>;
+  readonly mean: Gauge;
 }
 
 function declareKdfMetrics(registry: Registry): KdfMetrics {
@@ -63,6 +64,16 @@ function declareKdfMetrics(registry: Registry): KdfMetrics {
           name,
           help: 'CONNECTs refused (CONNACK 0x03) by the KDF queue: full, late (predicted to miss the CONNECT deadline) or expired (waited until it could no longer make it)',
           labelNames: ['reason'],
+          registers,
+        }),
+    ),
+    mean: metricOf(
+      registry,
+      'sentinel_auth_kdf_mean_seconds',
+      (name) =>
+        new Gauge({
+          name,
+          help: 'Running mean of a password verification, wall time: what the queue predicts waits with; concurrency / mean is the verifications per second it expects to sustain',
           registers,
         }),
     ),
@@ -162,6 +173,7 @@ export class KdfQueue {
     return running.finally(() => {
       const tookMs = this.#now() - startedAt;
       this.#meanMs = this.#meanMs === 0 ? tookMs : this.#meanMs + durationWeight * (tookMs - this.#meanMs);
+      this.#metrics.mean.set(this.#meanMs / 1000);
       this.#active--;
       this.#startNext();
       this.#metrics.active.set(this.#active);
