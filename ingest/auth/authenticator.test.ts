@@ -497,12 +497,8 @@ describe('a flood of failing devices does not slow cached devices', () => {
     const registry = new Registry();
     const kdf = new KdfQueue({ concurrency: 1, maxQueued: 100, registry });
     const { authenticator, devices, metric } = setup('password', false, { kdf }, registry);
-    assert.equal(
-      (await authenticator.authenticate(good)).allow,
-      true,
-      'one real scrypt: the queue knows its cost',
-    );
-    assert.ok(kdf.meanMs > 0);
+    for (let i = 0; i < 4; i++) assert.equal((await authenticator.authenticate(good)).allow, true);
+    assert.ok(kdf.typicalMs > 0, 'four real scrypt checks: the queue knows their cost');
     const busy = gate();
     const occupying = kdf.run(() => busy.opened);
     const lookups = devices.lookups;

@@ -45,6 +45,20 @@ function clocked(options: { concurrency: number; maxQueued: number }) {
   return { clock, registry, queue, verification };
 }
 
+/** Runs verifications of the given durations one after the other, so the queue learns them. */
+async function learn(
+  queue: KdfQueue,
+  verification: (ms: number) => { open(): void; work(): Promise<boolean> },
+  durations: readonly number[],
+): Promise<void> {
+  for (const ms of durations) {
+    const v = verification(ms);
+    const learning = queue.run(v.work);
+    v.open();
+    await learning;
+  }
+}
+
 describe('KdfQueue', () => {
   it('runs at most `concurrency` verifications at once and starts the next as one ends, in order', async () => {
     const registry = new Registry();
@@ -104,14 +118,9 @@ describe('KdfQueue', () => {
 
   it('refuses on arrival work it predicts cannot finish within the time its caller has (late)', async () => {
     const { registry, queue, verification } = clocked({ concurrency: 2, maxQueued: 100 });
-    // Verifications of 10 ms, one after the other, teach the queue their duration.
-    for (const v of [verification(10), verification(10)]) {
-      const learning = queue.run(v.work);
-      v.open();
-      await learning;
-    }
-    assert.equal(queue.meanMs, 10);
-    assert.equal(await metric(registry, 'sentinel_auth_kdf_mean_seconds'), 0.01);
+    await learn(queue, verification, [10, 10, 10, 10]);
+    assert.equal(queue.typicalMs, 10);
+    assert.equal(await metric(registry, 'sentinel_auth_kdf_typical_seconds'), 0.01);
 
     const busy = [verification(10), verification(10)];
     const running = busy.map((v) => queue.run(v.work));
@@ -130,10 +139,7 @@ describe('KdfQueue', () => {
 
   it('refuses waiting work once it could no longer finish in time, without running it (expired)', async () => {
     const { clock, registry, queue, verification } = clocked({ concurrency: 1, maxQueued: 100 });
-    const learn = verification(10);
-    const learning = queue.run(learn.work);
-    learn.open();
-    await learning;
+    await learn(queue, verification, [10, 10, 10, 10]);
 
     const slow = verification(500);
     const running = queue.run(slow.work);
@@ -148,7 +154,24 @@ describe('KdfQueue', () => {
     assert.equal(ran, 1);
     assert.equal(await metric(registry, 'sentinel_auth_kdf_refused_total', { reason: 'expired' }), 1);
     await running;
-    assert.ok(clock.now >= 510);
+    assert.ok(clock.now >= 540);
+  });
+
+  it('predicts nothing from fewer than four verifications, and one slow verification does not make it refuse a burst', async () => {
+    const { queue, verification } = clocked({ concurrency: 2, maxQueued: 1000 });
+    // A fresh process's first check is slow: alone it predicts nothing.
+    await learn(queue, verification, [2_000]);
+    assert.equal(queue.typicalMs, 0);
+    await learn(queue, verification, [5, 5, 5]);
+    assert.equal(queue.typicalMs, 5, 'the median of 2,000, 5, 5, 5');
+    const busy = [verification(5), verification(5)];
+    const running = busy.map((v) => queue.run(v.work));
+    // 200 waiting at 5 ms over two slots: about half a second, well inside 9 s.
+    const burst = Array.from({ length: 200 }, () => queue.run(async () => 'served', 9_000));
+    assert.equal(queue.queued, 200);
+    for (const v of busy) v.open();
+    assert.deepEqual(new Set(await Promise.all(burst)), new Set(['served']));
+    await Promise.all(running);
   });
 
   it('refuses work that runs out of time while still behind others, at the next expiry check', async () => {

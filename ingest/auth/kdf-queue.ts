@@ -14,7 +14,7 @@ import { metricOf } from './metrics.js';
  *  - in count: at most `maxQueued` wait (`full`), so the memory of the CONNECTs held stays bounded;
  *  - in time: a caller says how long its answer is still of use (`withinMs`, the device's CONNECT
  *    deadline less what follows the decision). Work the queue predicts it cannot finish in time, from
- *    the verifications' measured durations, is refused on arrival (`late`); work still waiting when
+ *    the median of the last verifications' durations, is refused on arrival (`late`); work still waiting when
  *    it could no longer finish in time is refused then (`expired`), and the KDF never runs for it. A
  *    CONNECT storm beyond the cores thus gets fast refusals instead of CONNECT timeouts, and the
  *    cores are not spent on answers nobody waits for any more.
@@ -35,7 +35,7 @@ interface KdfMetrics {
   readonly active: Gauge;
   readonly queued: Gauge;
   readonly refused: Counter<'reason'>;
-  readonly mean: Gauge;
+  readonly typical: Gauge;
 }
 
 function declareKdfMetrics(registry: Registry): KdfMetrics {
@@ -67,13 +67,13 @@ function declareKdfMetrics(registry: Registry): KdfMetrics {
           registers,
         }),
     ),
-    mean: metricOf(
+    typical: metricOf(
       registry,
-      'sentinel_auth_kdf_mean_seconds',
+      'sentinel_auth_kdf_typical_seconds',
       (name) =>
         new Gauge({
           name,
-          help: 'Running mean of a password verification, wall time: what the queue predicts waits with; concurrency / mean is the verifications per second it expects to sustain',
+          help: 'Median wall time of the last password verifications: what the queue predicts waits with; concurrency / this is the verifications per second it expects to sustain',
           registers,
         }),
     ),
@@ -87,8 +87,14 @@ interface Waiting {
   readonly refuse: () => void;
 }
 
-/** Weight of the newest duration in the running mean (an exponentially weighted moving average). */
-const durationWeight = 0.2;
+/**
+ * How many recent verifications the typical duration is the median of, and how many it needs
+ * before it predicts at all. A median, not a mean: one slow check (a fresh process's first, a GC
+ * pause, a burst of CPU elsewhere) must not make the queue refuse a fleet it could serve; a real
+ * slowdown moves the median within a few checks.
+ */
+const durationSamples = 16;
+const durationSamplesToPredict = 4;
 
 export class KdfQueue {
   #waiting: Waiting[] = [];
@@ -97,8 +103,10 @@ export class KdfQueue {
   readonly #expiryCheckMs: number;
   #expiryTimer: NodeJS.Timeout | undefined;
   #active = 0;
-  /** Mean wall time of a verification, ms; 0 until one finished (nothing is predicted before). */
-  #meanMs = 0;
+  /** Wall times of the last verifications, ms, oldest first. */
+  readonly #durations: number[] = [];
+  /** Their median once there are enough of them, else 0 (nothing is predicted before). */
+  #typicalMs = 0;
 
   constructor(private readonly options: KdfQueueOptions) {
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1)
@@ -118,18 +126,18 @@ export class KdfQueue {
     return this.#waiting.length;
   }
 
-  /** Mean duration of a verification so far, ms (what the predictions use). */
-  get meanMs(): number {
-    return this.#meanMs;
+  /** Typical duration of a verification, ms (what the predictions use; 0 before enough were seen). */
+  get typicalMs(): number {
+    return this.#typicalMs;
   }
 
   /** Why `run` would refuse work needed within `withinMs` now, or undefined when it would take it. */
   refusalFor(withinMs = Number.POSITIVE_INFINITY): KdfRefusal | undefined {
     if (this.#active < this.options.concurrency) return undefined;
     if (this.#waiting.length >= this.options.maxQueued) return 'full';
-    // Each slot finishes one verification per mean duration: the newcomer starts after the work
-    // ahead of it has drained through the slots, and then takes a mean duration itself.
-    const predictedMs = ((this.#waiting.length + 1) / this.options.concurrency + 1) * this.#meanMs;
+    // Each slot finishes one verification per typical duration: the newcomer starts after the work
+    // ahead of it has drained through the slots, and then takes a typical duration itself.
+    const predictedMs = ((this.#waiting.length + 1) / this.options.concurrency + 1) * this.#typicalMs;
     return predictedMs > withinMs ? 'late' : undefined;
   }
 
@@ -149,7 +157,7 @@ export class KdfQueue {
     if (this.#active < this.options.concurrency) return this.#start(work);
     return new Promise<T | undefined>((resolve, reject) => {
       this.#waiting.push({
-        startBy: this.#now() + withinMs - this.#meanMs,
+        startBy: this.#now() + withinMs - this.#typicalMs,
         start: () => {
           this.#start(work).then(resolve, reject);
         },
@@ -172,12 +180,21 @@ export class KdfQueue {
     }
     return running.finally(() => {
       const tookMs = this.#now() - startedAt;
-      this.#meanMs = this.#meanMs === 0 ? tookMs : this.#meanMs + durationWeight * (tookMs - this.#meanMs);
-      this.#metrics.mean.set(this.#meanMs / 1000);
+      this.#measured(tookMs);
       this.#active--;
       this.#startNext();
       this.#metrics.active.set(this.#active);
     });
+  }
+
+  #measured(tookMs: number): void {
+    this.#durations.push(tookMs);
+    if (this.#durations.length > durationSamples) this.#durations.shift();
+    if (this.#durations.length < durationSamplesToPredict) return;
+    const sorted = [...this.#durations].sort((a, b) => a - b);
+    const middle = sorted.length >> 1;
+    this.#typicalMs = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+    this.#metrics.typical.set(this.#typicalMs / 1000);
   }
 
   /** Starts the first waiting work that can still finish in time; refuses what cannot on the way. */
