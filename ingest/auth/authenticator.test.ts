@@ -93,6 +93,18 @@ function gate() {
   return { opened, open };
 }
 
+/** Holds one slot of the KDF queue with work the test ends by hand (`free`), no timers. */
+function occupy(kdf: KdfQueue): { free(): Promise<void> } {
+  const busy = gate();
+  const running = kdf.run(() => busy.opened);
+  return {
+    async free() {
+      busy.open();
+      await running;
+    },
+  };
+}
+
 /**
  * Holds every device DB answer until the gate opens (the row is read at once, as the DB would when
  * the query arrives), so concurrent CONNECTs pile up on it.
@@ -460,8 +472,7 @@ describe('a flood of failing devices does not slow cached devices', () => {
     const { local } = localCache(registry);
     const { authenticator, devices, metric } = setup('password', true, { kdf, local }, registry);
     await authenticator.authenticate(good);
-    const busy = gate();
-    const occupying = kdf.run(() => busy.opened);
+    const slot = occupy(kdf);
     const lookups = devices.lookups;
 
     const cached = await authenticator.authenticate(good);
@@ -470,8 +481,7 @@ describe('a flood of failing devices does not slow cached devices', () => {
     assert.deepEqual(uncached, { allow: false, result: 'error', reason: 'kdf_busy', connackCode: 3 });
     assert.equal(devices.lookups, lookups, 'refused before the device DB was asked');
     assert.equal(await metric('sentinel_auth_denials_total', { reason: 'kdf_busy' }), 1);
-    busy.open();
-    await occupying;
+    await slot.free();
   });
 
   it('refuses with 0x03 when the queue fills while the row is being read', async () => {
@@ -480,8 +490,7 @@ describe('a flood of failing devices does not slow cached devices', () => {
     const { authenticator, devices, metric } = setup('password', false, { kdf }, registry);
     const held = holdReads(devices);
     const pending = authenticator.authenticate(good);
-    const busy = gate();
-    const occupying = kdf.run(() => busy.opened);
+    const slot = occupy(kdf);
     held.open();
     const decision = await pending;
     assert.deepEqual(
@@ -489,8 +498,7 @@ describe('a flood of failing devices does not slow cached devices', () => {
       [false, 3, 'kdf_busy'],
     );
     assert.equal(await metric('sentinel_auth_kdf_refused_total', { reason: 'full' }), 1);
-    busy.open();
-    await occupying;
+    await slot.free();
   });
 
   it('a CONNECT whose device cannot wait for the KDF is refused with 0x03 before the device DB (late)', async () => {
@@ -499,24 +507,21 @@ describe('a flood of failing devices does not slow cached devices', () => {
     const { authenticator, devices, metric } = setup('password', false, { kdf }, registry);
     for (let i = 0; i < 4; i++) assert.equal((await authenticator.authenticate(good)).allow, true);
     assert.ok(kdf.typicalMs > 0, 'four real scrypt checks: the queue knows their cost');
-    const busy = gate();
-    const occupying = kdf.run(() => busy.opened);
+    const slot = occupy(kdf);
     const lookups = devices.lookups;
-    // A slot is busy and the next would start after it: two mean durations, far more than 0.01 ms.
+    // A slot is busy and the next would start after it: two typical durations, far more than 0.01 ms.
     const decision = await authenticator.authenticate({ ...good, answerWithinMs: 0.01 });
     assert.deepEqual(decision, { allow: false, result: 'error', reason: 'kdf_busy', connackCode: 3 });
     assert.equal(devices.lookups, lookups, 'refused before the device DB was asked');
     assert.equal(await metric('sentinel_auth_kdf_refused_total', { reason: 'late' }), 1);
-    busy.open();
-    await occupying;
+    await slot.free();
   });
 
   it('a CONNECT still waiting for the KDF when its device stops waiting is refused with 0x03, its scrypt not run (expired)', async () => {
     const registry = new Registry();
     const kdf = new KdfQueue({ concurrency: 1, maxQueued: 100, registry, expiryCheckMs: 5 });
     const { authenticator, metric } = setup('password', false, { kdf }, registry);
-    const busy = gate();
-    const occupying = kdf.run(() => busy.opened);
+    const slot = occupy(kdf);
     const verifications = countRuns(kdf);
     // Nothing measured yet, so nothing is predicted: it queues, and 20 ms later it is refused (a
     // verification that ran would have allowed it).
@@ -524,8 +529,7 @@ describe('a flood of failing devices does not slow cached devices', () => {
     assert.deepEqual(decision, { allow: false, result: 'error', reason: 'kdf_busy', connackCode: 3 });
     assert.equal(verifications(), 1, 'it reached the queue');
     assert.equal(await metric('sentinel_auth_kdf_refused_total', { reason: 'expired' }), 1);
-    busy.open();
-    await occupying;
+    await slot.free();
   });
 
   it('an address with repeated failures is refused before the DB and scrypt; its cached devices still connect', async () => {
@@ -670,13 +674,11 @@ describe('an expired decision is revalidated from the device row, without scrypt
     const { wall, kdf, authenticator } = expiring(1);
     await authenticator.authenticate(good);
     wall.now += ttlMs;
-    const release = gate();
-    const busy = kdf.run(() => release.opened.then(() => true));
+    const slot = occupy(kdf);
     assert.equal(kdf.refusalFor(), 'full');
     assert.equal((await authenticator.authenticate(good)).allow, true);
     const stranger = await authenticator.authenticate({ ...good, clientId: 'dev-off', password: 'other' });
     assert.deepEqual([stranger.allow, !stranger.allow && stranger.reason], [false, 'kdf_busy']);
-    release.open();
-    await busy;
+    await slot.free();
   });
 });

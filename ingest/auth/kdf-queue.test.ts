@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
+import { metricSum as metric } from '../../test/helpers/registry.js';
 import { KdfQueue } from './kdf-queue.js';
 
 /** Hand-settled work: the test decides when a "scrypt" finishes, no timers. */
@@ -10,17 +11,6 @@ function gate() {
     open = resolve;
   });
   return { done, open };
-}
-
-async function metric(
-  registry: Registry,
-  name: string,
-  labels: Record<string, string> = {},
-): Promise<number> {
-  const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];
-  return values
-    .filter((v) => Object.entries(labels).every(([k, value]) => v.labels[k] === value))
-    .reduce((sum, v) => sum + v.value, 0);
 }
 
 /** A queue on a clock the test moves, whose expiry sweep only runs when the test calls it. */

@@ -18,6 +18,7 @@ import { createLogger } from '../../lib/log.js';
 import { SchemaCatalog } from '../../schemas/catalog.js';
 import type { PacketEvent } from '../../schemas/types.generated.js';
 import { ensurePlatform, testKafka, uniqueName } from './platform.js';
+import { metricSum } from './registry.js';
 
 /**
  * A world of its own for edge tests on the real platform: unique topics, device database, Redis key
@@ -250,17 +251,12 @@ export class EdgeTestWorld {
 }
 
 /** A metric of a running edge, summed over the series whose labels include `labels` (0 when absent). */
-export async function edgeMetric(
+export function edgeMetric(
   edge: RunningIngest,
   name: string,
   labels: Record<string, string> = {},
 ): Promise<number> {
-  const values = (await edge.registry.getSingleMetric(name)?.get())?.values ?? [];
-  return values
-    .filter((v) =>
-      Object.entries(labels).every(([k, want]) => (v.labels as Record<string, string>)[k] === want),
-    )
-    .reduce((sum, v) => sum + v.value, 0);
+  return metricSum(edge.registry, name, labels);
 }
 
 export function listenerPort(edge: RunningIngest, name: 'mqtt' | 'mqtts'): number {
