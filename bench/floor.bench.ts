@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../lib/config.js';
 import { createKafka } from '../lib/kafka/client.js';
-import { defaultLingerMs } from '../lib/kafka/rdkafka.js';
+import { defaultLingerMs } from '../lib/kafka/defaults.js';
 import { createTopics, describeTopics } from '../lib/kafka/topics.js';
 import { kafkaBootstrap, stackSchema } from '../lib/local-platform.js';
 import { stackDown, stackUp } from '../platform/stack.js';

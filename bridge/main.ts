@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { type ConfigOf, type ConfigSources, loadConfig } from '../lib/config.js';
-import { endpointSchema, resolveEndpoints } from '../lib/endpoints.js';
+import { resolveEndpoints } from '../lib/endpoints.js';
 import { describeError, SentinelError } from '../lib/errors.js';
 import { createKafka, type KafkaConnection } from '../lib/kafka/client.js';
 import { RecordProducer } from '../lib/kafka/rdkafka.js';
 import { kafkaSecurityOf } from '../lib/kafka/security.js';
 import { describeTopics, topicNames } from '../lib/kafka/topics.js';
-import { originCredentials, stackSchema } from '../lib/local-platform.js';
+import { originCredentials } from '../lib/local-platform.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { type ServiceHttp, startServiceHttp } from '../lib/service/http.js';
 import { createMetricsRegistry } from '../lib/service/metrics.js';
@@ -17,7 +16,8 @@ import { downlinkRecord, toDownlinkMessage } from './downlink.js';
 import { createBridgeMetrics } from './metrics.js';
 import { type InboundMessage, OriginLink } from './origin-link.js';
 import { RetainedFollower } from './retained.js';
-import { bridgeSchema, downlinkFiltersOf, instanceIdOf, originFiltersOf } from './settings.js';
+import type { BridgeServiceConfig } from './service-settings.js';
+import { downlinkFiltersOf, instanceIdOf, originFiltersOf } from './settings.js';
 import { UplinkRelay } from './uplink.js';
 
 /**
@@ -48,25 +48,6 @@ export interface OriginAccount {
 }
 
 /** The origin and the bridge's account there; the local origin's when nothing is configured. */
-/**
- * The bridge's one schema: its own settings, the engines it talks to, and where the local
- * platform's origin is when none is configured (its WebSocket port, the state directory holding
- * the bridge's account there). `sentinel bridge` loads it once (`loadBridgeConfig`).
- */
-export const bridgeServiceSchema = {
-  ...bridgeSchema,
-  ...endpointSchema,
-  originWsPort: stackSchema.originWsPort,
-  originMqttPort: stackSchema.originMqttPort,
-  stateDir: stackSchema.stateDir,
-} as const;
-
-export type BridgeServiceConfig = ConfigOf<typeof bridgeServiceSchema>;
-
-export function loadBridgeConfig(sources: ConfigSources = {}): BridgeServiceConfig {
-  return loadConfig(bridgeServiceSchema, sources);
-}
-
 export function originAccountOf(config: BridgeServiceConfig): OriginAccount {
   const url = config.originUrl !== '' ? config.originUrl : `ws://127.0.0.1:${config.originWsPort}`;
   const account =

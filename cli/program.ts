@@ -21,6 +21,10 @@ import { platformSettingNames } from './settings-catalog.js';
 /**
  * `sentinel`: the operator's command line. Every subcommand has --help; configuration comes from
  * flags and SENTINEL_* variables and is validated before anything starts.
+ *
+ * Each service runs as `sentinel <command>`, so what this table imports is loaded into every edge
+ * worker, processor and bridge: command modules import settings only, and load their service (and
+ * its native clients: librdkafka, the embedded ClickHouse) with `import()` when they run.
  */
 export function buildCli(): Command {
   const program = new Command('sentinel')

@@ -1,4 +1,4 @@
-import { bridgeServiceSchema } from '../bridge/main.js';
+import { bridgeServiceSchema } from '../bridge/service-settings.js';
 import { retiredBridgeSettings } from '../bridge/settings.js';
 import { consoleServiceSchema } from '../console/settings.js';
 import {
@@ -6,7 +6,7 @@ import {
   forensicsSinkSchema,
   retiredForensicsSettings,
 } from '../forensics/settings.js';
-import { ingestServiceSchema } from '../ingest/main.js';
+import { ingestServiceSchema } from '../ingest/service-settings.js';
 import { retiredIngestSettings } from '../ingest/settings.js';
 import { loadConfig, type Schema, type SettingNames, shownValue } from '../lib/config.js';
 import { stackSchema } from '../lib/local-platform.js';

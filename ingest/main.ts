@@ -2,52 +2,32 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { type ConfigOf, type ConfigSources, loadConfig, refuseRetiredSettings } from '../lib/config.js';
-import { endpointSchema, resolveEndpoints } from '../lib/endpoints.js';
+import { resolveEndpoints } from '../lib/endpoints.js';
 import { SentinelError } from '../lib/errors.js';
 import type { KafkaConnection } from '../lib/kafka/client.js';
 import { RecordProducer } from '../lib/kafka/rdkafka.js';
-import { describeKafkaSecurity, kafkaSecurityOf, kafkaSecuritySchema } from '../lib/kafka/security.js';
+import { describeKafkaSecurity, kafkaSecurityOf } from '../lib/kafka/security.js';
 import { topicNames } from '../lib/kafka/topics.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { type ServiceHttp, startServiceHttp } from '../lib/service/http.js';
 import { createMetricsRegistry } from '../lib/service/metrics.js';
 import { SchemaCatalog } from '../schemas/catalog.js';
-import { authSchema, openAuth } from './auth/index.js';
+import { openAuth } from './auth/index.js';
 import { type DownlinkConsumer, startDownlink } from './downlink.js';
 import { EdgeProxy, type ListenerAddress } from './edge.js';
 import { PacketEventWriter } from './event-writer.js';
-import { createRateLimitRedis, RateLimiter, rateLimitPolicyFrom, rateLimitSchema } from './limits/index.js';
+import { createRateLimitRedis, RateLimiter, rateLimitPolicyFrom } from './limits/index.js';
 import { IngestMetrics } from './metrics.js';
 import { TrustedProxies } from './proxy-protocol.js';
 import { RetainedMirror } from './retained-mirror.js';
+import type { IngestServiceConfig } from './service-settings.js';
 import { SessionRegistry } from './session-registry.js';
-import { ingestSchema, protocolPolicyOf, proxyIdOf, retiredIngestSettings } from './settings.js';
+import { protocolPolicyOf, proxyIdOf } from './settings.js';
 
 /**
  * Composition root of one edge proxy (`sentinel ingest`): validates every setting, then wires the
  * real Kafka producer, schema registry, device DB, Redis and listeners into the plain modules.
  */
-/**
- * The edge's one schema: its own settings, authentication, rate limits, Kafka security and the
- * engines it talks to. `sentinel ingest` loads it once (`loadIngestConfig`) and hands it here.
- */
-export const ingestServiceSchema = {
-  ...ingestSchema,
-  ...authSchema,
-  ...rateLimitSchema,
-  ...kafkaSecuritySchema,
-  ...endpointSchema,
-} as const;
-
-export type IngestServiceConfig = ConfigOf<typeof ingestServiceSchema>;
-
-/** The edge's configuration from flags and environment, once; a retired setting still set is refused. */
-export function loadIngestConfig(sources: ConfigSources = {}): IngestServiceConfig {
-  refuseRetiredSettings(sources.env ?? process.env, retiredIngestSettings);
-  return loadConfig(ingestServiceSchema, sources);
-}
-
 export interface RunningIngest {
   readonly proxyId: string;
   readonly registry: Registry;

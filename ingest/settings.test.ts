@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig, refuseRetiredSettings } from '../lib/config.js';
 import { isSentinelError } from '../lib/errors.js';
-import { loadIngestConfig } from './main.js';
+import { loadIngestConfig } from './service-settings.js';
 import { ingestSchema, retiredIngestSettings } from './settings.js';
 
 describe('ingest settings', () => {

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { type ConfigOf, ParseRefusal, type Setting, settings } from '../lib/config.js';
-import { defaultLingerMs } from '../lib/kafka/rdkafka.js';
+import { defaultLingerMs } from '../lib/kafka/defaults.js';
 import { defaultProtocolPolicy, type ProtocolPolicy } from './protocol/index.js';
 import { parseCidrList } from './proxy-protocol.js';
 

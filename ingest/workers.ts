@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from '../lib/log.js';
 import { startServiceHttp } from '../lib/service/http.js';
-import { type IngestServiceConfig, startIngest } from './main.js';
+import type { IngestServiceConfig } from './service-settings.js';
 import { proxyIdOf } from './settings.js';
 
 /**
@@ -27,6 +27,8 @@ export async function runIngestWorkers(options: {
 }): Promise<{ stop(): Promise<void> }> {
   if (cluster.isWorker) {
     const index = Number(process.env.SENTINEL_INGEST_WORKER_INDEX ?? '0');
+    // Loaded here: the primary only forks and aggregates metrics, and never maps the edge's clients.
+    const { startIngest } = await import('./main.js');
     const ingest = await startIngest(
       {
         ...options.config,

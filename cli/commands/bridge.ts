@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { bridgeServiceSchema, loadBridgeConfig, startBridge } from '../../bridge/main.js';
+import { bridgeServiceSchema, loadBridgeConfig } from '../../bridge/service-settings.js';
 import { addSettingFlags } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
 import { exitOnFatal, onShutdown } from '../../lib/service/lifecycle.js';
@@ -18,6 +18,7 @@ export function bridgeCommand(): Command {
     // The bridge's composition root: its one configuration, loaded once.
     const config = loadBridgeConfig({ env: process.env, flags: cmd.opts() });
     const log = createLogger({ name: 'bridge' });
+    const { startBridge } = await import('../../bridge/main.js');
     const bridge = await startBridge(config, log, { onFatal: exitOnFatal(log) });
     console.log(`bridge: origin ${bridge.originUrl} over ${bridge.links.length} WebSocket connection(s)`);
     console.log(

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { isRole, issueToken, readOperators, removeOperator, saveOperator } from '../../console/auth.js';
-import { startConsole } from '../../console/main.js';
 import {
   consoleServiceSchema,
   loadConsoleConfig,
@@ -26,6 +25,7 @@ export function consoleCommand(): Command {
   command.action(async (_options: unknown, cmd: Command) => {
     const config = loadConsoleConfig({ env: process.env, flags: cmd.opts() });
     const log = createLogger({ name: 'console' });
+    const { startConsole } = await import('../../console/main.js');
     const running = await startConsole(config, log, { onFatal: exitOnFatal(log) });
     console.log(`console: ${running.url} (instance ${running.instanceId})`);
     if (running.bootstrap) {

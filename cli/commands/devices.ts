@@ -1,12 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { Redis } from 'ioredis';
-import { RedisDecisionCache } from '../../ingest/auth/decision-cache.js';
-import { parseImport } from '../../ingest/auth/device-import.js';
-import { createDevicePool, DeviceStore } from '../../ingest/auth/device-store.js';
+import type { DeviceStore } from '../../ingest/auth/device-store.js';
 import { authSchema, scryptParamsOf } from '../../ingest/auth/settings.js';
 import { addSettingFlags, loadConfig } from '../../lib/config.js';
-import { deviceDbMigrations, migrateDeviceDb, parseMysqlUrl } from '../../lib/devicedb/migrations.js';
 import { describeError, SentinelError } from '../../lib/errors.js';
 import { renderTable } from '../output.js';
 
@@ -32,6 +28,8 @@ function loadDevicesConfig(command: Command) {
 }
 
 async function withStore<T>(config: DevicesConfig, work: (store: DeviceStore) => Promise<T>): Promise<T> {
+  // Loaded when a subcommand runs, with the drivers: the CLI's other commands never map them.
+  const { createDevicePool, DeviceStore } = await import('../../ingest/auth/device-store.js');
   const pool = createDevicePool(config.mysqlUrl, { timeoutMs: config.dbTimeoutMs, connectionLimit: 1 });
   try {
     return await work(
@@ -48,6 +46,10 @@ async function invalidateCached(
   clientIds: readonly string[],
 ): Promise<string | undefined> {
   if (clientIds.length === 0) return undefined;
+  const [{ Redis }, { RedisDecisionCache }] = await Promise.all([
+    import('ioredis'),
+    import('../../ingest/auth/decision-cache.js'),
+  ]);
   const redis = new Redis(config.redisUrl, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
@@ -246,6 +248,7 @@ export function devicesCommand(): Command {
         if (format !== 'csv' && format !== 'jsonl')
           throw new SentinelError('SNT_USAGE', `--format ${format}: csv or jsonl`);
         const started = performance.now();
+        const { parseImport } = await import('../../ingest/auth/device-import.js');
         const parsed = parseImport(readFileSync(file, 'utf8'), format);
         const result = await withStore(config, (store) =>
           store.importDevices(parsed.devices.map((line) => line.device)),
@@ -328,6 +331,9 @@ export function devicesCommand(): Command {
       )
       .action(async (_options: unknown, command: Command) => {
         const config = loadDevicesConfig(command);
+        const { deviceDbMigrations, migrateDeviceDb, parseMysqlUrl } = await import(
+          '../../lib/devicedb/migrations.js'
+        );
         const applied = await migrateDeviceDb(parseMysqlUrl(config.mysqlUrl));
         const newest = deviceDbMigrations.at(-1)?.version ?? 0;
         console.log(

@@ -1,11 +1,10 @@
 import { Command } from 'commander';
 import { addSettingFlags } from '../../lib/config.js';
 import { kafkaBrokerPorts, stackSchema } from '../../lib/local-platform.js';
-import { stackStatus } from '../../platform/stack.js';
 import { diagnose, machineProbes, type PlatformPort } from '../doctor.js';
 import { renderTable } from '../output.js';
 import { commandSchemas, effectiveSettings } from '../settings-catalog.js';
-import { stackConfigFrom } from './stack.js';
+import { localPlatform, stackConfigFrom } from './stack.js';
 
 /** Every port a setting of the platform names (with this environment), once; the brokers' three. */
 function platformPorts(env: NodeJS.ProcessEnv, brokers: readonly number[]): PlatformPort[] {
@@ -36,6 +35,7 @@ export function doctorCommand(): Command {
       .option('--json', 'print JSON')
       .action(async (options: { json?: boolean }, command: Command) => {
         const config = stackConfigFrom(command);
+        const { stackStatus } = await localPlatform();
         const findings = await diagnose(
           config,
           platformPorts(process.env, kafkaBrokerPorts(config)),

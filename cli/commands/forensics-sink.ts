@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { startForensicsSink } from '../../forensics/main.js';
 import { forensicsSinkSchema } from '../../forensics/settings.js';
 import { addSettingFlags, loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
@@ -20,6 +19,7 @@ export function forensicsSinkCommand(): Command {
         const config = loadConfig(forensicsSinkSchema, { env: process.env, flags: command.opts() });
         const log = createLogger({ name: 'forensics-sink' });
         const crashAfter = config.crashAfterInserts;
+        const { startForensicsSink } = await import('../../forensics/main.js');
         const service = await startForensicsSink(config, {
           log,
           onFatal: exitOnFatal(log),

@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { namedQueryList, prepareNamedQuery, runPreparedQuery } from '../../forensics/queries.js';
 import { forensicsQuerySchema } from '../../forensics/settings.js';
-import { createClickHouse } from '../../lib/clickhouse/client.js';
 import { addSettingFlags, loadConfig } from '../../lib/config.js';
 import { renderTable } from '../output.js';
 
@@ -58,6 +57,7 @@ export function forensicsCommand(): Command {
           ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
           ...(flags.client !== undefined ? { client: flags.client } : {}),
         });
+        const { createClickHouse } = await import('../../lib/clickhouse/client.js');
         const client = createClickHouse({
           url: config.url,
           embeddedPath: '',

@@ -1,7 +1,6 @@
 import cluster from 'node:cluster';
 import { Command } from 'commander';
-import { ingestServiceSchema, loadIngestConfig, startIngest } from '../../ingest/main.js';
-import { runIngestWorkers } from '../../ingest/workers.js';
+import { ingestServiceSchema, loadIngestConfig } from '../../ingest/service-settings.js';
 import { addSettingFlags } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
 import { onShutdown } from '../../lib/service/lifecycle.js';
@@ -16,6 +15,7 @@ export function ingestCommand(): Command {
     const config = loadIngestConfig({ env: process.env, flags: cmd.opts() });
     const log = createLogger({ name: 'ingest' });
     if (config.workers > 1 || cluster.isWorker) {
+      const { runIngestWorkers } = await import('../../ingest/workers.js');
       const workers = await runIngestWorkers({
         workers: config.workers,
         metricsHost: config.host,
@@ -31,6 +31,7 @@ export function ingestCommand(): Command {
       onShutdown({ log, graceMs: 30_000, drain: () => workers.stop() });
       return;
     }
+    const { startIngest } = await import('../../ingest/main.js');
     const ingest = await startIngest(config, log);
     for (const listener of ingest.listeners)
       console.log(`ingest: ${listener.name}://${listener.host}:${listener.port}`);

@@ -6,9 +6,7 @@ import { parseInstant } from '../../forensics/queries.js';
 import { loadConfig } from '../../lib/config.js';
 import { SentinelError } from '../../lib/errors.js';
 import { type DetectionFiles, loadDetectionFiles } from '../../processors/detection-files.js';
-import { parseChain } from '../../processors/main.js';
 import { InspectSummary, OfflineInspector, parseInspectLine } from '../../processors/offline.js';
-import { replayPackets } from '../../processors/replay-kafka.js';
 import { type ProcessorsConfig, processorsSchema } from '../../processors/settings.js';
 import { renderTable } from '../output.js';
 
@@ -67,6 +65,7 @@ export function inspectCommand(): Command {
         return;
       }
       const { policy, rules } = loadDetectionFiles(candidateFiles(live, flags));
+      const { parseChain } = await import('../../processors/main.js');
       const inspector = new OfflineInspector({
         policy,
         rules,
@@ -112,6 +111,10 @@ async function replayCommand(live: ProcessorsConfig, flags: InspectFlags): Promi
   const candidate = candidateFiles(live, flags);
   // Checked here first, so a wrong file is refused before anything is read.
   loadDetectionFiles(candidate);
+  const [{ parseChain }, { replayPackets }] = await Promise.all([
+    import('../../processors/main.js'),
+    import('../../processors/replay-kafka.js'),
+  ]);
   const report = await replayPackets({
     config: live,
     candidate,

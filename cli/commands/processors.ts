@@ -2,7 +2,6 @@ import { Command } from 'commander';
 import { addSettingFlags, loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
 import { exitOnFatal, onShutdown } from '../../lib/service/lifecycle.js';
-import { startProcessors } from '../../processors/main.js';
 import { processorsSchema } from '../../processors/settings.js';
 
 /**
@@ -18,6 +17,7 @@ export function processorsCommand(): Command {
       .action(async (_options: unknown, command: Command) => {
         const config = loadConfig(processorsSchema, { env: process.env, flags: command.opts() });
         const log = createLogger({ name: 'processors' });
+        const { startProcessors } = await import('../../processors/main.js');
         const service = await startProcessors(config, {
           log,
           onFatal: exitOnFatal(log),

@@ -1,11 +1,16 @@
 import { Command } from 'commander';
 import { addSettingFlags, loadConfig } from '../../lib/config.js';
 import { type StackConfig, stackSchema } from '../../lib/local-platform.js';
-import { stackDown, stackStatus, stackUp } from '../../platform/stack.js';
+import type { ComponentStatus } from '../../platform/component-status.js';
 import { renderTable } from '../output.js';
 
 export function stackConfigFrom(command: Command): StackConfig {
   return loadConfig(stackSchema, { env: process.env, flags: command.opts() });
+}
+
+/** The platform's supervisor, loaded when a command runs: it maps ClickHouse and the Kafka clients. */
+export function localPlatform(): Promise<typeof import('../../platform/stack.js')> {
+  return import('../../platform/stack.js');
 }
 
 export function stackCommand(): Command {
@@ -19,6 +24,7 @@ export function stackCommand(): Command {
       .description('start what is not running and wait until every component is ready (idempotent)')
       .action(async (_options: unknown, command: Command) => {
         const config = stackConfigFrom(command);
+        const { stackStatus, stackUp } = await localPlatform();
         const report = await stackUp(config, (line) => console.log(`stack: ${line}`));
         console.log(
           `stack: ready in ${report.seconds.toFixed(1)} s; started ${report.started.length ? report.started.join(', ') : 'nothing (all running)'}`,
@@ -33,6 +39,7 @@ export function stackCommand(): Command {
       .command('down')
       .description('stop the processes this stack started (never the machine’s own services)')
       .action(async (_options: unknown, command: Command) => {
+        const { stackDown } = await localPlatform();
         await stackDown(stackConfigFrom(command), (line) => console.log(`stack: ${line}`));
       }),
     stackSchema,
@@ -45,6 +52,7 @@ export function stackCommand(): Command {
       .option('--json', 'print JSON')
       .option('--quiet', 'print nothing, only set the exit code')
       .action(async (options: { json?: boolean; quiet?: boolean }, command: Command) => {
+        const { stackStatus } = await localPlatform();
         const rows = await stackStatus(stackConfigFrom(command));
         if (options.json) console.log(JSON.stringify(rows, null, 2));
         else if (!options.quiet) printStatus(rows);
@@ -55,7 +63,7 @@ export function stackCommand(): Command {
   return stack;
 }
 
-export function printStatus(rows: Awaited<ReturnType<typeof stackStatus>>): void {
+export function printStatus(rows: readonly ComponentStatus[]): void {
   console.log(
     renderTable(
       ['component', 'health', 'address', 'owner', 'detail'],

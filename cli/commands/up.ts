@@ -6,9 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { addSettingFlags } from '../../lib/config.js';
 import { type StackConfig, stackSchema } from '../../lib/local-platform.js';
-import { stackDown, stackStatus, stackUp } from '../../platform/stack.js';
 import { renderTable } from '../output.js';
-import { printStatus, stackConfigFrom } from './stack.js';
+import { localPlatform, printStatus, stackConfigFrom } from './stack.js';
 
 /**
  * `sentinel up` (`npm start`): the whole platform on one machine in the foreground. The stack
@@ -103,6 +102,7 @@ export function upCommand(availableCommands: () => readonly string[]): Command {
       .action(async (_options: unknown, command: Command) => {
         const config = stackConfigFrom(command);
         const began = Date.now();
+        const { stackDown, stackStatus, stackUp } = await localPlatform();
         const report = await stackUp(config, (line) => console.log(`up: ${line}`));
         const available = new Set(availableCommands());
         const running: RunningService[] = [];

@@ -13,6 +13,7 @@ import rdkafka, {
 } from '@confluentinc/kafka-javascript';
 import type { Logger } from '../log.js';
 import type { KafkaConnection } from './client.js';
+import { defaultLingerMs } from './defaults.js';
 
 /**
  * The hot-path Kafka clients, on librdkafka (@confluentinc/kafka-javascript's native API). kafkajs
@@ -27,9 +28,6 @@ import type { KafkaConnection } from './client.js';
 const { Producer, KafkaConsumer } = rdkafka;
 
 export type { Message as KafkaRecord } from '@confluentinc/kafka-javascript';
-
-/** Producers wait this long for more records before a request goes out, unless a caller says otherwise. */
-export const defaultLingerMs = 2;
 
 const ERR_QUEUE_FULL = -184;
 const ERR_PARTITION_EOF = -191;

@@ -4,7 +4,8 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
-import { loadBridgeConfig, type RunningBridge, startBridge } from '../../bridge/main.js';
+import { type RunningBridge, startBridge } from '../../bridge/main.js';
+import { loadBridgeConfig } from '../../bridge/service-settings.js';
 import { readPartitionsToEnd } from '../../lib/kafka/rdkafka.js';
 import {
   createTopics,

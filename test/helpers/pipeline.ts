@@ -1,5 +1,6 @@
 import type { Consumer } from 'kafkajs';
-import { loadBridgeConfig, type RunningBridge, startBridge } from '../../bridge/main.js';
+import { type RunningBridge, startBridge } from '../../bridge/main.js';
+import { loadBridgeConfig } from '../../bridge/service-settings.js';
 import type { RunningIngest } from '../../ingest/main.js';
 import { loadConfig } from '../../lib/config.js';
 import { originCredentials } from '../../lib/local-platform.js';
