@@ -29,11 +29,19 @@ function librariesMappedAfterImporting(modules: readonly string[]): string[] {
 const dist = join(projectRoot, 'dist');
 const nativeEngines = /libchdb|confluentinc|librdkafka/;
 
-describe('the CLI command table', () => {
-  it('loads without mapping the embedded ClickHouse or librdkafka', () => {
+describe('the native engines a process maps', () => {
+  it('the command table maps neither the embedded ClickHouse nor librdkafka', () => {
     const mapped = librariesMappedAfterImporting([join(dist, 'cli/program.js')]);
     assert.deepEqual(
       mapped.filter((path) => nativeEngines.test(path)),
+      [],
+    );
+  });
+
+  it('the console, which reads ClickHouse over HTTP, does not map the embedded engine', () => {
+    const mapped = librariesMappedAfterImporting([join(dist, 'console/main.js')]);
+    assert.deepEqual(
+      mapped.filter((path) => /libchdb/.test(path)),
       [],
     );
   });

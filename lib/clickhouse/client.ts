@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { type ClickHouseClient, createClient } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
+import type * as ChdbConnection from 'chdb/connection';
 
 /**
  * One code path, two engines: the official @clickhouse/client talks HTTP to a ClickHouse server, or,
@@ -12,6 +13,16 @@ import { createChdbConnection } from 'chdb/connection';
 const sameOutputOnBothEngines = { output_format_json_quote_64bit_integers: 1 } as const;
 
 type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
+
+const requireHere = createRequire(import.meta.url);
+
+/**
+ * chDB's engine (about 140 MB of RSS once mapped) is loaded by the one process that opens the
+ * embedded store; a process that talks to a server (the console, `sentinel forensics`) never maps it.
+ */
+function chdbConnection(): typeof ChdbConnection {
+  return requireHere('chdb/connection') as typeof ChdbConnection;
+}
 
 export interface ClickHouseTarget {
   /** 'embedded' or an http(s) URL of a server. */
@@ -33,7 +44,9 @@ export function createClickHouse(target: ClickHouseTarget): ClickHouseClient {
     mkdirSync(target.embeddedPath, { recursive: true });
     // chdb declares the Connection interface from @clickhouse/client-common while @clickhouse/client
     // 1.23 bundles its own copy of the same declarations; they are identical at run time.
-    const connection = createChdbConnection({ path: target.embeddedPath }) as unknown as ClientConnection;
+    const connection = chdbConnection().createChdbConnection({
+      path: target.embeddedPath,
+    }) as unknown as ClientConnection;
     return createClient({ connection, clickhouse_settings: sameOutputOnBothEngines });
   }
   return createClient({
