@@ -16,8 +16,7 @@ import { downlinkRecord, toDownlinkMessage } from './downlink.js';
 import { createBridgeMetrics } from './metrics.js';
 import { type InboundMessage, OriginLink } from './origin-link.js';
 import { RetainedFollower } from './retained.js';
-import type { BridgeServiceConfig } from './service-settings.js';
-import { downlinkFiltersOf, instanceIdOf, originFiltersOf } from './settings.js';
+import { type BridgeServiceConfig, downlinkFiltersOf, instanceIdOf, originFiltersOf } from './settings.js';
 import { UplinkRelay } from './uplink.js';
 
 /**

@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
-import { type ConfigOf, settings } from '../lib/config.js';
+import { type ConfigOf, type ConfigSources, loadConfig, settings } from '../lib/config.js';
+import { endpointSchema } from '../lib/endpoints.js';
 import { kafkaSecuritySchema } from '../lib/kafka/security.js';
+import { stackSchema } from '../lib/local-platform.js';
 
 /**
  * Settings of `sentinel bridge`. The origin defaults to the local platform's Mosquitto (its WebSocket
@@ -180,3 +182,23 @@ export const retiredBridgeSettings: Readonly<Record<string, string>> = {
     'librdkafka batches by size, and delivery and downlink records have lingers of their own (SENTINEL_BRIDGE_DELIVERY_LINGER_MS); remove it',
   SENTINEL_BRIDGE_RECORD_BATCH: 'librdkafka batches by size; remove it',
 };
+
+/**
+ * The bridge's one schema: its own settings, the engines it talks to, and where the local
+ * platform's origin is when none is configured (its WebSocket port, the state directory holding
+ * the bridge's account there). `sentinel bridge` loads it once (`loadBridgeConfig`). Settings
+ * only: the CLI reads it to build its flags without loading the bridge.
+ */
+export const bridgeServiceSchema = {
+  ...bridgeSchema,
+  ...endpointSchema,
+  originWsPort: stackSchema.originWsPort,
+  originMqttPort: stackSchema.originMqttPort,
+  stateDir: stackSchema.stateDir,
+} as const;
+
+export type BridgeServiceConfig = ConfigOf<typeof bridgeServiceSchema>;
+
+export function loadBridgeConfig(sources: ConfigSources = {}): BridgeServiceConfig {
+  return loadConfig(bridgeServiceSchema, sources);
+}

@@ -1,13 +1,11 @@
-import { bridgeServiceSchema } from '../bridge/service-settings.js';
-import { retiredBridgeSettings } from '../bridge/settings.js';
+import { bridgeServiceSchema, retiredBridgeSettings } from '../bridge/settings.js';
 import { consoleServiceSchema } from '../console/settings.js';
 import {
   forensicsQuerySchema,
   forensicsSinkSchema,
   retiredForensicsSettings,
 } from '../forensics/settings.js';
-import { ingestServiceSchema } from '../ingest/service-settings.js';
-import { retiredIngestSettings } from '../ingest/settings.js';
+import { ingestServiceSchema, retiredIngestSettings } from '../ingest/settings.js';
 import { loadConfig, type Schema, type SettingNames, shownValue } from '../lib/config.js';
 import { stackSchema } from '../lib/local-platform.js';
 import { processorsSchema, retiredProcessorsSettings } from '../processors/settings.js';

@@ -20,9 +20,8 @@ import { createRateLimitRedis, RateLimiter, rateLimitPolicyFrom } from './limits
 import { IngestMetrics } from './metrics.js';
 import { TrustedProxies } from './proxy-protocol.js';
 import { RetainedMirror } from './retained-mirror.js';
-import type { IngestServiceConfig } from './service-settings.js';
 import { SessionRegistry } from './session-registry.js';
-import { protocolPolicyOf, proxyIdOf } from './settings.js';
+import { type IngestServiceConfig, protocolPolicyOf, proxyIdOf } from './settings.js';
 
 /**
  * Composition root of one edge proxy (`sentinel ingest`): validates every setting, then wires the

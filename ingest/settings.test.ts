@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig, refuseRetiredSettings } from '../lib/config.js';
 import { isSentinelError } from '../lib/errors.js';
-import { loadIngestConfig } from './service-settings.js';
-import { ingestSchema, retiredIngestSettings } from './settings.js';
+import { ingestSchema, loadIngestConfig, retiredIngestSettings } from './settings.js';
 
 describe('ingest settings', () => {
   it('bounds what waits for Kafka in bytes, and judges Kafka by the age of the oldest unacknowledged event', () => {

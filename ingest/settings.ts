@@ -1,6 +1,18 @@
 import { hostname } from 'node:os';
-import { type ConfigOf, ParseRefusal, type Setting, settings } from '../lib/config.js';
+import {
+  type ConfigOf,
+  type ConfigSources,
+  loadConfig,
+  ParseRefusal,
+  refuseRetiredSettings,
+  type Setting,
+  settings,
+} from '../lib/config.js';
+import { endpointSchema } from '../lib/endpoints.js';
 import { defaultLingerMs } from '../lib/kafka/defaults.js';
+import { kafkaSecuritySchema } from '../lib/kafka/security.js';
+import { authSchema } from './auth/settings.js';
+import { rateLimitSchema } from './limits/settings.js';
 import { defaultProtocolPolicy, type ProtocolPolicy } from './protocol/index.js';
 import { parseCidrList } from './proxy-protocol.js';
 
@@ -307,4 +319,25 @@ export function protocolPolicyOf(config: IngestConfig): ProtocolPolicy {
 
 export function proxyIdOf(config: IngestConfig): string {
   return config.proxyId || `${hostname()}-${config.port}`;
+}
+
+/**
+ * The edge's one schema: its own settings, authentication, rate limits, Kafka security and the
+ * engines it talks to. `sentinel ingest` loads it once (`loadIngestConfig`) and hands it to
+ * `startIngest`. Settings only: the CLI reads it to build its flags without loading the edge.
+ */
+export const ingestServiceSchema = {
+  ...ingestSchema,
+  ...authSchema,
+  ...rateLimitSchema,
+  ...kafkaSecuritySchema,
+  ...endpointSchema,
+} as const;
+
+export type IngestServiceConfig = ConfigOf<typeof ingestServiceSchema>;
+
+/** The edge's configuration from flags and environment, once; a retired setting still set is refused. */
+export function loadIngestConfig(sources: ConfigSources = {}): IngestServiceConfig {
+  refuseRetiredSettings(sources.env ?? process.env, retiredIngestSettings);
+  return loadConfig(ingestServiceSchema, sources);
 }

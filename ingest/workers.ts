@@ -3,8 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from '../lib/log.js';
 import { startServiceHttp } from '../lib/service/http.js';
-import type { IngestServiceConfig } from './service-settings.js';
-import { proxyIdOf } from './settings.js';
+import { type IngestServiceConfig, proxyIdOf } from './settings.js';
 
 /**
  * One edge host, several worker processes (`SENTINEL_INGEST_WORKERS`). A process here may hold at

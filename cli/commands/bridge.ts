@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { bridgeServiceSchema, loadBridgeConfig } from '../../bridge/service-settings.js';
+import { bridgeServiceSchema, loadBridgeConfig } from '../../bridge/settings.js';
 import { addSettingFlags } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
 import { exitOnFatal, onShutdown } from '../../lib/service/lifecycle.js';

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { Command } from 'commander';
-import { ingestServiceSchema, loadIngestConfig } from '../../ingest/service-settings.js';
+import { ingestServiceSchema, loadIngestConfig } from '../../ingest/settings.js';
 import { addSettingFlags } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
 import { onShutdown } from '../../lib/service/lifecycle.js';

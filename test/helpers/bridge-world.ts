@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type RunningBridge, startBridge } from '../../bridge/main.js';
-import { loadBridgeConfig } from '../../bridge/service-settings.js';
+import { loadBridgeConfig } from '../../bridge/settings.js';
 import { readPartitionsToEnd } from '../../lib/kafka/rdkafka.js';
 import {
   createTopics,

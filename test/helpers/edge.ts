@@ -10,7 +10,7 @@ import mqttPacket, { type Packet } from 'mqtt-packet';
 import type mysql from 'mysql2/promise';
 import { createDevicePool, DeviceStore, type NewDevice } from '../../ingest/auth/device-store.js';
 import { type RunningIngest, startIngest } from '../../ingest/main.js';
-import { loadIngestConfig } from '../../ingest/service-settings.js';
+import { loadIngestConfig } from '../../ingest/settings.js';
 import { migrateDeviceDb, parseMysqlUrl } from '../../lib/devicedb/migrations.js';
 import { readPartitionsToEnd } from '../../lib/kafka/rdkafka.js';
 import { createTopics, type TopicNames, topicList, topicNames } from '../../lib/kafka/topics.js';

@@ -1,6 +1,6 @@
 import type { Consumer } from 'kafkajs';
 import { type RunningBridge, startBridge } from '../../bridge/main.js';
-import { loadBridgeConfig } from '../../bridge/service-settings.js';
+import { loadBridgeConfig } from '../../bridge/settings.js';
 import type { RunningIngest } from '../../ingest/main.js';
 import { loadConfig } from '../../lib/config.js';
 import { originCredentials } from '../../lib/local-platform.js';

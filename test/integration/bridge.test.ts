@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type RunningBridge, startBridge } from '../../bridge/main.js';
-import { loadBridgeConfig } from '../../bridge/service-settings.js';
+import { loadBridgeConfig } from '../../bridge/settings.js';
 import { loadConfig } from '../../lib/config.js';
 import { kafkaBootstrap, originCredentials, registryUrl } from '../../lib/local-platform.js';
 import { createLogger } from '../../lib/log.js';

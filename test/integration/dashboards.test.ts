@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type RunningBridge, startBridge } from '../../bridge/main.js';
-import { loadBridgeConfig } from '../../bridge/service-settings.js';
+import { loadBridgeConfig } from '../../bridge/settings.js';
 import type { RunningIngest } from '../../ingest/main.js';
 import { loadConfig } from '../../lib/config.js';
 import { kafkaBootstrap, originCredentials, projectRoot, registryUrl } from '../../lib/local-platform.js';
