@@ -72,6 +72,32 @@ function receiver(client: MqttClient): {
   };
 }
 
+/**
+ * Until a message published at the origin reaches the device: the bridge's subscription at the
+ * origin and the edge's downlink consumer both in place. A QoS 0 message the origin gets before the
+ * bridge subscribed is dropped there, so measuring before this counts start-up, not delivery.
+ */
+async function untilDownlinkFlows(publisher: MqttClient, device: MqttClient, topic: string): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  let arrived = false;
+  const onMessage = (received: string) => {
+    if (received === topic) arrived = true;
+  };
+  device.on('message', onMessage);
+  try {
+    await device.subscribeAsync(topic, { qos: 1 });
+    while (!arrived) {
+      if (performance.now() > deadline)
+        throw new Error(`downlink: nothing published at the origin on ${topic} reached the device in 60 s`);
+      await publisher.publishAsync(topic, 'probe', { qos: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await device.unsubscribeAsync(topic);
+  } finally {
+    device.off('message', onMessage);
+  }
+}
+
 async function measure(cleanup: ScenarioCleanup): Promise<DownlinkRun[]> {
   const world = await openBenchWorld('downlink', cleanup);
   const password = randomBytes(12).toString('base64url');
@@ -107,6 +133,7 @@ async function measure(cleanup: ScenarioCleanup): Promise<DownlinkRun[]> {
   cleanup.add('downlink clients', async () => {
     for (const client of [atEdge, atOrigin, publisher]) await client.endAsync(true).catch(() => undefined);
   });
+  await untilDownlinkFlows(publisher, atEdge, `clients/${device}/bench/ready`);
   const runs: DownlinkRun[] = [];
   for (const qos of [0, 1] as const) {
     const topic = `clients/${device}/bench/q${qos}`;
