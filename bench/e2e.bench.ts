@@ -6,6 +6,8 @@
  *
  * The load generator paces by schedule (message i is due at start + i/rate), so a stall delays
  * the messages behind it in the measurement instead of hiding them (coordinated omission).
+ * Each rate also reports its tail: which hops the slowest 1 % waited in, and into how many
+ * separate bursts they fall (a few bursts: stalls that every message in flight shares).
  *
  *   node dist/bench/e2e.bench.js [--rates 100,1000] [--seconds 10] [--ramp 2000,4000,8000]
  */
@@ -81,6 +83,8 @@ await approvedTap.run({
 const latencies = new Map<string, number>();
 /** The hops of each message, in ms (see the taps above). */
 interface Legs {
+  /** edge receipt (epoch ms), to tell a stall shared by consecutive messages from slowness of one */
+  readonly receivedAt: number;
   /** edge receipt -> approval (the Delivery record's two timestamps) */
   readonly toApproval: number;
   /** approval -> origin PUBACK */
@@ -111,6 +115,7 @@ await deliveries.run({
     const createdAt = approved?.createdAt ?? Number.NaN;
     const seenAt = approved?.seenAt ?? Number.NaN;
     legs.set(delivery.eventId, {
+      receivedAt: delivery.receivedAt,
       toApproval: delivery.approvedAt - delivery.receivedAt,
       toDelivery: delivery.deliveredAt - delivery.approvedAt,
       edge: packetAt - delivery.receivedAt,
@@ -151,9 +156,37 @@ function hopPercentiles(sample: readonly Legs[]): Hops {
   return hops;
 }
 
+/** Slow messages received within this long of each other count as one burst (one shared stall). */
+const burstGapMs = 200;
+
+interface Tail {
+  /** The slowest 1 % of messages by the delivery record's end-to-end time. */
+  readonly messages: number;
+  /** How many separate stalls they fall into: runs of slow messages received < burstGapMs apart. */
+  readonly bursts: number;
+  /** Mean of each hop over those messages: which hops the end-to-end P99 actually waited in. */
+  readonly hopMeans: Record<(typeof hopNames)[number], number>;
+}
+
+function tailOf(sample: readonly Legs[]): Tail {
+  const total = (l: Legs) => l.toApproval + l.toDelivery;
+  const complete = sample.filter((l) => hopNames.every((h) => Number.isFinite(l[h])));
+  const tail = [...complete].sort((a, b) => total(a) - total(b)).slice(Math.floor(complete.length * 0.99));
+  const received = tail.map((l) => l.receivedAt).sort((a, b) => a - b);
+  const bursts = received.filter((at, i) => i === 0 || at - received[i - 1]! >= burstGapMs).length;
+  const hopMeans = {} as Tail['hopMeans'];
+  for (const name of hopNames)
+    hopMeans[name] =
+      tail.length === 0
+        ? Number.NaN
+        : Number((tail.reduce((sum, l) => sum + l[name], 0) / tail.length).toFixed(1));
+  return { messages: tail.length, bursts, hopMeans };
+}
+
 /** Offers `rate` QoS 1 PUBLISH/s for `seconds`, round-robin over the devices, then waits for their deliveries. */
 async function offer(rate: number): Promise<{
   hops: Hops;
+  tail: Tail;
   /** Means (ms, or events) of the services' own timing histograms during this rate. */
   serviceMeans: Record<string, number>;
   edgeToApprovalP50: number;
@@ -214,6 +247,7 @@ async function offer(rate: number): Promise<{
     approvalToOriginP50: percentile(delivery, 50),
     approvalToOriginP99: percentile(delivery, 99),
     hops: hopPercentiles(legSample),
+    tail: tailOf(legSample),
     serviceMeans: meansBetween(metricsBefore, await scrapeServices()),
   };
 }
@@ -274,6 +308,9 @@ for (const rate of values.rates.split(',').filter(Boolean).map(Number)) {
   );
   console.error(
     `  hops P50/P99 ms: ${hopNames.map((h) => `${h} ${result.hops[h].p50}/${result.hops[h].p99}`).join(', ')}`,
+  );
+  console.error(
+    `  slowest 1 %: ${result.tail.messages} messages in ${result.tail.bursts} bursts (< ${burstGapMs} ms apart); mean ms per hop: ${hopNames.map((h) => `${h} ${result.tail.hopMeans[h]}`).join(', ')}`,
   );
   console.error(`  service means: ${JSON.stringify(result.serviceMeans)}`);
 }
