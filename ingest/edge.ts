@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -577,9 +578,14 @@ export class EdgeProxy implements EdgeServices {
     host: string,
     port: number,
   ): Promise<ListenerAddress> {
+    // A worker of a multi-process edge (ingest/workers.ts) binds a socket of its own on the shared
+    // port (SO_REUSEPORT) and the kernel spreads new connections over the workers, instead of
+    // node:cluster's primary accepting each one and passing it to a worker over IPC. Port 0 keeps
+    // the shared handle: each worker would otherwise get a different port.
+    const reusePort = cluster.isWorker && port !== 0;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host, port, backlog: 4096 }, () => resolve());
+      server.listen({ host, port, backlog: 4096, reusePort }, () => resolve());
     });
     this.#servers.push(server);
     this.#sweep.start();

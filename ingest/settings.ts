@@ -87,7 +87,7 @@ export const ingestSchema = {
   workers: settings.int(
     'SENTINEL_INGEST_WORKERS',
     1,
-    'edge worker processes sharing the listeners (one per core, or one per ~19,000 connections: a process holds at most 20,000 open files here)',
+    "edge worker processes, each with its own socket on the listeners' ports (SO_REUSEPORT); one per core, or one per ~19,000 connections: a process holds at most 20,000 open files here",
     { min: 1, max: 256 },
   ),
   plainTcp: settings.bool(

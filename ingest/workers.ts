@@ -8,10 +8,11 @@ import { type IngestServiceConfig, proxyIdOf } from './settings.js';
 /**
  * One edge host, several worker processes (`SENTINEL_INGEST_WORKERS`). A process here may hold at
  * most 20,000 open files and one event loop uses one core, so a host serves more devices with one
- * worker per core or per ~19,000 connections. The primary shares the listening sockets with the
- * workers (node:cluster hands each new connection to a worker), aggregates their metrics on the
- * metrics port, and restarts a worker that dies. Each worker is a proxy of its own: its own Kafka
- * producer and proxy id (`<proxy id>-w<n>`), sessions coordinated through Redis as between hosts.
+ * worker per core or per ~19,000 connections. Each worker listens on the same port with a socket of
+ * its own (SO_REUSEPORT: the kernel spreads new connections over them, see Edge's #listen); the
+ * primary aggregates their metrics on the metrics port and restarts a worker that dies. Each worker
+ * is a proxy of its own: its own Kafka producer and proxy id (`<proxy id>-w<n>`), sessions
+ * coordinated through Redis as between hosts.
  */
 interface WorkerMessage {
   readonly sentinel: 'ready' | 'not-ready';
