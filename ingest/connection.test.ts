@@ -282,22 +282,24 @@ describe('DeviceConnection when the edge itself fails', () => {
       },
       recorded: ['CONNECT', 'error', 'internal_error', 'internal_error:authenticate'],
       claimsGivenBack: 0,
+      clean: true,
     },
     {
-      what: 'a session claim that throws after auth allowed: the claim is given back, the CONNECT recorded as allowed',
+      what: 'a persistent session claim that throws after auth allowed: the claim is given back, the CONNECT recorded as allowed',
       fail: (edge: SlowKafkaEdge) => {
         edge.claim = () => Promise.reject(new Error('device DB driver bug'));
       },
       recorded: ['CONNECT', 'allowed', 'internal_error', 'internal_error:session_claim'],
       claimsGivenBack: 1,
+      clean: false,
     },
   ];
-  for (const { what, fail, recorded, claimsGivenBack } of failedConnects) {
+  for (const { what, fail, recorded, claimsGivenBack, clean } of failedConnects) {
     it(`${what}; CONNACK 0x03, its own code in the log and metrics, no MALFORMED event`, async () => {
       const edge = new SlowKafkaEdge();
       fail(edge);
       const device = connectDevice(edge);
-      device.send(connect);
+      device.send({ ...connect, clean });
       await settle();
       await settle();
       assert.deepEqual(heard(device.answered), ['connack:3']);
@@ -320,6 +322,31 @@ describe('DeviceConnection when the edge itself fails', () => {
       assert.equal((line?.err as { message?: string } | undefined)?.message, 'device DB driver bug');
     });
   }
+
+  it('a CleanSession 1 session claim that throws after its CONNACK: the connection ends as an internal error, the CONNECT stays recorded as allowed', async () => {
+    const edge = new SlowKafkaEdge();
+    let failClaim: (error: Error) => void = () => undefined;
+    edge.claim = () =>
+      new Promise((_, reject) => {
+        failClaim = reject;
+      });
+    const device = connectDevice(edge);
+    device.send({ ...connect, clean: true });
+    await settle();
+    assert.deepEqual(heard(device.answered), ['connack:0']);
+    failClaim(new Error('session registry bug'));
+    await settle();
+    assert.equal(device.closed(), true);
+    assert.deepEqual(
+      edge.pending.map(({ event }) => [event.packetType, event.authResult, event.refusal ?? null]),
+      [['CONNECT', 'allowed', null]],
+    );
+    assert.deepEqual(await counted(edge.metrics.connectionsRejected), {});
+    assert.deepEqual(await counted(edge.metrics.connectionsClosed), { 'internal-error': 1 });
+    const [line] = edge.logged;
+    assert.equal(line?.code, internalErrorCode);
+    assert.equal(line?.step, 'session_claim');
+  });
 
   it('a bug in a handler step names that step: an ACL that throws on PUBLISH', async () => {
     const edge = new SlowKafkaEdge();
@@ -358,6 +385,30 @@ describe('DeviceConnection when the edge itself fails', () => {
     assert.deepEqual(await counted(edge.metrics.connectionsRejected), {});
     assert.deepEqual(await counted(edge.metrics.connectionsClosed), { 'internal-error': 1 });
   });
+});
+
+describe('DeviceConnection: the CONNACK and the session claim', () => {
+  for (const { clean, answeredBeforeClaim } of [
+    { clean: true, answeredBeforeClaim: ['connack:0'] },
+    { clean: false, answeredBeforeClaim: [] },
+  ]) {
+    it(`CleanSession ${clean ? 1 : 0}: the CONNACK ${clean ? 'does not wait' : 'waits'} for the claim's round trip`, async () => {
+      const edge = new SlowKafkaEdge();
+      let landClaim: () => void = () => undefined;
+      edge.claim = () =>
+        new Promise<void>((resolve) => {
+          landClaim = resolve;
+        });
+      const device = connectDevice(edge);
+      device.send({ ...connect, clean });
+      await settle();
+      assert.deepEqual(heard(device.answered), answeredBeforeClaim);
+      landClaim();
+      await settle();
+      assert.deepEqual(heard(device.answered), ['connack:0']);
+      assert.equal(device.closed(), false);
+    });
+  }
 });
 
 describe('DeviceConnection: acknowledged-and-dropped PUBLISHes go through the session', () => {

@@ -368,6 +368,9 @@ export class DeviceConnection {
     get accepted(): boolean {
       return this.#c.#accepted;
     }
+    get persistent(): boolean {
+      return this.#c.persistent;
+    }
     now(): number {
       return this.#c.#edge.now();
     }

@@ -62,6 +62,8 @@ export interface ConnectionPort {
   readonly open: boolean;
   /** Whether its CONNECT was accepted (a session runs). */
   readonly accepted: boolean;
+  /** Whether the session outlives the connection (CleanSession 0); known once the CONNECT is identified. */
+  readonly persistent: boolean;
   now(): number;
 
   checkRate(check: RateCheck, nowMs: number): RateDecision;

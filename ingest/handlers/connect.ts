@@ -119,16 +119,32 @@ const grantAccess: Step<ConnectFlow> = {
   },
 };
 
-/** Claims the client id across proxies (older connections with it are closed) and loads its session. */
+/**
+ * Claims the client id across proxies (older connections with it are closed) and loads its session.
+ * A persistent session waits for the claim: its CONNACK says whether a session was present, and
+ * what it is owed comes with it. A CleanSession 1 CONNECT does not: the stored session is
+ * discarded (MQTT-3.1.2-6) and session present is 0 (MQTT-3.2.2-1) whatever the claim finds, so the
+ * CONNACK goes without waiting for the claim's Redis round trip (the largest wait of a cached
+ * CONNECT inside the edge). Older connections are closed when the claim lands, as they are when it
+ * is awaited; the claim is sent before anything the session does next, on the same Redis
+ * connection, so it stays first. A claim that fails after the CONNACK ends the connection as an
+ * internal error.
+ */
 const claimSession: Step<ConnectFlow> = {
   name: 'session_claim',
   run(flow) {
+    const { port } = flow;
     flow.claimed = true;
-    return pauseUntil(
-      flow.port.claimSession().then((restored) => {
-        flow.restored = restored;
-      }),
-    );
+    const claimed = port.claimSession();
+    if (port.persistent)
+      return pauseUntil(
+        claimed.then((restored) => {
+          flow.restored = restored;
+        }),
+      );
+    flow.restored = { sessionPresent: false, subscriptions: new Map() };
+    claimed.catch((error: unknown) => port.failInternally(error, 'session_claim'));
+    return proceed;
   },
 };
 
