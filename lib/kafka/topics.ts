@@ -180,17 +180,43 @@ const reportedConfigs = [
   'segment.bytes',
 ];
 
+/**
+ * How long a topic may look absent before it counts as absent. A broker learns of a topic created a
+ * moment ago (by this process or another: `stack up` before the services, a bench's own topics) from
+ * the controller a little later than the broker that answered its creation, and each request of the
+ * admin may go to another broker: a bench that created its topics and described them at once read
+ * "topics not found" right after a `stack up`.
+ */
+const KNOWN_WITHIN_MS = 3_000;
+
+/** Waits, within KNOWN_WITHIN_MS, until the broker asked lists every topic, then describes them. */
+async function metadataOfListed(
+  admin: Admin,
+  names: readonly string[],
+): ReturnType<Admin['fetchTopicMetadata']> {
+  const deadline = Date.now() + KNOWN_WITHIN_MS;
+  for (;;) {
+    let absent: string[] = [];
+    try {
+      const existing = new Set(await admin.listTopics());
+      absent = names.filter((name) => !existing.has(name));
+      if (absent.length === 0) return await admin.fetchTopicMetadata({ topics: [...names] });
+    } catch (err) {
+      const type = (err as { type?: unknown }).type;
+      if (typeof type !== 'string' || !notYetKnown.has(type) || Date.now() >= deadline) throw err;
+    }
+    if (absent.length > 0 && Date.now() >= deadline)
+      throw new SentinelError(
+        'SNT_TOPIC_MISCONFIGURED',
+        `topics not found in the cluster: ${absent.join(', ')}; run \`sentinel topics create\``,
+      );
+    await sleep(100);
+  }
+}
+
 /** What the cluster reports for each topic (not what the code intended). */
 export async function describeTopics(admin: Admin, names: readonly string[]): Promise<TopicDescription[]> {
-  const existing = new Set(await admin.listTopics());
-  const absent = names.filter((name) => !existing.has(name));
-  if (absent.length > 0) {
-    throw new SentinelError(
-      'SNT_TOPIC_MISCONFIGURED',
-      `topics not found in the cluster: ${absent.join(', ')}; run \`sentinel topics create\``,
-    );
-  }
-  const metadata = await admin.fetchTopicMetadata({ topics: [...names] });
+  const metadata = await metadataOfListed(admin, names);
   const configs = await admin.describeConfigs({
     includeSynonyms: false,
     resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: reportedConfigs })),
