@@ -387,8 +387,18 @@ export async function waitForGroupCoordinators(
       timeoutMs,
       intervalMs: 500,
     });
-    const [offsets] = (await admin.fetchTopicMetadata({ topics: ['__consumer_offsets'] })).topics;
-    const partitions = offsets?.partitions.length ?? 1;
+    // The broker asked next may not host the topic the lookup just created yet (in one CI run:
+    // "This server does not host this topic-partition"): a refused description is asked again too.
+    let partitions = 0;
+    await waitFor(
+      'the partitions of __consumer_offsets',
+      async () => {
+        const [offsets] = (await admin.fetchTopicMetadata({ topics: ['__consumer_offsets'] })).topics;
+        partitions = offsets?.partitions.length ?? 0;
+        return partitions > 0;
+      },
+      { timeoutMs, intervalMs: 500 },
+    );
     for (let partition = 0; partition < partitions; partition++) {
       const groupId = groupIdForOffsetsPartition(partition, partitions);
       await waitFor(`the group coordinator of __consumer_offsets-${partition}`, () => answers(groupId), {
