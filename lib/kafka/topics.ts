@@ -84,6 +84,12 @@ const SERVED_WITHIN_MS = 30_000;
 /** What a broker answers about a topic the controller has created and it has not heard of yet. */
 const notYetKnown = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
 
+/** The broker's error type when it is one of `notYetKnown` ("ask again"), else undefined. */
+function notYetKnownType(err: unknown): string | undefined {
+  const type = (err as { type?: unknown }).type;
+  return typeof type === 'string' && notYetKnown.has(type) ? type : undefined;
+}
+
 /**
  * Waits until the cluster lists every topic just created and names a leader for each of its
  * partitions. CreateTopics returns when the controller has them; a broker asked next may not know
@@ -109,8 +115,8 @@ async function untilServed(admin: Admin, names: readonly string[]): Promise<void
         waitingFor = `a listing of ${absent.join(', ')}`;
       }
     } catch (err) {
-      const type = (err as { type?: unknown }).type;
-      if (typeof type !== 'string' || !notYetKnown.has(type)) throw err;
+      const type = notYetKnownType(err);
+      if (type === undefined) throw err;
       waitingFor = `brokers to know ${names.join(', ')} (${type})`;
     }
     if (Date.now() >= deadline)
@@ -202,8 +208,7 @@ async function metadataOfListed(
       absent = names.filter((name) => !existing.has(name));
       if (absent.length === 0) return await admin.fetchTopicMetadata({ topics: [...names] });
     } catch (err) {
-      const type = (err as { type?: unknown }).type;
-      if (typeof type !== 'string' || !notYetKnown.has(type) || Date.now() >= deadline) throw err;
+      if (notYetKnownType(err) === undefined || Date.now() >= deadline) throw err;
     }
     if (absent.length > 0 && Date.now() >= deadline)
       throw new SentinelError(
