@@ -3,10 +3,10 @@
  *  - auth under load: CONNECTs at a fixed rate (1,000/s) for devices not yet cached (a scrypt
  *    check each, the production cost N=2^11) and then again for the same devices (Redis cache
  *    hits); scheduled CONNECT -> CONNACK in an HdrHistogram, and the edge's own auth histogram;
- *  - idle connections: completed CONNECTs held open across the edge's worker processes (a process
- *    here may hold at most 20,000 open files), from several load processes each on its own
- *    127.0.0.x source address; memory per connection from the edge's RSS at half and at all of
- *    them, and the CONNECT rate sustained. These devices' hashes use scrypt N=2^10 (the lowest the
+ *  - idle connections: completed CONNECTs held open across the worker processes of an edge started
+ *    afresh for them (a process here may hold at most 20,000 open files), from several load
+ *    processes each on its own 127.0.0.x source address; memory per connection from that edge's
+ *    RSS at half and at all of them, and the CONNECT rate sustained. These devices' hashes use scrypt N=2^10 (the lowest the
  *    edge accepts): this part measures holding connections, the auth part measures the KDF.
  *
  *  - cached devices beside a flood of failing CONNECTs (a wrong password, a device of its own each
@@ -17,6 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { ingestSchema } from '../ingest/settings.js';
 import { startBenchChild } from './lib/child.js';
 import { mergeHistograms, monotonicMicros, summarise } from './lib/histogram.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
@@ -46,7 +47,12 @@ const quick = values.quick;
 // 60,000 keeps the whole suite under 15 minutes here (each CONNECT costs about 6 ms of CPU across edge,
 // brokers and loader); `sentinel bench --idle 100000` measures the 100,000 of the brief.
 const idleTarget = Number(values.idle ?? (quick ? 2000 : 60_000));
-const workers = Number(values.workers ?? (quick ? 2 : Math.ceil(idleTarget / 17_000)));
+// The CONNECT phases run against the edge `npm start` runs (SENTINEL_INGEST_WORKERS as set, else its
+// default); the idle sessions against a fresh edge with a worker per 17,000 of them. --workers sets both.
+const connectWorkers = Number(
+  values.workers ?? (quick ? 2 : (process.env.SENTINEL_INGEST_WORKERS ?? ingestSchema.workers.default)),
+);
+const idleWorkers = Number(values.workers ?? (quick ? 2 : Math.ceil(idleTarget / 17_000)));
 const connectRate = Number(values['connect-rate']);
 const connectSeconds = Number(values['connect-seconds'] ?? (quick ? 2 : 3));
 const perProcess = Math.min(Number(values['per-process']), 19_000);
@@ -83,15 +89,17 @@ await world.addDevices(
   password,
   { log2N: 10, r: 8, p: 1 },
 );
-const edge = await startSentinelPipeline(world, {
-  stages: ['ingest'],
-  ingestEnv: { SENTINEL_INGEST_WORKERS: String(workers) },
-});
+const startEdge = async (workers: number) => {
+  const edge = await startSentinelPipeline(world, {
+    stages: ['ingest'],
+    ingestEnv: { SENTINEL_INGEST_WORKERS: String(workers) },
+  });
+  console.error(`connections: edge with ${workers} workers on ${edge.edgePort}`);
+  return edge;
+};
+const edge = await startEdge(connectWorkers);
 const target = { host: '127.0.0.1', port: edge.edgePort };
 const edgePid = edge.ingest.process.pid!;
-console.error(
-  `connections: edge with ${workers} workers on ${edge.edgePort}; ${loadProcesses} load processes`,
-);
 
 // Auth under a fixed CONNECT rate. Hits: devices whose decision is cached (one warm-up CONNECT
 // each, at a rate the machine sustains), reconnecting about once a second each. Misses: devices
@@ -254,15 +262,22 @@ try {
   await mosquitto.stop();
 }
 await connector.stop();
+await edge.stop();
 
 // Idle connections, in two halves: the RSS slope between them is the cost of one more connection.
+// A fresh edge: one that just served the CONNECT phases carries their garbage, and a collection
+// between the two samples can make the slope come out negative.
+const idleEdge = await startEdge(idleWorkers);
+const idleTargetAddress = { host: '127.0.0.1', port: idleEdge.edgePort };
+const idleEdgePid = idleEdge.ingest.process.pid!;
+console.error(`connections: ${loadProcesses} load processes for ${idleTarget} idle sessions`);
 const loaders = Array.from({ length: loadProcesses }, (_, k) =>
   startBenchChild(`connector-${k}`, new URL('./load/connector.js', import.meta.url)),
 );
 const share = Math.ceil(idleTarget / loadProcesses);
 const opened: OpenResult[] = [];
 const samples: Array<{ connections: number; rssBytes: number }> = [
-  { connections: 0, rssBytes: treeRssBytes(edgePid) },
+  { connections: 0, rssBytes: treeRssBytes(idleEdgePid) },
 ];
 let openMs = 0;
 for (const half of [0, 1]) {
@@ -272,7 +287,7 @@ for (const half of [0, 1]) {
       const from = k * share + (half === 0 ? 0 : Math.floor(share / 2));
       const count = half === 0 ? Math.floor(share / 2) : share - Math.floor(share / 2);
       return loader.request<OpenResult>('open', {
-        target,
+        target: idleTargetAddress,
         localAddress: `127.0.0.${10 + k}`,
         clientIdPrefix: 'ci',
         from,
@@ -286,20 +301,28 @@ for (const half of [0, 1]) {
   opened.push(...results);
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const total = opened.reduce((sum, r) => sum + r.opened, 0);
-  samples.push({ connections: total, rssBytes: treeRssBytes(edgePid) });
+  samples.push({ connections: total, rssBytes: treeRssBytes(idleEdgePid) });
   console.error(`connections: ${total} open, edge RSS ${Math.round(samples.at(-1)!.rssBytes / 2 ** 20)} MiB`);
 }
-// Held, not just opened: after a quiet period every session is still up on both sides.
-await new Promise((resolve) => setTimeout(resolve, quick ? 2000 : 10_000));
+// Held, not just opened: after a quiet period every session is still up on both sides. The edge's
+// RSS is read again at its end: right after opening, the heaps still hold the garbage of opening
+// them, which V8 collects and returns once allocation goes quiet.
+await new Promise((resolve) => setTimeout(resolve, quick ? 2000 : 30_000));
+const heldRssBytes = treeRssBytes(idleEdgePid);
+console.error(`connections: after the quiet period, edge RSS ${Math.round(heldRssBytes / 2 ** 20)} MiB`);
 const status = await Promise.all(
   loaders.map((loader) => loader.request<{ held: number; closed: number }>('status')),
 );
-const metrics = await scrapeMetrics(edge.ingest.metricsPort);
+const metrics = await scrapeMetrics(idleEdge.ingest.metricsPort);
 const edgeActive = [...metrics.matchAll(/^sentinel_ingest_connections_active\{[^}]*\} (\S+)$/gm)].reduce(
   (sum, m) => sum + Number(m[1]),
   0,
 );
-const [, halfSample, fullSample] = samples as [unknown, (typeof samples)[0], (typeof samples)[0]];
+const [emptySample, halfSample, fullSample] = samples as [
+  (typeof samples)[0],
+  (typeof samples)[0],
+  (typeof samples)[0],
+];
 const idleOpened = opened.reduce((sum, r) => sum + r.opened, 0);
 const idle = {
   target: idleTarget,
@@ -308,18 +331,25 @@ const idle = {
   firstError: opened.find((r) => r.firstError)?.firstError ?? null,
   stillOpenAfterQuiet: status.reduce((sum, s) => sum + s.held - s.closed, 0),
   edgeConnectionsActive: edgeActive,
-  edgeWorkers: workers,
+  edgeWorkers: idleWorkers,
   loadProcesses,
   connectPerSecond: Math.round(idleOpened / (openMs / 1000)),
   edgeRssMiB: Math.round(fullSample.rssBytes / 2 ** 20),
+  edgeRssEmptyMiB: Math.round(emptySample.rssBytes / 2 ** 20),
+  /** The second half's slope: what one more session costs once the processes have grown. */
   bytesPerConnection: Math.round(
     (fullSample.rssBytes - halfSample.rssBytes) /
       Math.max(1, fullSample.connections - halfSample.connections),
   ),
+  edgeRssHeldMiB: Math.round(heldRssBytes / 2 ** 20),
+  /** Everything the edge grew by from no session to all of them held after the quiet period, per session. */
+  bytesPerConnectionFromEmpty: Math.round(
+    (heldRssBytes - emptySample.rssBytes) / Math.max(1, fullSample.connections),
+  ),
 };
 for (const loader of loaders) await loader.request('closeAll').catch(() => undefined);
 await Promise.all(loaders.map((loader) => loader.stop()));
-await edge.stop();
+await idleEdge.stop();
 await world.dispose();
 
 const result = {
@@ -332,7 +362,8 @@ const result = {
     idleScrypt: 'N=2^10 r=8 p=1',
     floodRates,
     floodHitRate,
-    edgeWorkers: workers,
+    connectEdgeWorkers: connectWorkers,
+    idleEdgeWorkers: idleWorkers,
     loadProcesses,
     perLoadProcess: share,
   },
@@ -382,7 +413,8 @@ console.log(
 );
 console.log(
   `idle connections: ${idle.opened}/${idle.target} opened (${idle.stillOpenAfterQuiet} still open, edge counts ${idle.edgeConnectionsActive}) ` +
-    `across ${workers} workers; ${idle.connectPerSecond} CONNECT/s; edge RSS ${idle.edgeRssMiB} MiB, ${idle.bytesPerConnection} B per connection`,
+    `across ${idleWorkers} workers; ${idle.connectPerSecond} CONNECT/s; edge RSS ${idle.edgeRssEmptyMiB} MiB with none, ${idle.edgeRssMiB} MiB with all, ${idle.edgeRssHeldMiB} MiB after a quiet period: ` +
+    `${idle.bytesPerConnectionFromEmpty} B per connection from empty, ${idle.bytesPerConnection} B per connection over the second half`,
 );
 writeJsonResult(values.json, result);
 process.exit(0);

@@ -181,6 +181,8 @@ interface ConnectionsResult {
     target: number;
     stillOpenAfterQuiet: number;
     bytesPerConnection: number;
+    /** Absent in results of older runs. */
+    bytesPerConnectionFromEmpty?: number;
     connectPerSecond: number;
     edgeWorkers: number;
   };
@@ -383,8 +385,8 @@ export function summaryRows(
     }
     const idle = connections.idle;
     rows.push([
-      `idle connections held (${idle.edgeWorkers} edge workers), bytes each, CONNECT/s`,
-      `${fmt(idle.stillOpenAfterQuiet)}/${fmt(idle.target)}, ${fmt(idle.bytesPerConnection)} B, ${fmt(idle.connectPerSecond)}/s`,
+      `idle connections held (${idle.edgeWorkers} edge workers, started for them), bytes each (from empty; second half), CONNECT/s`,
+      `${fmt(idle.stillOpenAfterQuiet)}/${fmt(idle.target)}, ${fmt(idle.bytesPerConnectionFromEmpty)} B; ${fmt(idle.bytesPerConnection)} B, ${fmt(idle.connectPerSecond)}/s`,
       '—',
       '—',
       '1,000,000+ across the fleet',

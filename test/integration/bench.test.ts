@@ -59,7 +59,13 @@ interface BenchFile {
         listenOverflows: number;
       }>;
       mosquitto: Array<{ rate: number; accepted: number; attempted: number }>;
-      idle: { target: number; opened: number; stillOpenAfterQuiet: number; edgeConnectionsActive: number };
+      idle: {
+        target: number;
+        opened: number;
+        stillOpenAfterQuiet: number;
+        edgeConnectionsActive: number;
+        bytesPerConnectionFromEmpty: number;
+      };
     };
     parse: { results: Array<{ packetsPerSecond: number }> };
     inspect: { results: Array<{ n: number }> };
@@ -202,6 +208,8 @@ describe('sentinel bench --quick', () => {
     assert.equal(idle.opened, idle.target);
     assert.equal(idle.stillOpenAfterQuiet, idle.target);
     assert.equal(idle.edgeConnectionsActive, idle.target, 'the edge counts the same connections');
+    // Measured on an edge started for the idle sessions: it can only have grown by holding them.
+    assert.ok(idle.bytesPerConnectionFromEmpty > 0, `${idle.bytesPerConnectionFromEmpty} B per connection`);
   });
 
   it('judges every case of the held-out detection set, attacks and benign apart', () => {
