@@ -5,9 +5,10 @@
  *    hits); scheduled CONNECT -> CONNACK in an HdrHistogram, and the edge's own auth histogram;
  *  - idle connections: completed CONNECTs held open across the worker processes of an edge started
  *    afresh for them (a process here may hold at most 20,000 open files), from several load
- *    processes each on its own 127.0.0.x source address; memory per connection from that edge's
- *    RSS at half and at all of them, and the CONNECT rate sustained. These devices' hashes use scrypt N=2^10 (the lowest the
- *    edge accepts): this part measures holding connections, the auth part measures the KDF.
+ *    processes each on its own 127.0.0.x source address; memory per connection as what that edge's
+ *    RSS grew by from none to all of them held after a quiet period (and the slope over the second
+ *    half beside it), and the CONNECT rate sustained. These devices' hashes use scrypt N=2^10 (the
+ *    lowest the edge accepts): this part measures holding connections, the auth part the KDF.
  *
  *  - cached devices beside a flood of failing CONNECTs (a wrong password, a device of its own each
  *    time, from 64 source addresses): their CONNACK with and without the flood.
@@ -18,6 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ingestSchema } from '../ingest/settings.js';
+import { loadConfig } from '../lib/config.js';
 import { startBenchChild } from './lib/child.js';
 import { mergeHistograms, monotonicMicros, summarise } from './lib/histogram.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
@@ -50,7 +52,7 @@ const idleTarget = Number(values.idle ?? (quick ? 2000 : 60_000));
 // The CONNECT phases run against the edge `npm start` runs (SENTINEL_INGEST_WORKERS as set, else its
 // default); the idle sessions against a fresh edge with a worker per 17,000 of them. --workers sets both.
 const connectWorkers = Number(
-  values.workers ?? (quick ? 2 : (process.env.SENTINEL_INGEST_WORKERS ?? ingestSchema.workers.default)),
+  values.workers ?? (quick ? 2 : loadConfig({ workers: ingestSchema.workers }).workers),
 );
 const idleWorkers = Number(values.workers ?? (quick ? 2 : Math.ceil(idleTarget / 17_000)));
 const connectRate = Number(values['connect-rate']);
@@ -264,9 +266,9 @@ try {
 await connector.stop();
 await edge.stop();
 
-// Idle connections, in two halves: the RSS slope between them is the cost of one more connection.
-// A fresh edge: one that just served the CONNECT phases carries their garbage, and a collection
-// between the two samples can make the slope come out negative.
+// Idle connections, opened in two halves, on a fresh edge: one that just served the CONNECT phases
+// carries their garbage, and a collection between two samples made the slope come out negative.
+// The slope moves with when V8 collects; what the edge grew by from empty is the figure to size by.
 const idleEdge = await startEdge(idleWorkers);
 const idleTargetAddress = { host: '127.0.0.1', port: idleEdge.edgePort };
 const idleEdgePid = idleEdge.ingest.process.pid!;
@@ -305,8 +307,7 @@ for (const half of [0, 1]) {
   console.error(`connections: ${total} open, edge RSS ${Math.round(samples.at(-1)!.rssBytes / 2 ** 20)} MiB`);
 }
 // Held, not just opened: after a quiet period every session is still up on both sides. The edge's
-// RSS is read again at its end: right after opening, the heaps still hold the garbage of opening
-// them, which V8 collects and returns once allocation goes quiet.
+// RSS is read again at its end, so the figure is what it holds, not a sample taken mid-collection.
 await new Promise((resolve) => setTimeout(resolve, quick ? 2000 : 30_000));
 const heldRssBytes = treeRssBytes(idleEdgePid);
 console.error(`connections: after the quiet period, edge RSS ${Math.round(heldRssBytes / 2 ** 20)} MiB`);
