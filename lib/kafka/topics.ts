@@ -81,6 +81,9 @@ export interface TopicDescription {
 
 const SERVED_WITHIN_MS = 30_000;
 
+/** What kafkajs's admin reports about topics' partitions. */
+type TopicsMetadata = Awaited<ReturnType<Admin['fetchTopicMetadata']>>;
+
 /** What a broker answers about a topic the controller has created and it has not heard of yet. */
 const notYetKnown = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
 
@@ -90,42 +93,82 @@ function notYetKnownType(err: unknown): string | undefined {
   return typeof type === 'string' && notYetKnown.has(type) ? type : undefined;
 }
 
+/** What a wait for topics still lacked when its time ran out. */
+interface Unanswered {
+  /** Human text of what was awaited last. */
+  readonly waitingFor: string;
+  /** Topics the broker asked last did not list. */
+  readonly absent: readonly string[];
+  /** The broker's last "not known yet" error, when the last answer was one. */
+  readonly lastError: unknown;
+}
+
 /**
- * Waits until the cluster lists every topic just created and names a leader for each of its
- * partitions. CreateTopics returns when the controller has them; a broker asked next may not know
- * them yet and answers "does not host this topic-partition" (a bench that described its new topics
- * at once failed with "topics not found" in CI, and kafkajs's own wait for leaders gave up on that
- * answer during a `stack up` in CI), so both answers mean "ask again", within a bound.
+ * Lists and describes `names` every 100 ms until every one is listed and `ready` accepts the
+ * description (returns null; else what it still waits for). A topic not listed yet, or a broker
+ * that has not heard of it yet ("does not host this topic-partition"), means "ask again": a broker
+ * learns of a topic created a moment ago (by this process or another: `stack up` before the
+ * services, a bench's own topics) from the controller later than the one that created it, and each
+ * request of the admin may go to another broker. After `withinMs`, throws what `timedOut` makes of
+ * what was still missing.
  */
-async function untilServed(admin: Admin, names: readonly string[]): Promise<void> {
-  const deadline = Date.now() + SERVED_WITHIN_MS;
-  let waitingFor = names.join(', ');
+async function describeOnceKnown(
+  admin: Admin,
+  names: readonly string[],
+  withinMs: number,
+  ready: (metadata: TopicsMetadata) => string | null,
+  timedOut: (unanswered: Unanswered) => unknown,
+): Promise<TopicsMetadata> {
+  const deadline = Date.now() + withinMs;
   for (;;) {
+    let unanswered: Unanswered;
     try {
       const listed = new Set(await admin.listTopics());
       const absent = names.filter((name) => !listed.has(name));
       if (absent.length === 0) {
-        const { topics } = await admin.fetchTopicMetadata({ topics: [...names] });
-        const leaderless = topics
-          .filter((topic) => topic.partitions.some((partition) => partition.leader < 0))
-          .map((topic) => topic.name);
-        if (leaderless.length === 0) return;
-        waitingFor = `a leader for ${leaderless.join(', ')}`;
+        const metadata = await admin.fetchTopicMetadata({ topics: [...names] });
+        const missing = ready(metadata);
+        if (missing === null) return metadata;
+        unanswered = { waitingFor: missing, absent, lastError: null };
       } else {
-        waitingFor = `a listing of ${absent.join(', ')}`;
+        unanswered = { waitingFor: `a listing of ${absent.join(', ')}`, absent, lastError: null };
       }
     } catch (err) {
       const type = notYetKnownType(err);
       if (type === undefined) throw err;
-      waitingFor = `brokers to know ${names.join(', ')} (${type})`;
+      unanswered = {
+        waitingFor: `brokers to know ${names.join(', ')} (${type})`,
+        absent: [],
+        lastError: err,
+      };
     }
-    if (Date.now() >= deadline)
-      throw new SentinelError(
-        'SNT_TOPIC_MISCONFIGURED',
-        `topics created but not served by the cluster within ${SERVED_WITHIN_MS / 1000} s: still waiting for ${waitingFor}`,
-      );
+    if (Date.now() >= deadline) throw timedOut(unanswered);
     await sleep(100);
   }
+}
+
+/**
+ * Waits until the cluster lists every topic just created and names a leader for each of its
+ * partitions. CreateTopics returns when the controller has them; kafkajs's own wait for leaders
+ * gave up on a broker that had not heard of them yet during a `stack up` in CI.
+ */
+async function untilServed(admin: Admin, names: readonly string[]): Promise<void> {
+  await describeOnceKnown(
+    admin,
+    names,
+    SERVED_WITHIN_MS,
+    ({ topics }) => {
+      const leaderless = topics
+        .filter((topic) => topic.partitions.some((partition) => partition.leader < 0))
+        .map((topic) => topic.name);
+      return leaderless.length === 0 ? null : `a leader for ${leaderless.join(', ')}`;
+    },
+    ({ waitingFor }) =>
+      new SentinelError(
+        'SNT_TOPIC_MISCONFIGURED',
+        `topics created but not served by the cluster within ${SERVED_WITHIN_MS / 1000} s: still waiting for ${waitingFor}`,
+      ),
+  );
 }
 
 /**
@@ -186,42 +229,24 @@ const reportedConfigs = [
   'segment.bytes',
 ];
 
-/**
- * How long a topic may look absent before it counts as absent. A broker learns of a topic created a
- * moment ago (by this process or another: `stack up` before the services, a bench's own topics) from
- * the controller a little later than the broker that answered its creation, and each request of the
- * admin may go to another broker: a bench that created its topics and described them at once read
- * "topics not found" right after a `stack up`.
- */
+/** How long a topic may look absent before it counts as absent (see describeOnceKnown). */
 const KNOWN_WITHIN_MS = 3_000;
-
-/** Waits, within KNOWN_WITHIN_MS, until the broker asked lists every topic, then describes them. */
-async function metadataOfListed(
-  admin: Admin,
-  names: readonly string[],
-): ReturnType<Admin['fetchTopicMetadata']> {
-  const deadline = Date.now() + KNOWN_WITHIN_MS;
-  for (;;) {
-    let absent: string[] = [];
-    try {
-      const existing = new Set(await admin.listTopics());
-      absent = names.filter((name) => !existing.has(name));
-      if (absent.length === 0) return await admin.fetchTopicMetadata({ topics: [...names] });
-    } catch (err) {
-      if (notYetKnownType(err) === undefined || Date.now() >= deadline) throw err;
-    }
-    if (absent.length > 0 && Date.now() >= deadline)
-      throw new SentinelError(
-        'SNT_TOPIC_MISCONFIGURED',
-        `topics not found in the cluster: ${absent.join(', ')}; run \`sentinel topics create\``,
-      );
-    await sleep(100);
-  }
-}
 
 /** What the cluster reports for each topic (not what the code intended). */
 export async function describeTopics(admin: Admin, names: readonly string[]): Promise<TopicDescription[]> {
-  const metadata = await metadataOfListed(admin, names);
+  const metadata = await describeOnceKnown(
+    admin,
+    names,
+    KNOWN_WITHIN_MS,
+    () => null,
+    ({ absent, lastError }) =>
+      absent.length > 0
+        ? new SentinelError(
+            'SNT_TOPIC_MISCONFIGURED',
+            `topics not found in the cluster: ${absent.join(', ')}; run \`sentinel topics create\``,
+          )
+        : lastError,
+  );
   const configs = await admin.describeConfigs({
     includeSynonyms: false,
     resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: reportedConfigs })),
