@@ -9,6 +9,7 @@ import { RecordProducer } from '../lib/kafka/rdkafka.js';
 import { describeKafkaSecurity, kafkaSecurityOf } from '../lib/kafka/security.js';
 import { topicNames } from '../lib/kafka/topics.js';
 import { createLogger, type Logger } from '../lib/log.js';
+import { HeapCompactor } from '../lib/process/heap-compactor.js';
 import { type ServiceHttp, startServiceHttp } from '../lib/service/http.js';
 import { createMetricsRegistry } from '../lib/service/metrics.js';
 import { SchemaCatalog } from '../schemas/catalog.js';
@@ -36,6 +37,10 @@ export interface RunningIngest {
   readonly ready: () => boolean;
   stop(): Promise<void>;
 }
+
+/** How often the edge looks at its heap, and below what event-loop load it may collect (HeapCompactor). */
+const heapCheckEveryMs = 5000;
+const heapCompactMaxBusyRatio = 0.3;
 
 function readPem(path: string, setting: string): Buffer {
   try {
@@ -270,6 +275,15 @@ export async function startIngest(config: IngestServiceConfig, logger?: Logger):
       ],
     });
     closers.push(() => http.close());
+    const compactor = new HeapCompactor({
+      minGrowthBytes: config.heapCompactMib * 2 ** 20,
+      checkEveryMs: heapCheckEveryMs,
+      maxBusyRatio: heapCompactMaxBusyRatio,
+      registry,
+      log,
+    });
+    compactor.start();
+    closers.push(() => compactor.stop());
     log.info({ proxyId, listeners, metricsPort: http.port }, 'edge proxy listening');
 
     return {

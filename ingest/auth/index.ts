@@ -84,20 +84,25 @@ export async function openAuth(
     queryTimeoutMs: config.dbTimeoutMs,
   });
   const now = () => performance.now();
+  const local =
+    config.localCacheTtlSeconds > 0
+      ? new LocalDecisionCache({
+          ttlMs: config.localCacheTtlSeconds * 1000,
+          maxAllowedDevices: config.localCacheDevices,
+          maxDeniedDevices: config.localCacheDeniedDevices,
+          now,
+          registry: deps.registry,
+        })
+      : undefined;
+  // Once a TTL, so a fleet that connected and stays connected does not keep its decisions in memory.
+  const localSweep =
+    local === undefined
+      ? undefined
+      : setInterval(() => local.dropExpired(), config.localCacheTtlSeconds * 1000).unref();
   const authenticator = await createAuthenticator({
     devices,
     cache,
-    ...(config.localCacheTtlSeconds > 0
-      ? {
-          local: new LocalDecisionCache({
-            ttlMs: config.localCacheTtlSeconds * 1000,
-            maxAllowedDevices: config.localCacheDevices,
-            maxDeniedDevices: config.localCacheDeniedDevices,
-            now,
-            registry: deps.registry,
-          }),
-        }
-      : {}),
+    ...(local === undefined ? {} : { local }),
     kdf: new KdfQueue({
       concurrency: config.kdfConcurrency,
       maxQueued: config.kdfQueue,
@@ -132,6 +137,7 @@ export async function openAuth(
     devices,
     cache,
     async close() {
+      clearInterval(localSweep);
       subscriber.disconnect();
       redis.disconnect();
       await pool.end();

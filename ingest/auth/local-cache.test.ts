@@ -31,6 +31,25 @@ function setup(options: { ttlMs?: number; maxAllowedDevices?: number; maxDeniedD
 }
 
 describe('LocalDecisionCache: lifetime', () => {
+  it('drops the decisions whose time is up without being asked for them', async () => {
+    const { cache, clock, keep, metric } = setup({ ttlMs: 10_000 });
+    keep('dev-1', 'tag-a', allow);
+    keep('dev-2', 'tag-b', deny);
+    clock.now += 5_000;
+    keep('dev-1', 'tag-c', allow);
+    keep('dev-3', 'tag-d', allow);
+    assert.equal(cache.dropExpired(), 0);
+    clock.now += 5_000;
+    assert.equal(cache.dropExpired(), 2, 'dev-1 tag-a and dev-2 tag-b');
+    assert.equal(cache.size, 2);
+    assert.equal(await metric('sentinel_auth_local_cache_entries'), 2);
+    assert.deepEqual(cache.get('dev-1', 'tag-c'), allow);
+    assert.deepEqual(cache.get('dev-3', 'tag-d'), allow);
+    clock.now += 5_000;
+    assert.equal(cache.dropExpired(), 2);
+    assert.equal(cache.size, 0);
+  });
+
   it('serves a decision until its TTL and not a millisecond after', () => {
     const { cache, clock, keep } = setup({ ttlMs: 10_000 });
     keep('dev-1', 'tag-a', allow);

@@ -173,6 +173,29 @@ export class LocalDecisionCache {
     return true;
   }
 
+  /**
+   * Drops every decision whose time is up. Reading one drops it too, but a device that connected
+   * once and stays connected never asks again: without this its decision stays until LRU eviction
+   * (up to maxAllowedDevices of them, ~650 B each). Returns how many were dropped.
+   */
+  dropExpired(): number {
+    const now = this.options.now();
+    let dropped = 0;
+    for (const lru of [this.#allowed, this.#denied]) {
+      for (const [clientId, entries] of lru) {
+        const live = entries.filter((entry) => entry.expiresAt > now);
+        if (live.length === entries.length) continue;
+        dropped += entries.length - live.length;
+        // Deleting the key being visited is safe in a Map walk; set on it keeps its LRU place.
+        if (live.length === 0) lru.delete(clientId);
+        else lru.set(clientId, live);
+      }
+    }
+    this.#count -= dropped;
+    this.#metrics.entries.set(this.#count);
+    return dropped;
+  }
+
   /** Drops the device's decisions and stales the fills in progress for it. */
   invalidateDevice(clientId: string): void {
     this.#count -= (this.#allowed.get(clientId)?.length ?? 0) + (this.#denied.get(clientId)?.length ?? 0);

@@ -1,5 +1,5 @@
 import type { Packet } from 'mqtt-packet';
-import { PacketDecoder } from './decode.js';
+import { decodeFrame } from './decode.js';
 import { type Frame, FrameReader } from './frame.js';
 import type { ProtocolPolicy } from './policy.js';
 import type { Refusal } from './refusals.js';
@@ -22,14 +22,12 @@ export interface InboundReadResult {
 /** Bytes from a client in, valid packets out: frame, byte-level checks, mqtt-packet, packet rules. */
 export class InboundPacketReader {
   readonly #frames: FrameReader;
-  readonly #decoder: PacketDecoder;
   readonly #policy: ProtocolPolicy;
   #refusal: Refusal | undefined;
 
   constructor(policy: ProtocolPolicy) {
     this.#policy = policy;
     this.#frames = new FrameReader({ maxPacketBytes: policy.maxPacketBytes });
-    this.#decoder = new PacketDecoder({ refuseControlCharacters: policy.refuseControlCharacters });
   }
 
   get bufferedBytes(): number {
@@ -41,7 +39,7 @@ export class InboundPacketReader {
     if (this.#refusal !== undefined) return { packets, refusal: this.#refusal };
     const read = this.#frames.push(chunk);
     for (const frame of read.frames) {
-      const decoded = this.#decoder.decode(frame);
+      const decoded = decodeFrame(frame, this.#policy);
       const refusal = 'refusal' in decoded ? decoded.refusal : validatePacket(decoded.packet, this.#policy);
       if (refusal !== undefined) {
         this.#refusal = refusal;

@@ -1,4 +1,4 @@
-export { type DecodeResult, PacketDecoder } from './decode.js';
+export { type DecodeResult, decodeFrame } from './decode.js';
 export { checkFixedHeaderByte, PacketType, packetTypeName } from './fixed-header.js';
 export { type Frame, FrameReader, type FrameReaderOptions, type FrameReadResult } from './frame.js';
 export { type InboundPacket, InboundPacketReader, type InboundReadResult } from './inbound.js';

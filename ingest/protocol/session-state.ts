@@ -92,15 +92,17 @@ export class ConnectionSession {
   readonly #policy: SessionPolicy;
   readonly #openedAtMs: number;
   #phase: SessionPhase = 'awaiting-connect';
-  #connect: IConnectPacket | undefined;
+  /** The CONNECT's will, published if the connection ends without DISCONNECT; nothing else of it is kept. */
+  #will: IConnectPacket['will'];
   #keepAliveSeconds = 0;
   #lastPacketAtMs: number;
-  readonly #inbound = new Map<number, InboundExchange>();
+  // The three maps are made on first use: an idle session holds none (an empty Map is ~180 bytes).
+  #inbound: Map<number, InboundExchange> | undefined;
   /** Inbound exchanges waiting for the server (Kafka), as opposed to waiting for the client's PUBREL. */
   #storing = 0;
-  readonly #outbound = new Map<number, OutboundExchange>();
+  #outbound: Map<number, OutboundExchange> | undefined;
   /** What each unacknowledged outbound packet id carries, to send it again on a resumed session. */
-  readonly #outboundMessages = new Map<number, OutboundMessage>();
+  #outboundMessages: Map<number, OutboundMessage> | undefined;
   #nextOutboundId = 1;
 
   constructor(policy: SessionPolicy, openedAtMs: number) {
@@ -118,12 +120,27 @@ export class ConnectionSession {
     return this.#keepAliveSeconds;
   }
 
+  #inboundExchanges(): Map<number, InboundExchange> {
+    this.#inbound ??= new Map();
+    return this.#inbound;
+  }
+
+  #outboundExchanges(): Map<number, OutboundExchange> {
+    this.#outbound ??= new Map();
+    return this.#outbound;
+  }
+
+  #outboundMessageMap(): Map<number, OutboundMessage> {
+    this.#outboundMessages ??= new Map();
+    return this.#outboundMessages;
+  }
+
   get inboundInFlight(): number {
-    return this.#inbound.size;
+    return this.#inbound?.size ?? 0;
   }
 
   get outboundInFlight(): number {
-    return this.#outbound.size;
+    return this.#outbound?.size ?? 0;
   }
 
   /** Inbound QoS 1/2 PUBLISHes received and not yet stored (their PUBACK / PUBREC waits for Kafka). */
@@ -206,7 +223,7 @@ export class ConnectionSession {
         return [{ kind: 'send', packet: { cmd: 'pingresp' } }];
       case 'disconnect':
         // MQTT-3.14.4-3: a DISCONNECT discards the will.
-        this.#connect = undefined;
+        this.#will = undefined;
         this.#phase = 'closed';
         return [{ kind: 'close', reason: 'client-disconnect' }];
       default:
@@ -260,14 +277,14 @@ export class ConnectionSession {
   /** Kafka acknowledged the inbound QoS 1/2 PUBLISH with this identifier: acknowledge it to the client. */
   inboundStored(packetId: number): readonly SessionAction[] {
     if (this.#phase !== 'connected') return noActions;
-    const exchange = this.#inbound.get(packetId);
+    const exchange = this.#inbound?.get(packetId);
     if (exchange === 'storing-qos1') {
-      this.#inbound.delete(packetId);
+      this.#inbound?.delete(packetId);
       this.#storing--;
       return [{ kind: 'send', packet: { cmd: 'puback', messageId: packetId } }];
     }
     if (exchange === 'storing-qos2') {
-      this.#inbound.set(packetId, 'awaiting-pubrel');
+      this.#inboundExchanges().set(packetId, 'awaiting-pubrel');
       this.#storing--;
       return [{ kind: 'send', packet: { cmd: 'pubrec', messageId: packetId } }];
     }
@@ -289,10 +306,10 @@ export class ConnectionSession {
     if (message.qos === 0) {
       return [{ kind: 'send', packet: { ...base, qos: 0, retain: message.retain ?? false } }];
     }
-    if (this.#outbound.size >= this.#policy.maxOutboundInFlight) return 'window-full';
+    if ((this.#outbound?.size ?? 0) >= this.#policy.maxOutboundInFlight) return 'window-full';
     const packetId = this.#allocateOutboundId();
-    this.#outbound.set(packetId, message.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec');
-    this.#outboundMessages.set(packetId, {
+    this.#outboundExchanges().set(packetId, message.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec');
+    this.#outboundMessageMap().set(packetId, {
       topic: message.topic,
       payload: message.payload,
       qos: message.qos,
@@ -312,8 +329,8 @@ export class ConnectionSession {
    */
   unacknowledgedOutbound(): UnacknowledgedOutbound[] {
     const owed: UnacknowledgedOutbound[] = [];
-    for (const [packetId, exchange] of this.#outbound) {
-      const message = this.#outboundMessages.get(packetId);
+    for (const [packetId, exchange] of this.#outbound ?? []) {
+      const message = this.#outboundMessages?.get(packetId);
       if (message) owed.push({ ...message, packetId, released: exchange === 'awaiting-pubcomp' });
     }
     return owed;
@@ -326,16 +343,16 @@ export class ConnectionSession {
    */
   resumeOutbound(owed: UnacknowledgedOutbound): readonly SessionAction[] | 'window-full' {
     if (this.#phase !== 'connected') return noActions;
-    if (this.#outbound.has(owed.packetId) || owed.packetId < 1 || owed.packetId > 0xffff)
+    if (this.#outbound?.has(owed.packetId) || owed.packetId < 1 || owed.packetId > 0xffff)
       return this.outboundPublish(owed);
-    if (this.#outbound.size >= this.#policy.maxOutboundInFlight) return 'window-full';
+    if ((this.#outbound?.size ?? 0) >= this.#policy.maxOutboundInFlight) return 'window-full';
     const { topic, payload, qos, retain } = owed;
-    this.#outboundMessages.set(owed.packetId, { topic, payload, qos, retain });
+    this.#outboundMessageMap().set(owed.packetId, { topic, payload, qos, retain });
     if (owed.released) {
-      this.#outbound.set(owed.packetId, 'awaiting-pubcomp');
+      this.#outboundExchanges().set(owed.packetId, 'awaiting-pubcomp');
       return [{ kind: 'send', packet: { cmd: 'pubrel', messageId: owed.packetId } }];
     }
-    this.#outbound.set(owed.packetId, qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec');
+    this.#outboundExchanges().set(owed.packetId, qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec');
     return [
       {
         kind: 'send',
@@ -351,7 +368,7 @@ export class ConnectionSession {
   }
 
   #onConnect(connect: IConnectPacket): readonly SessionAction[] {
-    this.#connect = connect;
+    this.#will = connect.will;
     this.#phase = 'authenticating';
     const requested = connect.keepalive ?? 0;
     this.#keepAliveSeconds = effectiveKeepAliveSeconds(requested, this.#policy);
@@ -372,7 +389,7 @@ export class ConnectionSession {
   #onPublish(publish: IPublishPacket): readonly SessionAction[] {
     if (publish.qos === 0) return [{ kind: 'deliver', publish }];
     const packetId = publish.messageId ?? 0;
-    const exchange = this.#inbound.get(packetId);
+    const exchange = this.#inbound?.get(packetId);
     if (exchange !== undefined) {
       const sameQos = publish.qos === 1 ? exchange === 'storing-qos1' : exchange !== 'storing-qos1';
       if (!sameQos) {
@@ -404,7 +421,7 @@ export class ConnectionSession {
     // MQTT 3.1.1 gives a client no receive maximum: many PUBLISHes waiting for their PUBACK are
     // normal when the server is slow. Only exchanges the client itself leaves open (QoS 2 without
     // PUBREL) are held against it; those waiting for Kafka slow the client down instead.
-    if (this.#inbound.size - this.#storing >= this.#policy.maxInboundInFlight) {
+    if ((this.#inbound?.size ?? 0) - this.#storing >= this.#policy.maxInboundInFlight) {
       return this.refuse(
         refuse(
           'SNT_MQTT_INFLIGHT_LIMIT',
@@ -414,15 +431,15 @@ export class ConnectionSession {
     }
     if (this.#storing >= this.#policy.maxInboundInFlight)
       return [{ kind: 'wait-for-store', packet: publish }];
-    this.#inbound.set(packetId, publish.qos === 1 ? 'storing-qos1' : 'storing-qos2');
+    this.#inboundExchanges().set(packetId, publish.qos === 1 ? 'storing-qos1' : 'storing-qos2');
     this.#storing++;
     return [{ kind: 'deliver', publish }];
   }
 
   #onPubrel(packetId: number): readonly SessionAction[] {
-    const exchange = this.#inbound.get(packetId);
+    const exchange = this.#inbound?.get(packetId);
     if (exchange === 'awaiting-pubrel') {
-      this.#inbound.delete(packetId);
+      this.#inbound?.delete(packetId);
       return [{ kind: 'send', packet: { cmd: 'pubcomp', messageId: packetId } }];
     }
     if (exchange === 'storing-qos2') {
@@ -448,20 +465,20 @@ export class ConnectionSession {
   }
 
   #onOutboundAck(ack: 'puback' | 'pubrec' | 'pubcomp', packetId: number): readonly SessionAction[] {
-    const exchange = this.#outbound.get(packetId);
+    const exchange = this.#outbound?.get(packetId);
     if (ack === 'puback' && exchange === 'awaiting-puback') {
-      this.#outbound.delete(packetId);
-      this.#outboundMessages.delete(packetId);
+      this.#outbound?.delete(packetId);
+      this.#outboundMessages?.delete(packetId);
       return noActions;
     }
     if (ack === 'pubrec' && (exchange === 'awaiting-pubrec' || exchange === 'awaiting-pubcomp')) {
       // MQTT-4.3.2-2 (sender): answer PUBREC with PUBREL, again if the PUBREC is repeated.
-      this.#outbound.set(packetId, 'awaiting-pubcomp');
+      this.#outboundExchanges().set(packetId, 'awaiting-pubcomp');
       return [{ kind: 'send', packet: { cmd: 'pubrel', messageId: packetId } }];
     }
     if (ack === 'pubcomp' && exchange === 'awaiting-pubcomp') {
-      this.#outbound.delete(packetId);
-      this.#outboundMessages.delete(packetId);
+      this.#outbound?.delete(packetId);
+      this.#outboundMessages?.delete(packetId);
       return noActions;
     }
     return [
@@ -479,7 +496,7 @@ export class ConnectionSession {
 
   #allocateOutboundId(): number {
     // The window is far below 65,535, so a free identifier is always found.
-    while (this.#outbound.has(this.#nextOutboundId)) this.#advanceOutboundId();
+    while (this.#outbound?.has(this.#nextOutboundId)) this.#advanceOutboundId();
     const packetId = this.#nextOutboundId;
     this.#advanceOutboundId();
     return packetId;
@@ -490,10 +507,10 @@ export class ConnectionSession {
   }
 
   #close(reason: CloseReason, refusal?: Refusal): SessionAction[] {
-    const will = this.#phase === 'connected' ? this.#connect?.will : undefined;
+    const will = this.#phase === 'connected' ? this.#will : undefined;
     this.#phase = 'closed';
-    this.#connect = undefined;
-    this.#inbound.clear();
+    this.#will = undefined;
+    this.#inbound = undefined;
     this.#storing = 0;
     return [
       {
