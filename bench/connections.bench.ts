@@ -315,10 +315,19 @@ const status = await Promise.all(
   loaders.map((loader) => loader.request<{ held: number; closed: number }>('status')),
 );
 const metrics = await scrapeMetrics(idleEdge.ingest.metricsPort);
-const edgeActive = [...metrics.matchAll(/^sentinel_ingest_connections_active\{[^}]*\} (\S+)$/gm)].reduce(
-  (sum, m) => sum + Number(m[1]),
-  0,
-);
+/** The sum of every series of a metric in the edge's metrics (one per worker), with `label` if given. */
+const sumOf = (series: string, label = '') =>
+  [...metrics.matchAll(new RegExp(`^${series}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))]
+    .filter((m) => (m[1] ?? '').includes(label))
+    .reduce((sum, m) => sum + Number(m[2]), 0);
+const edgeActive = sumOf('sentinel_ingest_connections_active');
+/** Full collections the edge ran while quiet (HeapCompactor), of one kind, and their mean pause. */
+const compactionsOf = (kind: 'growth' | 'settled') => {
+  const label = `kind="${kind}"`;
+  const count = sumOf('sentinel_process_heap_compaction_seconds_count', label);
+  const seconds = sumOf('sentinel_process_heap_compaction_seconds_sum', label);
+  return { count, meanPauseMs: count === 0 ? null : Math.round((seconds / count) * 1000) };
+};
 const [emptySample, halfSample, fullSample] = samples as [
   (typeof samples)[0],
   (typeof samples)[0],
@@ -343,6 +352,9 @@ const idle = {
       Math.max(1, fullSample.connections - halfSample.connections),
   ),
   edgeRssHeldMiB: Math.round(heldRssBytes / 2 ** 20),
+  /** The most the edge held at a sample (half and all opened): what a memory limit must allow. */
+  edgeRssPeakSampledMiB: Math.round(Math.max(...samples.map((sample) => sample.rssBytes)) / 2 ** 20),
+  heapCompactions: { growth: compactionsOf('growth'), settled: compactionsOf('settled') },
   /** Everything the edge grew by from no session to all of them held after the quiet period, per session. */
   bytesPerConnectionFromEmpty: Math.round(
     (heldRssBytes - emptySample.rssBytes) / Math.max(1, fullSample.connections),
@@ -415,7 +427,14 @@ console.log(
 console.log(
   `idle connections: ${idle.opened}/${idle.target} opened (${idle.stillOpenAfterQuiet} still open, edge counts ${idle.edgeConnectionsActive}) ` +
     `across ${idleWorkers} workers; ${idle.connectPerSecond} CONNECT/s; edge RSS ${idle.edgeRssEmptyMiB} MiB with none, ${idle.edgeRssMiB} MiB with all, ${idle.edgeRssHeldMiB} MiB after a quiet period: ` +
-    `${idle.bytesPerConnectionFromEmpty} B per connection from empty, ${idle.bytesPerConnection} B per connection over the second half`,
+    `${idle.bytesPerConnectionFromEmpty} B per connection from empty, ${idle.bytesPerConnection} B per connection over the second half; ` +
+    `peak sampled ${idle.edgeRssPeakSampledMiB} MiB; heap collections while quiet: ` +
+    (['growth', 'settled'] as const)
+      .map((kind) => {
+        const { count, meanPauseMs } = idle.heapCompactions[kind];
+        return `${count} ${kind} (mean pause ${meanPauseMs ?? '—'} ms)`;
+      })
+      .join(', '),
 );
 writeJsonResult(values.json, result);
 process.exit(0);

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../log.js';
@@ -11,15 +11,17 @@ import type { Logger } from '../log.js';
  * flight across a scavenge is promoted) and collects it only when the next limit is reached; even
  * then it keeps the pages it committed. An edge that opened 15,000 sessions in a minute held
  * 468 MiB after 30 quiet seconds, about 145 MiB of it live, and nothing was going to collect it
- * while the sessions only sent PINGREQs. V8's most thorough collection (the one it runs before giving
- * up on memory: several passes, then the unused pages and most of the young generation released)
- * brought it to 211 MiB.
+ * while the sessions only sent PINGREQs.
  *
- * It runs only while the event loop was busy less than `maxBusyRatio` of the last interval, since
- * it pauses every connection of the process (see the histogram), and then either the heap grew by
- * `minGrowthBytes` of old generation beyond what the last one left, or it grew by an eighth of that and the process
- * has been quiet for two intervals: what a burst of CONNECTs leaves below the threshold is given
- * back too, once it is over.
+ * Two kinds of collection, both only while the event loop was busy less than `maxBusyRatio` of the
+ * last interval, since each pauses every connection of the process:
+ * - `growth`: the old generation grew by `minGrowthBytes` since the last collection. A regular full
+ *   collection (one pass), so a long, moderate burst does not pile up garbage.
+ * - `settled`: the process has been quiet for two intervals and the heap holds an eighth of
+ *   `minGrowthBytes` more than it uses (committed and not used, or grown since the last collection).
+ *   V8's most thorough collection, the one it runs before giving up on memory: several passes, then
+ *   the unused pages and most of the young generation released (15,000 sessions: 468 -> 206 MiB).
+ *   Once per burst: it runs again only after a `growth` collection or new growth.
  */
 export interface HeapCompactorOptions {
   /** Old generation grown beyond what the last collection left before the next one; 0 turns it off. */
@@ -44,7 +46,11 @@ function oldGenerationUsed(): number {
   return used;
 }
 
-type CollectGarbage = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
+type CollectGarbage = (options: {
+  type: 'major';
+  execution: 'sync';
+  flavor: 'regular' | 'last-resort';
+}) => void;
 
 /**
  * V8's collector as a function. `--expose-gc` must be set before the function is looked up, which a
@@ -61,21 +67,26 @@ function collectorFunction(): CollectGarbage {
 /** Quiet intervals in a row after which a burst counts as over. */
 const settledChecks = 2;
 
+export type CompactionKind = 'growth' | 'settled';
+
 export class HeapCompactor {
   readonly #options: HeapCompactorOptions;
-  readonly #pause: Histogram;
+  readonly #pause: Histogram<'kind'>;
   #collect: CollectGarbage | undefined;
   #timer: NodeJS.Timeout | undefined;
   #usedAfterLast = oldGenerationUsed();
   #loop = performance.eventLoopUtilization();
   #quietChecks = 0;
+  /** A settled collection ran and nothing grew since: another would find nothing to give back. */
+  #settled = false;
 
   constructor(options: HeapCompactorOptions) {
     this.#options = options;
     this.#pause = new Histogram({
       name: 'sentinel_process_heap_compaction_seconds',
-      help: 'full collections run once the process was quiet again after its heap grew (see HeapCompactor), and how long each paused the process',
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      help: 'full collections run while the process was quiet after its heap grew (kind: growth = one pass, settled = the thorough one after a burst; see HeapCompactor), and how long each paused the process',
+      labelNames: ['kind'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [options.registry],
     });
   }
@@ -91,8 +102,8 @@ export class HeapCompactor {
     this.#timer = undefined;
   }
 
-  /** Collects if the heap grew enough and the process is quiet; returns whether it did. */
-  check(): boolean {
+  /** Collects if one is due and the process is quiet; returns the kind it ran, if any. */
+  check(): CompactionKind | undefined {
     const loop = performance.eventLoopUtilization(this.#loop);
     this.#loop = performance.eventLoopUtilization();
     const quiet = loop.utilization < this.#options.maxBusyRatio;
@@ -101,25 +112,37 @@ export class HeapCompactor {
     // A collection V8 ran itself since the last check counts as ours.
     if (used < this.#usedAfterLast) this.#usedAfterLast = used;
     const growth = used - this.#usedAfterLast;
-    const due =
-      growth >= this.#options.minGrowthBytes ||
-      (this.#quietChecks >= settledChecks && growth >= this.#options.minGrowthBytes / 8);
-    if (this.#collect === undefined || !quiet || !due) return false;
+    const small = this.#options.minGrowthBytes / 8;
+    if (growth >= small) this.#settled = false;
+    if (this.#collect === undefined || !quiet) return undefined;
+    let kind: CompactionKind | undefined;
+    if (growth >= this.#options.minGrowthBytes) kind = 'growth';
+    else if (this.#quietChecks >= settledChecks && !this.#settled) {
+      const heap = getHeapStatistics();
+      if (growth >= small || heap.total_heap_size - heap.used_heap_size >= small) kind = 'settled';
+    }
+    if (kind === undefined) return undefined;
     const started = performance.now();
-    this.#collect({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    this.#collect({
+      type: 'major',
+      execution: 'sync',
+      flavor: kind === 'settled' ? 'last-resort' : 'regular',
+    });
     const seconds = (performance.now() - started) / 1000;
-    this.#pause.observe(seconds);
+    this.#pause.observe({ kind }, seconds);
     this.#usedAfterLast = oldGenerationUsed();
+    this.#settled = kind === 'settled';
     // The pause itself is not load: leave it out of the next interval's utilisation.
     this.#loop = performance.eventLoopUtilization();
     this.#options.log.info(
       {
+        kind,
         oldGenerationBeforeMiB: Math.round(used / 2 ** 20),
         oldGenerationAfterMiB: Math.round(this.#usedAfterLast / 2 ** 20),
         pauseMs: Math.round(seconds * 1000),
       },
-      'heap compacted after the process went quiet',
+      'heap collected while the process was quiet',
     );
-    return true;
+    return kind;
   }
 }
