@@ -29,6 +29,8 @@ export interface HeapCompactorOptions {
   readonly checkEveryMs: number;
   /** Event-loop utilisation over the last interval (0..1) below which the process counts as quiet. */
   readonly maxBusyRatio: number;
+  /** How busy the event loop was since the last call, 0..1 (event-loop utilisation; tests give a fixed value). */
+  readonly busyRatio?: () => number;
   readonly registry: Registry;
   readonly log: Logger;
 }
@@ -75,13 +77,24 @@ export class HeapCompactor {
   #collect: CollectGarbage | undefined;
   #timer: NodeJS.Timeout | undefined;
   #usedAfterLast = oldGenerationUsed();
-  #loop = performance.eventLoopUtilization();
+  readonly #busyRatio: () => number;
   #quietChecks = 0;
-  /** A settled collection ran and nothing grew since: another would find nothing to give back. */
-  #settled = false;
+  /**
+   * A settled collection ran, or the process just started, and nothing grew since: another would
+   * find nothing to give back.
+   */
+  #settled = true;
 
   constructor(options: HeapCompactorOptions) {
     this.#options = options;
+    let loop = performance.eventLoopUtilization();
+    this.#busyRatio =
+      options.busyRatio ??
+      (() => {
+        const since = performance.eventLoopUtilization(loop);
+        loop = performance.eventLoopUtilization();
+        return since.utilization;
+      });
     this.#pause = new Histogram({
       name: 'sentinel_process_heap_compaction_seconds',
       help: 'full collections run while the process was quiet after its heap grew (kind: growth = one pass, settled = the thorough one after a burst; see HeapCompactor), and how long each paused the process',
@@ -104,9 +117,7 @@ export class HeapCompactor {
 
   /** Collects if one is due and the process is quiet; returns the kind it ran, if any. */
   check(): CompactionKind | undefined {
-    const loop = performance.eventLoopUtilization(this.#loop);
-    this.#loop = performance.eventLoopUtilization();
-    const quiet = loop.utilization < this.#options.maxBusyRatio;
+    const quiet = this.#busyRatio() < this.#options.maxBusyRatio;
     this.#quietChecks = quiet ? this.#quietChecks + 1 : 0;
     const used = oldGenerationUsed();
     // A collection V8 ran itself since the last check counts as ours.
@@ -133,7 +144,7 @@ export class HeapCompactor {
     this.#usedAfterLast = oldGenerationUsed();
     this.#settled = kind === 'settled';
     // The pause itself is not load: leave it out of the next interval's utilisation.
-    this.#loop = performance.eventLoopUtilization();
+    this.#busyRatio();
     this.#options.log.info(
       {
         kind,
