@@ -437,7 +437,7 @@ runWithCleanup('connections', async (cleanup) => {
     ),
   );
   console.log(
-    `idle connections: ${idle.opened}/${idle.target} opened (${idle.stillOpenAfterQuiet} still open, edge counts ${idle.edgeConnectionsActive}) ` +
+    `idle connections: ${idle.opened}/${idle.target} opened${idle.failed > 0 ? ` (${idle.failed} failed, first: ${idle.firstError})` : ''} (${idle.stillOpenAfterQuiet} still open, edge counts ${idle.edgeConnectionsActive}) ` +
       `across ${idleWorkers} workers; ${idle.connectPerSecond} CONNECT/s; edge RSS ${idle.edgeRssEmptyMiB} MiB with none, ${idle.edgeRssMiB} MiB with all, ${idle.edgeRssHeldMiB} MiB after a quiet period: ` +
       `${idle.bytesPerConnectionFromEmpty} B per connection from empty, ${idle.bytesPerConnection} B per connection over the second half; ` +
       `peak sampled ${idle.edgeRssPeakSampledMiB} MiB; heap collections while quiet: ` +
