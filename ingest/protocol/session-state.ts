@@ -77,6 +77,11 @@ export interface UnacknowledgedOutbound extends OutboundMessage {
 type InboundExchange = 'storing-qos1' | 'storing-qos2' | 'awaiting-pubrel';
 type OutboundExchange = 'awaiting-puback' | 'awaiting-pubrec' | 'awaiting-pubcomp';
 
+interface OutboundEntry {
+  state: OutboundExchange;
+  readonly message: OutboundMessage;
+}
+
 export type SessionPolicy = Pick<
   ProtocolPolicy,
   'connectTimeoutMs' | 'maxKeepAliveSeconds' | 'maxInboundInFlight' | 'maxOutboundInFlight'
@@ -96,13 +101,12 @@ export class ConnectionSession {
   #will: IConnectPacket['will'];
   #keepAliveSeconds = 0;
   #lastPacketAtMs: number;
-  // The three maps are made on first use: an idle session holds none (an empty Map is ~180 bytes).
+  // The two maps are made on first use: an idle session holds none (an empty Map is ~180 bytes).
   #inbound: Map<number, InboundExchange> | undefined;
   /** Inbound exchanges waiting for the server (Kafka), as opposed to waiting for the client's PUBREL. */
   #storing = 0;
-  #outbound: Map<number, OutboundExchange> | undefined;
-  /** What each unacknowledged outbound packet id carries, to send it again on a resumed session. */
-  #outboundMessages: Map<number, OutboundMessage> | undefined;
+  /** Each unacknowledged outbound packet id: where its exchange stands and what it carries (to send again on a resumed session). */
+  #outbound: Map<number, OutboundEntry> | undefined;
   #nextOutboundId = 1;
 
   constructor(policy: SessionPolicy, openedAtMs: number) {
@@ -125,14 +129,9 @@ export class ConnectionSession {
     return this.#inbound;
   }
 
-  #outboundExchanges(): Map<number, OutboundExchange> {
+  #outboundExchanges(): Map<number, OutboundEntry> {
     this.#outbound ??= new Map();
     return this.#outbound;
-  }
-
-  #outboundMessageMap(): Map<number, OutboundMessage> {
-    this.#outboundMessages ??= new Map();
-    return this.#outboundMessages;
   }
 
   get inboundInFlight(): number {
@@ -308,12 +307,14 @@ export class ConnectionSession {
     }
     if ((this.#outbound?.size ?? 0) >= this.#policy.maxOutboundInFlight) return 'window-full';
     const packetId = this.#allocateOutboundId();
-    this.#outboundExchanges().set(packetId, message.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec');
-    this.#outboundMessageMap().set(packetId, {
-      topic: message.topic,
-      payload: message.payload,
-      qos: message.qos,
-      retain: message.retain ?? false,
+    this.#outboundExchanges().set(packetId, {
+      state: message.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec',
+      message: {
+        topic: message.topic,
+        payload: message.payload,
+        qos: message.qos,
+        retain: message.retain ?? false,
+      },
     });
     return [
       {
@@ -329,10 +330,8 @@ export class ConnectionSession {
    */
   unacknowledgedOutbound(): UnacknowledgedOutbound[] {
     const owed: UnacknowledgedOutbound[] = [];
-    for (const [packetId, exchange] of this.#outbound ?? []) {
-      const message = this.#outboundMessages?.get(packetId);
-      if (message) owed.push({ ...message, packetId, released: exchange === 'awaiting-pubcomp' });
-    }
+    for (const [packetId, { state, message }] of this.#outbound ?? [])
+      owed.push({ ...message, packetId, released: state === 'awaiting-pubcomp' });
     return owed;
   }
 
@@ -347,12 +346,15 @@ export class ConnectionSession {
       return this.outboundPublish(owed);
     if ((this.#outbound?.size ?? 0) >= this.#policy.maxOutboundInFlight) return 'window-full';
     const { topic, payload, qos, retain } = owed;
-    this.#outboundMessageMap().set(owed.packetId, { topic, payload, qos, retain });
+    const message = { topic, payload, qos, retain };
     if (owed.released) {
-      this.#outboundExchanges().set(owed.packetId, 'awaiting-pubcomp');
+      this.#outboundExchanges().set(owed.packetId, { state: 'awaiting-pubcomp', message });
       return [{ kind: 'send', packet: { cmd: 'pubrel', messageId: owed.packetId } }];
     }
-    this.#outboundExchanges().set(owed.packetId, qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec');
+    this.#outboundExchanges().set(owed.packetId, {
+      state: qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec',
+      message,
+    });
     return [
       {
         kind: 'send',
@@ -466,19 +468,20 @@ export class ConnectionSession {
 
   #onOutboundAck(ack: 'puback' | 'pubrec' | 'pubcomp', packetId: number): readonly SessionAction[] {
     const exchange = this.#outbound?.get(packetId);
-    if (ack === 'puback' && exchange === 'awaiting-puback') {
+    if (ack === 'puback' && exchange?.state === 'awaiting-puback') {
       this.#outbound?.delete(packetId);
-      this.#outboundMessages?.delete(packetId);
       return noActions;
     }
-    if (ack === 'pubrec' && (exchange === 'awaiting-pubrec' || exchange === 'awaiting-pubcomp')) {
+    if (
+      ack === 'pubrec' &&
+      (exchange?.state === 'awaiting-pubrec' || exchange?.state === 'awaiting-pubcomp')
+    ) {
       // MQTT-4.3.2-2 (sender): answer PUBREC with PUBREL, again if the PUBREC is repeated.
-      this.#outboundExchanges().set(packetId, 'awaiting-pubcomp');
+      exchange.state = 'awaiting-pubcomp';
       return [{ kind: 'send', packet: { cmd: 'pubrel', messageId: packetId } }];
     }
-    if (ack === 'pubcomp' && exchange === 'awaiting-pubcomp') {
+    if (ack === 'pubcomp' && exchange?.state === 'awaiting-pubcomp') {
       this.#outbound?.delete(packetId);
-      this.#outboundMessages?.delete(packetId);
       return noActions;
     }
     return [
