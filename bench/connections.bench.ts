@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ingestSchema } from '../ingest/settings.js';
 import { loadConfig } from '../lib/config.js';
+import { type CompactionKind, compactionKinds } from '../lib/process/heap-compactor.js';
 import { startBenchChild } from './lib/child.js';
 import { runWithCleanup } from './lib/cleanup.js';
 import { mergeHistograms, monotonicMicros, summarise } from './lib/histogram.js';
@@ -334,7 +335,7 @@ runWithCleanup('connections', async (cleanup) => {
       .reduce((sum, m) => sum + Number(m[2]), 0);
   const edgeActive = sumOf('sentinel_ingest_connections_active');
   /** Full collections the edge ran while quiet (HeapCompactor), of one kind, and their mean pause. */
-  const compactionsOf = (kind: 'growth' | 'settled') => {
+  const compactionsOf = (kind: CompactionKind) => {
     const label = `kind="${kind}"`;
     const count = sumOf('sentinel_process_heap_compaction_seconds_count', label);
     const seconds = sumOf('sentinel_process_heap_compaction_seconds_sum', label);
@@ -441,7 +442,7 @@ runWithCleanup('connections', async (cleanup) => {
       `across ${idleWorkers} workers; ${idle.connectPerSecond} CONNECT/s; edge RSS ${idle.edgeRssEmptyMiB} MiB with none, ${idle.edgeRssMiB} MiB with all, ${idle.edgeRssHeldMiB} MiB after a quiet period: ` +
       `${idle.bytesPerConnectionFromEmpty} B per connection from empty, ${idle.bytesPerConnection} B per connection over the second half; ` +
       `peak sampled ${idle.edgeRssPeakSampledMiB} MiB; heap collections while quiet: ` +
-      (['growth', 'settled'] as const)
+      compactionKinds
         .map((kind) => {
           const { count, meanPauseMs } = idle.heapCompactions[kind];
           return `${count} ${kind} (mean pause ${meanPauseMs ?? '—'} ms)`;

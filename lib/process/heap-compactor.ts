@@ -69,7 +69,8 @@ function collectorFunction(): CollectGarbage {
 /** Quiet intervals in a row after which a burst counts as over. */
 const settledChecks = 2;
 
-export type CompactionKind = 'growth' | 'settled';
+export const compactionKinds = ['growth', 'settled'] as const;
+export type CompactionKind = (typeof compactionKinds)[number];
 
 export class HeapCompactor {
   readonly #options: HeapCompactorOptions;
