@@ -54,7 +54,17 @@ function readPem(path: string, setting: string): Buffer {
   }
 }
 
-export async function startIngest(config: IngestServiceConfig, logger?: Logger): Promise<RunningIngest> {
+/** One of the edge host's worker processes (ingest/workers.ts): its index and how many there are. */
+export interface IngestWorkerPlace {
+  readonly index: number;
+  readonly of: number;
+}
+
+export async function startIngest(
+  config: IngestServiceConfig,
+  logger?: Logger,
+  worker?: IngestWorkerPlace,
+): Promise<RunningIngest> {
   const endpoints = resolveEndpoints(config);
   const kafkaSecurity = kafkaSecurityOf(config);
   const policy = protocolPolicyOf(config);
@@ -279,6 +289,7 @@ export async function startIngest(config: IngestServiceConfig, logger?: Logger):
       minGrowthBytes: config.heapCompactMib * 2 ** 20,
       checkEveryMs: heapCheckEveryMs,
       maxBusyRatio: heapCompactMaxBusyRatio,
+      ...(worker === undefined ? {} : { turn: worker }),
       registry,
       log,
     });

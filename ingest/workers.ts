@@ -37,6 +37,7 @@ export async function runIngestWorkers(options: {
         metricsPort: 0,
       },
       options.log,
+      { index, of: options.workers },
     );
     // Constructing one installs the worker's answer to the primary's metric requests.
     new AggregatorRegistry();

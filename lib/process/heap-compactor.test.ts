@@ -72,13 +72,16 @@ describe('HeapCompactor', () => {
     });
   }
 
-  /** The kinds four checks run with the old generation grown by ~12 MB, at these loads. */
-  const checksWhileGrown = (load: number[]) => {
+  /**
+   * The kinds the checks run at these loads (one check per entry), the old generation grown by
+   * ~12 MB before each of the first `growingChecks` of them and held through all of them.
+   */
+  const checksWhileGrown = (load: number[], growingChecks = 1, minGrowthBytes = 32 * 2 ** 20) => {
     // The earlier tests' garbage collected first: a collection V8 starts on its own while this
     // allocates would count as the compactor's own, and the growth with it.
     collect({ type: 'major' });
     const heap = new HeapCompactor({
-      minGrowthBytes: 32 * 2 ** 20,
+      minGrowthBytes,
       maxBusyRatio: 0.3,
       busyRatio: () => load.shift() ?? 0,
       checkEveryMs: 60_000,
@@ -87,21 +90,70 @@ describe('HeapCompactor', () => {
     });
     heap.start();
     // Held through the checks, so no collection V8 runs meanwhile can take the growth away.
-    const grown = promote();
+    const grown: Array<Array<{ index: number }>> = [];
     try {
-      return [heap.check(), heap.check(), heap.check(), heap.check()];
+      return Array.from({ length: load.length }, (_, index) => {
+        if (index < growingChecks) grown.push(promote());
+        return heap.check();
+      });
     } finally {
       heap.stop();
-      assert.equal(grown.length, 300_000);
+      assert.equal(grown.length, growingChecks);
     }
   };
 
-  it('collects growth below the threshold once the process has been quiet for two intervals, once', () => {
-    // 12 MB is more than an eighth of 32 MiB; after the collection nothing grew.
-    assert.deepEqual(checksWhileGrown([0.1, 0.1, 0.1, 0.1]), [undefined, 'settled', undefined, undefined]);
+  it('collects growth below the threshold once the heap has stopped growing for two quiet intervals, once', () => {
+    // 12 MB is more than an eighth of 32 MiB; it grew in the first interval; after the collection
+    // nothing grew.
+    assert.deepEqual(checksWhileGrown([0.1, 0.1, 0.1, 0.1, 0.1]), [
+      undefined,
+      undefined,
+      'settled',
+      undefined,
+      undefined,
+    ]);
   });
 
   it('counts quiet intervals from the last busy one', () => {
     assert.deepEqual(checksWhileGrown([0.1, 0.5, 0.1, 0.1]), [undefined, undefined, undefined, 'settled']);
+  });
+
+  it('waits while a quiet process is still growing (sessions opening slowly), then collects once', () => {
+    // 12 MB an interval is below a 256 MiB threshold's one-pass collection but more than a 64th
+    // of it: still growing, whatever the load.
+    assert.deepEqual(checksWhileGrown([0.1, 0.1, 0.1, 0.1, 0.1, 0.1], 3, 256 * 2 ** 20), [
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      'settled',
+      undefined,
+    ]);
+  });
+
+  it('collects only at its own turn among the processes of a host', () => {
+    collect({ type: 'major' });
+    const every = 5000;
+    const heap = new HeapCompactor({
+      minGrowthBytes: 1,
+      maxBusyRatio: 0.3,
+      busyRatio: () => 0.1,
+      checkEveryMs: every,
+      turn: { index: 1, of: 3 },
+      registry: new Registry(),
+      log,
+    });
+    heap.start();
+    const grown = promote();
+    try {
+      // Checks at 3,000 and 3,002 intervals since the epoch are the turns of processes 0 and 2;
+      // 3,004 intervals (a few ms late) is this one's.
+      assert.equal(heap.check(3000 * every), undefined);
+      assert.equal(heap.check(3002 * every), undefined);
+      assert.equal(heap.check(3004 * every + 7), 'growth');
+    } finally {
+      heap.stop();
+      assert.equal(grown.length, 300_000);
+    }
   });
 });

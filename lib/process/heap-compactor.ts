@@ -17,8 +17,12 @@ import type { Logger } from '../log.js';
  * last interval, since each pauses every connection of the process:
  * - `growth`: the old generation grew by `minGrowthBytes` since the last collection. A regular full
  *   collection (one pass), so a long, moderate burst does not pile up garbage.
- * - `settled`: the process has been quiet for two intervals and the heap holds an eighth of
+ * - `settled`: for two intervals the process has been quiet and its old generation has stopped
+ *   growing (by less than a 64th of `minGrowthBytes` each), and the heap holds an eighth of
  *   `minGrowthBytes` more than it uses (committed and not used, or grown since the last collection).
+ *   A quiet event loop alone is not enough: sessions opening slowly over many processes keep each
+ *   one quiet while its heap still grows, and the thorough collection would repeat every few
+ *   intervals (100,000 sessions over six processes: 23 of them, 769 ms each).
  *   V8's most thorough collection, the one it runs before giving up on memory: several passes, then
  *   the unused pages and most of the young generation released (15,000 sessions: 468 -> 206 MiB).
  *   Once per burst: it runs again only after a `growth` collection or new growth.
@@ -31,6 +35,12 @@ export interface HeapCompactorOptions {
   readonly maxBusyRatio: number;
   /** How busy the event loop was since the last call, 0..1 (event-loop utilisation; tests give a fixed value). */
   readonly busyRatio?: () => number;
+  /**
+   * This process's place among the processes of its host that take turns (the edge's workers):
+   * checks fall on multiples of `checkEveryMs` since the epoch, and a collection runs only at
+   * every `of`-th of them, the `index`-th. Without one, any check may collect.
+   */
+  readonly turn?: { readonly index: number; readonly of: number };
   readonly registry: Registry;
   readonly log: Logger;
 }
@@ -66,7 +76,7 @@ function collectorFunction(): CollectGarbage {
   return runInNewContext('gc') as CollectGarbage;
 }
 
-/** Quiet intervals in a row after which a burst counts as over. */
+/** Quiet intervals without growth in a row after which a burst counts as over. */
 const settledChecks = 2;
 
 export const compactionKinds = ['growth', 'settled'] as const;
@@ -79,7 +89,9 @@ export class HeapCompactor {
   #timer: NodeJS.Timeout | undefined;
   #usedAfterLast = oldGenerationUsed();
   readonly #busyRatio: () => number;
-  #quietChecks = 0;
+  /** Intervals in a row that were quiet and in which the old generation did not grow. */
+  #steadyChecks = 0;
+  #usedAtLastCheck = this.#usedAfterLast;
   /**
    * A settled collection ran, or the process just started, and nothing grew since: another would
    * find nothing to give back.
@@ -108,28 +120,49 @@ export class HeapCompactor {
   start(): void {
     if (this.#options.minGrowthBytes <= 0 || this.#timer !== undefined) return;
     this.#collect = collectorFunction();
-    this.#timer = setInterval(() => this.check(), this.#options.checkEveryMs).unref();
+    this.#scheduleCheck();
   }
 
   stop(): void {
-    clearInterval(this.#timer);
+    clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
-  /** Collects if one is due and the process is quiet; returns the kind it ran, if any. */
-  check(): CompactionKind | undefined {
+  #scheduleCheck(): void {
+    const every = this.#options.checkEveryMs;
+    this.#timer = setTimeout(
+      () => {
+        this.check();
+        if (this.#timer !== undefined) this.#scheduleCheck();
+      },
+      every - (Date.now() % every),
+    ).unref();
+  }
+
+  /** Whether a check at `now` falls on this process's turn. */
+  #onTurn(now: number): boolean {
+    const turn = this.#options.turn;
+    if (turn === undefined || turn.of <= 1) return true;
+    // Rounded: a timer fires a little after the instant it was set for.
+    return Math.round(now / this.#options.checkEveryMs) % turn.of === turn.index % turn.of;
+  }
+
+  /** Collects if one is due, the process is quiet and it is its turn; returns the kind it ran, if any. */
+  check(now = Date.now()): CompactionKind | undefined {
     const quiet = this.#busyRatio() < this.#options.maxBusyRatio;
-    this.#quietChecks = quiet ? this.#quietChecks + 1 : 0;
     const used = oldGenerationUsed();
+    const grewThisInterval = used - this.#usedAtLastCheck >= this.#options.minGrowthBytes / 64;
+    this.#usedAtLastCheck = used;
+    this.#steadyChecks = quiet && !grewThisInterval ? this.#steadyChecks + 1 : 0;
     // A collection V8 ran itself since the last check counts as ours.
     if (used < this.#usedAfterLast) this.#usedAfterLast = used;
     const growth = used - this.#usedAfterLast;
     const small = this.#options.minGrowthBytes / 8;
     if (growth >= small) this.#settled = false;
-    if (this.#collect === undefined || !quiet) return undefined;
+    if (this.#collect === undefined || !quiet || !this.#onTurn(now)) return undefined;
     let kind: CompactionKind | undefined;
     if (growth >= this.#options.minGrowthBytes) kind = 'growth';
-    else if (this.#quietChecks >= settledChecks && !this.#settled) {
+    else if (this.#steadyChecks >= settledChecks && !this.#settled) {
       const heap = getHeapStatistics();
       if (growth >= small || heap.total_heap_size - heap.used_heap_size >= small) kind = 'settled';
     }
@@ -143,6 +176,7 @@ export class HeapCompactor {
     const seconds = (performance.now() - started) / 1000;
     this.#pause.observe({ kind }, seconds);
     this.#usedAfterLast = oldGenerationUsed();
+    this.#usedAtLastCheck = this.#usedAfterLast;
     this.#settled = kind === 'settled';
     // The pause itself is not load: leave it out of the next interval's utilisation.
     this.#busyRatio();
