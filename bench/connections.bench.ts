@@ -341,6 +341,13 @@ runWithCleanup('connections', async (cleanup) => {
     const seconds = sumOf('sentinel_process_heap_compaction_seconds_sum', label);
     return { count, meanPauseMs: count === 0 ? null : Math.round((seconds / count) * 1000) };
   };
+  /** Why the edge answered CONNACK 0x03 while the sessions opened: the KDF queue's reasons, and auth errors. */
+  const refusedBy = {
+    kdfFull: sumOf('sentinel_auth_kdf_refused_total', 'reason="full"'),
+    kdfLate: sumOf('sentinel_auth_kdf_refused_total', 'reason="late"'),
+    kdfExpired: sumOf('sentinel_auth_kdf_refused_total', 'reason="expired"'),
+    authError: sumOf('sentinel_auth_requests_total', 'result="error"'),
+  };
   const [emptySample, halfSample, fullSample] = samples as [
     (typeof samples)[0],
     (typeof samples)[0],
@@ -352,6 +359,7 @@ runWithCleanup('connections', async (cleanup) => {
     opened: idleOpened,
     failed: opened.reduce((sum, r) => sum + r.failed, 0),
     firstError: opened.find((r) => r.firstError)?.firstError ?? null,
+    refusedBy,
     stillOpenAfterQuiet: status.reduce((sum, s) => sum + s.held - s.closed, 0),
     edgeConnectionsActive: edgeActive,
     edgeWorkers: idleWorkers,
@@ -438,7 +446,7 @@ runWithCleanup('connections', async (cleanup) => {
     ),
   );
   console.log(
-    `idle connections: ${idle.opened}/${idle.target} opened${idle.failed > 0 ? ` (${idle.failed} failed, first: ${idle.firstError})` : ''} (${idle.stillOpenAfterQuiet} still open, edge counts ${idle.edgeConnectionsActive}) ` +
+    `idle connections: ${idle.opened}/${idle.target} opened${idle.failed > 0 ? ` (${idle.failed} failed, first: ${idle.firstError}; edge refusals: KDF queue full ${idle.refusedBy.kdfFull}, late ${idle.refusedBy.kdfLate}, expired ${idle.refusedBy.kdfExpired}, auth errors ${idle.refusedBy.authError})` : ''} (${idle.stillOpenAfterQuiet} still open, edge counts ${idle.edgeConnectionsActive}) ` +
       `across ${idleWorkers} workers; ${idle.connectPerSecond} CONNECT/s; edge RSS ${idle.edgeRssEmptyMiB} MiB with none, ${idle.edgeRssMiB} MiB with all, ${idle.edgeRssHeldMiB} MiB after a quiet period: ` +
       `${idle.bytesPerConnectionFromEmpty} B per connection from empty, ${idle.bytesPerConnection} B per connection over the second half; ` +
       `peak sampled ${idle.edgeRssPeakSampledMiB} MiB; heap collections while quiet: ` +
