@@ -160,6 +160,14 @@ runWithCleanup('connections', async (cleanup) => {
     };
     const connack = summarise(mergeHistograms([result.connack]));
     const refusal = summarise(mergeHistograms([result.refusal]));
+    const loaderLate = summarise(mergeHistograms([result.start]));
+    /** The edge's event-loop delay over the phase (prom-client resets it at every scrape), ms. */
+    const edgeLoopDelayMs = (stat: 'p99' | 'max') => {
+      const value = new RegExp(`^nodejs_eventloop_lag_${stat}_seconds(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(
+        after,
+      )?.[1];
+      return value === undefined ? null : Math.round(Number(value) * 1e5) / 100;
+    };
     const msPerConnect = (seconds: number) =>
       Math.round((seconds * 1e5) / Math.max(1, result.accepted)) / 100;
     console.error(
@@ -190,6 +198,10 @@ runWithCleanup('connections', async (cleanup) => {
       edgeAuthDecisionMs: edgeQuantiles('sentinel_auth_duration_seconds', label),
       /** The edge's own accept -> CONNACK sent: what of the loader's CONNACK time the edge spends. */
       edgeConnackMs: edgeQuantiles('sentinel_ingest_connection_setup_seconds'),
+      /** How late the edge's event loop ran its timers during the phase (P99 and max, ms). */
+      edgeLoopDelayMs: { p99: edgeLoopDelayMs('p99'), max: edgeLoopDelayMs('max') },
+      /** How late the loader started CONNECTs against their schedule (P99 and max, ms). */
+      loaderLateMs: { p99: loaderLate.p99Ms, max: loaderLate.maxMs },
       /**
        * Accept-queue overflows and SYN/SYN-ACK retransmits during the phase (machine-wide,
        * bench/lib/tcp-counters.ts): a CONNECT that waits there waits 1 s or more before the server sees it.
@@ -422,6 +434,8 @@ runWithCleanup('connections', async (cleanup) => {
         'P99 ms',
         'edge accept -> CONNACK P50 ms',
         'P99 ms',
+        'edge loop delay P99 / max ms',
+        'loader late P99 / max ms',
         'accept-queue overflows',
         'SYN/SYN-ACK retransmits',
       ],
@@ -440,6 +454,8 @@ runWithCleanup('connections', async (cleanup) => {
         a.edgeAuthDecisionMs.p99 ?? '—',
         a.edgeConnackMs.p50 ?? '—',
         a.edgeConnackMs.p99 ?? '—',
+        a.edgeLoopDelayMs.p99 === null ? '—' : `${a.edgeLoopDelayMs.p99} / ${a.edgeLoopDelayMs.max}`,
+        `${a.loaderLateMs.p99} / ${a.loaderLateMs.max}`,
         a.listenOverflows,
         a.synRetransmits,
       ]),

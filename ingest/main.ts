@@ -38,8 +38,14 @@ export interface RunningIngest {
   stop(): Promise<void>;
 }
 
-/** How often the edge looks at its heap, and below what event-loop load it may collect (HeapCompactor). */
-const heapCheckEveryMs = 5000;
+/**
+ * How often the edge looks at its heap, how long it must have been quiet and not growing before the
+ * thorough collection, and below what event-loop load it may collect (HeapCompactor). Checks are
+ * frequent and cheap (a heap-statistics read) so that workers taking turns each get one every
+ * `workers` seconds, not every `workers` x 5 s.
+ */
+const heapCheckEveryMs = 1000;
+const heapSettledAfterMs = 10_000;
 const heapCompactMaxBusyRatio = 0.3;
 
 function readPem(path: string, setting: string): Buffer {
@@ -288,6 +294,7 @@ export async function startIngest(
     const compactor = new HeapCompactor({
       minGrowthBytes: config.heapCompactMib * 2 ** 20,
       checkEveryMs: heapCheckEveryMs,
+      settledAfterMs: heapSettledAfterMs,
       maxBusyRatio: heapCompactMaxBusyRatio,
       ...(worker === undefined ? {} : { turn: worker }),
       registry,

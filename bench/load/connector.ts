@@ -54,6 +54,11 @@ export interface ConnectRateResult {
   readonly connack: string;
   /** Scheduled CONNECT -> refusing CONNACK, encoded HdrHistogram. */
   readonly refusal: string;
+  /**
+   * Scheduled CONNECT -> the loader starting it, encoded HdrHistogram: the part of the CONNACK time
+   * the loader itself was late (its event loop busy or not scheduled), not the server.
+   */
+  readonly start: string;
 }
 
 const held: BenchMqttClient[] = [];
@@ -108,6 +113,7 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
 async function connectRate(spec: ConnectRateSpec): Promise<ConnectRateResult> {
   const connack = latencyHistogram();
   const refusal = latencyHistogram();
+  const start = latencyHistogram();
   const intervalUs = 1e6 / spec.rate;
   const attempts: Array<Promise<void>> = [];
   let accepted = 0;
@@ -119,6 +125,7 @@ async function connectRate(spec: ConnectRateSpec): Promise<ConnectRateResult> {
     const waitMs = (scheduledUs - monotonicMicros()) / 1000;
     if (waitMs > 1) await new Promise((resolve) => setTimeout(resolve, waitMs));
     const clientId = idOf(spec, i % spec.distinct);
+    recordMicros(start, Math.max(0, monotonicMicros() - scheduledUs));
     attempts.push(
       BenchMqttClient.connect(
         spec.target,
@@ -151,6 +158,7 @@ async function connectRate(spec: ConnectRateSpec): Promise<ConnectRateResult> {
     elapsedMs: Math.round((monotonicMicros() - spec.startAtUs) / 1000),
     connack: encodeHistogram(connack),
     refusal: encodeHistogram(refusal),
+    start: encodeHistogram(start),
   };
 }
 

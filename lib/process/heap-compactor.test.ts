@@ -76,7 +76,12 @@ describe('HeapCompactor', () => {
    * The kinds the checks run at these loads (one check per entry), the old generation grown by
    * ~12 MB before each of the first `growingChecks` of them and held through all of them.
    */
-  const checksWhileGrown = (load: number[], growingChecks = 1, minGrowthBytes = 32 * 2 ** 20) => {
+  const checksWhileGrown = (
+    load: number[],
+    growingChecks = 1,
+    minGrowthBytes = 32 * 2 ** 20,
+    settledAfterChecks = 2,
+  ) => {
     // The earlier tests' garbage collected first: a collection V8 starts on its own while this
     // allocates would count as the compactor's own, and the growth with it.
     collect({ type: 'major' });
@@ -85,6 +90,7 @@ describe('HeapCompactor', () => {
       maxBusyRatio: 0.3,
       busyRatio: () => load.shift() ?? 0,
       checkEveryMs: 60_000,
+      settledAfterMs: settledAfterChecks * 60_000,
       registry: new Registry(),
       log,
     });
@@ -110,6 +116,16 @@ describe('HeapCompactor', () => {
       undefined,
       'settled',
       undefined,
+      undefined,
+    ]);
+  });
+
+  it('waits for as long as it is told to before the thorough collection', () => {
+    assert.deepEqual(checksWhileGrown([0.1, 0.1, 0.1, 0.1, 0.1], 1, 32 * 2 ** 20, 3), [
+      undefined,
+      undefined,
+      undefined,
+      'settled',
       undefined,
     ]);
   });

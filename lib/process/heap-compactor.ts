@@ -17,8 +17,8 @@ import type { Logger } from '../log.js';
  * last interval, since each pauses every connection of the process:
  * - `growth`: the old generation grew by `minGrowthBytes` since the last collection. A regular full
  *   collection (one pass), so a long, moderate burst does not pile up garbage.
- * - `settled`: for two intervals the process has been quiet and its old generation has stopped
- *   growing (by less than a 64th of `minGrowthBytes` each), and the heap holds an eighth of
+ * - `settled`: for `settledAfterMs` the process has been quiet and its old generation has stopped
+ *   growing (by less than a 64th of `minGrowthBytes` over that time), and the heap holds an eighth of
  *   `minGrowthBytes` more than it uses (committed and not used, or grown since the last collection).
  *   A quiet event loop alone is not enough: sessions opening slowly over many processes keep each
  *   one quiet while its heap still grows, and the thorough collection would repeat every few
@@ -31,6 +31,8 @@ export interface HeapCompactorOptions {
   /** Old generation grown beyond what the last collection left before the next one; 0 turns it off. */
   readonly minGrowthBytes: number;
   readonly checkEveryMs: number;
+  /** How long the process must have been quiet, its old generation not growing, before a `settled` collection (default two checks). */
+  readonly settledAfterMs?: number;
   /** Event-loop utilisation over the last interval (0..1) below which the process counts as quiet. */
   readonly maxBusyRatio: number;
   /** How busy the event loop was since the last call, 0..1 (event-loop utilisation; tests give a fixed value). */
@@ -76,9 +78,6 @@ function collectorFunction(): CollectGarbage {
   return runInNewContext('gc') as CollectGarbage;
 }
 
-/** Quiet intervals without growth in a row after which a burst counts as over. */
-const settledChecks = 2;
-
 export const compactionKinds = ['growth', 'settled'] as const;
 export type CompactionKind = (typeof compactionKinds)[number];
 
@@ -89,9 +88,14 @@ export class HeapCompactor {
   #timer: NodeJS.Timeout | undefined;
   #usedAfterLast = oldGenerationUsed();
   readonly #busyRatio: () => number;
-  /** Intervals in a row that were quiet and in which the old generation did not grow. */
+  /**
+   * Checks in a row that found the process quiet and its old generation within a 64th of the
+   * threshold of what it used at the first of them (`#steadyFrom`): growth is measured over the
+   * whole stretch, so a slow steady growth ends it too.
+   */
   #steadyChecks = 0;
-  #usedAtLastCheck = this.#usedAfterLast;
+  #steadyFrom = this.#usedAfterLast;
+  readonly #settledChecks: number;
   /**
    * A settled collection ran, or the process just started, and nothing grew since: another would
    * find nothing to give back.
@@ -100,6 +104,10 @@ export class HeapCompactor {
 
   constructor(options: HeapCompactorOptions) {
     this.#options = options;
+    this.#settledChecks = Math.max(
+      1,
+      Math.ceil((options.settledAfterMs ?? 2 * options.checkEveryMs) / options.checkEveryMs),
+    );
     let loop = performance.eventLoopUtilization();
     this.#busyRatio =
       options.busyRatio ??
@@ -151,9 +159,12 @@ export class HeapCompactor {
   check(now = Date.now()): CompactionKind | undefined {
     const quiet = this.#busyRatio() < this.#options.maxBusyRatio;
     const used = oldGenerationUsed();
-    const grewThisInterval = used - this.#usedAtLastCheck >= this.#options.minGrowthBytes / 64;
-    this.#usedAtLastCheck = used;
-    this.#steadyChecks = quiet && !grewThisInterval ? this.#steadyChecks + 1 : 0;
+    if (!quiet || used - this.#steadyFrom >= this.#options.minGrowthBytes / 64) {
+      this.#steadyFrom = used;
+      this.#steadyChecks = 0;
+    } else {
+      this.#steadyChecks++;
+    }
     // A collection V8 ran itself since the last check counts as ours.
     if (used < this.#usedAfterLast) this.#usedAfterLast = used;
     const growth = used - this.#usedAfterLast;
@@ -162,7 +173,7 @@ export class HeapCompactor {
     if (this.#collect === undefined || !quiet || !this.#onTurn(now)) return undefined;
     let kind: CompactionKind | undefined;
     if (growth >= this.#options.minGrowthBytes) kind = 'growth';
-    else if (this.#steadyChecks >= settledChecks && !this.#settled) {
+    else if (this.#steadyChecks >= this.#settledChecks && !this.#settled) {
       const heap = getHeapStatistics();
       if (growth >= small || heap.total_heap_size - heap.used_heap_size >= small) kind = 'settled';
     }
@@ -176,7 +187,7 @@ export class HeapCompactor {
     const seconds = (performance.now() - started) / 1000;
     this.#pause.observe({ kind }, seconds);
     this.#usedAfterLast = oldGenerationUsed();
-    this.#usedAtLastCheck = this.#usedAfterLast;
+    this.#steadyFrom = this.#usedAfterLast;
     this.#settled = kind === 'settled';
     // The pause itself is not load: leave it out of the next interval's utilisation.
     this.#busyRatio();
