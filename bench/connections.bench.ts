@@ -26,7 +26,7 @@ import { runWithCleanup } from './lib/cleanup.js';
 import { mergeHistograms, monotonicMicros, summarise } from './lib/histogram.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
 import { platformPids, treeCpuSeconds, treeRssBytes } from './lib/processes.js';
-import { histogramQuantile, scrapeMetrics } from './lib/prometheus.js';
+import { histogramQuantile, metricTotal, scrapeMetrics } from './lib/prometheus.js';
 import { startPlainMosquitto, startSentinelPipeline } from './lib/services.js';
 import { readTcpCounters, tcpCountersSince } from './lib/tcp-counters.js';
 import type { ConnectRateResult, OpenResult } from './load/connector.js';
@@ -160,13 +160,11 @@ runWithCleanup('connections', async (cleanup) => {
     };
     const connack = summarise(mergeHistograms([result.connack]));
     const refusal = summarise(mergeHistograms([result.refusal]));
-    const loaderLate = summarise(mergeHistograms([result.start]));
+    const loaderLate = summarise(mergeHistograms([result.lateStart]));
     /** The edge's event-loop delay over the phase (prom-client resets it at every scrape), ms. */
     const edgeLoopDelayMs = (stat: 'p99' | 'max') => {
-      const value = new RegExp(`^nodejs_eventloop_lag_${stat}_seconds(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(
-        after,
-      )?.[1];
-      return value === undefined ? null : Math.round(Number(value) * 1e5) / 100;
+      const seconds = metricTotal(after, `nodejs_eventloop_lag_${stat}_seconds`);
+      return seconds === null ? null : Math.round(seconds * 1e5) / 100;
     };
     const msPerConnect = (seconds: number) =>
       Math.round((seconds * 1e5) / Math.max(1, result.accepted)) / 100;

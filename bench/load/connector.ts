@@ -58,7 +58,7 @@ export interface ConnectRateResult {
    * Scheduled CONNECT -> the loader starting it, encoded HdrHistogram: the part of the CONNACK time
    * the loader itself was late (its event loop busy or not scheduled), not the server.
    */
-  readonly start: string;
+  readonly lateStart: string;
 }
 
 const held: BenchMqttClient[] = [];
@@ -113,7 +113,7 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
 async function connectRate(spec: ConnectRateSpec): Promise<ConnectRateResult> {
   const connack = latencyHistogram();
   const refusal = latencyHistogram();
-  const start = latencyHistogram();
+  const lateStart = latencyHistogram();
   const intervalUs = 1e6 / spec.rate;
   const attempts: Array<Promise<void>> = [];
   let accepted = 0;
@@ -125,7 +125,7 @@ async function connectRate(spec: ConnectRateSpec): Promise<ConnectRateResult> {
     const waitMs = (scheduledUs - monotonicMicros()) / 1000;
     if (waitMs > 1) await new Promise((resolve) => setTimeout(resolve, waitMs));
     const clientId = idOf(spec, i % spec.distinct);
-    recordMicros(start, Math.max(0, monotonicMicros() - scheduledUs));
+    recordMicros(lateStart, Math.max(0, monotonicMicros() - scheduledUs));
     attempts.push(
       BenchMqttClient.connect(
         spec.target,
@@ -158,7 +158,7 @@ async function connectRate(spec: ConnectRateSpec): Promise<ConnectRateResult> {
     elapsedMs: Math.round((monotonicMicros() - spec.startAtUs) / 1000),
     connack: encodeHistogram(connack),
     refusal: encodeHistogram(refusal),
-    start: encodeHistogram(start),
+    lateStart: encodeHistogram(lateStart),
   };
 }
 

@@ -78,6 +78,11 @@ function collectorFunction(): CollectGarbage {
   return runInNewContext('gc') as CollectGarbage;
 }
 
+/** Growth below `minGrowthBytes` / this over a quiet stretch counts as not growing. */
+const steadyGrowthDivisor = 64;
+/** A `settled` collection needs `minGrowthBytes` / this to give back (grown, or committed and unused). */
+const settledSlackDivisor = 8;
+
 export const compactionKinds = ['growth', 'settled'] as const;
 export type CompactionKind = (typeof compactionKinds)[number];
 
@@ -159,7 +164,7 @@ export class HeapCompactor {
   check(now = Date.now()): CompactionKind | undefined {
     const quiet = this.#busyRatio() < this.#options.maxBusyRatio;
     const used = oldGenerationUsed();
-    if (!quiet || used - this.#steadyFrom >= this.#options.minGrowthBytes / 64) {
+    if (!quiet || used - this.#steadyFrom >= this.#options.minGrowthBytes / steadyGrowthDivisor) {
       this.#steadyFrom = used;
       this.#steadyChecks = 0;
     } else {
@@ -168,7 +173,7 @@ export class HeapCompactor {
     // A collection V8 ran itself since the last check counts as ours.
     if (used < this.#usedAfterLast) this.#usedAfterLast = used;
     const growth = used - this.#usedAfterLast;
-    const small = this.#options.minGrowthBytes / 8;
+    const small = this.#options.minGrowthBytes / settledSlackDivisor;
     if (growth >= small) this.#settled = false;
     if (this.#collect === undefined || !quiet || !this.#onTurn(now)) return undefined;
     let kind: CompactionKind | undefined;
