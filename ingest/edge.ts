@@ -181,8 +181,7 @@ export class EdgeProxy implements EdgeServices {
   }
 
   record(event: PacketEvent, onStored?: (error?: Error) => void): boolean {
-    const lane =
-      event.packetType === 'PUBLISH' ? 'publish' : event.packetType === 'CONNECT' ? 'session' : 'connection';
+    const lane = event.packetType === 'PUBLISH' ? 'publish' : 'connection';
     return this.#deps.writer.write(
       event.clientId,
       this.#deps.catalog.encode('packets', event),

@@ -32,20 +32,19 @@ function setUp(options: { maxUnackedBytes?: number; stallMs?: number } = {}) {
   return { sink, clock, registry, writer };
 }
 
-/** A writer with both lanes, each a producer the test acknowledges by hand. */
-function twoLanes() {
-  const publishes = new ManualSink();
-  const connections = new ManualSink();
+/** A writer that holds connection events for 200 ms. */
+function holding() {
+  const sink = new ManualSink();
   const writer = new PacketEventWriter({
-    producer: publishes,
-    connectionEventsProducer: connections,
+    producer: sink,
+    connectionEventsHoldMs: 200,
     topic: 'sentinel.packets',
     maxUnackedBytes: 1_000_000,
     stallMs: 5000,
     registry: new Registry(),
     log: createLogger({ name: 'event-writer-test', level: 'silent' }),
   });
-  return { publishes, connections, writer };
+  return { sink, writer };
 }
 
 /** Lets the promise callbacks of acknowledgements run. */
@@ -57,60 +56,61 @@ async function metric(registry: Registry, name: string): Promise<number | undefi
 }
 
 describe('PacketEventWriter', () => {
-  it('sends connection events through their own lane, and anything a device waits for through the PUBLISH lane', async () => {
-    const { publishes, connections, writer } = twoLanes();
-    writer.write('dev-1', Buffer.from('connect'), undefined, 'connection');
-    writer.write('dev-1', Buffer.from('qos0'), undefined, 'publish');
-    writer.write('dev-1', Buffer.from('pubrel'), () => undefined, 'connection');
+  it('holds connection events and sends them together when the hold ends', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const { sink, writer } = holding();
+    writer.write('dev-1', Buffer.from('connect-1'), undefined, 'connection');
+    t.mock.timers.tick(150);
+    writer.write('dev-2', Buffer.from('connect-2'), undefined, 'connection');
+    writer.write('dev-1', Buffer.from('disconnect-1'), undefined, 'connection');
+    assert.equal(sink.sent.length, 0, 'nothing is sent during the hold');
+    assert.equal(writer.unackedEvents, 3, 'held events count towards the bound and the stall');
+    t.mock.timers.tick(50);
     assert.deepEqual(
-      connections.sent.map((s) => String(s.record.value)),
-      ['connect'],
+      sink.sent.map((s) => String(s.record.value)),
+      ['connect-1', 'disconnect-1', 'connect-2'],
+      'all at once, 200 ms after the first; each client in its order',
     );
-    assert.deepEqual(
-      publishes.sent.map((s) => String(s.record.value)),
-      ['qos0', 'pubrel'],
-      'an event with a waiting device never takes the slower lane',
-    );
-    assert.equal(writer.unackedEvents, 3, 'both lanes count towards the bound and the stall');
-    for (const sent of [...connections.sent, ...publishes.sent]) sent.ack();
-    await settle();
-    assert.equal(writer.unackedEvents, 0);
+    writer.write('dev-3', Buffer.from('connect-3'), undefined, 'connection');
+    t.mock.timers.tick(199);
+    assert.equal(sink.sent.length, 3, 'a new hold starts with the next event');
+    t.mock.timers.tick(1);
+    assert.equal(sink.sent.length, 4);
   });
 
-  it('holds a session back until its CONNECT is stored: the CONNECT batches, its PUBLISHes never overtake it', async () => {
-    const { publishes, connections, writer } = twoLanes();
-    const stored: string[] = [];
-    writer.write('dev-1', Buffer.from('connect'), undefined, 'session');
-    writer.write('dev-1', Buffer.from('publish-1'), () => stored.push('publish-1'), 'publish');
+  it("sends a client's held events before its PUBLISH, which never waits for the hold; other clients' stay held", (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const { sink, writer } = holding();
+    writer.write('dev-1', Buffer.from('connect-1'), undefined, 'connection');
+    writer.write('dev-2', Buffer.from('connect-2'), undefined, 'connection');
+    writer.write('dev-1', Buffer.from('publish-1'), () => undefined, 'publish');
+    assert.deepEqual(
+      sink.sent.map((s) => String(s.record.value)),
+      ['connect-1', 'publish-1'],
+      'the CONNECT goes first, so the processors see the session before its PUBLISH',
+    );
+    writer.write('dev-2', Buffer.from('pubrel-2'), () => undefined, 'connection');
+    assert.deepEqual(
+      sink.sent.map((s) => String(s.record.value)).slice(2),
+      ['connect-2', 'pubrel-2'],
+      'an event a device waits for is never held, and releases its client first',
+    );
+    t.mock.timers.tick(200);
+    assert.equal(sink.sent.length, 4, 'nothing left to send when the hold ends');
+  });
+
+  it('flush hands held events over at once and waits for them', async () => {
+    const { sink, writer } = holding();
     writer.write('dev-1', Buffer.from('disconnect'), undefined, 'connection');
-    writer.write('dev-2', Buffer.from('other'), () => stored.push('other'), 'publish');
-    assert.deepEqual(
-      connections.sent.map((s) => String(s.record.value)),
-      ['connect', 'disconnect'],
-      'the CONNECT and the later connection event share the batching lane, in order',
-    );
-    assert.deepEqual(
-      publishes.sent.map((s) => String(s.record.value)),
-      ['other'],
-      "dev-1's PUBLISH waits for its CONNECT; another device's does not",
-    );
-    assert.equal(writer.unackedEvents, 4, 'a held event counts towards the bound');
-    connections.sent[0]?.ack();
-    await settle();
-    assert.deepEqual(
-      publishes.sent.map((s) => String(s.record.value)),
-      ['other', 'publish-1'],
-      'sent once the CONNECT is stored',
-    );
-    for (const sent of [...connections.sent.slice(1), ...publishes.sent]) sent.ack();
-    await settle();
-    assert.deepEqual(stored.sort(), ['other', 'publish-1']);
-    assert.equal(writer.unackedEvents, 0);
+    const flushed = writer.flush(60_000);
+    assert.equal(sink.sent.length, 1, 'shutdown does not wait out the hold');
+    sink.sent[0]?.ack();
+    assert.equal(await flushed, 0);
   });
 
-  it('with one producer, a CONNECT is sent at once and nothing is held', async () => {
+  it('without a hold, a connection event is sent at once', async () => {
     const { sink, writer } = setUp();
-    writer.write('dev-1', Buffer.from('connect'), undefined, 'session');
+    writer.write('dev-1', Buffer.from('connect'), undefined, 'connection');
     writer.write('dev-1', Buffer.from('publish'), undefined, 'publish');
     assert.deepEqual(
       sink.sent.map((s) => String(s.record.value)),

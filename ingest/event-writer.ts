@@ -18,21 +18,21 @@ import type { Logger } from '../lib/log.js';
  * Kafka is "up" while the oldest unacknowledged event is younger than `stallMs`: a produce that
  * neither succeeds nor fails (a broker gone silent, a leader election) is a stall too.
  *
- * Two lanes. PUBLISH events, and any event a device waits for (`onStored`: PUBACK, PUBREC,
- * PUBCOMP), go through `producer` with the short linger. Connection events (CONNECT, DISCONNECT,
- * PINGREQ, SUBSCRIBE, UNSUBSCRIBE, a device's acknowledgements of downlink messages) go through
- * `connectionEventsProducer` when there is one, with a longer linger: nobody waits for them. A
- * CONNECT opens the session its PUBLISHes are judged against (the processors' admission step needs
- * it first in the partition), so until it is stored, that client id's fast-lane events are held
- * back in order: a session's first PUBLISH waits at most one longer linger. Per client id, each
- * lane keeps its order in the topic; between the lanes, a connection event other than the CONNECT
- * may be stored up to the longer linger after a PUBLISH that followed it (every event carries its
- * own `receivedAt`, which forensics orders by).
+ * Two lanes, one producer. PUBLISH events, and any event a device waits for (`onStored`: PUBACK,
+ * PUBREC, PUBCOMP), go to the producer at once, to share its short linger. Connection events
+ * (CONNECT, DISCONNECT, PINGREQ, SUBSCRIBE, UNSUBSCRIBE, a device's acknowledgements of downlink
+ * messages) nobody waits for: they are held here for up to `connectionEventsHoldMs` and then handed
+ * over together, so that a CONNECT storm costs the brokers one produce request per broker per hold
+ * (and its replication fetches) instead of one per linger: at 1,000 CONNECT/s that was most of the
+ * brokers' CPU. A fast-lane event of a client id with held events sends that client's held events
+ * first, so the partition keeps every client's order: a session's first PUBLISH never waits for the
+ * hold, and never precedes its CONNECT (the processors' admission step needs it first). Held events
+ * count towards the byte bound and the stall like sent ones; `flush` hands them over at once.
  */
 export interface EventWriterOptions {
   readonly producer: PacketEventSink;
-  /** The lane of the events no device waits for; absent, they share `producer`. */
-  readonly connectionEventsProducer?: PacketEventSink;
+  /** How long connection events wait to be sent together, in ms; 0 sends them at once. */
+  readonly connectionEventsHoldMs?: number;
   readonly topic: string;
   /** Bytes of events sent and not yet acknowledged, past which devices are no longer read. */
   readonly maxUnackedBytes: number;
@@ -52,11 +52,8 @@ export interface PacketEventSink {
 
 export type StoredCallback = (error?: Error) => void;
 
-/**
- * `publish`: PUBLISH events and any event a device waits for; `session`: a CONNECT, batched with the
- * connection events while its session's later fast-lane events wait for it; `connection`: the others.
- */
-export type EventLane = 'publish' | 'session' | 'connection';
+/** `publish`: PUBLISH events and any event a device waits for; `connection`: events nobody waits for. */
+export type EventLane = 'publish' | 'connection';
 
 /**
  * Counted per event on top of its key and value, so that the bound is about memory and small
@@ -71,6 +68,12 @@ interface Unacknowledged {
   readonly sentAt: number;
 }
 
+/** A connection event not handed to the producer yet. */
+interface HeldEvent {
+  readonly id: number;
+  readonly record: RecordToSend;
+}
+
 export class PacketEventWriter {
   readonly #options: EventWriterOptions;
   readonly #now: () => number;
@@ -83,8 +86,9 @@ export class PacketEventWriter {
   #stalled = false;
   #fatal: Error | undefined;
   #drainWaiters: Array<() => void> = [];
-  /** Per client id: CONNECTs in the slow lane not stored yet, and the fast-lane sends waiting for them. */
-  readonly #barriers = new Map<string, { pending: number; held: Array<() => void> }>();
+  /** Per client id, in arrival order: connection events waiting for the hold to end. */
+  readonly #held = new Map<string, HeldEvent[]>();
+  #holdTimer: NodeJS.Timeout | undefined;
   #idleWaiters: Array<() => void> = [];
   readonly #ackSeconds: Histogram;
   readonly #acknowledged: Counter;
@@ -221,31 +225,20 @@ export class PacketEventWriter {
     this.#unacked.set(id, { bytes, sentAt });
     this.#unackedBytes += bytes;
     const record = { topic: this.#options.topic, key, value };
-    const fast = this.#options.producer;
-    const slow = this.#options.connectionEventsProducer ?? fast;
-    const send = (producer: PacketEventSink, afterwards?: () => void) =>
-      producer.send(record).then(
-        () => {
-          this.#settled(id, undefined, onStored);
-          afterwards?.();
-        },
-        (err: unknown) => {
-          this.#settled(id, err instanceof Error ? err : new Error(String(err)), onStored);
-          afterwards?.();
-        },
-      );
-    if (lane === 'session' && slow !== fast && !onStored) {
-      // The CONNECT batches with the connection events; what the session sends through the fast
-      // lane waits until it is stored, so it can never precede it in the partition.
-      const barrier = this.#barriers.get(key) ?? { pending: 0, held: [] };
-      barrier.pending += 1;
-      this.#barriers.set(key, barrier);
-      void send(slow, () => this.#lift(key));
+    const holdMs = this.#options.connectionEventsHoldMs ?? 0;
+    if (lane === 'connection' && !onStored && holdMs > 0) {
+      const held = this.#held.get(key);
+      if (held) held.push({ id, record });
+      else this.#held.set(key, [{ id, record }]);
+      this.#holdTimer ??= setTimeout(() => this.#releaseHeld(), holdMs);
     } else {
-      const producer = lane === 'connection' && !onStored ? slow : fast;
-      const barrier = producer === fast ? this.#barriers.get(key) : undefined;
-      if (barrier) barrier.held.push(() => void send(fast));
-      else void send(producer);
+      // The client's held events go first: the partition keeps its order.
+      const held = this.#held.get(key);
+      if (held) {
+        this.#held.delete(key);
+        for (const event of held) this.#send(event.id, event.record);
+      }
+      this.#send(id, record, onStored);
     }
     if (!this.#full && this.#unackedBytes > this.#options.maxUnackedBytes) {
       this.#full = true;
@@ -269,6 +262,7 @@ export class PacketEventWriter {
    * Returns how many are still unacknowledged.
    */
   async flush(timeoutMs: number): Promise<number> {
+    this.#releaseHeld();
     if (this.#unacked.size === 0) return 0;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -281,14 +275,19 @@ export class PacketEventWriter {
     return this.#unacked.size;
   }
 
-  /** A CONNECT of `key` was stored (or failed for good): once none is pending, its session's held events go. */
-  #lift(key: string): void {
-    const barrier = this.#barriers.get(key);
-    if (!barrier) return;
-    barrier.pending -= 1;
-    if (barrier.pending > 0) return;
-    this.#barriers.delete(key);
-    for (const release of barrier.held) release();
+  #send(id: number, record: RecordToSend, onStored?: StoredCallback): void {
+    this.#options.producer.send(record).then(
+      () => this.#settled(id, undefined, onStored),
+      (err: unknown) => this.#settled(id, err instanceof Error ? err : new Error(String(err)), onStored),
+    );
+  }
+
+  /** The hold is over (or the proxy shuts down): every held connection event goes to the producer. */
+  #releaseHeld(): void {
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    for (const held of this.#held.values()) for (const event of held) this.#send(event.id, event.record);
+    this.#held.clear();
   }
 
   #settled(id: number, error: Error | undefined, onStored: StoredCallback | undefined): void {

@@ -113,20 +113,13 @@ export async function startIngest(
       lingerMs: config.lingerMs,
       deliveryTimeoutMs: 0,
     });
-    // Events no device waits for take a producer of their own with a longer linger (see
-    // PacketEventWriter): at fleet CONNECT rates their produce requests were most of the brokers' CPU.
-    const connectionEventsProducer = new RecordProducer({
-      connection: kafkaConnection,
-      lingerMs: config.connectionEventsLingerMs,
-      deliveryTimeoutMs: 0,
-    });
-    await Promise.all([producer.connect(), connectionEventsProducer.connect()]);
+    await producer.connect();
     // By the time this runs (last), the edge's shutdown has waited up to graceMs for every
     // acknowledgement; records still pending then are failed, their PUBACKs never sent.
-    closers.push(() => Promise.all([producer.disconnect(1000), connectionEventsProducer.disconnect(1000)]));
+    closers.push(() => producer.disconnect(1000));
     const writer = new PacketEventWriter({
       producer,
-      connectionEventsProducer,
+      connectionEventsHoldMs: config.connectionEventsHoldMs,
       topic: topics.packets,
       maxUnackedBytes: config.kafkaMaxUnackedBytes,
       stallMs: config.kafkaStallMs,
@@ -134,7 +127,6 @@ export async function startIngest(
       log,
     });
     producer.onFatal = (err) => writer.failed(err);
-    connectionEventsProducer.onFatal = (err) => writer.failed(err);
 
     const auth = await openAuth(
       { ...config, mysqlUrl: endpoints.mysqlUrl, redisUrl: endpoints.redisUrl },

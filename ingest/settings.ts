@@ -169,13 +169,13 @@ export const ingestSchema = {
       unit: 'ms',
     },
   ),
-  connectionEventsLingerMs: settings.int(
-    'SENTINEL_INGEST_CONNECTION_EVENTS_LINGER_MS',
-    20,
-    'linger of the connection events (CONNECT, DISCONNECT, PINGREQ, SUBSCRIBE, UNSUBSCRIBE, acknowledgements of downlink messages), sent by a producer of their own: longer batches cost the brokers less per connection; the PUBLISH events of a session wait until its CONNECT is stored; PUBLISH events keep SENTINEL_INGEST_LINGER_MS',
+  connectionEventsHoldMs: settings.int(
+    'SENTINEL_INGEST_CONNECTION_EVENTS_HOLD_MS',
+    200,
+    "how long the connection events (CONNECT, DISCONNECT, PINGREQ, SUBSCRIBE, UNSUBSCRIBE, acknowledgements of downlink messages) wait to be sent to Kafka together: fewer, larger produce requests cost the brokers less per connection; a PUBLISH or any event a device waits for sends its client's held events first, so it never waits for the hold; 0 sends them at once",
     {
       min: 0,
-      max: 1000,
+      max: 5000,
       unit: 'ms',
     },
   ),
