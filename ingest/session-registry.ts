@@ -34,24 +34,34 @@ export interface SessionRegistryOptions {
   readonly onTakeover: (takeover: Takeover) => void;
 }
 
-// One round trip per CONNECT: the client id is claimed for this connection (SET also ends the
-// expiry a parked session's claim had); a proxy holding an older connection, or the parked
-// session, for it is told to let go only when there is one (a takeover announcement per CONNECT
-// would reach every proxy at the fleet's CONNECT rate); the stored session is loaded and its queue
-// handed over (CleanSession 0) or both are discarded (CleanSession 1). Returns the stored
-// subscriptions as a flat field/value list and the queued messages.
+// One round trip per persistent (CleanSession 0) CONNECT: the client id is claimed for this
+// connection (SET also ends the expiry a parked session's claim had); a proxy holding an older
+// connection, or the parked session, for it is told to let go only when there is one (a takeover
+// announcement per CONNECT would reach every proxy at the fleet's CONNECT rate); the stored session
+// is kept and loaded, and its queue handed over. Returns the stored subscriptions as a flat
+// field/value list and the queued messages.
 const claimScript = `
 local previous = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1])
 if previous and previous ~= ARGV[1] then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
-if ARGV[4] == '1' then
-  redis.call('PERSIST', KEYS[2])
-  local queued = redis.call('LRANGE', KEYS[3], 0, -1)
-  redis.call('DEL', KEYS[3])
-  return {redis.call('HGETALL', KEYS[2]), queued}
+redis.call('PERSIST', KEYS[2])
+local queued = redis.call('LRANGE', KEYS[3], 0, -1)
+redis.call('DEL', KEYS[3])
+return {redis.call('HGETALL', KEYS[2]), queued}
+`;
+
+// The claim of CleanSession 1 CONNECTs, many in one call (batched: nobody waits for it). KEYS
+// are owner, subscriptions and queue key per claim; ARGV the channel, then connection id and
+// takeover announcement per claim. The stored session is discarded (MQTT-3.1.2-6).
+const cleanClaimsScript = `
+for i = 0, #KEYS / 3 - 1 do
+  local owner, connection = KEYS[i * 3 + 1], ARGV[i * 2 + 2]
+  local previous = redis.call('GET', owner)
+  redis.call('SET', owner, connection)
+  if previous and previous ~= connection then redis.call('PUBLISH', ARGV[1], ARGV[i * 2 + 3]) end
+  redis.call('DEL', KEYS[i * 3 + 2], KEYS[i * 3 + 3])
 end
-redis.call('DEL', KEYS[2], KEYS[3])
-return {{}, {}}
+return #KEYS / 3
 `;
 
 // A persistent session whose connection closed, if that connection still owns the client id: what
@@ -92,6 +102,12 @@ return released
 /** Releases wait this long to leave together: a closed connection's claim is not on anyone's path. */
 const releaseBatchMs = 20;
 const releaseBatchMax = 500;
+/**
+ * CleanSession 1 claims wait this long to leave together: their CONNACK does not wait for them, and
+ * one script call per CONNECT was most of the edge's Redis writes at fleet CONNECT rates.
+ */
+const cleanClaimBatchMs = 5;
+const cleanClaimBatchMax = 500;
 
 /** The scripts, registered once per client: ioredis sends EVALSHA and the script text only once. */
 type ScriptedRedis = Redis & {
@@ -102,9 +118,9 @@ type ScriptedRedis = Redis & {
     connectionId: string,
     channel: string,
     takeover: string,
-    persistent: '0' | '1',
   ): Promise<[string[], string[]]>;
   sentinelSessionRelease(keyCount: number, ...keysThenConnectionIds: string[]): Promise<number>;
+  sentinelSessionClaimClean(keyCount: number, ...keysThenArguments: string[]): Promise<number>;
   sentinelSessionPark(
     ownerKey: string,
     subscriptionsKey: string,
@@ -130,6 +146,7 @@ function withSessionScripts(redis: Redis): ScriptedRedis {
     redis.defineCommand('sentinelSessionPark', { numberOfKeys: 3, lua: parkScript });
     redis.defineCommand('sentinelSessionEnqueue', { numberOfKeys: 2, lua: enqueueScript });
     redis.defineCommand('sentinelSessionRelease', { lua: releaseScript });
+    redis.defineCommand('sentinelSessionClaimClean', { lua: cleanClaimsScript });
   }
   return scripted;
 }
@@ -142,6 +159,14 @@ export class SessionRegistry {
   /** Owner keys to release, with the connection that must still own each. */
   #releases: Array<{ key: string; connectionId: string }> = [];
   #releaseTimer: NodeJS.Timeout | undefined;
+  /** CleanSession 1 claims to send together, each with its caller's resolve. */
+  #cleanClaims: Array<{
+    clientId: string;
+    connectionId: string;
+    takeover: string;
+    settle: (claimed: boolean) => void;
+  }> = [];
+  #cleanClaimTimer: NodeJS.Timeout | undefined;
 
   constructor(options: SessionRegistryOptions) {
     this.#options = options;
@@ -208,6 +233,8 @@ export class SessionRegistry {
       proxyId: this.#options.proxyId,
       connectionId,
     } satisfies Takeover);
+    if (!persistent) return this.#claimClean(clientId, connectionId, takeover);
+    this.#flushCleanClaims();
     return this.#guard(async () => {
       const [stored, queued] = await this.#redis.sentinelSessionClaim(
         this.#ownerKey(clientId),
@@ -216,7 +243,6 @@ export class SessionRegistry {
         connectionId,
         this.#channel,
         takeover,
-        persistent ? '1' : '0',
       );
       const subscriptions = new Map<string, number>();
       for (let i = 0; i + 1 < stored.length; i += 2) subscriptions.set(stored[i]!, Number(stored[i + 1]));
@@ -228,6 +254,44 @@ export class SessionRegistry {
         else unreadable++;
       }
       return { subscriptions, owed, unreadable };
+    });
+  }
+
+  #claimClean(
+    clientId: string,
+    connectionId: string,
+    takeover: string,
+  ): Promise<{ subscriptions: Map<string, number>; owed: OwedMessage[]; unreadable: number } | undefined> {
+    return new Promise((resolve) => {
+      const settle = (claimed: boolean) =>
+        resolve(claimed ? { subscriptions: new Map(), owed: [], unreadable: 0 } : undefined);
+      this.#cleanClaims.push({ clientId, connectionId, takeover, settle });
+      if (this.#cleanClaims.length >= cleanClaimBatchMax) this.#flushCleanClaims();
+      else this.#cleanClaimTimer ??= setTimeout(() => this.#flushCleanClaims(), cleanClaimBatchMs);
+    });
+  }
+
+  /**
+   * Sends the pending CleanSession 1 claims. Every other call of this registry sends them first, on
+   * the same Redis connection, so a claim is never overtaken by what follows it (a release, a
+   * persistent claim of the same client id, a park).
+   */
+  #flushCleanClaims(): void {
+    clearTimeout(this.#cleanClaimTimer);
+    this.#cleanClaimTimer = undefined;
+    const batch = this.#cleanClaims;
+    if (batch.length === 0) return;
+    this.#cleanClaims = [];
+    const keys = batch.flatMap((claim) => [
+      this.#ownerKey(claim.clientId),
+      this.#subscriptionsKey(claim.clientId),
+      this.#queueKey(claim.clientId),
+    ]);
+    const args = batch.flatMap((claim) => [claim.connectionId, claim.takeover]);
+    void this.#guard(() =>
+      this.#redis.sentinelSessionClaimClean(keys.length, ...keys, this.#channel, ...args),
+    ).then((claimed) => {
+      for (const claim of batch) claim.settle(claimed !== undefined);
     });
   }
 
@@ -244,6 +308,7 @@ export class SessionRegistry {
     expiryMs: number,
     maxQueued: number,
   ): Promise<boolean> {
+    this.#flushCleanClaims();
     const parked = await this.#guard(() =>
       this.#redis.sentinelSessionPark(
         this.#ownerKey(clientId),
@@ -268,6 +333,7 @@ export class SessionRegistry {
     message: OwedMessage,
     maxQueued: number,
   ): Promise<boolean> {
+    this.#flushCleanClaims();
     const queued = await this.#guard(() =>
       this.#redis.sentinelSessionEnqueue(
         this.#ownerKey(clientId),
@@ -295,6 +361,7 @@ export class SessionRegistry {
   async flushReleases(): Promise<void> {
     clearTimeout(this.#releaseTimer);
     this.#releaseTimer = undefined;
+    this.#flushCleanClaims();
     const batch = this.#releases;
     if (batch.length === 0) return;
     this.#releases = [];
@@ -312,6 +379,7 @@ export class SessionRegistry {
     added: ReadonlyMap<string, number>,
     removed: readonly string[] = [],
   ): Promise<void> {
+    this.#flushCleanClaims();
     await this.#guard(async () => {
       const key = this.#subscriptionsKey(clientId);
       const tx = this.#options.redis.multi();
