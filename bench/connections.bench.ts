@@ -25,7 +25,7 @@ import { startBenchChild } from './lib/child.js';
 import { runWithCleanup } from './lib/cleanup.js';
 import { mergeHistograms, monotonicMicros, summarise } from './lib/histogram.js';
 import { formatTable, writeJsonResult } from './lib/output.js';
-import { platformPids, treeCpuSeconds, treeRssBytes } from './lib/processes.js';
+import { machineCpuSeconds, platformPids, treeCpuSeconds, treeRssBytes } from './lib/processes.js';
 import { histogramQuantile, metricTotal, scrapeMetrics } from './lib/prometheus.js';
 import { startPlainMosquitto, startSentinelPipeline } from './lib/services.js';
 import { readTcpCounters, tcpCountersSince } from './lib/tcp-counters.js';
@@ -133,6 +133,8 @@ runWithCleanup('connections', async (cleanup) => {
     const before = on.metricsPort === undefined ? '' : await scrapeMetrics(on.metricsPort);
     const cpuBefore = treeCpuSeconds(on.pid);
     const brokersBefore = brokerCpuSeconds();
+    const loaderBefore = treeCpuSeconds(connector.pid);
+    const machineBefore = machineCpuSeconds();
     const tcpBefore = readTcpCounters();
     const result = await connector.request<ConnectRateResult>('connectRate', {
       target: on.target,
@@ -147,6 +149,8 @@ runWithCleanup('connections', async (cleanup) => {
     });
     const cpuSeconds = treeCpuSeconds(on.pid) - cpuBefore;
     const brokerSeconds = brokerCpuSeconds() - brokersBefore;
+    const loaderSeconds = treeCpuSeconds(connector.pid) - loaderBefore;
+    const machineAfter = machineCpuSeconds();
     const tcp = tcpCountersSince(tcpBefore);
     const after = on.metricsPort === undefined ? '' : await scrapeMetrics(on.metricsPort);
     const label = { result: kind === 'miss' ? 'allowed' : 'cache_hit' };
@@ -193,6 +197,16 @@ runWithCleanup('connections', async (cleanup) => {
       serverCpuMsPerConnect: msPerConnect(cpuSeconds),
       /** The three brokers' CPU per CONNECT accepted: the edge records CONNECT and DISCONNECT. */
       brokerCpuMsPerConnect: msPerConnect(brokerSeconds),
+      /** The load generator's own CPU per CONNECT: it shares the machine with what it measures. */
+      loaderCpuMsPerConnect: msPerConnect(loaderSeconds),
+      /**
+       * Cores the whole machine kept busy over the phase (every process, the kernel included), of
+       * the cores it has: near their number, every process waits for a core and the tail is the box's.
+       */
+      machineBusyCores:
+        Math.round(
+          ((machineAfter.busy - machineBefore.busy) / Math.max(1e-9, result.elapsedMs / 1000)) * 100,
+        ) / 100,
       edgeAuthDecisionMs: edgeQuantiles('sentinel_auth_duration_seconds', label),
       /** The edge's own accept -> CONNACK sent: what of the loader's CONNACK time the edge spends. */
       edgeConnackMs: edgeQuantiles('sentinel_ingest_connection_setup_seconds'),
@@ -428,6 +442,8 @@ runWithCleanup('connections', async (cleanup) => {
         'max ms',
         'server CPU ms/CONNECT',
         'brokers CPU ms/CONNECT',
+        'loader CPU ms/CONNECT',
+        'machine busy cores',
         'edge decision P50 ms',
         'P99 ms',
         'edge accept -> CONNACK P50 ms',
@@ -448,6 +464,8 @@ runWithCleanup('connections', async (cleanup) => {
         a.connack.maxMs,
         a.serverCpuMsPerConnect,
         a.brokerCpuMsPerConnect,
+        a.loaderCpuMsPerConnect,
+        a.machineBusyCores,
         a.edgeAuthDecisionMs.p50 ?? '—',
         a.edgeAuthDecisionMs.p99 ?? '—',
         a.edgeConnackMs.p50 ?? '—',

@@ -47,6 +47,16 @@ export function treeCpuSeconds(root: number): number {
   return processTree(root).reduce((sum, pid) => sum + (readStat(pid)?.cpuSeconds ?? 0), 0);
 }
 
+/** CPU seconds the whole machine spent busy (all but idle and iowait) and in all, summed over its cores. */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  const ticks = fields.slice(0, 8).map(Number);
+  const total = ticks.reduce((sum, t) => sum + t, 0);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  return { busy: (total - idle) / clockTicksPerSecond, total: total / clockTicksPerSecond };
+}
+
 export function treeRssBytes(root: number): number {
   let total = 0;
   for (const pid of processTree(root)) {
