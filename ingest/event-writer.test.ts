@@ -16,12 +16,15 @@ class ManualSink implements PacketEventSink {
   }
 }
 
-function setUp(options: { maxUnackedBytes?: number; stallMs?: number } = {}) {
+function setUp(
+  options: { maxUnackedBytes?: number; stallMs?: number; connectionEventsHoldMs?: number } = {},
+) {
   const sink = new ManualSink();
   const clock = { ms: 0 };
   const registry = new Registry();
   const writer = new PacketEventWriter({
     producer: sink,
+    connectionEventsHoldMs: options.connectionEventsHoldMs ?? 0,
     topic: 'sentinel.packets',
     maxUnackedBytes: options.maxUnackedBytes ?? 1_000_000,
     stallMs: options.stallMs ?? 5000,
@@ -33,19 +36,7 @@ function setUp(options: { maxUnackedBytes?: number; stallMs?: number } = {}) {
 }
 
 /** A writer that holds connection events for 200 ms. */
-function holding() {
-  const sink = new ManualSink();
-  const writer = new PacketEventWriter({
-    producer: sink,
-    connectionEventsHoldMs: 200,
-    topic: 'sentinel.packets',
-    maxUnackedBytes: 1_000_000,
-    stallMs: 5000,
-    registry: new Registry(),
-    log: createLogger({ name: 'event-writer-test', level: 'silent' }),
-  });
-  return { sink, writer };
-}
+const holding = () => setUp({ connectionEventsHoldMs: 200 });
 
 /** Lets the promise callbacks of acknowledgements run. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -77,6 +77,7 @@ interface HeldEvent {
 export class PacketEventWriter {
   readonly #options: EventWriterOptions;
   readonly #now: () => number;
+  readonly #holdMs: number;
   /** In send order (a Map iterates in insertion order): the first entry is the oldest. */
   readonly #unacked = new Map<number, Unacknowledged>();
   #nextId = 0;
@@ -98,6 +99,7 @@ export class PacketEventWriter {
   constructor(options: EventWriterOptions) {
     this.#options = options;
     this.#now = options.now ?? (() => performance.now());
+    this.#holdMs = options.connectionEventsHoldMs ?? 0;
     const registers = [options.registry];
     this.#ackSeconds = new Histogram({
       name: 'sentinel_ingest_kafka_ack_seconds',
@@ -225,12 +227,11 @@ export class PacketEventWriter {
     this.#unacked.set(id, { bytes, sentAt });
     this.#unackedBytes += bytes;
     const record = { topic: this.#options.topic, key, value };
-    const holdMs = this.#options.connectionEventsHoldMs ?? 0;
-    if (lane === 'connection' && !onStored && holdMs > 0) {
+    if (lane === 'connection' && !onStored && this.#holdMs > 0) {
       const held = this.#held.get(key);
       if (held) held.push({ id, record });
       else this.#held.set(key, [{ id, record }]);
-      this.#holdTimer ??= setTimeout(() => this.#releaseHeld(), holdMs);
+      this.#holdTimer ??= setTimeout(() => this.#releaseHeld(), this.#holdMs);
     } else {
       // The client's held events go first: the partition keeps its order.
       const held = this.#held.get(key);

@@ -109,6 +109,43 @@ const releaseBatchMax = 500;
 const cleanClaimBatchMs = 5;
 const cleanClaimBatchMax = 500;
 
+/** What a claim brings back: a persistent session's subscriptions and owed messages (empty for a clean one). */
+export interface RestoredClaim {
+  readonly subscriptions: Map<string, number>;
+  readonly owed: OwedMessage[];
+  readonly unreadable: number;
+}
+
+/**
+ * Items that leave together: `send` gets them `waitMs` after the first one came, or at once when
+ * `max` are waiting, or when the owner takes them earlier (`take`).
+ */
+class PendingBatch<T> {
+  #items: T[] = [];
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly waitMs: number,
+    private readonly max: number,
+    private readonly send: () => void,
+  ) {}
+
+  add(item: T): void {
+    this.#items.push(item);
+    if (this.#items.length >= this.max) this.send();
+    else this.#timer ??= setTimeout(this.send, this.waitMs);
+  }
+
+  /** Everything waiting, now; the timer is stopped. */
+  take(): T[] {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const items = this.#items;
+    this.#items = [];
+    return items;
+  }
+}
+
 /** The scripts, registered once per client: ioredis sends EVALSHA and the script text only once. */
 type ScriptedRedis = Redis & {
   sentinelSessionClaim(
@@ -157,16 +194,18 @@ export class SessionRegistry {
   readonly #up: Gauge;
   readonly #redis: ScriptedRedis;
   /** Owner keys to release, with the connection that must still own each. */
-  #releases: Array<{ key: string; connectionId: string }> = [];
-  #releaseTimer: NodeJS.Timeout | undefined;
+  readonly #releases = new PendingBatch<{ key: string; connectionId: string }>(
+    releaseBatchMs,
+    releaseBatchMax,
+    () => void this.flushReleases(),
+  );
   /** CleanSession 1 claims to send together, each with its caller's resolve. */
-  #cleanClaims: Array<{
+  readonly #cleanClaims = new PendingBatch<{
     clientId: string;
     connectionId: string;
     takeover: string;
     settle: (claimed: boolean) => void;
-  }> = [];
-  #cleanClaimTimer: NodeJS.Timeout | undefined;
+  }>(cleanClaimBatchMs, cleanClaimBatchMax, () => this.#flushCleanClaims());
 
   constructor(options: SessionRegistryOptions) {
     this.#options = options;
@@ -227,7 +266,7 @@ export class SessionRegistry {
     clientId: string,
     connectionId: string,
     persistent: boolean,
-  ): Promise<{ subscriptions: Map<string, number>; owed: OwedMessage[]; unreadable: number } | undefined> {
+  ): Promise<RestoredClaim | undefined> {
     const takeover = JSON.stringify({
       clientId,
       proxyId: this.#options.proxyId,
@@ -257,17 +296,11 @@ export class SessionRegistry {
     });
   }
 
-  #claimClean(
-    clientId: string,
-    connectionId: string,
-    takeover: string,
-  ): Promise<{ subscriptions: Map<string, number>; owed: OwedMessage[]; unreadable: number } | undefined> {
+  #claimClean(clientId: string, connectionId: string, takeover: string): Promise<RestoredClaim | undefined> {
     return new Promise((resolve) => {
       const settle = (claimed: boolean) =>
         resolve(claimed ? { subscriptions: new Map(), owed: [], unreadable: 0 } : undefined);
-      this.#cleanClaims.push({ clientId, connectionId, takeover, settle });
-      if (this.#cleanClaims.length >= cleanClaimBatchMax) this.#flushCleanClaims();
-      else this.#cleanClaimTimer ??= setTimeout(() => this.#flushCleanClaims(), cleanClaimBatchMs);
+      this.#cleanClaims.add({ clientId, connectionId, takeover, settle });
     });
   }
 
@@ -277,11 +310,8 @@ export class SessionRegistry {
    * persistent claim of the same client id, a park).
    */
   #flushCleanClaims(): void {
-    clearTimeout(this.#cleanClaimTimer);
-    this.#cleanClaimTimer = undefined;
-    const batch = this.#cleanClaims;
+    const batch = this.#cleanClaims.take();
     if (batch.length === 0) return;
-    this.#cleanClaims = [];
     const keys = batch.flatMap((claim) => [
       this.#ownerKey(claim.clientId),
       this.#subscriptionsKey(claim.clientId),
@@ -352,19 +382,14 @@ export class SessionRegistry {
    * release, which then leaves the newer owner alone.
    */
   release(clientId: string, connectionId: string): void {
-    this.#releases.push({ key: this.#ownerKey(clientId), connectionId });
-    if (this.#releases.length >= releaseBatchMax) void this.flushReleases();
-    else this.#releaseTimer ??= setTimeout(() => void this.flushReleases(), releaseBatchMs);
+    this.#releases.add({ key: this.#ownerKey(clientId), connectionId });
   }
 
   /** Sends the pending releases now (also on shutdown, before the Redis connection closes). */
   async flushReleases(): Promise<void> {
-    clearTimeout(this.#releaseTimer);
-    this.#releaseTimer = undefined;
     this.#flushCleanClaims();
-    const batch = this.#releases;
+    const batch = this.#releases.take();
     if (batch.length === 0) return;
-    this.#releases = [];
     await this.#guard(async () => {
       await this.#redis.sentinelSessionRelease(
         batch.length,
