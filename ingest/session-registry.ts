@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../lib/log.js';
+import { PendingBatch } from './pending-batch.js';
 import { decodeOwed, encodeOwed, type OwedMessage } from './session-queue.js';
 
 /**
@@ -114,36 +115,6 @@ export interface RestoredClaim {
   readonly subscriptions: Map<string, number>;
   readonly owed: OwedMessage[];
   readonly unreadable: number;
-}
-
-/**
- * Items that leave together: `send` gets them `waitMs` after the first one came, or at once when
- * `max` are waiting, or when the owner takes them earlier (`take`).
- */
-class PendingBatch<T> {
-  #items: T[] = [];
-  #timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly waitMs: number,
-    private readonly max: number,
-    private readonly send: () => void,
-  ) {}
-
-  add(item: T): void {
-    this.#items.push(item);
-    if (this.#items.length >= this.max) this.send();
-    else this.#timer ??= setTimeout(this.send, this.waitMs);
-  }
-
-  /** Everything waiting, now; the timer is stopped. */
-  take(): T[] {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const items = this.#items;
-    this.#items = [];
-    return items;
-  }
 }
 
 /** The scripts, registered once per client: ioredis sends EVALSHA and the script text only once. */
